@@ -1,0 +1,1 @@
+"""ComfyUI glue for TaoCache: translates node inputs and sampler calls, never decides."""

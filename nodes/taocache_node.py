@@ -1,0 +1,94 @@
+"""The TaoCache node: MODEL in, MODEL out, with the wrappers attached to a clone.
+
+Input order is part of saved workflows (widget values are stored by position): never reorder or
+rename; only append new inputs at the end.
+"""
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import io
+
+from ..taocache import PREDICTORS, ConfigError, TaoCacheConfig
+from ..taocache.config import MIN_STEPS, RANGES
+from . import compat
+from .wrappers import NodeSettings, attach
+
+log = logging.getLogger("TaoCache")
+DEFAULTS = TaoCacheConfig()
+
+
+def _float(name, step, tooltip):
+    lo, hi = RANGES[name]
+    return io.Float.Input(name, default=getattr(DEFAULTS, name), min=lo, max=hi, step=step, tooltip=tooltip)
+
+
+class TaoCacheNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        lo, hi = RANGES["max_consecutive_skips"]
+        return io.Schema(
+            node_id="TaoCache",
+            display_name="TaoCache",
+            category="advanced/model/acceleration",
+            description=(
+                "Skips model calls in the late denoising steps and predicts their noise output from the "
+                "last computed ones (TaoCache, fixed-point view). Put it between the model loader (after "
+                "any LoRA) and the sampler. After each run it shows how many calls it computed and skipped."),
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model to accelerate (Wan2.1, Wan2.2, or another DiT)."),
+                _float("start_percent", 0.01,
+                       "Where the late window opens, as a fraction of the schedule (converted to a noise level by "
+                       "the model). Earlier means more skips and more risk to structure. Safe: 0.3-0.5."),
+                _float("end_percent", 0.01,
+                       "Where the late window closes. 1.0 keeps it open to the end (the last step is always "
+                       "computed). Must be above start_percent."),
+                _float("cos_threshold", 0.01,
+                       "Skip only when consecutive noise deltas point the same way: their cosine must be at least "
+                       "this. Higher is safer and skips less. Safe: 0.5-0.9; -1 turns the gate off."),
+                _float("norm_ratio_threshold", 0.01,
+                       "Skip only when the outputs settle: the per-step norm ratio of consecutive deltas must be at "
+                       "most this. Lower is safer. Safe: 1.0-1.5; 10 turns the gate off."),
+                io.Int.Input("max_consecutive_skips", default=DEFAULTS.max_consecutive_skips, min=lo, max=hi,
+                             tooltip="At most this many skipped steps in a row before a real model call. 1 is "
+                                     "safe (about 1.4x), 2 is fast (about 1.8x). 0 turns skipping off."),
+                io.Combo.Input("predictor", options=list(PREDICTORS), default=DEFAULTS.predictor,
+                               tooltip="fixed_point: extrapolate per-step rates of change toward the fixed point "
+                                       "(default). fixed_point_literal: the raw delta between the last two computed "
+                                       "outputs (ablation; overshoots after a skip). reuse: repeat the last output, "
+                                       "as residual caches do (ablation)."),
+                _float("error_budget", 0.01,
+                       "Optional cap on the estimated unpredictable change (relative to the output) summed over a "
+                       "run of skips. 0 turns it off. Try 0.05-0.2."),
+                io.Boolean.Input("verbose", default=False,
+                                 tooltip="Log one line per model call: sigma, computed or skipped, r, c, q."),
+            ],
+            outputs=[io.Model.Output(tooltip="The same model, with TaoCache attached for the samplers that use it.")],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
+                max_consecutive_skips, predictor, error_budget, verbose) -> io.NodeOutput:
+        node_id = cls.hidden.unique_id if cls.hidden is not None else None
+
+        def uncached(message):
+            log.warning(message)
+            compat.show_text_on_node(node_id, message)
+            return io.NodeOutput(model)
+
+        try:
+            config = TaoCacheConfig(
+                start_percent=start_percent, end_percent=end_percent, cos_threshold=cos_threshold,
+                norm_ratio_threshold=norm_ratio_threshold, max_consecutive_skips=max_consecutive_skips,
+                predictor=predictor, error_budget=error_budget, verbose=verbose, min_steps=MIN_STEPS)
+        except ConfigError as error:
+            return uncached(f"{error}. The model passes through uncached.")
+        types = compat.wrapper_types()
+        if types is None or not hasattr(model, "add_wrapper_with_key"):
+            return uncached("TaoCache: this ComfyUI or model type has no keyed model wrappers "
+                            "(ComfyUI 0.3.50 or newer is needed); the model passes through uncached.")
+        patched = model.clone()
+        if attach(patched, NodeSettings(config=config, node_id=node_id), types):
+            log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")
+        return io.NodeOutput(patched)

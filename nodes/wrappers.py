@@ -1,0 +1,204 @@
+"""The keyed ComfyUI wrappers that put TaoCache around a model's forward.
+
+  OUTER_SAMPLE     once per sampling run: builds the run's state from the node settings and the
+                   run's sigmas, always drops it in `finally`, and reports.
+  CALC_COND_BATCH  once per step (and context window): marks a step boundary for the report.
+  DIFFUSION_MODEL  around the diffusion model's forward: the compute-or-skip decision on the raw
+                   noise output (velocity for Wan).
+  APPLY_MODEL      fallback for models whose forward does not call DIFFUSION_MODEL wrappers: the
+                   same decision on the noise estimate recovered from the denoised output.
+The first model call of every run is always computed; it tells which of the last two is active.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
+from . import compat
+
+log = logging.getLogger("TaoCache")
+
+SETTINGS_KEY = "taocache"  # transformer_options entry: the node's settings (immutable)
+RUN_KEY = "taocache_run"  # transformer_options entry: the live run, only during sampling
+WRAPPER_KEY = "taocache"
+REPORT_EVENT = "taocache.report"
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    config: TaoCacheConfig
+    node_id: Optional[str] = None
+
+
+class LiveRun:
+    """One sampling run as seen by the wrappers: the method's state plus where the hook landed."""
+
+    def __init__(self, settings: NodeSettings, run: TaoCacheRun):
+        self.settings = settings
+        self.run = run
+        self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
+
+    def log_row(self):
+        if self.settings.config.verbose and self.run.report.rows:
+            log.info(self.run.report.rows[-1].line(self.run.schedule.steps))
+
+
+def _transformer_options(args, kwargs) -> dict:
+    options = kwargs.get("transformer_options")
+    if isinstance(options, dict):
+        return options
+    for arg in reversed(args):
+        if isinstance(arg, dict):
+            return arg
+    return {}
+
+
+def _branch_keys(options: dict, batch: int) -> Optional[list]:
+    """One key per conditioning entry in the call (cond/uncond, by uuid), per context window."""
+    keys = options.get("uuids") or options.get("cond_or_uncond")
+    if not keys or batch % len(keys) != 0:
+        return None
+    window = options.get("context_window")
+    if window is not None:
+        indices = tuple(getattr(window, "index_list", ()) or ())
+        return [(key, indices) for key in keys]
+    return list(keys)
+
+
+def _current_sigma(options: dict) -> Optional[float]:
+    sigmas = options.get("sigmas")
+    if sigmas is None:
+        return None
+    return float(torch.as_tensor(sigmas).max())
+
+
+@torch.compiler.disable
+def _cached_call(live: LiveRun, options: dict, batch: int, compute, to_noise=None, from_noise=None):
+    """Skip (predict every branch) or compute (and record every branch) one model call."""
+    keys = _branch_keys(options, batch)
+    sigma = _current_sigma(options)
+    if keys is None or sigma is None:
+        return compute()
+    run = live.run
+    decision = run.decide(keys, sigma)
+    if decision.skip:
+        noise = torch.cat(run.predict(decision, keys), dim=0)
+        live.log_row()
+        return from_noise(noise) if from_noise else noise
+    output = compute()
+    if not isinstance(output, torch.Tensor) or output.shape[0] != batch:
+        return output  # not a plain batched tensor: leave it alone
+    noise = to_noise(output) if to_noise else output
+    run.record(decision, keys, noise.chunk(len(keys), dim=0))
+    live.log_row()
+    return output
+
+
+def diffusion_model_wrapper(executor, *args, **kwargs):
+    options = _transformer_options(args, kwargs)
+    live: Optional[LiveRun] = options.get(RUN_KEY)
+    if live is None:
+        return executor(*args, **kwargs)
+    if live.hook is None:
+        live.hook = "diffusion_model"
+    if live.hook != "diffusion_model":
+        return executor(*args, **kwargs)
+    x = args[0]
+    return _cached_call(live, options, x.shape[0], lambda: executor(*args, **kwargs))
+
+
+def apply_model_wrapper(executor, *args, **kwargs):
+    options = _transformer_options(args, kwargs)
+    live: Optional[LiveRun] = options.get(RUN_KEY)
+    if live is None or live.hook == "diffusion_model":
+        return executor(*args, **kwargs)
+    if live.hook is None:
+        output = executor(*args, **kwargs)  # the first call: does the forward reach our other wrapper?
+        if live.hook is None:
+            live.hook = "apply_model"
+            log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
+                     "caching at APPLY_MODEL instead")
+        return output
+    x, sigma = args[0], args[1]
+    sigma_b = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+
+    # the noise estimate behind a denoised output, for any model sampling type
+    def to_noise(denoised):
+        return (x - denoised) / sigma_b
+
+    def from_noise(noise):
+        return x - sigma_b * noise.to(x.dtype)
+
+    return _cached_call(live, options, x.shape[0], lambda: executor(*args, **kwargs), to_noise, from_noise)
+
+
+def calc_cond_batch_wrapper(executor, *args, **kwargs):
+    """One evaluation of every conditioning (per context window); its chunks may be separate
+    model calls when memory is short, and they should agree on computing."""
+    model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
+    live: Optional[LiveRun] = model_options.get("transformer_options", {}).get(RUN_KEY)
+    if live is not None:
+        live.run.begin_evaluation()
+    return executor(*args, **kwargs)
+
+
+def outer_sample_wrapper(executor, *args, **kwargs):
+    guider = executor.class_obj
+    original_options = guider.model_options
+    settings: NodeSettings = original_options["transformer_options"][SETTINGS_KEY]
+    sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
+    live = LiveRun(settings, _new_run(settings.config, guider, sigmas))
+    guider.model_options = compat.clone_model_options(original_options)
+    guider.model_options["transformer_options"][RUN_KEY] = live
+    if live.run.active:
+        log.info(f"TaoCache: on for {live.run.schedule.steps} steps ({settings.config.describe()})")
+    else:
+        log.warning(f"TaoCache: off for this run, it runs uncached: {live.run.disabled_reason}")
+    finished = False
+    try:
+        output = executor(*args, **kwargs)
+        finished = True
+        return output
+    finally:
+        guider.model_options = original_options
+        report = live.run.close()
+        _publish(settings, report, finished)
+
+
+def _new_run(config: TaoCacheConfig, guider, sigmas) -> TaoCacheRun:
+    model_sampling = guider.model_patcher.get_model_object("model_sampling")
+    start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
+    end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
+    return TaoCacheRun(config, Schedule([float(s) for s in sigmas], start_sigma, end_sigma))
+
+
+def _publish(settings: NodeSettings, report, finished: bool) -> None:
+    summary = report.summary()
+    if not finished:
+        summary += " (run stopped early)"
+    if report.skipped == 0 and finished:
+        log.warning(summary)
+    else:
+        log.info(summary)
+    compat.show_text_on_node(settings.node_id, summary)
+    if settings.node_id is not None:
+        compat.send_event(REPORT_EVENT, {"node": str(settings.node_id), **report.to_dict()})
+
+
+def attach(model, settings: NodeSettings, types) -> bool:
+    """Put the wrappers on `model` (a clone). Returns True when an earlier TaoCache was replaced."""
+    replaced = SETTINGS_KEY in model.model_options.get("transformer_options", {})
+    for kind in ("OUTER_SAMPLE", "CALC_COND_BATCH", "DIFFUSION_MODEL", "APPLY_MODEL"):
+        wrapper_type = getattr(types, kind)
+        if replaced and hasattr(model, "remove_wrappers_with_key"):
+            model.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+    model.model_options.setdefault("transformer_options", {})[SETTINGS_KEY] = settings
+    model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY, outer_sample_wrapper)
+    model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY, calc_cond_batch_wrapper)
+    model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY, diffusion_model_wrapper)
+    model.add_wrapper_with_key(types.APPLY_MODEL, WRAPPER_KEY, apply_model_wrapper)
+    return replaced

@@ -1,0 +1,104 @@
+"""What one sampling run did: one row per model call, counts, and the sentence users read."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .config import TaoCacheConfig
+    from .policy import Decision
+    from .schedule import Schedule
+
+
+@dataclass
+class CallRow:
+    position: float  # step index, fractional for mid-step calls
+    sigma: float
+    skipped: bool
+    reason: str
+    in_window: bool
+    r: Optional[float] = None
+    c: Optional[float] = None
+    q: Optional[float] = None
+    unpredictable: Optional[float] = None
+
+    def line(self, steps: int) -> str:
+        stats = ""
+        if self.r is not None:
+            stats = f" r={self.r:.3f} c={self.c:.3f} q={self.q:.3f} err~{self.unpredictable:.2e}"
+        what = "skipped" if self.skipped else f"computed ({self.reason})"
+        return f"TaoCache step {self.position:.2f}/{steps} sigma {self.sigma:.4f}: {what}{stats}"
+
+
+@dataclass
+class RunReport:
+    config: "TaoCacheConfig"
+    schedule: "Schedule"
+    disabled_reason: Optional[str] = None
+    rows: list[CallRow] = field(default_factory=list)
+
+    def add(self, decision: "Decision", skipped: bool) -> CallRow:
+        fitted = next(iter(decision.fits.values()), None)
+        row = CallRow(position=decision.position, sigma=decision.sigma, skipped=skipped, reason=decision.reason,
+                      in_window=self.schedule.in_window(decision.sigma))
+        if fitted is not None:
+            row.r, row.c, row.q, row.unpredictable = fitted.r, fitted.c, fitted.q, fitted.unpredictable
+        self.rows.append(row)
+        return row
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def skipped(self) -> int:
+        return sum(row.skipped for row in self.rows)
+
+    @property
+    def computed(self) -> int:
+        return self.total - self.skipped
+
+    @property
+    def speedup(self) -> float:
+        return self.total / self.computed if self.computed else 1.0
+
+    def why_nothing_skipped(self) -> str:
+        if self.disabled_reason:
+            return self.disabled_reason
+        if not self.rows:
+            return "the model was never called"
+        in_window = [row for row in self.rows if row.in_window]
+        if not in_window:
+            return "no model call fell inside the window"
+        reasons = Counter(row.reason for row in in_window)
+        cfg = self.config
+        gated = reasons.get("cos below threshold", 0) + reasons.get("norm ratio above threshold", 0)
+        if gated:
+            return (f"thresholds never met (cos_threshold {cfg.cos_threshold}, norm_ratio_threshold "
+                    f"{cfg.norm_ratio_threshold}): " + self._reason_counts(reasons))
+        return "no call in the window could be predicted: " + self._reason_counts(reasons)
+
+    @staticmethod
+    def _reason_counts(reasons: Counter) -> str:
+        return ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common())
+
+    def summary(self) -> str:
+        text = (f"TaoCache: computed {self.computed} / skipped {self.skipped} of {self.total} model calls "
+                f"({self.speedup:.2f} speedup)")
+        if self.skipped == 0:
+            text += f"; nothing skipped: {self.why_nothing_skipped()}"
+        return text
+
+    def step_lines(self) -> list[str]:
+        return [row.line(self.schedule.steps) for row in self.rows]
+
+    def to_dict(self) -> dict:
+        """Plain data for the UI: counts, and one entry per model call."""
+        return {
+            "computed": self.computed, "skipped": self.skipped, "total": self.total,
+            "speedup": round(self.speedup, 4), "steps": self.schedule.steps, "summary": self.summary(),
+            "calls": [{"step": round(row.position, 3), "sigma": row.sigma, "skipped": row.skipped,
+                       "in_window": row.in_window, "reason": row.reason, "r": row.r, "c": row.c}
+                      for row in self.rows],
+        }
