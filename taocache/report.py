@@ -98,6 +98,8 @@ class RunReport:
         return {
             "computed": self.computed, "skipped": self.skipped, "total": self.total,
             "speedup": round(self.speedup, 4), "steps": self.schedule.steps, "summary": self.summary(),
+            "window_sigmas": [self.schedule.start_sigma, self.schedule.end_sigma],
+            "schedule_sigmas": self.schedule.sigmas,
             "calls": [{"step": round(row.position, 3), "sigma": row.sigma, "skipped": row.skipped,
                        "in_window": row.in_window, "reason": row.reason, "r": row.r, "c": row.c}
                       for row in self.rows],

@@ -1,0 +1,825 @@
+"""Run graphs in a real ComfyUI (no mocks): base directory, pack install, in-process executor,
+HTTP server, and API-format graph builders for the tiny test models.
+
+Used by the fixtures in conftest.py; importable on its own (`from harness import ...`) because pytest
+puts tests/comfy on sys.path (this folder deliberately has no __init__.py: a package here would be
+named `comfy`, which is ComfyUI's own package).
+
+ComfyUI is found at $COMFYUI_DIR, else <repo>/.runtime/ComfyUI (built by `bash tools/comfy_runtime.sh`).
+The python that runs the HTTP server and pip is $COMFYUI_PYTHON, else the python running the tests.
+
+ComfyUI can be imported only once per process, with one base directory: `InProcessComfy.start` is
+therefore a per-process singleton. Tests that need another base directory or pack folder name use the
+HTTP server (`ComfyServer`), which is a separate process.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEST_NODES_FILE = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taocache_test_nodes.py"
+CALLS_ENV = "TAOTEST_CALLS_FILE"
+SETUP_HINT = "run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR to a ComfyUI checkout)"
+
+
+
+def _load_make_tiny_models():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("taotest_make_tiny_models", REPO_ROOT / "tools" / "make_tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_tiny_models = _load_make_tiny_models()  # pure torch + safetensors
+
+WAN21_T2V = make_tiny_models.WAN21_T2V
+WAN22_TI2V_5B = make_tiny_models.WAN22_TI2V_5B
+HUNYUAN_VIDEO = make_tiny_models.HUNYUAN_VIDEO
+
+
+class HarnessError(RuntimeError):
+    """The harness could not set up ComfyUI (missing runtime, pack install failed, server died...)."""
+
+
+class PromptValidationError(AssertionError):
+    """ComfyUI rejected a prompt. `error` and `node_errors` are ComfyUI's own dicts."""
+
+    def __init__(self, error: Any, node_errors: Any):
+        self.error = error
+        self.node_errors = node_errors
+        lines = ["ComfyUI rejected the prompt: " + _describe_error(error)]
+        for node_id, info in (node_errors or {}).items():
+            for err in info.get("errors", []):
+                lines.append(f"  node {node_id} ({info.get('class_type')}): {_describe_error(err)}")
+        super().__init__("\n".join(lines))
+
+
+def _describe_error(err: Any) -> str:
+    if isinstance(err, dict):
+        parts = [str(err.get("message", "")), str(err.get("details", ""))]
+        return " - ".join(p for p in parts if p)
+    return str(err)
+
+
+# --------------------------------------------------------------------------------------------------
+# Locating ComfyUI and building the base directory
+
+def locate_comfyui() -> Path:
+    """ComfyUI's folder: $COMFYUI_DIR, else <repo>/.runtime/ComfyUI. Raises HarnessError if absent."""
+    env = os.environ.get("COMFYUI_DIR")
+    path = Path(env).expanduser().resolve() if env else REPO_ROOT / ".runtime" / "ComfyUI"
+    if not (path / "main.py").is_file() or not (path / "execution.py").is_file():
+        src = "COMFYUI_DIR" if env else "the project runtime"
+        raise HarnessError(f"ComfyUI not found at {path} ({src}): {SETUP_HINT}")
+    return path
+
+
+def comfy_python() -> str:
+    """The python that runs ComfyUI's server and pip: $COMFYUI_PYTHON, else this interpreter."""
+    return os.environ.get("COMFYUI_PYTHON") or sys.executable
+
+
+# Never copied into an installed pack (ComfyUI-Manager installs a git clone: no caches, no runtime).
+_SKIP_DIRS = {".git", ".runtime", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache",
+              ".ruff_cache", "node_modules", ".venv", "venv", "out"}
+_SKIP_SUFFIXES = {".pyc", ".pyo", ".safetensors", ".latent", ".ckpt", ".pt", ".pth", ".bin",
+                  ".mp4", ".webm", ".gif"}
+_TESTS_MAX_FILE_BYTES = 1 << 20  # files under tests/ bigger than this stay behind
+
+
+def _pack_files(repo_root: Path) -> list[Path]:
+    """Files to install, relative to repo_root: git's view (tracked + untracked, not ignored) when
+    available, else a walk; minus caches, the runtime and large test files."""
+    rels: list[Path] | None = None
+    if (repo_root / ".git").exists() and shutil.which("git"):
+        try:
+            out = subprocess.run(["git", "-C", str(repo_root), "ls-files", "-z", "--cached", "--others",
+                                  "--exclude-standard"], check=True, capture_output=True).stdout
+            rels = [Path(p) for p in out.decode().split("\0") if p]
+        except (subprocess.CalledProcessError, OSError):
+            rels = None
+    if rels is None:
+        rels = []
+        for dirpath, dirnames, filenames in os.walk(repo_root):
+            dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+            for f in filenames:
+                rels.append(Path(dirpath, f).relative_to(repo_root))
+    keep = []
+    for rel in rels:
+        src = repo_root / rel
+        if any(part in _SKIP_DIRS for part in rel.parts[:-1]) or rel.suffix in _SKIP_SUFFIXES:
+            continue
+        if not src.is_file():  # deleted but still tracked, or a submodule
+            continue
+        if rel.parts[0] == "tests" and src.stat().st_size > _TESTS_MAX_FILE_BYTES:
+            continue
+        keep.append(rel)
+    return keep
+
+
+def _requirements_lines(req: Path) -> list[str]:
+    if not req.is_file():
+        return []
+    lines = []
+    for line in req.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def install_pack(custom_nodes_dir, folder_name: str = "taocache", repo_root=REPO_ROOT,
+                 python: str | None = None) -> Path:
+    """Install the pack the way ComfyUI-Manager does: copy the repository into
+    custom_nodes_dir/folder_name (no .git, .runtime, caches or large test files), then run
+    `python -m pip install -r requirements.txt` when that file has any requirement (a file of blank
+    lines and comments is skipped, keeping tests offline and fast). Returns the installed folder."""
+    repo_root = Path(repo_root)
+    dest = Path(custom_nodes_dir) / folder_name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for rel in _pack_files(repo_root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo_root / rel, target)
+    req = dest / "requirements.txt"
+    if _requirements_lines(req):
+        cmd = [python or comfy_python(), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(req)]
+        try:
+            proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+        except OSError as e:
+            raise HarnessError(f"pip install of the pack's requirements failed ({' '.join(cmd)}): {e}") from None
+        if proc.returncode != 0:
+            raise HarnessError(f"pip install of the pack's requirements failed ({' '.join(cmd)}):\n"
+                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return dest
+
+
+def install_test_nodes(custom_nodes_dir) -> Path:
+    """Copy the test-only node module (TaoTestConditioning, TaoTestCountCalls) into custom_nodes_dir."""
+    Path(custom_nodes_dir).mkdir(parents=True, exist_ok=True)
+    dest = Path(custom_nodes_dir) / TEST_NODES_FILE.name
+    shutil.copy2(TEST_NODES_FILE, dest)
+    return dest
+
+
+@dataclasses.dataclass
+class ComfyBase:
+    """A ComfyUI --base-directory prepared for tests."""
+    path: Path
+    models: dict[str, str]          # tiny model file name -> path
+    pack_dir: Path | None           # the installed pack (None if not installed)
+    test_nodes: Path
+
+    @property
+    def custom_nodes_dir(self) -> Path:
+        return self.path / "custom_nodes"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models" / "diffusion_models"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path / "output"
+
+
+def make_base_dir(path, pack_folder: str | None = "taocache", repo_root=REPO_ROOT) -> ComfyBase:
+    """Create a base directory: models/diffusion_models/ with the tiny models, custom_nodes/ with the
+    pack (installed as `pack_folder`; None to leave it out) and the test nodes, plus input/ output/
+    temp/ user/."""
+    base = Path(path)
+    for sub in ("input", "output", "temp", "user", "custom_nodes"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    models = make_tiny_models.write_tiny_models(base / "models" / "diffusion_models")
+    pack_dir = install_pack(base / "custom_nodes", pack_folder, repo_root) if pack_folder else None
+    test_nodes = install_test_nodes(base / "custom_nodes")
+    return ComfyBase(path=base, models=models, pack_dir=pack_dir, test_nodes=test_nodes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results shared by both runners
+
+class CallsLog:
+    """The JSON-lines file TaoTestCountCalls appends to: {"calls": n, "batch_sizes": [...], ...}."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def since(self, mark: int) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(mark)
+            data = f.read().decode("utf-8")
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def latent_paths_from_outputs(outputs: dict, output_dir) -> list[Path]:
+    """The .latent files SaveLatent reported in a prompt's outputs (history/ui format), in node order."""
+    paths = []
+    for node_out in (outputs or {}).values():
+        for item in (node_out or {}).get("latents", []) or []:
+            if item.get("type", "output") == "output":
+                paths.append(Path(output_dir) / item.get("subfolder", "") / item["filename"])
+    return paths
+
+
+def newest_latent(output_dir, since: float = 0.0) -> Path | None:
+    files = [p for p in Path(output_dir).rglob("*.latent") if p.stat().st_mtime >= since]
+    return max(files, key=lambda p: p.stat().st_mtime) if files else None
+
+
+def load_latent(path):
+    from safetensors.torch import load_file
+    return load_file(str(path))["latent_tensor"]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one in-process prompt execution produced."""
+    prompt_id: str
+    success: bool
+    outputs: dict                    # history "outputs": {node_id: ui dict}
+    meta: dict                       # history "meta"
+    status_messages: list            # [(event, data)] as the history's status messages
+    logs: list                       # every logging.LogRecord emitted during the run
+    messages: list                   # [(event, data, sid)] that reached server.send_sync
+    progress_texts: list             # [(text, node_id)] sent with send_progress_text
+    call_records: list               # TaoTestCountCalls records, one per sampling run
+    latent_path: Path | None
+    latent: Any                      # torch.Tensor [B, C, T, H, W] from the newest SaveLatent, or None
+    seconds: float
+
+    @property
+    def calls(self) -> list[int]:
+        """Real forward calls of the diffusion model, one entry per sampling run."""
+        return [r["calls"] for r in self.call_records]
+
+    @property
+    def log_lines(self) -> list[str]:
+        return [r.getMessage() for r in self.logs]
+
+    @property
+    def log_text(self) -> str:
+        return "\n".join(self.log_lines)
+
+    @property
+    def error(self) -> dict | None:
+        """The execution_error message (exception_message, node_id, traceback...), if any."""
+        for event, data in self.status_messages:
+            if event == "execution_error":
+                return data
+        return None
+
+    def events(self, name) -> list:
+        """data of each send_sync message with this event name."""
+        return [data for event, data, _ in self.messages if event == name]
+
+    def texts_for(self, node_id) -> list[str]:
+        """Progress texts addressed to node_id."""
+        return [t for t, n in self.progress_texts if str(n) == str(node_id)]
+
+    def raise_for_status(self) -> "RunResult":
+        if not self.success:
+            err = self.error or {}
+            raise AssertionError(f"prompt failed in node {err.get('node_id')} ({err.get('node_type')}): "
+                                 f"{err.get('exception_message')}\n{''.join(err.get('traceback', []))}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# In-process executor
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+class StubPromptServer:
+    """The parts of server.PromptServer that the executor and custom nodes use, recording messages."""
+
+    def __init__(self):
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.sockets_metadata: dict = {}
+        self.messages: list = []         # (event, data, sid)
+        self.progress_texts: list = []   # (text, node_id)
+        try:
+            from aiohttp import web
+            self.routes = web.RouteTableDef()  # nodes may register routes at import time
+        except ImportError:  # pragma: no cover
+            self.routes = None
+
+    def send_sync(self, event, data, sid=None):
+        self.messages.append((event, data, sid))
+
+    def send_progress_text(self, text, node_id, sid=None):
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8", "replace")
+        self.progress_texts.append((text, str(node_id)))
+
+    def queue_updated(self):
+        pass
+
+    def reset_records(self):
+        self.messages = []
+        self.progress_texts = []
+
+
+# ComfyUI's top-level modules and packages. The pack's own `nodes/` package (importable as `nodes` when
+# the repository root is on sys.path, as pytest's pythonpath setting puts it) must not stand in for them.
+_COMFY_TOP_LEVEL = ("nodes", "utils", "server", "execution", "folder_paths", "comfy", "comfy_extras",
+                    "comfy_execution", "comfy_api", "comfy_config", "app", "api_server", "middleware",
+                    "protocol", "latent_preview", "node_helpers", "hook_breaker_ac10a0", "comfyui_version")
+
+
+def _evict_shadowing_modules(comfy_dir: str):
+    """Drop already-imported modules that carry a ComfyUI top-level name but live outside comfy_dir
+    (for example the pack's `nodes` package imported by a unit test), so ComfyUI's own load instead."""
+    root = os.path.realpath(comfy_dir)
+    for name in list(sys.modules):
+        top = name.split(".")[0]
+        if top not in _COMFY_TOP_LEVEL:
+            continue
+        mod = sys.modules[name]
+        origin = getattr(mod, "__file__", None) or ""
+        if origin and not os.path.realpath(origin).startswith(root + os.sep):
+            logging.getLogger(__name__).warning("harness: unloading %s (%s), it shadows ComfyUI's", name, origin)
+            del sys.modules[name]
+
+
+class InProcessComfy:
+    """ComfyUI imported into this process, the way main.py starts it, running prompts through the real
+    execution.validate_prompt and execution.PromptExecutor. Use `InProcessComfy.start(...)`."""
+
+    _instance: "InProcessComfy | None" = None
+
+    def __init__(self, comfy_dir: Path, base: ComfyBase, cache_type_name: str):
+        self.comfy_dir = Path(comfy_dir)
+        self.base = base
+        self.calls = CallsLog(base.path / "taotest_calls_inprocess.jsonl")
+        self.server = StubPromptServer()
+        self.import_seconds = 0.0
+        self._cache_type_name = cache_type_name
+
+    @classmethod
+    def start(cls, comfy_dir, base: ComfyBase, cache_type: str = "NONE") -> "InProcessComfy":
+        """Import ComfyUI with base.path as its base directory and load all nodes (custom ones
+        included, API nodes not). A second call returns the first instance; it must use the same base."""
+        if cls._instance is not None:
+            if Path(cls._instance.base.path) != Path(base.path):
+                raise HarnessError("ComfyUI is already imported in this process with base directory "
+                                   f"{cls._instance.base.path}; use ComfyServer for another base directory")
+            return cls._instance
+        inst = cls(comfy_dir, base, cache_type)
+        inst._boot()
+        cls._instance = inst
+        return inst
+
+    def _boot(self):
+        t0 = time.perf_counter()
+        comfy_dir = str(self.comfy_dir)
+        if comfy_dir not in sys.path:
+            sys.path.insert(0, comfy_dir)
+        if "folder_paths" in sys.modules:
+            fp = sys.modules["folder_paths"]
+            if os.path.abspath(fp.base_path) != os.path.abspath(self.base.path):
+                raise HarnessError(f"folder_paths was imported before the harness (base {fp.base_path})")
+        _evict_shadowing_modules(comfy_dir)
+        os.environ[CALLS_ENV] = str(self.calls.path)
+
+        import comfy.options  # noqa: F401  (args parsing stays off: parse_args([]) gives defaults)
+        import comfy.cli_args
+        args = comfy.cli_args.args
+        args.cpu = True                               # as `--cpu`; read when model_management imports
+        args.base_directory = str(self.base.path)     # read when folder_paths imports
+        args.disable_api_nodes = True
+        # main.py imports ComfyUI's `utils` package early; otherwise comfy/utils.py can shadow it and
+        # server.py fails to import, which drops many nodes.
+        import utils.extra_config  # noqa: F401
+        import folder_paths
+        if os.path.abspath(folder_paths.base_path) != os.path.abspath(self.base.path):
+            raise HarnessError(f"ComfyUI's folder_paths uses {folder_paths.base_path}, not {self.base.path}")
+        import comfy.model_management  # noqa: F401
+        import comfy.utils
+        import execution
+        import hook_breaker_ac10a0
+        import nodes
+        import server
+
+        if getattr(server.PromptServer, "instance", None) is None:
+            server.PromptServer.instance = self.server
+        comfy.utils.set_progress_bar_global_hook(self._progress_hook)
+
+        root = logging.getLogger()
+        old_level = root.level
+        root.setLevel(min(old_level or logging.INFO, logging.INFO))
+        self.init_logs = _ListHandler()
+        root.addHandler(self.init_logs)
+        try:
+            hook_breaker_ac10a0.save_functions()
+            try:
+                asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+            finally:
+                hook_breaker_ac10a0.restore_functions()
+        finally:
+            root.removeHandler(self.init_logs)
+            root.setLevel(old_level)
+
+        self._execution = execution
+        self._nodes = nodes
+        self.cache_type = getattr(execution.CacheType, self._cache_type_name)
+        self.executor = execution.PromptExecutor(self.server, cache_type=self.cache_type,
+                                                 cache_args={"lru": 0, "ram": 0})
+        self.import_seconds = time.perf_counter() - t0
+
+    def _progress_hook(self, value, total, preview_image, prompt_id=None, node_id=None):
+        # what main.py's hijack_progress does, minus previews
+        import comfy.model_management
+        from comfy_execution.progress import get_progress_state
+        from comfy_execution.utils import get_executing_context
+        ctx = get_executing_context()
+        if prompt_id is None and ctx is not None:
+            prompt_id = ctx.prompt_id
+        if node_id is None and ctx is not None:
+            node_id = ctx.node_id
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        prompt_id = prompt_id or self.server.last_prompt_id
+        node_id = node_id or self.server.last_node_id
+        get_progress_state().update_progress(node_id, value, total, preview_image)
+        self.server.send_sync("progress", {"value": value, "max": total, "prompt_id": prompt_id, "node": node_id},
+                              self.server.client_id)
+
+    # -- public API --------------------------------------------------------------------------------
+    @property
+    def node_class_mappings(self) -> dict:
+        return self._nodes.NODE_CLASS_MAPPINGS
+
+    @property
+    def init_log_text(self) -> str:
+        """Everything logged while ComfyUI loaded its nodes (custom node import failures included)."""
+        return "\n".join(r.getMessage() for r in self.init_logs.records)
+
+    def validate(self, prompt: dict) -> list:
+        """Run execution.validate_prompt; return the output node ids to execute, or raise
+        PromptValidationError."""
+        prompt = _as_prompt(prompt)
+        valid = asyncio.run(self._execution.validate_prompt(str(uuid.uuid4()), copy.deepcopy(prompt), None))
+        if not valid[0]:
+            raise PromptValidationError(valid[1], valid[3])
+        return valid[2]
+
+    def run(self, prompt, *, client_id: str | None = "taotest", extra_data: dict | None = None,
+            log_level: int = logging.DEBUG) -> RunResult:
+        """Validate and execute an API-format prompt (dict, or a BuiltGraph). Raises
+        PromptValidationError if ComfyUI rejects it; an execution failure gives success=False (see
+        RunResult.error / raise_for_status). client_id set (default) makes the executor send its
+        per-node messages to the stub server, where RunResult.messages records them."""
+        prompt = copy.deepcopy(_as_prompt(prompt))
+        prompt_id = str(uuid.uuid4())
+        valid = asyncio.run(self._execution.validate_prompt(prompt_id, prompt, None))
+        if not valid[0]:
+            raise PromptValidationError(valid[1], valid[3])
+        extra = dict(extra_data or {})
+        if client_id is not None:
+            extra.setdefault("client_id", client_id)
+
+        handler = _ListHandler()
+        root = logging.getLogger()
+        old_level = root.level
+        root.setLevel(min(old_level or log_level, log_level))
+        root.addHandler(handler)
+        self.server.reset_records()
+        self.server.last_prompt_id = prompt_id
+        calls_mark = self.calls.mark()
+        t_start = time.time()
+        t0 = time.perf_counter()
+        try:
+            self.executor.execute(prompt, prompt_id, extra, valid[2])
+        finally:
+            seconds = time.perf_counter() - t0
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+        history = getattr(self.executor, "history_result", None) or {}
+        outputs = history.get("outputs", {})
+        paths = [p for p in latent_paths_from_outputs(outputs, self.base.output_dir) if p.exists()]
+        latent_path = paths[-1] if paths else newest_latent(self.base.output_dir, since=t_start - 1)
+        return RunResult(
+            prompt_id=prompt_id,
+            success=bool(self.executor.success),
+            outputs=outputs,
+            meta=history.get("meta", {}),
+            status_messages=list(self.executor.status_messages),
+            logs=handler.records,
+            messages=list(self.server.messages),
+            progress_texts=list(self.server.progress_texts),
+            call_records=self.calls.since(calls_mark),
+            latent_path=latent_path,
+            latent=load_latent(latent_path) if latent_path is not None else None,
+            seconds=seconds,
+        )
+
+
+def load_model_report(path) -> dict:
+    """Load a diffusion model file through ComfyUI's UNETLoader path (comfy.sd.load_diffusion_model)
+    in this process (ComfyUI must be imported, e.g. by InProcessComfy) and describe it: detected
+    config / model classes, latent format and channels, and missing / unexpected / mis-shaped keys
+    compared with the instantiated module."""
+    import comfy.sd
+    from safetensors.torch import load_file
+    patcher = comfy.sd.load_diffusion_model(str(path))
+    if patcher is None:
+        raise HarnessError(f"ComfyUI could not detect the model {path}")
+    model = patcher.model
+    module_sd = model.diffusion_model.state_dict()
+    file_sd = load_file(str(path))
+    return {
+        "config": type(model.model_config).__name__,
+        "model": type(model).__name__,
+        "diffusion_model": type(model.diffusion_model).__name__,
+        "latent_format": type(model.latent_format).__name__,
+        "latent_channels": model.latent_format.latent_channels,
+        "missing": sorted(set(module_sd) - set(file_sd)),
+        "unexpected": sorted(set(file_sd) - set(module_sd)),
+        "wrong_shape": sorted(k for k in set(module_sd) & set(file_sd) if module_sd[k].shape != file_sd[k].shape),
+        "dtype": str(patcher.model_dtype()),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP server
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ComfyHTTPError(AssertionError):
+    def __init__(self, status: int, path: str, body: str):
+        self.status, self.path, self.body = status, path, body
+        super().__init__(f"HTTP {status} from {path}: {body[:2000]}")
+
+
+class ComfyServer:
+    """`python main.py --cpu ... --cache-none --disable-api-nodes` in a subprocess on a free port."""
+
+    def __init__(self, comfy_dir, base: ComfyBase, python: str | None = None, port: int | None = None,
+                 log_path=None, extra_args: Iterable[str] = ()):
+        self.comfy_dir = Path(comfy_dir)
+        self.base = base
+        self.python = python or comfy_python()
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path) if log_path else Path(base.path) / f"server_{self.port}.log"
+        self.calls = CallsLog(Path(base.path) / f"taotest_calls_server_{self.port}.jsonl")
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen | None = None
+        self.startup_seconds = 0.0
+        self.last_calls: list[dict] = []     # TaoTestCountCalls records of the latest run()
+        self.last_latent_path: Path | None = None
+
+    def command(self) -> list[str]:
+        return [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+                "--disable-auto-launch", "--base-directory", str(self.base.path), "--cache-none",
+                "--disable-api-nodes",
+                # keep ComfyUI's database out of the ComfyUI tree (default: <ComfyUI>/user/comfyui.db)
+                "--database-url", "sqlite:///:memory:", *self.extra_args]
+
+    def start(self, timeout: float = 120.0) -> "ComfyServer":
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{CALLS_ENV: str(self.calls.path)})
+        self._log = open(self.log_path, "ab")
+        t0 = time.perf_counter()
+        # started directly (no shell), so proc.pid is python's own pid
+        self.proc = subprocess.Popen(self.command(), cwd=self.comfy_dir, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self._log.close()
+                raise HarnessError(f"ComfyUI server exited with {self.proc.returncode} during start-up; "
+                                   f"log {self.log_path}:\n{self.log_tail()}")
+            try:
+                self.get("/system_stats", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, OSError, ComfyHTTPError):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise HarnessError(f"ComfyUI server not up after {timeout}s; log {self.log_path}:\n"
+                                       f"{self.log_tail()}")
+                time.sleep(0.2)
+        self.startup_seconds = time.perf_counter() - t0
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        if getattr(self, "_log", None) is not None and not self._log.closed:
+            self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_text()[-chars:]
+
+    def _request(self, method: str, path: str, payload=None, timeout: float = 30.0, raw: bool = False):
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data is not None else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as e:
+            raise ComfyHTTPError(e.code, path, e.read().decode("utf-8", "replace")) from None
+        if raw:
+            return body
+        return json.loads(body) if body else None
+
+    def get(self, path: str, timeout: float = 30.0, raw: bool = False):
+        """GET path; parsed JSON (raw=True: bytes). Raises ComfyHTTPError on an HTTP error status."""
+        return self._request("GET", path, timeout=timeout, raw=raw)
+
+    def post(self, path: str, json=None, timeout: float = 30.0, raw: bool = False):  # noqa: A002
+        """POST a JSON body; parsed JSON response. Raises ComfyHTTPError on an HTTP error status."""
+        return self._request("POST", path, payload=json, timeout=timeout, raw=raw)
+
+    def queue(self, prompt, client_id: str | None = None) -> str:
+        """POST /prompt; return the prompt id. A rejected prompt raises PromptValidationError."""
+        try:
+            resp = self.post("/prompt", {"prompt": _as_prompt(prompt), "client_id": client_id or str(uuid.uuid4())})
+        except ComfyHTTPError as e:
+            if e.status == 400:
+                try:
+                    body = json.loads(e.body)
+                except ValueError:
+                    raise e from None
+                raise PromptValidationError(body.get("error"), body.get("node_errors")) from None
+            raise
+        return resp["prompt_id"]
+
+    def wait(self, prompt_id: str, timeout: float = 120.0, poll: float = 0.05) -> dict:
+        """Poll /history/<id> until the prompt finished; return its history entry."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            h = self.get(f"/history/{prompt_id}")
+            if prompt_id in (h or {}):
+                return h[prompt_id]
+            if self.proc is not None and self.proc.poll() is not None:
+                raise HarnessError(f"ComfyUI server died while running {prompt_id}:\n{self.log_tail()}")
+            time.sleep(poll)
+        raise HarnessError(f"prompt {prompt_id} not finished after {timeout}s; log tail:\n{self.log_tail()}")
+
+    def run(self, prompt, timeout: float = 120.0) -> dict:
+        """Queue a prompt and wait for it: the /history entry ({"status": {"status_str", "completed",
+        "messages"}, "outputs": ..., "prompt": ...}). Also sets last_calls and last_latent_path."""
+        mark = self.calls.mark()
+        entry = self.wait(self.queue(prompt), timeout=timeout)
+        self.last_calls = self.calls.since(mark)
+        paths = latent_paths_from_outputs(entry.get("outputs", {}), self.base.output_dir)
+        self.last_latent_path = paths[-1] if paths else None
+        return entry
+
+    def last_latent(self):
+        return load_latent(self.last_latent_path) if self.last_latent_path else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# Graph builders (API-format prompts)
+
+@dataclasses.dataclass
+class BuiltGraph:
+    """An API-format prompt plus the ids of its nodes.
+    inserted: ids of the `insert` nodes, in chain order; ids: role -> node id
+    (loader, sampling, count, positive, negative, latent, sampler, save)."""
+    prompt: dict
+    inserted: list[str]
+    ids: dict[str, str]
+
+    def __iter__(self):  # `prompt, inserted = wan_t2v_graph(...)`
+        return iter((self.prompt, self.inserted))
+
+
+def _as_prompt(prompt) -> dict:
+    return prompt.prompt if isinstance(prompt, BuiltGraph) else prompt
+
+
+def _video_graph(*, model: str, shift: float, steps: int, cfg: float, sampler: str, scheduler: str,
+                 seed: int, insert, extras: str, width: int, height: int, length: int, text_len: int,
+                 text_width: int, denoise: float, filename_prefix: str, count_label: str) -> BuiltGraph:
+    ids = {"loader": "1", "sampling": "2", "count": "3", "positive": "4", "negative": "5", "latent": "6",
+           "sampler": "7", "save": "8"}
+    g: dict[str, dict] = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model, "weight_dtype": "default"}},
+        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": shift}},
+    }
+    prev = "2"
+    inserted = []
+    for i, item in enumerate(insert or []):
+        class_type, inputs = item[0], dict(item[1] if len(item) > 1 and item[1] is not None else {})
+        nid = str(10 + i)
+        inputs["model"] = [prev, 0]
+        g[nid] = {"class_type": class_type, "inputs": inputs}
+        inserted.append(nid)
+        prev = nid
+    g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [prev, 0], "label": count_label}}
+    cond = {"length": text_len, "width": text_width, "extras": extras}
+    g["4"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 1, "scale": 1.0}}
+    g["5"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 0, "scale": 0.0}}
+    g["6"] = {"class_type": "EmptyHunyuanLatentVideo",
+              "inputs": {"width": width, "height": height, "length": length, "batch_size": 1}}
+    g["7"] = {"class_type": "KSampler", "inputs": {
+        "model": ["3", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
+        "scheduler": scheduler, "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0],
+        "denoise": denoise}}
+    g["8"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0], "filename_prefix": filename_prefix}}
+    return BuiltGraph(prompt=g, inserted=inserted, ids=ids)
+
+
+def wan_t2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_T2V,
+                  insert=None, shift=8.0, width=64, height=64, length=9, text_len=16, denoise=1.0,
+                  filename_prefix="latents/wan21", count_label="") -> BuiltGraph:
+    """Wan2.1 T2V: UNETLoader -> ModelSamplingSD3(8) -> [insert...] -> TaoTestCountCalls -> KSampler
+    (positive TaoTestConditioning seed 1 scale 1, negative zeros, [1,16,4096]) with
+    EmptyHunyuanLatentVideo 64x64x9 ([1,16,3,8,8]) -> SaveLatent.
+    insert: [(class_type, inputs without "model"), ...] chained on the MODEL line; ids "10", "11"..."""
+    return _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                        seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
+                        text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
+                        filename_prefix=filename_prefix, count_label=count_label)
+
+
+def wan22_ti2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_TI2V_5B,
+                     insert=None, shift=8.0, width=64, height=64, length=9, text_len=16, denoise=1.0,
+                     filename_prefix="latents/wan22", count_label="") -> BuiltGraph:
+    """Wan2.2 TI2V-5B shaped model, text-to-video: like wan_t2v_graph. The latent comes from
+    EmptyHunyuanLatentVideo (16 zero channels, which KSampler widens to the model's 48 via
+    comfy.sample.fix_empty_latent_channels): Wan22ImageToVideoLatent would need a Wan2.2 VAE. The
+    sampled latent is [1,48,3,8,8]."""
+    return _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                        seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
+                        text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
+                        filename_prefix=filename_prefix, count_label=count_label)
+
+
+def hunyuan_video_graph(steps=20, cfg=1.0, sampler="euler", scheduler="simple", seed=42, model=HUNYUAN_VIDEO,
+                        insert=None, shift=7.0, width=64, height=64, length=9, text_len=16, denoise=1.0,
+                        filename_prefix="latents/hunyuan_video", count_label="") -> BuiltGraph:
+    """HunyuanVideo T2V: UNETLoader -> ModelSamplingSD3(7, its default shift) -> [insert...] ->
+    TaoTestCountCalls -> KSampler with TaoTestConditioning extras "hunyuan_video" (text [1,16,4096],
+    pooled_output [1,768], guidance 6: HunyuanVideo is guidance-distilled, so cfg defaults to 1) and
+    EmptyHunyuanLatentVideo 64x64x9 ([1,16,3,8,8]) -> SaveLatent."""
+    return _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                        seed=seed, insert=insert, extras="hunyuan_video", width=width, height=height,
+                        length=length, text_len=text_len, text_width=make_tiny_models.HUNYUAN_TEXT_DIM,
+                        denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+
+
+# family -> (graph builder, model file, latent channels)
+FAMILIES = {
+    "wan21": (wan_t2v_graph, WAN21_T2V, 16),
+    "wan22": (wan22_ti2v_graph, WAN22_TI2V_5B, 48),
+    "hunyuan_video": (hunyuan_video_graph, HUNYUAN_VIDEO, 16),
+}
+
+
+def build_graph(family: str, **kwargs) -> BuiltGraph:
+    """FAMILIES[family]'s builder with kwargs (e.g. build_graph("wan22", steps=4, insert=[...]))."""
+    return FAMILIES[family][0](**kwargs)

@@ -1,0 +1,159 @@
+"""The TaoCache node inside a real ComfyUI: real loader, real KSampler, real executor."""
+import re
+
+import pytest
+import torch
+
+import harness
+
+SUMMARY = re.compile(r"TaoCache: computed (\d+) / skipped (\d+) of (\d+) model calls \((\d+\.\d\d) speedup\)")
+
+
+def taocache(**overrides):
+    inputs = {"start_percent": 0.3, "end_percent": 1.0, "cos_threshold": 0.6, "norm_ratio_threshold": 1.3,
+              "max_consecutive_skips": 1, "predictor": "fixed_point", "error_budget": 0.0, "verbose": False}
+    inputs.update(overrides)
+    return ("TaoCache", inputs)
+
+
+PERMISSIVE = dict(cos_threshold=-1.0, norm_ratio_threshold=10.0, max_consecutive_skips=2)
+NEVER = dict(norm_ratio_threshold=0.0)
+
+
+def summary_counts(text):
+    match = SUMMARY.search(text)
+    assert match, f"no TaoCache summary in: {text[-2000:]}"
+    computed, skipped, total = (int(v) for v in match.groups()[:3])
+    return computed, skipped, total
+
+
+def report_of(result):
+    reports = result.events("taocache.report")
+    assert len(reports) == 1, f"expected one report event, got {len(reports)}"
+    return reports[0]
+
+
+def test_pack_loads_without_import_error(comfy_inprocess):
+    assert "TaoCache" in comfy_inprocess.node_class_mappings
+    assert "IMPORT FAILED" not in comfy_inprocess.init_log_text or "taocache" not in comfy_inprocess.init_log_text.split(
+        "IMPORT FAILED")[-1].splitlines()[0]
+
+
+def test_object_info_over_http_lists_the_node_with_its_inputs_in_order(comfy_server):
+    info = comfy_server.get("/object_info/TaoCache")["TaoCache"]
+    assert info["input_order"]["required"] == [
+        "model", "start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold",
+        "max_consecutive_skips", "predictor", "error_budget", "verbose"]
+    assert info["output"] == ["MODEL"]
+    for name, spec in info["input"]["required"].items():
+        if name != "model":
+            assert spec[1].get("tooltip"), f"{name} has no tooltip"
+
+
+@pytest.mark.parametrize("cfg", [1.0, 5.0])
+def test_thresholds_that_never_skip_are_bit_identical_to_no_node(comfy_inprocess, cfg):
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, cfg=cfg)).raise_for_status()
+    built = harness.wan_t2v_graph(steps=20, cfg=cfg, insert=[taocache(**NEVER)])
+    cached = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(cached.latent, plain.latent)
+    assert summary_counts(cached.log_text) == (20, 0, 20)
+    assert "nothing skipped: thresholds never met" in cached.log_text
+    assert any("nothing skipped" in text for text in cached.texts_for(built.inserted[0]))
+
+
+@pytest.mark.parametrize("cfg", [1.0, 5.0])
+def test_permissive_thresholds_skip_in_the_window_only_and_counts_are_real(comfy_inprocess, cfg):
+    built = harness.wan_t2v_graph(steps=30, cfg=cfg, insert=[taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total == 30 and skipped >= 8
+    assert result.calls == [computed], "reported computed calls must equal real forward calls"
+    report = report_of(result)
+    start_sigma, end_sigma = report["window_sigmas"]
+    for call in report["calls"]:
+        if call["skipped"]:
+            assert end_sigma < call["sigma"] <= start_sigma
+    assert not any(c["skipped"] for c in report["calls"] if not c["in_window"])
+    assert any(c["in_window"] for c in report["calls"]) and any(not c["in_window"] for c in report["calls"])
+    assert not report["calls"][-1]["skipped"], "the last step is always computed"
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, cfg=cfg)).raise_for_status()
+    assert not torch.equal(result.latent, plain.latent)
+    assert torch.isfinite(result.latent).all()
+
+
+def test_summary_is_shown_on_the_node_and_logged(comfy_inprocess):
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    texts = result.texts_for(built.inserted[0])
+    assert texts and SUMMARY.search(texts[-1])
+    assert summary_counts(texts[-1]) == summary_counts(result.log_text)
+
+
+def test_verbose_logs_one_line_per_model_call(comfy_inprocess):
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(verbose=True, **PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    rows = [line for line in result.log_lines if line.startswith("TaoCache step")]
+    assert len(rows) == 20
+    assert any(re.search(r"skipped r=\d+\.\d+ c=-?\d+\.\d+ q=\d+\.\d+", row) for row in rows)
+
+
+def test_same_graph_twice_with_a_new_seed_caches_both_times(comfy_inprocess):
+    first = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=1, insert=[taocache(**PERMISSIVE)]))
+    second = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=2, insert=[taocache(**PERMISSIVE)]))
+    a, b = summary_counts(first.raise_for_status().log_text), summary_counts(second.raise_for_status().log_text)
+    assert a[1] > 0 and b[1] > 0
+    assert a == b  # same schedule and gates off: the same pattern, from fresh state each run
+    assert not torch.equal(first.latent, second.latent)
+
+
+@pytest.mark.parametrize("predictor", ["fixed_point_literal", "reuse"])
+def test_ablation_predictors_run_and_skip(comfy_inprocess, predictor):
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(predictor=predictor, **PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, _ = summary_counts(result.log_text)
+    assert skipped > 0 and result.calls == [computed]
+
+
+@pytest.mark.parametrize("family", ["wan22", "hunyuan_video"])
+@pytest.mark.parametrize("cfg", [1.0, 4.0])
+def test_other_models_skip_and_count_correctly(comfy_inprocess, family, cfg):
+    built = harness.build_graph(family, steps=24, cfg=cfg, insert=[taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total == 24 and skipped > 0
+    assert result.calls == [computed]
+    assert "APPLY_MODEL" not in result.log_text  # both call the DIFFUSION_MODEL wrapper
+    assert torch.isfinite(result.latent).all()
+
+
+def test_too_few_steps_says_why_and_runs_uncached(comfy_inprocess):
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=6)).raise_for_status()
+    built = harness.wan_t2v_graph(steps=6, insert=[taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, plain.latent)
+    assert "too few steps: 6 < 10" in result.log_text
+    assert any("too few steps" in t for t in result.texts_for(built.inserted[0]))
+
+
+def test_inverted_window_is_reported_on_the_node_and_runs_uncached(comfy_inprocess):
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20)).raise_for_status()
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(start_percent=0.8, end_percent=0.4)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, plain.latent)
+    texts = result.texts_for(built.inserted[0])
+    assert any("start_percent (0.8) must be below end_percent (0.4)" in t and "uncached" in t for t in texts)
+
+
+def test_out_of_range_widget_is_rejected_by_validation_naming_the_input(comfy_inprocess):
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(cos_threshold=3.0)])
+    with pytest.raises(harness.PromptValidationError) as error:
+        comfy_inprocess.run(built)
+    assert "cos_threshold" in str(error.value.node_errors)
+
+
+def test_http_run_skips_and_logs(comfy_server):
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(**PERMISSIVE)])
+    entry = comfy_server.run(built)
+    assert entry["status"]["status_str"] == "success"
+    computed, skipped, total = summary_counts(comfy_server.log_text())
+    assert skipped > 0 and [r["calls"] for r in comfy_server.last_calls] == [computed]

@@ -1,0 +1,210 @@
+"""Write tiny, randomly initialised diffusion models that ComfyUI's real loader accepts.
+
+Pure torch + safetensors: this file never imports ComfyUI. The weights are random (seeded, so every
+run writes byte-identical tensors); they are good for testing wiring, step skipping and invariants,
+never for image quality.
+
+    python tools/make_tiny_models.py OUT_DIR [--only NAME ...]
+
+Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffusion_model):
+
+  tiny_wan21_t2v.safetensors      Wan2.1 T2V, dim 128, 2 blocks, in/out 16 channels
+                                  -> supported_models.WAN21_T2V / model_base.WAN21, latent Wan21
+  tiny_wan22_ti2v_5b.safetensors  Wan2.2 TI2V-5B shape, dim 128, 2 blocks, in/out 48 channels
+                                  -> supported_models.WAN22_T2V / model_base.WAN22, latent Wan22 (48 ch)
+  tiny_hunyuan_video.safetensors  HunyuanVideo (T2V, guidance-distilled), hidden 128 (1 head of 128),
+                                  1 double + 1 single block, 16 channels, text width 4096, pooled 768
+                                  -> supported_models.HunyuanVideo / model_base.HunyuanVideo
+
+How ComfyUI derives each config from the keys (comfy/model_detection.py):
+  Wan: 'head.modulation' -> dim; 'head.head.weight' rows // 4 -> out_dim (48 means Wan2.2 5B);
+       'blocks.0.ffn.0.weight' -> ffn_dim; number of 'blocks.N' -> layers; 'patch_embedding.weight'
+       -> in_dim. num_heads = dim // 128 and text_dim is fixed at 4096 (not detected).
+  HunyuanVideo: 'txt_in.individual_token_refiner.blocks.0.norm1.weight' marks it; 'img_in.proj.weight'
+       -> hidden size, in_channels, patch size; num_heads = hidden // 128 (the RoPE axes need a head
+       dim of 16+56+56 = 128); 'txt_in.input_embedder.weight' -> text width; 'vector_in.*' present
+       -> pooled width 768 (without it ComfyUI picks HunyuanImage21); 'guidance_in.*' -> guidance
+       embedding; the number of 'double_blocks.N' / 'single_blocks.N' -> depths.
+Loading is not strict (missing weights would stay uninitialised), so every weight the module has
+is written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Callable
+
+import torch
+from safetensors.torch import save_file
+
+WAN21_T2V = "tiny_wan21_t2v.safetensors"
+WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
+HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
+
+# Conditioning widths the tiny models expect.
+WAN_TEXT_DIM = 4096          # fixed by ComfyUI for every Wan model
+HUNYUAN_TEXT_DIM = 4096      # detected from the weights; 4096 like the real llava-llama3 encoder
+HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
+
+
+class _Init:
+    """Seeded tensor factory: weights ~ N(0, std), biases 0, norm scales 1."""
+
+    def __init__(self, seed: int, std: float = 0.02, dtype=torch.float32):
+        self.g = torch.Generator().manual_seed(seed)
+        self.std = std
+        self.dtype = dtype
+
+    def w(self, *shape, std=None):
+        s = self.std if std is None else std
+        return (torch.randn(*shape, generator=self.g) * s).to(self.dtype)
+
+    def zeros(self, *shape):
+        return torch.zeros(*shape, dtype=self.dtype)
+
+    def ones(self, *shape):
+        return torch.ones(*shape, dtype=self.dtype)
+
+    def linear(self, sd, name, out_f, in_f, bias=True):
+        sd[f"{name}.weight"] = self.w(out_f, in_f)
+        if bias:
+            sd[f"{name}.bias"] = self.zeros(out_f)
+
+
+def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, text_dim=WAN_TEXT_DIM,
+                   freq_dim=256, patch=(1, 2, 2), seed=0) -> dict[str, torch.Tensor]:
+    """Full state dict of comfy.ldm.wan.model.WanModel (t2v, qk_norm and cross_attn_norm on)."""
+    if dim % 128:
+        raise ValueError("ComfyUI sets num_heads = dim // 128: dim must be a multiple of 128")
+    r = _Init(seed)
+    sd: dict[str, torch.Tensor] = {}
+    sd["patch_embedding.weight"] = r.w(dim, in_dim, *patch)
+    sd["patch_embedding.bias"] = r.zeros(dim)
+    r.linear(sd, "text_embedding.0", dim, text_dim)
+    r.linear(sd, "text_embedding.2", dim, dim)
+    r.linear(sd, "time_embedding.0", dim, freq_dim)
+    r.linear(sd, "time_embedding.2", dim, dim)
+    r.linear(sd, "time_projection.1", 6 * dim, dim)
+    for i in range(num_layers):
+        b = f"blocks.{i}"
+        for attn in ("self_attn", "cross_attn"):
+            for proj in ("q", "k", "v", "o"):
+                r.linear(sd, f"{b}.{attn}.{proj}", dim, dim)
+            sd[f"{b}.{attn}.norm_q.weight"] = r.ones(dim)
+            sd[f"{b}.{attn}.norm_k.weight"] = r.ones(dim)
+        sd[f"{b}.norm3.weight"] = r.ones(dim)
+        sd[f"{b}.norm3.bias"] = r.zeros(dim)
+        r.linear(sd, f"{b}.ffn.0", ffn_dim, dim)
+        r.linear(sd, f"{b}.ffn.2", dim, ffn_dim)
+        sd[f"{b}.modulation"] = r.w(1, 6, dim, std=dim ** -0.5)
+    r.linear(sd, "head.head", out_dim * patch[0] * patch[1] * patch[2], dim)
+    sd["head.modulation"] = r.w(1, 2, dim, std=dim ** -0.5)
+    return sd
+
+
+def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16, out_channels=16,
+                             text_dim=HUNYUAN_TEXT_DIM, vec_dim=HUNYUAN_POOLED_DIM, mlp_ratio=4,
+                             patch=(1, 2, 2), guidance_embed=True, seed=0) -> dict[str, torch.Tensor]:
+    """Full state dict of comfy.ldm.hunyuan_video.model.HunyuanVideo (T2V, qkv bias, 2 refiner blocks)."""
+    if hidden % 128:
+        raise ValueError("ComfyUI sets num_heads = hidden // 128: hidden must be a multiple of 128")
+    head_dim = 128
+    mlp = hidden * mlp_ratio
+    r = _Init(seed)
+    sd: dict[str, torch.Tensor] = {}
+
+    def embedder(name, in_dim):  # flux MLPEmbedder: in_layer -> SiLU -> out_layer
+        r.linear(sd, f"{name}.in_layer", hidden, in_dim)
+        r.linear(sd, f"{name}.out_layer", hidden, hidden)
+
+    sd["img_in.proj.weight"] = r.w(hidden, in_channels, *patch)
+    sd["img_in.proj.bias"] = r.zeros(hidden)
+    embedder("time_in", 256)
+    embedder("vector_in", vec_dim)
+    if guidance_embed:
+        embedder("guidance_in", 256)
+    # text token refiner
+    r.linear(sd, "txt_in.input_embedder", hidden, text_dim)
+    embedder("txt_in.t_embedder", 256)
+    embedder("txt_in.c_embedder", text_dim)
+    for i in range(2):
+        b = f"txt_in.individual_token_refiner.blocks.{i}"
+        r.linear(sd, f"{b}.adaLN_modulation.1", 2 * hidden, hidden)
+        for norm in ("norm1", "norm2"):
+            sd[f"{b}.{norm}.weight"] = r.ones(hidden)
+            sd[f"{b}.{norm}.bias"] = r.zeros(hidden)
+        r.linear(sd, f"{b}.self_attn.qkv", 3 * hidden, hidden)
+        r.linear(sd, f"{b}.self_attn.proj", hidden, hidden)
+        r.linear(sd, f"{b}.mlp.0", 4 * hidden, hidden)
+        r.linear(sd, f"{b}.mlp.2", hidden, 4 * hidden)
+    for i in range(depth):
+        b = f"double_blocks.{i}"
+        for stream in ("img", "txt"):
+            r.linear(sd, f"{b}.{stream}_mod.lin", 6 * hidden, hidden)
+            r.linear(sd, f"{b}.{stream}_attn.qkv", 3 * hidden, hidden)
+            sd[f"{b}.{stream}_attn.norm.query_norm.scale"] = r.ones(head_dim)
+            sd[f"{b}.{stream}_attn.norm.key_norm.scale"] = r.ones(head_dim)
+            r.linear(sd, f"{b}.{stream}_attn.proj", hidden, hidden)
+            r.linear(sd, f"{b}.{stream}_mlp.0", mlp, hidden)
+            r.linear(sd, f"{b}.{stream}_mlp.2", hidden, mlp)
+    for i in range(depth_single):
+        b = f"single_blocks.{i}"
+        r.linear(sd, f"{b}.linear1", 3 * hidden + mlp, hidden)
+        r.linear(sd, f"{b}.linear2", hidden, hidden + mlp)
+        sd[f"{b}.norm.query_norm.scale"] = r.ones(head_dim)
+        sd[f"{b}.norm.key_norm.scale"] = r.ones(head_dim)
+        r.linear(sd, f"{b}.modulation.lin", 3 * hidden, hidden)
+    r.linear(sd, "final_layer.linear", patch[1] * patch[2] * out_channels, hidden)
+    r.linear(sd, "final_layer.adaLN_modulation.1", 2 * hidden, hidden)
+    return sd
+
+
+# name -> (builder, what ComfyUI should detect: supported_models class, model_base class, latent channels)
+MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
+    WAN21_T2V: (lambda: wan_state_dict(in_dim=16, out_dim=16, seed=0),
+                {"config": "WAN21_T2V", "model": "WAN21", "latent_channels": 16}),
+    WAN22_TI2V_5B: (lambda: wan_state_dict(in_dim=48, out_dim=48, seed=1),
+                    {"config": "WAN22_T2V", "model": "WAN22", "latent_channels": 48}),
+    HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
+                    {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
+}
+
+
+def expected_detection(name: str) -> dict:
+    """What ComfyUI's loader should report for the model file `name` (see MODELS)."""
+    return dict(MODELS[name][1])
+
+
+def write_tiny_models(models_dir, only=None) -> dict[str, str]:
+    """Write the tiny models into `models_dir` (created if needed); return {file name: path}.
+
+    `only`: an iterable of file names to restrict to. Files are rewritten every call (cheap: a few MB).
+    """
+    os.makedirs(models_dir, exist_ok=True)
+    out = {}
+    for name, (build, _) in MODELS.items():
+        if only is not None and name not in only:
+            continue
+        sd = {k: v.contiguous() for k, v in build().items()}
+        path = os.path.join(models_dir, name)
+        tmp = path + ".tmp"
+        save_file(sd, tmp, metadata={"taotest": "random tiny weights, seeded"})
+        os.replace(tmp, path)
+        out[name] = path
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir", help="folder to write into, e.g. BASE/models/diffusion_models")
+    ap.add_argument("--only", nargs="*", choices=sorted(MODELS), help="write only these files")
+    a = ap.parse_args(argv)
+    for name, path in write_tiny_models(a.out_dir, only=a.only).items():
+        sd = MODELS[name][0]()
+        n = sum(v.numel() for v in sd.values())
+        print(f"{path}: {len(sd)} tensors, {n} parameters, {os.path.getsize(path) / 1e6:.1f} MB; "
+              f"ComfyUI should detect {MODELS[name][1]['config']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run the whole test suite: unit tests of taocache/ and integration tests in a real ComfyUI.
+# Builds the ComfyUI runtime first when it is missing (see tools/comfy_runtime.sh).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+bash tools/comfy_runtime.sh "$@"
+PY=${COMFYUI_PYTHON:-${TAOCACHE_RUNTIME:-$REPO/.runtime}/venv/bin/python}
+exec "$PY" -m pytest -q tests
