@@ -15,11 +15,12 @@ TaoTestCountCalls    MODEL -> MODEL. Counts how often the diffusion model's real
                      After each sampling run it appends one JSON line to $TAOTEST_CALLS_FILE (default
                      <output dir>/taotest_calls.jsonl):
                        {"calls": n, "batch_sizes": [batch of each call], "hooked": "patch_embedding",
-                        "label": <label input>}
+                        "label": <label input>, "seconds": wall time of the sampling run}
 """
 import json
 import logging
 import os
+import time
 
 import torch
 
@@ -94,11 +95,13 @@ def make_count_wrapper(label):
             batch_sizes.append(int(x.shape[0]) if torch.is_tensor(x) else -1)
 
         handle = module.register_forward_pre_hook(pre_hook)
+        started = time.perf_counter()
         try:
             return executor(*args, **kwargs)
         finally:
             handle.remove()
-            record = {"calls": len(batch_sizes), "batch_sizes": batch_sizes, "hooked": name, "label": label}
+            record = {"calls": len(batch_sizes), "batch_sizes": batch_sizes, "hooked": name, "label": label,
+                      "seconds": time.perf_counter() - started}
             path = calls_file()
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:

@@ -1,0 +1,196 @@
+"""Quality-vs-speed benchmark: TaoCache against its peers, side by side in one run of a real ComfyUI.
+
+    bash tools/benchmark.sh [--quick]
+
+Every method runs the same prompts and seeds through ComfyUI's real executor (UNETLoader ->
+ModelSamplingSD3(8) -> [method's nodes] -> KSampler, cfg 5) on the trained tiny Wan2.1-architecture
+shapes model, and is compared with the full-step result of the same prompt and seed on decoded
+frames: PSNR, SSIM, and the structure the procedural data makes measurable (object mask IoU and
+centroid distance per frame). Speed is the real model-call ratio (forward calls counted by a hook)
+and, in a separate pass at a larger latent where the model forward dominates a step, the wall-clock
+ratio of the sampling run. LPIPS needs backbone weights that cannot be downloaded here: skipped.
+Writes results/benchmark/{results.md, quality_vs_speedup.png, results.json}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy")]
+
+import harness  # noqa: E402
+import metrics  # noqa: E402
+import report  # noqa: E402
+from methods import LATE_START, Method, methods_for  # noqa: E402
+from tiny_wan import data, latent  # noqa: E402
+
+MODEL_FILE = REPO / "models" / "tiny_wan21_t2v_shapes.safetensors"
+PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
+    ("a red disc moving left", 101), ("a green square moving up", 102), ("a blue bar moving right", 103),
+    ("a yellow disc moving down", 104), ("a cyan square moving left", 105), ("a magenta bar moving up", 106),
+    ("a red square moving right", 107), ("a blue disc moving down", 108),
+]
+SHIFT = 8.0
+CFG = 5.0
+
+
+def install_prompt_node(base) -> None:
+    folder = base.custom_nodes_dir / "tiny_wan_nodes"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(REPO / "tools" / "tiny_wan" / "data.py", folder / "data.py")
+    shutil.copy(REPO / "tools" / "tiny_wan" / "comfy_prompt_node.py", folder / "__init__.py")
+
+
+def graph(method: Method, prompt: str, seed: int, sampler: str, size: tuple[int, int, int], model_name: str) -> dict:
+    width, height, length = size
+    g = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model_name, "weight_dtype": "default"}},
+        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": SHIFT}},
+        "4": {"class_type": "TinyWanPrompt", "inputs": {"text": prompt}},
+        "5": {"class_type": "TinyWanPrompt", "inputs": {"text": ""}},
+        "6": {"class_type": "EmptyHunyuanLatentVideo",
+              "inputs": {"width": width, "height": height, "length": length, "batch_size": 1}},
+    }
+    previous = "2"
+    for i, (class_type, inputs) in enumerate(method.insert):
+        g[str(10 + i)] = {"class_type": class_type, "inputs": {**inputs, "model": [previous, 0]}}
+        previous = str(10 + i)
+    g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [previous, 0], "label": method.name}}
+    g["7"] = {"class_type": "KSampler", "inputs": {
+        "model": ["3", 0], "seed": seed, "steps": method.steps, "cfg": CFG, "sampler_name": sampler,
+        "scheduler": "simple", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0], "denoise": 1.0}}
+    g["8"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0], "filename_prefix": "latents/bench"}}
+    return g
+
+
+def early_window(steps: int) -> tuple[float, float]:
+    """An early/mid window [0, e) holding as many skippable steps as the late window [LATE_START, 1),
+    plus the three computed steps a window opening at step 0 needs before its first skip."""
+    import comfy.model_sampling
+    import comfy.samplers
+
+    class FlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
+        pass
+
+    sampling = FlowSampling(None)
+    sampling.set_parameters(shift=SHIFT, multiplier=1000)
+    sigmas = [float(s) for s in comfy.samplers.calculate_sigmas(sampling, "simple", steps)]
+    start = float(sampling.percent_to_sigma(LATE_START))
+    late = sum(1 for s in sigmas[:-2] if s <= start)
+    for i in range(1, 1000):
+        end_percent = i / 1000
+        end = float(sampling.percent_to_sigma(end_percent))
+        if sum(1 for s in sigmas[:-2] if s > end) >= late + 3:
+            return (0.0, end_percent)
+    return (0.0, 1.0)
+
+
+def decode(comfy_latent):
+    return latent.decode(latent.comfy_latent_to_model(comfy_latent))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
+    ap.add_argument("--samplers", default="euler,uni_pc")
+    ap.add_argument("--steps", default="30,50")
+    ap.add_argument("--pairs", type=int, default=len(PAIRS))
+    ap.add_argument("--size", default="128x128x17", help="quality pass: width x height x frames")
+    ap.add_argument("--timing-size", default="256x256x33", help="wall-clock pass: a latent where the forward dominates")
+    ap.add_argument("--model", default=str(MODEL_FILE))
+    ap.add_argument("--out", default=str(REPO / "results" / "benchmark"))
+    a = ap.parse_args()
+    if a.quick:
+        a.samplers, a.steps, a.pairs = "euler", "30", 2
+    samplers = a.samplers.split(",")
+    step_counts = [int(s) for s in a.steps.split(",")]
+    pairs = PAIRS[:a.pairs]
+    size = tuple(int(v) for v in a.size.split("x"))
+    timing_size = tuple(int(v) for v in a.timing_size.split("x"))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = Path(a.model)
+    if not model_path.exists():
+        raise SystemExit(f"model not found: {model_path} (train it with tools/tiny_wan/train.py)")
+
+    base = harness.make_base_dir(Path(tempfile.mkdtemp(prefix="taocache_bench_")))
+    shutil.copy(model_path, base.models_dir / "diffusion_models" / model_path.name)
+    install_prompt_node(base)
+    comfy = harness.InProcessComfy.start(harness.locate_comfyui(), base)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+
+    def run(method, prompt, seed, sampler, at_size):
+        result = comfy.run(graph(method, prompt, seed, sampler, at_size, model_path.name), log_level=logging.WARNING)
+        result.raise_for_status()
+        return result
+
+    started = time.time()
+    rows = []
+    for sampler in samplers:
+        for steps in step_counts:
+            methods = methods_for(steps, early_window(steps))
+            full = methods[0]
+            for prompt, seed in pairs:
+                reference = run(full, prompt, seed, sampler, size)
+                ref_frames = decode(reference.latent)
+                colour = data.parse_prompt(prompt).colour
+                for method in methods:
+                    result = reference if method is full else run(method, prompt, seed, sampler, size)
+                    frames = decode(result.latent)
+                    structure = data.structure_score(frames, ref_frames, colour=colour)
+                    rows.append(dict(
+                        sampler=sampler, ref_steps=steps, family=method.family, label=method.label,
+                        prompt=prompt, seed=seed, calls=result.calls[0], ref_calls=reference.calls[0],
+                        psnr=metrics.psnr(frames, ref_frames), ssim=metrics.ssim(frames, ref_frames),
+                        iou=float(structure["iou_mean"].mean()),
+                        centroid_px=float(structure["centroid_dist_mean"].mean())))
+            print(f"{sampler} {steps} steps: {len(methods)} methods x {len(pairs)} pairs done "
+                  f"({time.time() - started:.0f} s)", flush=True)
+
+    agg = report.aggregate(rows)
+    # wall clock: one pass per method at the larger latent, euler, first step count, first pair
+    timing_steps = step_counts[0]
+    methods = methods_for(timing_steps, early_window(timing_steps))
+    prompt, seed = pairs[0]
+    run(methods[0], prompt, seed, "euler", timing_size)  # warm-up at this size
+    timings = {}
+    for method in methods:
+        best = min((run(method, prompt, seed, "euler", timing_size) for _ in range(2)),
+                   key=lambda r: r.call_records[0]["seconds"])
+        timings[method.name] = (best.calls[0], best.call_records[0]["seconds"])
+    full_calls, full_seconds = timings[methods[0].name]
+    for row in agg:
+        if row["sampler"] == "euler" and row["ref_steps"] == timing_steps:
+            name = Method(row["family"], row["label"], 0).name
+            calls, seconds = timings[name]
+            row["wall_ratio"] = full_seconds / seconds
+            row["timing_call_ratio"] = full_calls / calls
+    print(f"timing pass done ({time.time() - started:.0f} s)", flush=True)
+
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
+    header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
+              f"Model {model_path.name}; {len(pairs)} prompt/seed pairs; cfg {CFG}, shift {SHIFT}, simple scheduler; "
+              f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only). "
+              f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
+    (out / "results.md").write_text(report.markdown(agg, header))
+    (out / "results.json").write_text(json.dumps({"rows": rows, "aggregate": agg}, indent=1))
+    report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, commit {commit}")
+    print(report.markdown(agg, header))
+    print(f"written: {out}/results.md, quality_vs_speedup.png, results.json")
+
+
+if __name__ == "__main__":
+    main()

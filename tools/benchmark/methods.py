@@ -1,0 +1,68 @@
+"""The methods the benchmark compares, each a sampler step count plus nodes on the MODEL line.
+
+Families (one curve each): full steps; fewer steps at the same compute; core EasyCache and
+LazyCache at several thresholds; TaoCache at several settings; the ablations of method.md (reuse
+instead of the fixed-point predictor, the literal predictor, the same skips in early/mid steps);
+EasyCache for early/mid steps stacked with TaoCache for the late ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FEWER_RATIOS = (1.2, 1.35, 1.5, 1.7, 2.0)
+CACHE_THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3)
+# TaoCache settings, slowest to fastest: (label, max_consecutive_skips, cos_threshold, norm_ratio_threshold)
+TAOCACHE_SETTINGS = (
+    ("K1 gated", 1, 0.6, 1.3),
+    ("K1 open", 1, -1.0, 10.0),
+    ("K2 gated", 2, 0.6, 1.3),
+    ("K2 open", 2, -1.0, 10.0),
+    ("K3 open", 3, -1.0, 10.0),
+)
+LATE_START = 0.3
+
+
+@dataclass(frozen=True)
+class Method:
+    family: str
+    label: str
+    steps: int
+    insert: tuple = field(default=())  # ((class_type, inputs), ...) chained on the MODEL line
+
+    @property
+    def name(self) -> str:
+        return f"{self.family} [{self.label}]" if self.label else self.family
+
+
+def taocache(start=LATE_START, end=1.0, k=1, cos=0.6, nr=1.3, predictor="fixed_point"):
+    return ("TaoCache", {"start_percent": start, "end_percent": end, "cos_threshold": cos,
+                         "norm_ratio_threshold": nr, "max_consecutive_skips": k, "predictor": predictor,
+                         "error_budget": 0.0, "verbose": False})
+
+
+def core_cache(kind, threshold, start=0.15, end=0.95):
+    return (kind, {"reuse_threshold": threshold, "start_percent": start, "end_percent": end, "verbose": False})
+
+
+def methods_for(steps: int, early_window: tuple[float, float]) -> list[Method]:
+    """Every method at `steps` sampler steps. early_window: (start, end) percent of an early/mid
+    window holding as many steps as the late window [LATE_START, 1)."""
+    out = [Method("full", "", steps)]
+    for ratio in FEWER_RATIOS:
+        out.append(Method("fewer steps", f"{round(steps / ratio)} steps", round(steps / ratio)))
+    for kind in ("EasyCache", "LazyCache"):
+        for threshold in CACHE_THRESHOLDS:
+            out.append(Method(kind, f"thr {threshold}", steps, (core_cache(kind, threshold),)))
+    for label, k, cos, nr in TAOCACHE_SETTINGS:
+        out.append(Method("TaoCache", label, steps, (taocache(k=k, cos=cos, nr=nr),)))
+        out.append(Method("ablation: reuse", label, steps, (taocache(k=k, cos=cos, nr=nr, predictor="reuse"),)))
+        out.append(Method("ablation: literal", label, steps,
+                          (taocache(k=k, cos=cos, nr=nr, predictor="fixed_point_literal"),)))
+        out.append(Method("ablation: early/mid window", label, steps,
+                          (taocache(start=early_window[0], end=early_window[1], k=k, cos=cos, nr=nr),)))
+    for threshold in (0.05, 0.1, 0.2):
+        for label, k, cos, nr in (TAOCACHE_SETTINGS[0], TAOCACHE_SETTINGS[3]):
+            out.append(Method("EasyCache early + TaoCache late", f"thr {threshold}, {label}", steps,
+                              (core_cache("EasyCache", threshold, start=0.0, end=LATE_START),
+                               taocache(k=k, cos=cos, nr=nr))))
+    return out

@@ -1,0 +1,99 @@
+"""Benchmark output: aggregate per method, compare families at equal speedup, table and plot."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+METRICS = ("psnr", "ssim", "iou", "centroid_px")
+TARGETS = (1.2, 1.3, 1.4, 1.5, 1.6)
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Mean of each metric over prompt/seed pairs, per (sampler, steps, method)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(row["sampler"], row["ref_steps"], row["family"], row["label"])].append(row)
+    out = []
+    for (sampler, ref_steps, family, label), items in groups.items():
+        agg = dict(sampler=sampler, ref_steps=ref_steps, family=family, label=label, pairs=len(items))
+        agg["call_ratio"] = sum(r["ref_calls"] for r in items) / sum(r["calls"] for r in items)
+        for m in METRICS:
+            agg[m] = sum(r[m] for r in items) / len(items)
+        out.append(agg)
+    return out
+
+
+def at_equal_speedup(agg: list[dict], sampler: str, ref_steps: int) -> dict:
+    """For each family and target call ratio: the best PSNR (and its IoU) among the family's settings
+    that reach at least that ratio. None where no setting reaches it."""
+    table = {}
+    for row in agg:
+        if row["sampler"] != sampler or row["ref_steps"] != ref_steps or row["family"] == "full":
+            continue
+        fam = table.setdefault(row["family"], {})
+        for target in TARGETS:
+            if row["call_ratio"] >= target - 1e-6:
+                best = fam.get(target)
+                if best is None or row["psnr"] > best["psnr"]:
+                    fam[target] = row
+    return table
+
+
+def markdown(agg: list[dict], header: str) -> str:
+    lines = [header, ""]
+    for sampler, ref_steps in sorted({(r["sampler"], r["ref_steps"]) for r in agg}):
+        lines += [f"### {sampler}, {ref_steps} steps", "",
+                  "At equal speedup (best PSNR among a family's settings reaching at least that model-call "
+                  "ratio; IoU of that setting):", "",
+                  "| family | " + " | ".join(f"≥{t:.1f}x PSNR / IoU" for t in TARGETS) + " |",
+                  "|---|" + "---|" * len(TARGETS)]
+        for family, by_target in sorted(at_equal_speedup(agg, sampler, ref_steps).items()):
+            cells = []
+            for t in TARGETS:
+                row = by_target.get(t)
+                cells.append("—" if row is None else f"{row['psnr']:.1f} dB / {row['iou']:.3f}")
+            lines.append(f"| {family} | " + " | ".join(cells) + " |")
+        lines += ["", "All settings:", "",
+                  "| family | setting | call ratio | wall ratio | PSNR dB | SSIM | mask IoU | centroid px |",
+                  "|---|---|---|---|---|---|---|---|"]
+        rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps]
+        for r in sorted(rows, key=lambda r: (r["family"], r["call_ratio"])):
+            wall = r.get("wall_ratio")
+            wall_text = "—" if wall is None else f"{wall:.2f}x"
+            lines.append(f"| {r['family']} | {r['label']} | {r['call_ratio']:.2f}x | {wall_text} | {r['psnr']:.2f} | "
+                         f"{r['ssim']:.4f} | {r['iou']:.3f} | {r['centroid_px']:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(agg: list[dict], path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["sampler"], r["ref_steps"]) for r in agg})
+    fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 8), squeeze=False)
+    for col, (sampler, ref_steps) in enumerate(panels):
+        rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps and r["family"] != "full"]
+        for family in sorted({r["family"] for r in rows}):
+            points = sorted((r["call_ratio"], r["psnr"], r["iou"]) for r in rows if r["family"] == family)
+            style = dict(marker="o", linewidth=2.5 if family == "TaoCache" else 1.2,
+                         linestyle="-" if not family.startswith("ablation") else "--")
+            axes[0][col].plot([p[0] for p in points], [min(p[1], 60) for p in points], label=family, **style)
+            axes[1][col].plot([p[0] for p in points], [p[2] for p in points], label=family, **style)
+        axes[0][col].set_title(f"{sampler}, {ref_steps} steps")
+        axes[0][col].set_ylabel("PSNR vs full (dB)")
+        axes[1][col].set_ylabel("object mask IoU vs full")
+        for ax in axes[:, col]:
+            ax.set_xlabel("speedup (model-call ratio)")
+            ax.axvspan(1.2, 1.6, color="0.92")
+            ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def finite(x) -> bool:
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,31 @@
+"""ComfyUI node for the tiny shapes model: a prompt -> CONDITIONING through data.embed_prompt.
+
+Installed (with data.py beside it) as the custom node package `tiny_wan_nodes` by the benchmark and
+the demo; never shipped with the pack. An empty prompt gives the all-zero negative/unconditional
+context the model was trained with.
+"""
+import torch
+
+from .data import CONTEXT_LEN, embed_prompt, null_embedding
+
+
+class TinyWanPrompt:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text": ("STRING", {"default": "a red disc moving left", "multiline": False})}}
+
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "encode"
+    CATEGORY = "testing/tiny_wan"
+    DESCRIPTION = "Prompt embedding of the tiny shapes model (empty text: the unconditional zeros)."
+
+    def encode(self, text):
+        if text.strip():
+            context = embed_prompt(text).unsqueeze(0)
+        else:
+            context = null_embedding(1, CONTEXT_LEN)
+        return ([[context.to(torch.float32), {}]],)
+
+
+NODE_CLASS_MAPPINGS = {"TinyWanPrompt": TinyWanPrompt}
+NODE_DISPLAY_NAME_MAPPINGS = {"TinyWanPrompt": "Tiny Wan prompt (test model)"}
