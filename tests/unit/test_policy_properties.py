@@ -1,0 +1,58 @@
+"""Property-based tests of the skip policy: for any schedule and any sequence of outputs."""
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taocache import Schedule, TaoCacheConfig, TaoCacheRun
+
+
+@st.composite
+def runs(draw):
+    steps = draw(st.integers(min_value=1, max_value=60))
+    cuts = sorted(draw(st.lists(st.floats(0.001, 0.999), min_size=steps - 1, max_size=steps - 1, unique=True)),
+                  reverse=True)
+    sigmas = [1.0] + cuts + [0.0]
+    start = draw(st.floats(0.0, 1.0))
+    end = draw(st.floats(0.0, 1.0).filter(lambda e: e < start)) if start > 0 else 0.0
+    config = TaoCacheConfig(
+        start_percent=0.0, end_percent=1.0,  # the window is given directly in sigmas below
+        cos_threshold=draw(st.floats(-1.0, 1.0)), norm_ratio_threshold=draw(st.floats(0.0, 10.0)),
+        max_consecutive_skips=draw(st.integers(0, 4)), predictor=draw(st.sampled_from(["fixed_point", "reuse"])),
+        error_budget=draw(st.sampled_from([0.0, 0.01, 1.0])))
+    seed = draw(st.integers(0, 2 ** 16))
+    smooth = draw(st.booleans())
+    return config, Schedule(sigmas, start, end), seed, smooth
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs())
+def test_last_step_computed_no_skip_outside_window_or_beyond_cap(case):
+    config, schedule, seed, smooth = case
+    run = TaoCacheRun(config, schedule)
+    g = torch.Generator().manual_seed(seed)
+    direction = torch.randn(6, generator=g)
+    in_a_row = longest = 0
+    skipped_steps = []
+    for step in range(schedule.steps):
+        sigma = schedule.sigmas[step]
+        output = direction * (0.8 ** step) if smooth else torch.randn(6, generator=g)
+        run.begin_evaluation()
+        decision = run.decide(["cond", "uncond"], sigma)
+        if decision.skip:
+            predicted = run.predict(decision, ["cond", "uncond"])
+            assert all(torch.isfinite(p).all() for p in predicted)
+            skipped_steps.append(step)
+            in_a_row += 1
+            longest = max(longest, in_a_row)
+        else:
+            run.record(decision, ["cond", "uncond"], [output, output * 0.5])
+            in_a_row = 0
+    report = run.close()
+    assert schedule.steps - 1 not in skipped_steps
+    assert all(schedule.in_window(schedule.sigmas[s]) for s in skipped_steps)
+    assert longest <= config.max_consecutive_skips
+    assert report.total == schedule.steps
+    assert report.computed + report.skipped == report.total
+    assert report.skipped == len(skipped_steps)
+    if schedule.steps < config.min_steps:
+        assert report.skipped == 0 and "nothing skipped" in report.summary()
