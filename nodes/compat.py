@@ -40,10 +40,19 @@ def _prompt_server():
     return getattr(PromptServer, "instance", None)
 
 
+_warned_no_node_text = False
+
+
 def show_text_on_node(node_id, text: str) -> None:
     """Text under the node in the UI (ComfyUI's progress-text message); no-op without a server."""
+    global _warned_no_node_text
     server = _prompt_server()
-    if server is None or node_id is None or not hasattr(server, "send_progress_text"):
+    if server is None or node_id is None:
+        return
+    if not hasattr(server, "send_progress_text"):
+        if not _warned_no_node_text:
+            _warned_no_node_text = True
+            log.warning("TaoCache: this ComfyUI cannot show text on nodes; the summary is in the log")
         return
     try:
         server.send_progress_text(text, node_id)

@@ -87,7 +87,7 @@ class TaoCacheNode(io.ComfyNode):
         types = compat.wrapper_types()
         if types is None or not hasattr(model, "add_wrapper_with_key"):
             return uncached("TaoCache: this ComfyUI or model type has no keyed model wrappers "
-                            "(ComfyUI 0.3.50 or newer is needed); the model passes through uncached.")
+                            "(ComfyUI 0.3.52 or newer is needed); the model passes through uncached.")
         patched = model.clone()
         if attach(patched, NodeSettings(config=config, node_id=node_id), types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")

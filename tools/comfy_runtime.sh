@@ -49,4 +49,22 @@ if [ "$WITH_BROWSER" = "--with-browser" ] && [ ! -f "$RT/.browser-ready" ]; then
     "$PY" -m pip install -q playwright
     touch "$RT/.browser-ready"
 fi
+# ---- optional: comfy-cli, for `comfy node validate` (tests/comfy/test_install.py) ------------------
+# Its own venv, never ComfyUI's (comfy-cli must not change ComfyUI's packages). About 30 s and 340 MB,
+# once. On by default; TAOCACHE_WITH_COMFYCLI=0 skips it. A failed install only warns: the validate
+# test then skips and says why.
+if [ "${TAOCACHE_WITH_COMFYCLI:-1}" != "0" ] && [ ! -f "$RT/.comfycli-ready" ]; then
+    echo "installing comfy-cli into $RT/comfycli"
+    T0=$(date +%s)
+    rm -rf "$RT/comfycli"
+    if python3 -m venv "$RT/comfycli" \
+        && "$RT/comfycli/bin/python" -m pip install -q --disable-pip-version-check comfy-cli==1.23.0; then
+        touch "$RT/.comfycli-ready"
+        echo "comfy-cli installed in $(( $(date +%s) - T0 )) s"
+    else
+        echo "WARNING: comfy-cli could not be installed; the \`comfy node validate\` test will skip" >&2
+        rm -rf "$RT/comfycli"
+    fi
+fi
+# ---- end of the comfy-cli block -----------------------------------------------------------------------
 echo "ComfyUI runtime ready: $RT"

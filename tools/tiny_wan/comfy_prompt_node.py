@@ -27,5 +27,6 @@ class TinyWanPrompt:
         return ([[context.to(torch.float32), {}]],)
 
 
-NODE_CLASS_MAPPINGS = {"TinyWanPrompt": TinyWanPrompt}
-NODE_DISPLAY_NAME_MAPPINGS = {"TinyWanPrompt": "Tiny Wan prompt (test model)"}
+# dict(...), not a {...} literal: ComfyUI-Manager's scanner would list a literal as the pack's node
+NODE_CLASS_MAPPINGS = dict(TinyWanPrompt=TinyWanPrompt)
+NODE_DISPLAY_NAME_MAPPINGS = dict(TinyWanPrompt="Tiny Wan prompt (test model)")

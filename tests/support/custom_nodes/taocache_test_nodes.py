@@ -131,11 +131,8 @@ class TaoTestCountCalls:
         return (m,)
 
 
-NODE_CLASS_MAPPINGS = {
-    "TaoTestConditioning": TaoTestConditioning,
-    "TaoTestCountCalls": TaoTestCountCalls,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "TaoTestConditioning": "TaoTest: synthetic conditioning",
-    "TaoTestCountCalls": "TaoTest: count forward calls",
-}
+# dict(...), not a {...} literal: ComfyUI-Manager's scanner reads literal mappings in every file of a
+# repository and would list these test nodes as the pack's own.
+NODE_CLASS_MAPPINGS = dict(TaoTestConditioning=TaoTestConditioning, TaoTestCountCalls=TaoTestCountCalls)
+NODE_DISPLAY_NAME_MAPPINGS = dict(TaoTestConditioning="TaoTest: synthetic conditioning",
+                                  TaoTestCountCalls="TaoTest: count forward calls")

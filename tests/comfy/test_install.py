@@ -1,0 +1,323 @@
+"""Install the pack as a user does and check what the Comfy Registry and ComfyUI-Manager require.
+
+- Manager-style install: the repository copied into custom_nodes/ under the normalised project name
+  (`taocache`, what ComfyUI-Manager and the Registry use) and under a GitHub-zip folder name
+  (`TaoCache-for-ComfyUI-main`), `pip install -r requirements.txt` with ComfyUI's python, then a real
+  ComfyUI HTTP server (--cache-none): the node is in /object_info, nothing failed to import, no torch
+  package changed, and a short graph with TaoCache runs and skips.
+- node_list.json (ComfyUI-Manager's missing-node detection for a v3 pack) lists exactly the node ids
+  the pack registers in that server.
+- pyproject.toml has what the Registry requires; .comfyignore keeps the published archive to the node.
+- A ComfyUI without an internal the pack uses: the pack still loads and its node still works.
+- `comfy node validate` (comfy-cli) passes with no warnings, when comfy-cli is installed in
+  .runtime/comfycli (`bash tools/comfy_runtime.sh` installs it unless TAOCACHE_WITH_COMFYCLI=0).
+
+Each server gets its own tmp base directory (not the session's comfy_base).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import harness
+
+REPO = harness.REPO_ROOT
+PYPROJECT = REPO / "pyproject.toml"
+NODE_LIST = REPO / "node_list.json"
+HIDE_INTERNALS = REPO / "tests" / "support" / "custom_nodes" / "taotest_hide_internals.py"
+COMFY_CLI = Path(os.environ.get("TAOCACHE_COMFY_CLI") or REPO / ".runtime" / "comfycli" / "bin" / "comfy")
+
+SUMMARY = re.compile(r"TaoCache: computed (\d+) / skipped (\d+) of (\d+) model calls")
+# Gates off, up to 2 skips in a row: a 10-step run skips for sure, in a few seconds on CPU.
+TAOCACHE_SKIPPING = ("TaoCache", {"start_percent": 0.3, "end_percent": 1.0, "cos_threshold": -1.0,
+                                  "norm_ratio_threshold": 10.0, "max_consecutive_skips": 2,
+                                  "predictor": "fixed_point", "error_budget": 0.0, "verbose": False})
+STEPS = 10  # the fewest steps TaoCache acts on
+# Never to be installed or changed by the pack's requirements (ComfyUI-Manager's own pip blacklist and
+# the CUDA builds a user picked).
+TORCH_LIKE = re.compile(r"^(torch|torchvision|torchaudio|torchsde|xformers|triton|nvidia-)", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+def torch_packages(python: str) -> list[str]:
+    """`pip freeze | grep -i torch` with ComfyUI's python."""
+    out = subprocess.run([python, "-m", "pip", "freeze", "--disable-pip-version-check"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line for line in out.splitlines() if "torch" in line.lower())
+
+
+def import_problems(log: str, folder: str) -> list[str]:
+    """Server log lines that say custom_nodes/<folder> failed to load (or a pyproject.toml did not parse:
+    the pack is the only custom node here with one)."""
+    here = re.compile(r"custom_nodes[/\\]" + re.escape(folder) + r"(?=$|[/\\\s:])")
+    bad = []
+    for line in log.splitlines():
+        failed = ("IMPORT FAILED" in line or "Cannot import" in line or "Error while calling comfy_entrypoint" in line
+                  or line.startswith("Skip "))
+        if (failed and here.search(line)) or "Unable to parse pyproject.toml" in line:
+            bad.append(line)
+    return bad
+
+
+def pack_node_ids(object_info: dict, folder: str) -> set[str]:
+    """The node ids the pack installed as custom_nodes/<folder> registered, from /object_info."""
+    return {node_id for node_id, info in object_info.items()
+            if info.get("python_module") == f"custom_nodes.{folder}"}
+
+
+def summary(log: str) -> tuple[int, int, int]:
+    found = SUMMARY.findall(log)
+    assert found, f"no TaoCache summary in the server log:\n{log[-3000:]}"
+    return tuple(int(v) for v in found[-1])
+
+
+def short_graph() -> harness.BuiltGraph:
+    return harness.wan_t2v_graph(steps=STEPS, width=32, height=32, length=5, insert=[TAOCACHE_SKIPPING])
+
+
+def new_base(tmp_path_factory, name: str) -> harness.ComfyBase:
+    """A base directory with the tiny models and the test nodes, and no pack yet."""
+    return harness.make_base_dir(tmp_path_factory.mktemp(name), pack_folder=None)
+
+
+def start(comfyui_dir, base) -> harness.ComfyServer:
+    server = harness.ComfyServer(comfyui_dir, base)
+    try:
+        server.start()
+    except harness.HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+    return server
+
+
+@dataclasses.dataclass
+class Install:
+    folder: str
+    pack_dir: Path
+    pip: subprocess.CompletedProcess
+    torch_before: list[str]
+    torch_after: list[str]
+    object_info: dict
+    extensions: list[str]  # GET /extensions: the web extension files the frontend loads
+    run: dict | None     # /history entry of a short graph with TaoCache (when run_graph)
+    calls: list[int]     # real forward calls of that run (TaoTestCountCalls)
+    log: str
+
+
+# --------------------------------------------------------------------------------------------------
+# ComfyUI-Manager style install
+
+def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph: bool) -> Install:
+    python = harness.comfy_python()
+    base = new_base(tmp_path_factory, "install")
+    torch_before = torch_packages(python)
+    pack_dir = harness.install_pack(base.custom_nodes_dir, folder_name=folder)
+    # what the Manager runs, even for a requirements file without requirements (the harness skips that)
+    pip = subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r",
+                          str(pack_dir / "requirements.txt")], cwd=pack_dir, capture_output=True, text=True)
+    torch_after = torch_packages(python)
+    server = start(comfyui_dir, base)
+    run, calls = None, []
+    try:
+        object_info = server.get("/object_info")
+        extensions = server.get("/extensions")
+        if run_graph:
+            run = server.run(short_graph())
+            calls = [r["calls"] for r in server.last_calls]
+    finally:
+        server.stop()
+    return Install(folder=folder, pack_dir=pack_dir, pip=pip, torch_before=torch_before, torch_after=torch_after,
+                   object_info=object_info, extensions=extensions, run=run, calls=calls, log=server.log_text())
+
+
+@pytest.fixture(scope="module")
+def registry_install(comfyui_dir, tmp_path_factory) -> Install:
+    """Installed as ComfyUI-Manager and `comfy node install` do: the normalised project name. No graph
+    here (a server start is about 7 s, a short graph 3-4 s): the hidden-internals test runs one in
+    this folder name."""
+    return manager_style_install("taocache", comfyui_dir, tmp_path_factory, run_graph=False)
+
+
+@pytest.fixture(scope="module")
+def zip_install(comfyui_dir, tmp_path_factory) -> Install:
+    """Unpacked from a GitHub zip: a folder name that is not a Python identifier."""
+    return manager_style_install("TaoCache-for-ComfyUI-main", comfyui_dir, tmp_path_factory, run_graph=True)
+
+
+@pytest.fixture(params=["registry_install", "zip_install"], ids=["registry-folder", "github-zip-folder"])
+def install(request) -> Install:
+    return request.getfixturevalue(request.param)
+
+
+def test_requirements_install_with_comfyuis_pip_and_no_torch_package_changes(install):
+    pip = install.pip
+    assert pip.returncode == 0, f"pip install -r requirements.txt failed:\n{pip.stdout}\n{pip.stderr}"
+    assert install.torch_before, "no torch in ComfyUI's environment?"
+    assert install.torch_after == install.torch_before
+
+
+def test_the_node_loads_with_no_import_failure(install):
+    assert not import_problems(install.log, install.folder), "\n".join(import_problems(install.log, install.folder))
+    assert f"custom_nodes/{install.folder}" in install.log.replace(os.sep, "/"), "the pack was not in the import list"
+    info = install.object_info.get("TaoCache")
+    assert info, f"TaoCache not in /object_info; log tail:\n{install.log[-3000:]}"
+    assert info["python_module"] == f"custom_nodes.{install.folder}"
+    assert info["output"] == ["MODEL"] and "model" in info["input"]["required"]
+
+
+def test_the_web_extension_is_served_once(install):
+    """Twice (under the project name and under the folder name) and the frontend's second
+    registerExtension of the same name throws."""
+    for js in sorted(p.relative_to(REPO / "web").as_posix() for p in (REPO / "web").rglob("*.js")):
+        served = [url for url in install.extensions if url.endswith("/" + js)]
+        assert len(served) == 1, f"web/{js} served as {served}"
+        assert served[0] == f"/extensions/{install.folder}/{js}"
+
+
+def test_a_graph_with_the_node_runs_and_skips(zip_install):
+    assert zip_install.run["status"]["status_str"] == "success", zip_install.run["status"]
+    computed, skipped, total = summary(zip_install.log)
+    assert total == STEPS and skipped > 0
+    assert zip_install.calls == [computed], "reported computed calls must be the real forward calls"
+
+
+def test_node_list_json_lists_exactly_the_nodes_the_pack_registers(install):
+    listed = json.loads(NODE_LIST.read_text(encoding="utf-8"))
+    assert isinstance(listed, dict), "node_list.json is an object: {node id: description}"
+    registered = pack_node_ids(install.object_info, install.folder)
+    assert registered, "the pack registered no node"
+    assert set(listed) == registered, (f"node_list.json {sorted(listed)} != registered {sorted(registered)}: "
+                                       "add or remove ids in node_list.json")
+    for node_id, description in listed.items():
+        assert isinstance(description, str) and description.strip(), f"{node_id} needs a description"
+
+
+# --------------------------------------------------------------------------------------------------
+# Static checks: pyproject.toml, requirements.txt, .comfyignore
+
+def test_pyproject_has_what_the_registry_requires():
+    with open(PYPROJECT, "rb") as f:
+        data = tomllib.load(f)
+    project, comfy = data["project"], data["tool"]["comfy"]
+
+    name = project["name"]
+    assert len(name) < 100 and re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9]|[-_.](?![-_.]))*", name), name
+    assert "comfyui" not in name.lower(), "the Registry asks not to put ComfyUI in the name"
+    # ComfyUI-Manager installs into the normalised name; the harness and README use it
+    assert re.sub(r"[-_.]+", "-", name).lower() == "taocache"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"]), project["version"]
+    assert project["description"].strip()
+    assert project["license"] == {"file": "LICENSE"}
+    assert "GNU GENERAL PUBLIC LICENSE" in (REPO / "LICENSE").read_text(encoding="utf-8")[:500]
+    urls = project["urls"]
+    for key in ("Repository", "Documentation", "Issues"):
+        assert urls.get(key, "").startswith("https://"), f"[project.urls] {key}"
+    assert not [d for d in project.get("dependencies", []) if TORCH_LIKE.match(d)]
+
+    assert comfy["PublisherId"].strip() and comfy["DisplayName"].strip()
+    assert isinstance(comfy.get("Icon"), str)
+    init = (REPO / "__init__.py").read_text(encoding="utf-8")
+    assert re.search(r'^WEB_DIRECTORY = "(\./)?web"$', init, re.MULTILINE)
+    assert "web" not in comfy, ("WEB_DIRECTORY serves web/; [tool.comfy] web would serve it a second time "
+                                "when the folder is not named after the project")
+    # comfy-cli's version-spec pattern (a malformed spec is dropped with a warning)
+    spec = comfy["requires-comfyui"]
+    for part in spec.split(","):
+        assert re.fullmatch(r"(==|>=|<=|!=|~=|>|<|<>|=)?\s*\d+\.\d+\.\d+(-[A-Za-z0-9]+)?", part.strip()), spec
+    assert data["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
+
+
+def test_requirements_never_pull_a_torch_build_and_there_is_no_install_script():
+    lines = harness._requirements_lines(REPO / "requirements.txt")
+    assert not [line for line in lines if TORCH_LIKE.match(line)], lines
+    assert not (REPO / "install.py").exists(), "the Manager runs install.py; the Registry forbids runtime installs"
+
+
+def comfyignored(paths: list[str], workdir: Path) -> set[str]:
+    """The paths .comfyignore leaves out, matched by git itself (gitignore rules, as comfy-cli's
+    pathspec "gitwildmatch"): .comfyignore becomes the .gitignore of an empty scratch repository."""
+    scratch = workdir / "comfyignore_check"
+    if not scratch.exists():
+        scratch.mkdir()
+        subprocess.run(["git", "init", "-q", str(scratch)], check=True, capture_output=True)
+    shutil.copy2(REPO / ".comfyignore", scratch / ".gitignore")
+    proc = subprocess.run(["git", "-C", str(scratch), "check-ignore", "--no-index", "--stdin"],
+                          input="\n".join(paths) + "\n", capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: nothing ignored
+    return set(proc.stdout.splitlines())
+
+
+def test_comfyignore_keeps_the_published_archive_to_the_node(tmp_path):
+    """`comfy node publish` zips git's files minus .comfyignore. Files not committed yet count as git's."""
+    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    files = [f for f in files if (REPO / f).is_file()]
+    ignored = comfyignored(files, tmp_path)
+    kept = [f for f in files if f not in ignored]
+    for needed in ("__init__.py", "pyproject.toml", "requirements.txt", "LICENSE", "README.md", "CHANGELOG.md",
+                   "node_list.json", "nodes/extension.py", "taocache/__init__.py"):
+        assert needed in kept, needed
+    assert not [f for f in kept if f.split("/")[0] in {"tests", "tools", ".ci", ".runtime", "out"}]
+    assert not [f for f in kept if (REPO / f).stat().st_size > 1 << 20], "a file over 1 MB would be published"
+    samples = [".runtime/venv/bin/python", "out/demo/demo.json", "nodes/__pycache__/compat.cpython-311.pyc",
+               "tests/comfy/harness.py", "tests/support/custom_nodes/taocache_test_nodes.py", "x/model.safetensors"]
+    assert comfyignored(samples, tmp_path) == set(samples)
+
+
+# --------------------------------------------------------------------------------------------------
+# A ComfyUI without an internal the pack uses
+
+def test_pack_loads_and_works_when_comfyui_lacks_internals_it_uses(comfyui_dir, tmp_path_factory):
+    """tests/support/custom_nodes/taotest_hide_internals.py hides comfy.model_patcher's
+    create_model_options_clone (nodes/compat.py copies the options itself then) and
+    PromptServer.send_progress_text (no text on the node; the summary is still logged)."""
+    base = new_base(tmp_path_factory, "hidden_internals")
+    harness.install_pack(base.custom_nodes_dir, folder_name="taocache")
+    shutil.copy2(HIDE_INTERNALS, base.custom_nodes_dir / HIDE_INTERNALS.name)
+    server = start(comfyui_dir, base)
+    try:
+        assert "TaoCache" in server.get("/object_info/TaoCache")
+        entry = server.run(short_graph())
+        calls = [r["calls"] for r in server.last_calls]
+    finally:
+        server.stop()
+    log = server.log_text()
+    assert "taotest_hide_internals: hiding" in log, "the hiding module did not load"
+    assert not import_problems(log, "taocache"), "\n".join(import_problems(log, "taocache"))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    # the pack really asked for the hidden names and took its fallbacks
+    assert "comfy.model_patcher.create_model_options_clone asked for, hidden" in log
+    assert "server.PromptServer.send_progress_text asked for, hidden" in log
+    assert "cannot show text on nodes" in log
+    computed, skipped, total = summary(log)
+    assert total == STEPS and skipped > 0 and calls == [computed]
+    assert "Traceback" not in log.split("got prompt", 1)[-1], log[-3000:]
+
+
+# --------------------------------------------------------------------------------------------------
+# comfy node validate (comfy-cli)
+
+def test_comfy_node_validate_passes_with_no_warnings(tmp_path):
+    if not COMFY_CLI.is_file():
+        pytest.skip(f"comfy-cli is not installed at {COMFY_CLI}: run `bash tools/comfy_runtime.sh` (it installs "
+                    "comfy-cli into .runtime/comfycli, about 30 s, unless TAOCACHE_WITH_COMFYCLI=0)")
+    # HOME: comfy-cli writes its config under ~/.config; DO_NOT_TRACK: no telemetry; RUFF_NO_CACHE: no
+    # .ruff_cache in the repository.
+    env = dict(os.environ, HOME=str(tmp_path), DO_NOT_TRACK="1", RUFF_NO_CACHE="true", NO_COLOR="1",
+               COLUMNS="200")
+    proc = subprocess.run([str(COMFY_CLI), "node", "validate"], cwd=REPO, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "All validation checks passed" in out, out
+    assert "warning" not in out.lower(), out
+    assert "error" not in out.lower(), out
