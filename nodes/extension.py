@@ -1,9 +1,12 @@
 """The pack's node list, as ComfyUI's v3 extension API asks for it."""
 from comfy_api.latest import ComfyExtension, io
 
+from .calibrate_node import TaoCacheCalibrateNode
+from .profiles import register_folder
 from .taocache_node import TaoCacheNode
 
 
 class TaoCacheExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [TaoCacheNode]
+        register_folder()
+        return [TaoCacheNode, TaoCacheCalibrateNode]

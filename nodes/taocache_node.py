@@ -1,7 +1,7 @@
 """The TaoCache node: MODEL in, MODEL out, with the wrappers attached to a clone.
 
 Input order is part of saved workflows (widget values are stored by position): never reorder or
-rename; only append new inputs at the end.
+rename; only append new inputs at the end, as optional inputs so older API-format prompts stay valid.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from comfy_api.latest import io
 
 from ..taocache import PREDICTORS, ConfigError, TaoCacheConfig
 from ..taocache.config import MIN_STEPS, RANGES
-from . import compat
+from . import compat, profiles
 from .wrappers import NodeSettings, attach
 
 log = logging.getLogger("TaoCache")
@@ -62,6 +62,14 @@ class TaoCacheNode(io.ComfyNode):
                        "run of skips. 0 turns it off. Try 0.05-0.2."),
                 io.Boolean.Input("verbose", default=False,
                                  tooltip="Log one line per model call: sigma, computed or skipped, r, c, q."),
+                io.Combo.Input("profile", options=profiles.profile_names(), default=profiles.NONE, optional=True,
+                               tooltip="A calibration profile from TaoCache Calibrate (models/taocache_profiles). "
+                                       "none: decide online from the sample itself. With a profile, the steps to "
+                                       "skip are chosen before the run to reach target_speedup."),
+                io.Float.Input("target_speedup", default=1.5, min=1.0, max=4.0, step=0.05, optional=True,
+                               tooltip="With a profile: the model-call ratio to reach (steps / computed steps), "
+                                       "skipping the steps with the lowest calibrated error first. Ignored without "
+                                       "a profile. Try 1.3-1.8."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, with TaoCache attached for the samplers that use it.")],
             hidden=[io.Hidden.unique_id],
@@ -69,7 +77,8 @@ class TaoCacheNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
-                max_consecutive_skips, predictor, error_budget, verbose) -> io.NodeOutput:
+                max_consecutive_skips, predictor, error_budget, verbose, profile=profiles.NONE,
+                target_speedup=1.5) -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
 
         def uncached(message):
@@ -88,7 +97,15 @@ class TaoCacheNode(io.ComfyNode):
         if types is None or not hasattr(model, "add_wrapper_with_key"):
             return uncached("TaoCache: this ComfyUI or model type has no keyed model wrappers "
                             "(ComfyUI 0.3.52 or newer is needed); the model passes through uncached.")
+        loaded = None
+        if profile and profile != profiles.NONE:
+            loaded, problem = profiles.load_for_model(profile, model)
+            if problem:
+                log.warning(problem)
+                compat.show_text_on_node(node_id, problem)
+        settings = NodeSettings(config=config, node_id=node_id, profile=loaded,
+                                profile_name=profile if loaded else None, target_speedup=float(target_speedup))
         patched = model.clone()
-        if attach(patched, NodeSettings(config=config, node_id=node_id), types):
+        if attach(patched, settings, types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")
         return io.NodeOutput(patched)

@@ -17,8 +17,8 @@ from typing import Optional
 
 import torch
 
-from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
-from . import compat
+from ..taocache import CalibrationRecorder, Profile, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
+from . import compat, profiles
 
 log = logging.getLogger("TaoCache")
 
@@ -32,6 +32,9 @@ REPORT_EVENT = "taocache.report"
 class NodeSettings:
     config: TaoCacheConfig
     node_id: Optional[str] = None
+    profile: Optional[Profile] = None  # with a profile, skips are planned ahead to reach target_speedup
+    profile_name: Optional[str] = None
+    target_speedup: float = 1.0
 
 
 class LiveRun:
@@ -151,7 +154,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     original_options = guider.model_options
     settings: NodeSettings = original_options["transformer_options"][SETTINGS_KEY]
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
-    live = LiveRun(settings, _new_run(settings.config, guider, sigmas))
+    live = LiveRun(settings, _new_run(settings, guider, sigmas))
     guider.model_options = compat.clone_model_options(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = live
     if live.run.active:
@@ -169,11 +172,24 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         _publish(settings, report, finished)
 
 
-def _new_run(config: TaoCacheConfig, guider, sigmas) -> TaoCacheRun:
+def _schedule(config: TaoCacheConfig, guider, sigmas) -> Schedule:
     model_sampling = guider.model_patcher.get_model_object("model_sampling")
     start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
     end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
-    return TaoCacheRun(config, Schedule([float(s) for s in sigmas], start_sigma, end_sigma))
+    return Schedule([float(s) for s in sigmas], start_sigma, end_sigma)
+
+
+def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
+    config = settings.config
+    schedule = _schedule(config, guider, sigmas)
+    if settings.profile is None:
+        return TaoCacheRun(config, schedule)
+    plan = plan_skips(settings.profile, schedule, settings.target_speedup, config.max_consecutive_skips)
+    run = TaoCacheRun(config, schedule, plan=plan)
+    planned = schedule.steps / max(schedule.steps - len(plan), 1)
+    run.report.note = (f"profile {settings.profile_name}: target {settings.target_speedup:.2f}x, "
+                       f"planned {planned:.2f}x")
+    return run
 
 
 def _publish(settings: NodeSettings, report, finished: bool) -> None:
@@ -202,3 +218,100 @@ def attach(model, settings: NodeSettings, types) -> bool:
     model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY, diffusion_model_wrapper)
     model.add_wrapper_with_key(types.APPLY_MODEL, WRAPPER_KEY, apply_model_wrapper)
     return replaced
+
+
+# --- calibration: every call computed, what the predictor would have done recorded -------------------
+CALIBRATION_KEY = "taocache_calibration"  # transformer_options entry: CalibrationSettings
+CALIBRATION_RUN_KEY = "taocache_calibration_run"
+BRANCH_NAMES = {0: "cond", 1: "uncond"}
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    profile_name: str
+    path: str
+    node_id: Optional[str] = None
+
+
+class LiveCalibration:
+    def __init__(self, settings: CalibrationSettings, schedule: Schedule):
+        self.settings = settings
+        self.schedule = schedule
+        self.recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
+
+
+def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
+    output = executor(*args, **kwargs)
+    options = _transformer_options(args, kwargs)
+    live: Optional[LiveCalibration] = options.get(CALIBRATION_RUN_KEY)
+    if live is None or not isinstance(output, torch.Tensor):
+        return output
+    _record_calibration(live, options, output)
+    return output
+
+
+@torch.compiler.disable
+def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tensor) -> None:
+    keys = _branch_keys(options, output.shape[0])
+    sigma = _current_sigma(options)
+    if keys is None or sigma is None:
+        return
+    labels = options.get("cond_or_uncond") or list(range(len(keys)))
+    position = live.schedule.position(sigma)
+    for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
+        live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)), sigma, position, chunk)
+
+
+def calibration_outer_sample_wrapper(executor, *args, **kwargs):
+    guider = executor.class_obj
+    original_options = guider.model_options
+    settings: CalibrationSettings = original_options["transformer_options"][CALIBRATION_KEY]
+    noise, sampler, sigmas = args[0], args[2], (args[3] if len(args) > 3 else kwargs["sigmas"])
+    live = LiveCalibration(settings, Schedule([float(s) for s in sigmas], float("inf"), float("-inf")))
+    guider.model_options = compat.clone_model_options(original_options)
+    guider.model_options["transformer_options"][CALIBRATION_RUN_KEY] = live
+    metadata = profiles.run_metadata(guider, noise, sampler, sigmas)
+    metadata["sigmas"] = [float(s) for s in sigmas]
+    finished = False
+    try:
+        output = executor(*args, **kwargs)
+        finished = True
+        return output
+    finally:
+        guider.model_options = original_options
+        samples = live.recorder.close()
+        if finished:
+            message = _save_calibration(settings, samples, metadata)
+        else:
+            message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
+        log.info(message)
+        compat.show_text_on_node(settings.node_id, message)
+
+
+def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:
+    import os
+
+    from ..taocache import ProfileError
+
+    if not any(s["error"] is not None for s in samples):
+        return (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
+                f"model without a DIFFUSION_MODEL wrapper point); profile {settings.profile_name} unchanged")
+    profile = Profile()
+    if os.path.exists(settings.path):
+        try:
+            profile = Profile.load(settings.path)
+        except ProfileError as error:
+            return f"TaoCache Calibrate: {error}; not overwriting it: choose another profile_name"
+        if profile.model_class != metadata["model_class"]:
+            return (f"TaoCache Calibrate: profile {settings.profile_name} holds model class {profile.model_class}, "
+                    f"this model is {metadata['model_class']}; not mixing them: choose another profile_name")
+    profile.add_run(samples, metadata)
+    profile.save(settings.path)
+    return (f"TaoCache Calibrate: profile {settings.profile_name} now holds {len(profile.runs)} run(s); "
+            f"written to {settings.path}")
+
+
+def attach_calibration(model, settings: CalibrationSettings, types) -> None:
+    model.model_options.setdefault("transformer_options", {})[CALIBRATION_KEY] = settings
+    model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY + "_calibrate", calibration_outer_sample_wrapper)
+    model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", calibration_diffusion_model_wrapper)

@@ -28,6 +28,7 @@ UNUSABLE = "statistics not finite or zero"
 OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
+NOT_PLANNED = "not in the profile's plan"
 
 
 @dataclass
@@ -40,9 +41,12 @@ class Decision:
 
 
 class TaoCacheRun:
-    def __init__(self, config: TaoCacheConfig, schedule: Schedule):
+    def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None):
+        """plan: steps chosen ahead of the run from a calibration profile (they replace the cos and
+        norm-ratio gates); None means online decisions."""
         self.config = config
         self.schedule = schedule
+        self.plan = plan
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         self.error_spent: dict[Hashable, float] = {}
@@ -99,6 +103,8 @@ class TaoCacheRun:
         if self.schedule.is_last_step(sigma):
             return compute(LAST_STEP)
         cfg = self.config
+        if self.plan is not None and (round(position) not in self.plan or abs(position - round(position)) > 1e-6):
+            return compute(NOT_PLANNED)
         fits = {}
         for key in keys:
             history = self.history(key)
@@ -110,11 +116,13 @@ class TaoCacheRun:
             if fitted is None:
                 return compute(UNUSABLE)
             fits[key] = fitted
+            if self.plan is not None:
+                continue  # planned skip: the guards above still apply, the gates do not
             if fitted.c < cfg.cos_threshold:
                 return compute(COS_GATE, fits)
             if fitted.r > cfg.norm_ratio_threshold:
                 return compute(NORM_GATE, fits)
-            if cfg.error_budget > 0:
+            if cfg.error_budget > 0 and self.plan is None:
                 steps_ahead = max(position - history.last_position, 0.0)
                 if self.error_spent.get(key, 0.0) + fitted.unpredictable * steps_ahead > cfg.error_budget:
                     return compute(BUDGET, fits)

@@ -37,6 +37,7 @@ class RunReport:
     schedule: "Schedule"
     disabled_reason: Optional[str] = None
     rows: list[CallRow] = field(default_factory=list)
+    note: Optional[str] = None  # e.g. the profile plan: "profile X: planned 1.50x"
 
     def add(self, decision: "Decision", skipped: bool) -> CallRow:
         fitted = next(iter(decision.fits.values()), None)
@@ -88,6 +89,8 @@ class RunReport:
                 f"({self.speedup:.2f} speedup)")
         if self.skipped == 0:
             text += f"; nothing skipped: {self.why_nothing_skipped()}"
+        if self.note:
+            text += f"; {self.note}"
         return text
 
     def step_lines(self) -> list[str]:

@@ -1,0 +1,56 @@
+"""The TaoCache Calibrate node: the sampler runs at full compute while every step's statistics are
+recorded into a named profile (models/taocache_profiles/<name>.json); runs accumulate."""
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import io
+
+from . import compat, profiles
+from .wrappers import CalibrationSettings, attach_calibration
+
+log = logging.getLogger("TaoCache")
+
+
+class TaoCacheCalibrateNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TaoCacheCalibrate",
+            display_name="TaoCache Calibrate",
+            category="advanced/model/acceleration",
+            description=(
+                "Put it where the TaoCache node would go and run your usual prompts: the sampler runs at full "
+                "compute while each step's statistics (r, c, the predictor's error) are recorded into the named "
+                "profile. Several runs accumulate. Then pick the profile on the TaoCache node and ask for a "
+                "target_speedup."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model to measure (the same one you will accelerate)."),
+                io.String.Input("profile_name", default="my_model",
+                                tooltip="File name of the profile in models/taocache_profiles (letters, digits, "
+                                        "'_', '-', '.'). Runs under the same name accumulate."),
+            ],
+            outputs=[io.Model.Output(tooltip="The same model, recording while it samples at full compute.")],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, profile_name) -> io.NodeOutput:
+        node_id = cls.hidden.unique_id if cls.hidden is not None else None
+        types = compat.wrapper_types()
+        try:
+            path = profiles.path_for_writing(profile_name.strip())
+        except ValueError as error:
+            message = f"{error}. Nothing will be recorded."
+            log.warning(message)
+            compat.show_text_on_node(node_id, message)
+            return io.NodeOutput(model)
+        if types is None or not hasattr(model, "add_wrapper_with_key"):
+            message = "TaoCache Calibrate: this ComfyUI or model has no keyed model wrappers; nothing will be recorded."
+            log.warning(message)
+            compat.show_text_on_node(node_id, message)
+            return io.NodeOutput(model)
+        patched = model.clone()
+        attach_calibration(patched, CalibrationSettings(profile_name.strip(), path, node_id), types)
+        compat.show_text_on_node(node_id, f"TaoCache Calibrate: will record into {path}")
+        return io.NodeOutput(patched)

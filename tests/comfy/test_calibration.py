@@ -1,0 +1,74 @@
+"""TaoCache Calibrate and profiles in a real ComfyUI: record, accumulate, plan to a target speedup,
+and the messages for a corrupt profile or one from another model class."""
+import json
+import re
+
+import pytest
+
+import harness
+from test_taocache_node import PERMISSIVE, SUMMARY, summary_counts, taocache
+
+
+def calibrate(name):
+    return ("TaoCacheCalibrate", {"profile_name": name})
+
+
+def profile_file(base, name):
+    return base.path / "models" / "taocache_profiles" / f"{name}.json"
+
+
+@pytest.fixture(scope="module")
+def wan_profile(comfy_inprocess, comfy_base):
+    """Two calibration runs (two seeds, 50 steps) of the tiny Wan2.1 model into one profile."""
+    name = "tiny_wan_test"
+    profile_file(comfy_base, name).unlink(missing_ok=True)
+    results = [comfy_inprocess.run(harness.wan_t2v_graph(steps=50, seed=seed, insert=[calibrate(name)]))
+               for seed in (11, 12)]
+    for result in results:
+        result.raise_for_status()
+    return name, results
+
+
+def test_calibration_accumulates_runs_into_one_file(wan_profile, comfy_base):
+    name, results = wan_profile
+    data = json.loads(profile_file(comfy_base, name).read_text())
+    assert data["format"] == "taocache-profile" and len(data["runs"]) == 2
+    meta = data["metadata"]
+    assert meta["model_class"] == "WAN21" and meta["steps"] == 50 and meta["sampler"] == "euler"
+    assert meta["latent_shape"] == [1, 16, 3, 8, 8] and meta["runs"] == 2 and meta["pack_version"]
+    assert results[0].calls == [50], "calibration computes every step"
+    texts = results[1].texts_for("10")  # the calibrate node is the first inserted node
+    assert any("now holds 2 run(s)" in t for t in texts)
+
+
+def test_profile_with_target_speedup_reaches_it_within_one_step(wan_profile, comfy_inprocess):
+    name, _ = wan_profile
+    node = taocache(profile=f"{name}.json", target_speedup=1.5, max_consecutive_skips=2)
+    result = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, seed=3, insert=[node])).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total == 30 and abs(computed - 30 / 1.5) <= 1
+    assert result.calls == [computed]
+    assert re.search(r"profile tiny_wan_test\.json: target 1\.50x, planned 1\.5\dx", result.log_text)
+
+
+def test_corrupt_profile_is_reported_and_the_run_goes_on_online(comfy_inprocess, comfy_base):
+    path = profile_file(comfy_base, "corrupt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": "taocache-profile", "version": 1, "runs": [{"samp')
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(profile="corrupt.json", **PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    texts = result.texts_for(built.inserted[0])
+    assert any("profile corrupt.json is not valid JSON" in t and "running online" in t for t in texts)
+    computed, skipped, _ = summary_counts(result.log_text)
+    assert skipped > 0, "online mode still caches"
+
+
+def test_profile_of_another_model_class_is_refused_naming_both(wan_profile, comfy_inprocess, comfy_base):
+    name, _ = wan_profile
+    other = profile_file(comfy_base, "from_wan21")
+    other.write_text(profile_file(comfy_base, name).read_text())
+    built = harness.wan22_ti2v_graph(steps=20, insert=[taocache(profile="from_wan21.json", **PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    texts = result.texts_for(built.inserted[0])
+    assert any("calibrated on model class WAN21, this model is WAN22" in t for t in texts)
+    assert SUMMARY.search(result.log_text)
