@@ -6,4 +6,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 bash tools/comfy_runtime.sh "$@"
 PY=${COMFYUI_PYTHON:-${TAOCACHE_RUNTIME:-$REPO/.runtime}/venv/bin/python}
+if [ -n "${TAOCACHE_README_CHECK:-}" ]; then  # the README test runs this script: collect, don't recurse
+    exec "$PY" -m pytest -q --collect-only tests > /dev/null
+fi
 exec "$PY" -m pytest -q tests
