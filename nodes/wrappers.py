@@ -119,13 +119,6 @@ def apply_model_wrapper(executor, *args, **kwargs):
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is None or live.hook == "diffusion_model":
         return executor(*args, **kwargs)
-    if live.hook is None:
-        output = executor(*args, **kwargs)  # the first call: does the forward reach our other wrapper?
-        if live.hook is None:
-            live.hook = "apply_model"
-            log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
-                     "caching at APPLY_MODEL instead")
-        return output
     x, sigma = args[0], args[1]
     sigma_b = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
 
@@ -136,6 +129,16 @@ def apply_model_wrapper(executor, *args, **kwargs):
     def from_noise(noise):
         return x - sigma_b * noise.to(x.dtype)
 
+    if live.hook is None:
+        # the first call: does the forward reach our DIFFUSION_MODEL wrapper? If not, cache here,
+        # starting with this call (always computed: there is no history yet)
+        output = executor(*args, **kwargs)
+        if live.hook is not None:
+            return output
+        live.hook = "apply_model"
+        log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
+                 "caching at APPLY_MODEL instead")
+        return _cached_call(live, options, x.shape[0], lambda: output, to_noise, from_noise)
     return _cached_call(live, options, x.shape[0], lambda: executor(*args, **kwargs), to_noise, from_noise)
 
 

@@ -158,3 +158,20 @@ def test_http_run_skips_and_logs(comfy_server):
     assert entry["status"]["status_str"] == "success"
     computed, skipped, total = summary_counts(comfy_server.log_text())
     assert skipped > 0 and [r["calls"] for r in comfy_server.last_calls] == [computed]
+
+
+def test_models_without_the_diffusion_model_wrapper_point_use_the_apply_model_fallback(comfy_inprocess):
+    bypass = ("TaoTestBypassDiffusionWrapper", {})
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[bypass])).raise_for_status()
+    never = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[bypass, taocache(**NEVER)]))
+    assert torch.equal(never.raise_for_status().latent, plain.latent)
+    built = harness.wan_t2v_graph(steps=30, insert=[bypass, taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert "caching at APPLY_MODEL instead" in result.log_text
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total == 30 and skipped >= 8 and result.calls == [computed]
+    assert torch.isfinite(result.latent).all()
+    # the noise estimate is recovered exactly: the fallback predicts like the DIFFUSION_MODEL path
+    direct = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    assert summary_counts(direct.log_text) == (computed, skipped, total)
+    assert torch.allclose(result.latent, direct.latent, atol=1e-3, rtol=1e-3)

@@ -131,8 +131,29 @@ class TaoTestCountCalls:
         return (m,)
 
 
+class TaoTestBypassDiffusionWrapper:
+    """MODEL -> MODEL whose diffusion model's forward skips the DIFFUSION_MODEL wrapper point (it calls
+    `_forward` directly), like a model family that never added that wrapper point. Lets tests check
+    the APPLY_MODEL fallback on the real Wan architecture."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    def patch(self, model):
+        model = model.clone()
+        diffusion_model = model.get_model_object("diffusion_model")
+        model.add_object_patch("diffusion_model.forward", diffusion_model._forward)
+        return (model,)
+
+
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner reads literal mappings in every file of a
 # repository and would list these test nodes as the pack's own.
-NODE_CLASS_MAPPINGS = dict(TaoTestConditioning=TaoTestConditioning, TaoTestCountCalls=TaoTestCountCalls)
+NODE_CLASS_MAPPINGS = dict(TaoTestConditioning=TaoTestConditioning, TaoTestCountCalls=TaoTestCountCalls,
+                           TaoTestBypassDiffusionWrapper=TaoTestBypassDiffusionWrapper)
 NODE_DISPLAY_NAME_MAPPINGS = dict(TaoTestConditioning="TaoTest: synthetic conditioning",
                                   TaoTestCountCalls="TaoTest: count forward calls")
