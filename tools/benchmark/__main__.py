@@ -40,6 +40,8 @@ PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
     ("a yellow disc moving down", 104), ("a cyan square moving left", 105), ("a magenta bar moving up", 106),
     ("a red square moving right", 107), ("a blue disc moving down", 108),
 ]
+CALIBRATION_PAIRS = [("a green disc moving right", 201), ("a magenta square moving down", 202),
+                     ("a yellow bar moving left", 203), ("a cyan disc moving up", 204)]  # disjoint from PAIRS
 SHIFT = 8.0
 CFG = 5.0
 
@@ -140,10 +142,20 @@ def main():
         return result
 
     started = time.time()
+    # calibration profile for the "TaoCache (profile)" rows: full runs of prompts and seeds that are
+    # not in the evaluation set, at 50 steps, per sampler
+    profiles = {}
+    for sampler in samplers:
+        name = f"bench_{sampler}"
+        calibrate = Method("calibrate", "", 50, (("TaoCacheCalibrate", {"profile_name": name}),))
+        for prompt, seed in CALIBRATION_PAIRS[:2 if a.quick else None]:
+            run(calibrate, prompt, seed, sampler, size)
+        profiles[sampler] = f"{name}.json"
+    print(f"calibration done ({time.time() - started:.0f} s)", flush=True)
     rows = []
     for sampler in samplers:
         for steps in step_counts:
-            methods = methods_for(steps, early_window(steps))
+            methods = methods_for(steps, early_window(steps), profiles[sampler])
             full = methods[0]
             for prompt, seed in pairs:
                 reference = run(full, prompt, seed, sampler, size)
@@ -163,24 +175,35 @@ def main():
                   f"({time.time() - started:.0f} s)", flush=True)
 
     agg = report.aggregate(rows)
-    # wall clock: one pass per method at the larger latent, euler, first step count, first pair
+    # wall clock at the larger latent: euler, the first step count, the first pair; the ablations and
+    # the stack share their code path with the TaoCache rows and are not timed
     timing_steps = step_counts[0]
-    methods = methods_for(timing_steps, early_window(timing_steps))
+    methods = methods_for(timing_steps, early_window(timing_steps), profiles.get("euler"))
     prompt, seed = pairs[0]
     run(methods[0], prompt, seed, "euler", timing_size)  # warm-up at this size
-    timings = {}
-    for _ in range(2):  # interleaved passes, fastest kept: wall clock on a shared CPU drifts
-        for method in methods:
-            result = run(method, prompt, seed, "euler", timing_size)
-            seconds = result.call_records[0]["seconds"]
-            if method.name not in timings or seconds < timings[method.name][1]:
-                timings[method.name] = (result.calls[0], seconds)
-    full_calls, full_seconds = timings[methods[0].name]
+
+    def sampling_seconds(method):
+        result = run(method, prompt, seed, "euler", timing_size)
+        return result.calls[0], result.call_records[0]["seconds"]
+
+    # paired: each measurement of a method is taken right after one of the full run, and the ratio
+    # of the pair is kept; the median of the pairs counts (wall clock on a shared CPU drifts)
+    full_calls, _ = sampling_seconds(methods[0])
+    wall = {}
+    timed_families = ("fewer steps", "EasyCache", "LazyCache", "TaoCache", "TaoCache (profile)")
+    for method in [m for m in methods[1:] if m.family in timed_families]:
+        ratios = []
+        for _ in range(3):
+            _, full_seconds = sampling_seconds(methods[0])
+            calls, seconds = sampling_seconds(method)
+            ratios.append(full_seconds / seconds)
+        wall[method.name] = (calls, sorted(ratios)[1])
+    wall[methods[0].name] = (full_calls, 1.0)
     for row in agg:
-        if row["sampler"] == "euler" and row["ref_steps"] == timing_steps:
-            name = Method(row["family"], row["label"], 0).name
-            calls, seconds = timings[name]
-            row["wall_ratio"] = full_seconds / seconds
+        name = Method(row["family"], row["label"], 0).name
+        if row["sampler"] == "euler" and row["ref_steps"] == timing_steps and name in wall:
+            calls, ratio = wall[name]
+            row["wall_ratio"] = ratio
             row["timing_call_ratio"] = full_calls / calls
     print(f"timing pass done ({time.time() - started:.0f} s)", flush=True)
 

@@ -34,19 +34,23 @@ class Method:
         return f"{self.family} [{self.label}]" if self.label else self.family
 
 
-def taocache(start=LATE_START, end=1.0, k=1, cos=0.6, nr=1.3, predictor="fixed_point"):
+PROFILE_TARGETS = (1.3, 1.5, 1.7, 2.0)
+
+
+def taocache(start=LATE_START, end=1.0, k=1, cos=0.6, nr=1.3, predictor="fixed_point", profile="none", target=1.5):
     return ("TaoCache", {"start_percent": start, "end_percent": end, "cos_threshold": cos,
                          "norm_ratio_threshold": nr, "max_consecutive_skips": k, "predictor": predictor,
-                         "error_budget": 0.0, "verbose": False})
+                         "error_budget": 0.0, "verbose": False, "profile": profile, "target_speedup": target})
 
 
 def core_cache(kind, threshold, start=0.15, end=0.95):
     return (kind, {"reuse_threshold": threshold, "start_percent": start, "end_percent": end, "verbose": False})
 
 
-def methods_for(steps: int, early_window: tuple[float, float]) -> list[Method]:
+def methods_for(steps: int, early_window: tuple[float, float], profile: str | None = None) -> list[Method]:
     """Every method at `steps` sampler steps. early_window: (start, end) percent of an early/mid
-    window holding as many steps as the late window [LATE_START, 1)."""
+    window holding as many steps as the late window [LATE_START, 1). profile: a calibration profile
+    file for the "TaoCache (profile)" rows."""
     out = [Method("full", "", steps)]
     for ratio in FEWER_RATIOS:
         out.append(Method("fewer steps", f"{round(steps / ratio)} steps", round(steps / ratio)))
@@ -60,6 +64,10 @@ def methods_for(steps: int, early_window: tuple[float, float]) -> list[Method]:
                           (taocache(k=k, cos=cos, nr=nr, predictor="fixed_point_literal"),)))
         out.append(Method("ablation: early/mid window", label, steps,
                           (taocache(start=early_window[0], end=early_window[1], k=k, cos=cos, nr=nr),)))
+    if profile:
+        for target in PROFILE_TARGETS:
+            out.append(Method("TaoCache (profile)", f"target {target}", steps,
+                              (taocache(k=3, profile=profile, target=target),)))
     for threshold in (0.05, 0.1, 0.2):
         for label, k, cos, nr in (TAOCACHE_SETTINGS[0], TAOCACHE_SETTINGS[3]):
             out.append(Method("EasyCache early + TaoCache late", f"thr {threshold}, {label}", steps,
