@@ -61,11 +61,13 @@ def show_text_on_node(node_id, text: str) -> None:
 
 
 def send_event(event: str, data: dict) -> None:
-    """A websocket event for the pack's web extension; no-op without a server."""
+    """A websocket event for the pack's web extension, to the client that queued the running prompt
+    (with its prompt_id); no-op without a server."""
     server = _prompt_server()
     if server is None or not hasattr(server, "send_sync"):
         return
+    data = {**data, "prompt_id": getattr(server, "last_prompt_id", None)}
     try:
-        server.send_sync(event, data)
+        server.send_sync(event, data, getattr(server, "client_id", None))
     except Exception as error:
         log.debug("TaoCache: could not send %s: %s", event, error)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Run the whole test suite: unit tests of taocache/ and integration tests in a real ComfyUI.
-# Builds the ComfyUI runtime first when it is missing (see tools/comfy_runtime.sh).
+# Builds the ComfyUI runtime first when it is missing (see tools/comfy_runtime.sh), with what the
+# browser tests need (Debian's chromium, Python playwright).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
-bash tools/comfy_runtime.sh "$@"
+bash tools/comfy_runtime.sh --with-browser
 PY=${COMFYUI_PYTHON:-${TAOCACHE_RUNTIME:-$REPO/.runtime}/venv/bin/python}
 if [ -n "${TAOCACHE_README_CHECK:-}" ]; then  # the README test runs this script: collect, don't recurse
     exec "$PY" -m pytest -q --collect-only tests > /dev/null

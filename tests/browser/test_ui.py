@@ -1,0 +1,202 @@
+"""What a user sees in the real ComfyUI frontend (comfyui-frontend-package of the runtime) in headless
+Chromium: the web extension loads cleanly, the shipped workflows open as saved and queue the same
+prompt the converter builds, and after pressing Run the TaoCache node shows its counts, speedup and
+per-step strip (with hover details) without touching other nodes or the saved widget values.
+
+The screenshot of the node after a run is written to docs/images/taocache_node.png.
+"""
+import re
+
+import pytest
+
+import workflow_tools as wt
+
+SCREENSHOT = wt.REPO_ROOT / "docs" / "images" / "taocache_node.png"
+TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
+                   "predictor", "error_budget", "verbose"]
+SHOWCASE = "wan2.1_t2v_1.3B_taocache"
+PERMISSIVE = {"cos_threshold": -1.0, "norm_ratio_threshold": 10.0, "max_consecutive_skips": 2}
+
+# The panel as the test reads it from the node object.
+READ_PANEL = """n => n.taocache && {
+    computed: n.taocache.computed, skipped: n.taocache.skipped, total: n.taocache.total, steps: n.taocache.steps,
+    speedupText: n.taocache.speedupText, headline: n.taocache.headline, detail: n.taocache.detail,
+    stale: n.taocache.stale, runs: n.taocache.runs, hoverText: n.taocache.hoverText,
+    states: n.taocache.cells.map(c => c.state), layout: n.taocache.layout,
+    widgets: n.widgets.map(w => w.name), size: [n.size[0], n.size[1]]}"""
+
+
+def _tiny_showcase(object_info, **taocache_inputs):
+    workflow = wt.load(wt.WORKFLOWS_DIR / f"{SHOWCASE}.json")
+    prompt, _ = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=20, prefix="taotest/browser")
+    (tao_id,) = [nid for nid, e in prompt.items() if e["class_type"] == "TaoCache"]
+    prompt[tao_id]["inputs"].update(taocache_inputs)
+    return prompt, int(tao_id)
+
+
+def _run_and_wait(frontend, server, node_id, timeout_ms=60000):
+    """Press Run; wait for the prompt's history entry, then for this run's report to reach the node
+    (the page records reports in window.__taotest_reports)."""
+    page = frontend.page
+    before = set(server.get("/history"))
+    reports = page.evaluate("() => window.__taotest_reports.length")
+    frontend.click_run()
+    for _ in range(timeout_ms // 100):
+        new = {k: v for k, v in server.get("/history").items() if k not in before}
+        if new and all(v["status"].get("completed") is not None for v in new.values()):
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the run did not finish")
+    page.wait_for_function(
+        "([id, seen]) => { const n = window.app.graph.getNodeById(id); "
+        "return window.__taotest_reports.length > seen && n.taocache && !n.taocache.stale; }",
+        arg=[node_id, reports], timeout=10000)
+    return list(new.values())
+
+
+def test_extension_loads_in_the_real_frontend_without_console_errors(frontend):
+    names = frontend.page.evaluate("() => window.app.extensions.map(e => e.name)")
+    assert "taocache.report" in names
+    scripts = frontend.page.evaluate("async () => (await (await fetch('/extensions')).json())")
+    assert "/extensions/taocache/taocache.js" in scripts
+    assert frontend.errors() == [], "\n".join(frontend.errors())
+    assert not [f for f in frontend.failed if frontend.url in f and "taocache" in f.lower()], frontend.failed
+
+
+@pytest.mark.parametrize("path", wt.shipped_workflows(), ids=[p.stem for p in wt.shipped_workflows()])
+def test_shipped_workflow_opens_and_queues_what_the_converter_builds(frontend, object_info, path):
+    workflow = wt.load(path)
+    frontend.load_workflow(workflow, path.name)
+    registered = frontend.page.evaluate("(types) => types.filter(t => !window.LiteGraph.registered_node_types[t])",
+                                        sorted({n["type"] for n in workflow["nodes"]}))
+    assert registered == [], f"node types the frontend does not know: {registered}"
+    result = frontend.graph_to_prompt()
+    queued = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in result["output"].items()}
+    ours = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in
+            wt.to_api(workflow, object_info).items()}
+    assert queued == ours
+    # re-saving keeps every node's widget values
+    saved = {n["id"]: n.get("widgets_values") or [] for n in result["workflow"]["nodes"]}
+    assert saved == {n["id"]: n.get("widgets_values") or [] for n in workflow["nodes"]}
+    for node in (n for n in workflow["nodes"] if n["type"] == "TaoCache"):
+        widgets = frontend.node(node["id"], "n => n.widgets.map(w => [w.name, w.value])")
+        assert [name for name, _ in widgets][:8] == TAOCACHE_INPUTS
+        assert [value for _, value in widgets] == node["widgets_values"]
+    assert frontend.errors() == [], "\n".join(frontend.errors())
+
+
+def test_shipped_workflows_are_what_build_workflows_makes(frontend, object_info):
+    """example_workflows/ is generated by tests/browser/build_workflows.py: the files and the script agree."""
+    import build_workflows
+    for make in build_workflows.WORKFLOWS:
+        spec = make()
+        workflow, problems = build_workflows.make_workflow(frontend, spec, object_info)
+        assert problems == [], "\n".join(problems)
+        assert workflow == wt.load(wt.WORKFLOWS_DIR / f"{spec.name}.json"), (
+            f"{spec.name}.json differs from what tests/browser/build_workflows.py makes: rebuild it")
+
+
+def test_run_shows_counts_speedup_and_step_strip_on_the_taocache_node(frontend, browser_server, object_info):
+    page = frontend.page
+    # a tiny-model version of the shipped Wan2.1 T2V workflow, opened as an API-format file
+    prompt, tao = _tiny_showcase(object_info, cos_threshold=1.0)  # run 1: a gate that never opens
+    frontend.load_api_prompt(prompt, "taocache_tiny.json")
+    # the same seed for every run (an opened API file randomizes after each run): a stable screenshot
+    page.evaluate("() => window.app.graph._nodes.forEach(n => (n.widgets || []).forEach(w => { "
+                  "if (w.name === 'control_after_generate') w.value = 'fixed'; }))")
+    assert page.evaluate("() => window.app.graph.findNodesByType('TaoCache').length") == 1
+    widgets = frontend.node(tao, "n => n.widgets.map(w => [w.name, w.value])")
+    assert [name for name, _ in widgets][:8] == TAOCACHE_INPUTS
+    assert dict(widgets)["start_percent"] == pytest.approx(0.3) and dict(widgets)["cos_threshold"] == 1.0
+    assert frontend.node(tao, READ_PANEL) is None  # nothing before the first run
+    page.evaluate("""() => { window.__taotest_reports = [];
+        window.comfyAPI.api.api.addEventListener('taocache.report', (e) => window.__taotest_reports.push(e.detail)); }""")
+
+    # run 1: nothing skipped; the panel says why
+    (entry,) = _run_and_wait(frontend, browser_server, tao)
+    assert entry["status"]["status_str"] == "success"
+    first = frontend.node(tao, READ_PANEL)
+    assert first["total"] == first["computed"] == 20 and first["skipped"] == 0
+    assert first["speedupText"] == "1.00x" and "nothing skipped: thresholds never met" in first["detail"]
+    assert len(first["states"]) == 20 and "skipped" not in first["states"]
+    assert "$$node-text-preview" not in first["widgets"]  # the panel replaces the plain summary box
+
+    # run 2, gates off: steps are skipped; the earlier panel was kept (dimmed) until this report
+    page.evaluate("""([id]) => { window.__taotest_stale = 'unset'; const api = window.comfyAPI.api.api;
+        const probe = () => { api.removeEventListener('execution_start', probe);
+            const n = window.app.graph.getNodeById(id); window.__taotest_stale = n.taocache ? n.taocache.stale : null; };
+        api.addEventListener('execution_start', probe); }""", [tao])
+    for name, value in PERMISSIVE.items():
+        page.evaluate("([id, name, value]) => { window.app.graph.getNodeById(id).widgets"
+                      ".find(w => w.name === name).value = value; }", [tao, name, value])
+    (entry,) = _run_and_wait(frontend, browser_server, tao)
+    assert entry["status"]["status_str"] == "success"
+    assert page.evaluate("() => window.__taotest_stale") is True
+    panel = frontend.node(tao, READ_PANEL)
+    reports = page.evaluate("() => window.__taotest_reports")
+    assert len(reports) == 2 and all(r["node"] == str(tao) for r in reports)
+    report = reports[-1]
+    assert panel["skipped"] == report["skipped"] > 0 and panel["computed"] == report["computed"]
+    assert panel["total"] == report["total"] == 20 and panel["stale"] is False and panel["runs"] == 1
+    assert panel["headline"] == f"computed {report['computed']} · skipped {report['skipped']} of 20 calls"
+    assert panel["speedupText"] == f"{report['speedup']:.2f}x"
+    assert panel["states"].count("skipped") == report["skipped"]
+    assert panel["states"].count("outside") > 0 and panel["states"][-1] == "computed"
+    log = browser_server.log_text()
+    assert f"TaoCache: computed {report['computed']} / skipped {report['skipped']} of 20 model calls" in log
+
+    # the panel is never saved and never queued: the node keeps exactly its inputs
+    result = frontend.graph_to_prompt()
+    node_saved = next(n for n in result["workflow"]["nodes"] if n["id"] == tao)
+    layout = wt.widget_layout(object_info["TaoCache"])
+    assert len(node_saved["widgets_values"]) == len(layout)
+    assert set(result["output"][str(tao)]["inputs"]) == {"model"} | {name for name, *_ in layout}
+    # no other node got a panel or a changed widget list
+    others = page.evaluate("""([id]) => window.app.graph._nodes.filter(n => n.id !== id)
+        .filter(n => n.taocache || (n.widgets || []).some(w => w.name === 'taocache_report')).map(n => n.type)""", [tao])
+    assert others == []
+
+    # the screenshot for the docs: the node, zoomed so it reads well
+    rect = frontend.focus_node(tao, scale=2.0, screen=(300, 110))
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(300)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    pad = 12
+    page.screenshot(path=str(SCREENSHOT), clip={"x": rect["x"] - pad, "y": rect["y"] - pad,
+                                                "width": rect["width"] + 2 * pad, "height": rect["height"] + 2 * pad})
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    # hovering a skipped cell shows that step's sigma, r and c
+    panel = frontend.node(tao, READ_PANEL)
+    index = panel["states"].index("skipped")
+    box = panel["layout"]
+    cell_w = box["width"] / len(panel["states"])
+    node_pos = frontend.node(tao, "n => [n.pos[0], n.pos[1]]")
+    canvas = page.evaluate("() => { const r = window.app.canvas.canvas.getBoundingClientRect(); "
+                           "const ds = window.app.canvas.ds; return {left: r.left, top: r.top, scale: ds.scale, "
+                           "offset: [ds.offset[0], ds.offset[1]]}; }")
+    x = (node_pos[0] + box["x"] + (index + 0.5) * cell_w + canvas["offset"][0]) * canvas["scale"] + canvas["left"]
+    y = (node_pos[1] + box["y"] + box["height"] / 2 + canvas["offset"][1]) * canvas["scale"] + canvas["top"]
+    page.mouse.move(x - 40, y - 60)
+    page.mouse.move(x, y, steps=4)
+    page.wait_for_timeout(200)
+    hover = frontend.node(tao, READ_PANEL)["hoverText"]
+    assert hover is not None and hover.startswith(f"step {index + 1}/20 · skipped · σ ")
+    assert re.search(r"σ \d\.\d{4} · r \d+\.\d{3} · c -?\d\.\d{3}$", hover), hover
+    page.screenshot(path=str(browser_server.base.path / "taocache_node_hover.png"),
+                    clip={"x": rect["x"], "y": rect["y"], "width": rect["width"], "height": rect["height"]})
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(200)
+    assert frontend.node(tao, READ_PANEL)["hoverText"] is None
+
+    # a prompt queued by another client (same node id, other settings) leaves this page's panel alone
+    before = frontend.node(tao, READ_PANEL)
+    other, _ = _tiny_showcase(object_info)
+    entry = browser_server.run(other)
+    assert entry["status"]["status_str"] == "success"
+    page.wait_for_timeout(300)
+    after = frontend.node(tao, READ_PANEL)
+    assert (after["computed"], after["skipped"], after["stale"]) == (before["computed"], before["skipped"], False)
+    assert len(page.evaluate("() => window.__taotest_reports")) == 2  # sent to its own client only
+    assert frontend.errors() == [], "\n".join(frontend.errors())

@@ -1,0 +1,193 @@
+"""The example workflows in example_workflows/ against the running ComfyUI.
+
+Every shipped workflow is checked against the server's /object_info (node types, widget values, links),
+then converted to an API prompt, swapped onto the tiny test models (see workflow_tools.swap_for_tiny
+for what is replaced) and run to the end in the real executor, with TaoCache's report read from the
+websocket as the web extension gets it. The files are built by tests/browser/build_workflows.py.
+"""
+import json
+
+import pytest
+
+import workflow_tools as wt
+
+WORKFLOWS = wt.shipped_workflows()
+IDS = [p.stem for p in WORKFLOWS]
+EXPECTED = {
+    "wan2.1_t2v_1.3B_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1},
+    "wan2.1_i2v_14B_480p_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "WanImageToVideo": 1,
+                                     "CLIPVisionEncode": 1, "LoadImage": 1},
+    "wan2.2_t2v_A14B_taocache": {"UNETLoader": 2, "TaoCache": 2, "KSamplerAdvanced": 2},
+    "wan2.2_ti2v_5B_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "Wan22ImageToVideoLatent": 1},
+    "wan2.1_t2v_1.3B_taocache_easycache": {"UNETLoader": 1, "TaoCache": 1, "EasyCache": 1, "KSampler": 1},
+    "hunyuan_video_t2v_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "DualCLIPLoader": 1},
+}
+TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
+                   "predictor", "error_budget", "verbose"]
+FOLDERS = {"UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders", "DualCLIPLoader": "text_encoders",
+           "VAELoader": "vae", "CLIPVisionLoader": "clip_vision"}
+
+
+@pytest.fixture(scope="session")
+def object_info(comfy_server):
+    return comfy_server.get("/object_info")
+
+
+def _nodes(workflow, kind):
+    return [n for n in workflow["nodes"] if n["type"] == kind]
+
+
+def _feeds(workflow, node):
+    """(target node, input name) of every link out of `node`."""
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    out = []
+    for link in workflow["links"]:
+        if link[1] == node["id"]:
+            target = nodes[link[3]]
+            out.append((target, target["inputs"][link[4]]["name"]))
+    return out
+
+
+def test_the_six_workflows_are_shipped_each_with_a_jpeg_thumbnail():
+    from PIL import Image
+    assert sorted(IDS) == sorted(EXPECTED)
+    assert wt.WORKFLOWS_DIR.name == "example_workflows"  # the folder ComfyUI serves without a rename hint
+    for path in WORKFLOWS:
+        thumb = path.with_suffix(".jpg")
+        assert thumb.is_file(), f"{thumb.name} missing"
+        with Image.open(thumb) as image:
+            assert image.format == "JPEG" and image.width >= 320 and image.height >= 180
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_is_valid_for_this_comfyui(path, object_info):
+    workflow = wt.load(path)
+    assert workflow.get("version") == 0.4 and workflow.get("links") is not None
+    problems = wt.check_workflow(workflow, object_info)
+    assert problems == [], "\n".join(problems)
+    assert wt.absolute_paths(workflow) == []
+    counts = {kind: len(_nodes(workflow, kind)) for kind in EXPECTED[path.stem]}
+    assert counts == EXPECTED[path.stem]
+    # every TaoCache node carries its 8 settings, in input order, and feeds a sampler (maybe through
+    # nothing else than the sampler's model input)
+    for node in _nodes(workflow, "TaoCache"):
+        named = wt.named_widget_values(node, object_info["TaoCache"])
+        assert list(named)[:8] == TAOCACHE_INPUTS  # later inputs are appended, never inserted
+        assert list(named) == [name for name, role, *_ in wt.widget_layout(object_info["TaoCache"])]
+        assert {(t["type"], name) for t, name in _feeds(workflow, node)} <= {("KSampler", "model"),
+                                                                              ("KSamplerAdvanced", "model")}
+    # videos are saved with core nodes
+    assert _nodes(workflow, "SaveVideo") and _nodes(workflow, "CreateVideo")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_note_says_which_files_go_where_and_what_to_try(path, object_info):
+    workflow = wt.load(path)
+    note = wt.note_text(workflow)
+    assert note, "no Note / MarkdownNote node"
+    files = wt.model_files(workflow, object_info)
+    assert files, "no model files"
+    for name, kind in files.items():
+        assert name in note, f"the note does not name {name}"
+        assert f"{FOLDERS[kind]}/" in note, f"the note does not say {name} goes in models/{FOLDERS[kind]}/"
+    assert "max_consecutive_skips" in note and "start_percent" in note
+    for node in _nodes(workflow, "TaoCache"):  # the note's "as shipped" matches the node
+        start = wt.named_widget_values(node, object_info["TaoCache"])["start_percent"]
+        assert f"As shipped (start_percent {start}," in note
+
+
+def test_wan22_a14b_has_one_taocache_per_expert_on_split_samplers():
+    workflow = wt.load(wt.WORKFLOWS_DIR / "wan2.2_t2v_A14B_taocache.json")
+    samplers = {}
+    for node in _nodes(workflow, "TaoCache"):
+        (target, name), = _feeds(workflow, node)
+        assert target["type"] == "KSamplerAdvanced" and name == "model"
+        values = target["widgets_values"]  # add_noise, seed, control, steps, cfg, sampler, scheduler, start, end, leftover
+        samplers[node["id"]] = (values[0], values[3], values[7], values[8], values[9])
+    high, low = sorted(samplers.values(), key=lambda v: v[2])
+    assert high == ("enable", 20, 0, 10, "enable")
+    assert low == ("disable", 20, 10, 10000, "disable")
+    unets = sorted(n["widgets_values"][0] for n in _nodes(workflow, "UNETLoader"))
+    assert unets == ["wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+                     "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"]
+
+
+def test_easycache_sits_before_taocache_with_back_to_back_windows(object_info):
+    workflow = wt.load(wt.WORKFLOWS_DIR / "wan2.1_t2v_1.3B_taocache_easycache.json")
+    (easycache,) = _nodes(workflow, "EasyCache")
+    (taocache,) = _nodes(workflow, "TaoCache")
+    assert [(t["id"], name) for t, name in _feeds(workflow, easycache)] == [(taocache["id"], "model")]
+    ec = wt.named_widget_values(easycache, object_info["EasyCache"])
+    tc = wt.named_widget_values(taocache, object_info["TaoCache"])
+    assert ec["end_percent"] == tc["start_percent"]
+
+
+def test_converter_maps_widget_values_like_the_frontend(object_info):
+    """Seed widgets carry a control value, LoadImage an upload value; links win; bypassed nodes
+    pass their input through and frontend-only nodes vanish."""
+    workflow = {
+        "nodes": [
+            {"id": 1, "type": "KSampler", "mode": 0, "widgets_values": [7, "fixed", 20, 5.0, "euler", "simple", 1.0],
+             "inputs": [{"name": "model", "type": "MODEL", "link": 1}], "outputs": []},
+            {"id": 2, "type": "UNETLoader", "mode": 0, "widgets_values": ["a.safetensors", "default"],
+             "outputs": [{"name": "MODEL", "type": "MODEL", "links": [2]}]},
+            {"id": 3, "type": "ModelSamplingSD3", "mode": 4, "widgets_values": [8.0],
+             "inputs": [{"name": "model", "type": "MODEL", "link": 2}],
+             "outputs": [{"name": "MODEL", "type": "MODEL", "links": [1]}]},
+            {"id": 4, "type": "LoadImage", "mode": 0, "widgets_values": ["x.png", "image"], "outputs": []},
+            {"id": 5, "type": "Note", "mode": 0, "widgets_values": ["hello"]},
+        ],
+        "links": [[1, 3, 0, 1, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"]],
+    }
+    api = wt.to_api(workflow, object_info)
+    assert api == {
+        "1": {"class_type": "KSampler", "inputs": {"seed": 7, "steps": 20, "cfg": 5.0, "sampler_name": "euler",
+                                                    "scheduler": "simple", "denoise": 1.0, "model": ["2", 0]}},
+        "2": {"class_type": "UNETLoader", "inputs": {"unet_name": "a.safetensors", "weight_dtype": "default"}},
+        "4": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+    }
+    bad = json.loads(json.dumps(workflow))
+    bad["nodes"][0]["widgets_values"] = [7, 20, 5.0, "euler", "simple", 1.0]  # control value missing
+    bad["nodes"][1]["widgets_values"] = ["a.safetensors", "fp7"]
+    problems = "\n".join(wt.check_workflow(bad, object_info))
+    assert "6 widget values, the node has 7" in problems and "'fp7' is not one of" in problems
+
+
+def test_workflows_are_served_as_templates(comfy_server):
+    listing = comfy_server.get("/workflow_templates")
+    assert sorted(listing.get("taocache", [])) == sorted(IDS)
+    for path in WORKFLOWS:
+        served = comfy_server.get(f"/api/workflow_templates/taocache/{path.name}")
+        assert served == wt.load(path)
+        thumb = comfy_server.get(f"/api/workflow_templates/taocache/{path.stem}.jpg", raw=True)
+        assert thumb == path.with_suffix(".jpg").read_bytes()
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_info):
+    workflow = wt.load(path)
+    prompt, swapped = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=12, prefix=f"taotest/{path.stem}")
+    log_mark = len(comfy_server.log_text())
+    result = wt.run_collecting_events(comfy_server.url, prompt, timeout=120)
+    error = result["error"] or {}
+    assert result["status"] == "success", (f"{path.name} failed in node {error.get('node_id')} "
+                                           f"({error.get('node_type')}): {error.get('exception_message')}\n"
+                                           f"swapped: {swapped}\n{''.join(error.get('traceback', []))}")
+    saved = [item for out in result["history"].get("outputs", {}).values() for item in out.get("latents", [])]
+    assert saved, "no latent saved"
+
+    # one report per TaoCache node (per expert on Wan2.2 A14B), addressed to the node's id
+    reports = result["events"]["taocache.report"]
+    taocache_ids = sorted(str(n["id"]) for n in _nodes(workflow, "TaoCache"))
+    assert sorted(r["node"] for r in reports) == taocache_ids
+    for report in reports:
+        assert report["summary"].startswith(f"TaoCache: computed {report['computed']} / skipped "
+                                            f"{report['skipped']} of {report['total']} model calls")
+        assert report["computed"] + report["skipped"] == report["total"] == len(report["calls"]) > 0
+        # KSampler runs the 12 steps; each Wan2.2 expert 10 of its 20
+        assert report["steps"] == (10 if _nodes(workflow, "KSamplerAdvanced") else 12)
+        assert len(report["schedule_sigmas"]) == report["steps"] + 1
+    log = comfy_server.log_text()[log_mark:]
+    assert log.count("TaoCache: computed") >= len(taocache_ids)
+    if _nodes(workflow, "EasyCache"):
+        assert "EasyCache - skipped" in log
