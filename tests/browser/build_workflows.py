@@ -293,7 +293,41 @@ def hunyuan_video() -> Workflow:
     return w
 
 
-WORKFLOWS = [wan21_t2v, wan21_i2v, wan22_a14b, wan22_ti2v_5b, lambda: wan21_t2v(easycache=True), hunyuan_video]
+def wan21_calibrate() -> Workflow:
+    w = Workflow("wan2.1_t2v_1.3B_taocache_calibrate", "Wan2.1 T2V 1.3B: calibrate a TaoCache profile")
+    files = [("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
+             ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"), ("vae", "wan_2.1_vae.safetensors")]
+    lines = [f"## {w.description}", "", "**Model files** (put each in the ComfyUI/models/ folder shown):"]
+    lines += [f"- {folder}/ **{name}**" for folder, name in files]
+    lines += ["", "**How to calibrate**",
+              "- Run this workflow 3-5 times with your usual prompts and different seeds (same model, sampler and "
+              "steps you will use). Sampling runs at full compute; each run is added to the profile.",
+              "- The Calibrate node says how many runs the profile holds and where it was written "
+              "(ComfyUI/models/taocache_profiles/wan2.1_t2v_1.3B.json).",
+              "- Then, in the TaoCache workflow, pick **profile** wan2.1_t2v_1.3B.json on the TaoCache node and set "
+              "**target_speedup** (try 1.5). The node reports the planned and the achieved speedup.",
+              "- A profile made at 50 steps also serves 30 steps and other schedulers (it is read by noise level). "
+              "A profile from another model is refused with a message."]
+    w.note((-470, 0), [430, 500], "\n".join(lines))
+    unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
+    clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
+    vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
+    latent = w.add("EmptyHunyuanLatentVideo", (0, 400), size=[340, 130], width=832, height=480, length=33,
+                   batch_size=1)
+    model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
+    calibrate = w.add("TaoCacheCalibrate", (390, 110), size=[300, 82], title="TaoCache Calibrate",
+                      colours=TAOCACHE_COLOURS, model=model, profile_name="wan2.1_t2v_1.3B")
+    pos, neg = wan_text(w, clip, 740, 0, "A red fox trots through fresh snow in a quiet birch forest at sunrise, "
+                        "low golden light, slow tracking shot.")
+    sampler = w.add("KSampler", (1210, 0), size=[300, 262], model=calibrate, positive=pos, negative=neg,
+                    latent_image=latent, seed=1, seed__control="increment", steps=30, cfg=6.0,
+                    sampler_name="uni_pc", scheduler="simple", denoise=1.0)
+    video_out(w, sampler, vae, 1560, 0, 16, "taocache_calibration")
+    return w
+
+
+WORKFLOWS = [wan21_t2v, wan21_i2v, wan22_a14b, wan22_ti2v_5b, lambda: wan21_t2v(easycache=True), hunyuan_video,
+             wan21_calibrate]
 
 
 # ---- building through the frontend ------------------------------------------------------------------

@@ -7,6 +7,8 @@ websocket as the web extension gets it. The files are built by tests/browser/bui
 """
 import json
 
+import re
+
 import pytest
 
 import workflow_tools as wt
@@ -21,6 +23,7 @@ EXPECTED = {
     "wan2.2_ti2v_5B_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "Wan22ImageToVideoLatent": 1},
     "wan2.1_t2v_1.3B_taocache_easycache": {"UNETLoader": 1, "TaoCache": 1, "EasyCache": 1, "KSampler": 1},
     "hunyuan_video_t2v_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "DualCLIPLoader": 1},
+    "wan2.1_t2v_1.3B_taocache_calibrate": {"UNETLoader": 1, "TaoCacheCalibrate": 1, "KSampler": 1},
 }
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
                    "predictor", "error_budget", "verbose"]
@@ -48,7 +51,7 @@ def _feeds(workflow, node):
     return out
 
 
-def test_the_six_workflows_are_shipped_each_with_a_jpeg_thumbnail():
+def test_the_workflows_are_shipped_each_with_a_jpeg_thumbnail():
     from PIL import Image
     assert sorted(IDS) == sorted(EXPECTED)
     assert wt.WORKFLOWS_DIR.name == "example_workflows"  # the folder ComfyUI serves without a rename hint
@@ -90,6 +93,9 @@ def test_note_says_which_files_go_where_and_what_to_try(path, object_info):
     for name, kind in files.items():
         assert name in note, f"the note does not name {name}"
         assert f"{FOLDERS[kind]}/" in note, f"the note does not say {name} goes in models/{FOLDERS[kind]}/"
+    if _nodes(workflow, "TaoCacheCalibrate"):  # the calibration workflow explains calibrating instead
+        assert "profile" in note and "target_speedup" in note and "taocache_profiles" in note
+        return
     assert "max_consecutive_skips" in note and "start_percent" in note
     for node in _nodes(workflow, "TaoCache"):  # the note's "as shipped" matches the node
         start = wt.named_widget_values(node, object_info["TaoCache"])["start_percent"]
@@ -189,5 +195,7 @@ def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_
         assert len(report["schedule_sigmas"]) == report["steps"] + 1
     log = comfy_server.log_text()[log_mark:]
     assert log.count("TaoCache: computed") >= len(taocache_ids)
+    if _nodes(workflow, "TaoCacheCalibrate"):
+        assert re.search(r"TaoCache Calibrate: profile \S+ now holds \d+ run\(s\)", log)
     if _nodes(workflow, "EasyCache"):
         assert "EasyCache - skipped" in log
