@@ -61,15 +61,27 @@ def _transformer_options(args, kwargs) -> dict:
 
 
 def _branch_keys(options: dict, batch: int) -> Optional[list]:
-    """One key per conditioning entry in the call (cond/uncond, by uuid), per context window."""
-    keys = options.get("uuids") or options.get("cond_or_uncond")
+    """One key per conditioning entry in the call, per context window: its uuid and whether it is a
+    cond or an uncond. The uuid alone is not unique: for an area cond, ComfyUI fills the matching
+    uncond area with a copy of the cond entry, uuid included, and batches the two in one call."""
+    uuids = options.get("uuids")
+    kinds = options.get("cond_or_uncond")
+    if uuids and kinds and len(uuids) == len(kinds):
+        keys = list(zip(uuids, kinds))
+    else:
+        keys = list(uuids or kinds or ())
     if not keys or batch % len(keys) != 0:
         return None
+    repeats: dict = {}
+    for i, key in enumerate(keys):  # still a duplicate: number it, never merge two chunks' histories
+        repeats[key] = repeats.get(key, -1) + 1
+        if repeats[key]:
+            keys[i] = (key, repeats[key])
     window = options.get("context_window")
     if window is not None:
         indices = tuple(getattr(window, "index_list", ()) or ())
         return [(key, indices) for key in keys]
-    return list(keys)
+    return keys
 
 
 def _current_sigma(options: dict) -> Optional[float]:
@@ -79,39 +91,62 @@ def _current_sigma(options: dict) -> Optional[float]:
     return float(torch.as_tensor(sigmas).max())
 
 
+def _cached_call(options: dict, batch: int, compute, hook: str, to_noise=None, from_noise=None):
+    """Skip (predict every branch) or compute (and record every branch) one model call.
+
+    Under torch.compile (core TorchCompileModel compiles the whole diffusion model, so the
+    DIFFUSION_MODEL wrapper is traced) the decision and the bookkeeping run outside the compiled
+    graph (`_decide_call`, `_record_call`: two graph breaks), while `compute`, the model's forward,
+    stays here where it is compiled: behind a recursive torch.compiler.disable it would run
+    uncompiled."""
+    predicted, pending = _decide_call(options, batch, hook, from_noise)
+    if predicted is not None:
+        return predicted
+    output = compute()
+    if pending is not None:
+        _record_call(pending, output, batch, to_noise)
+    return output
+
+
 @torch.compiler.disable
-def _cached_call(live: LiveRun, options: dict, batch: int, compute, to_noise=None, from_noise=None):
-    """Skip (predict every branch) or compute (and record every branch) one model call."""
+def _decide_call(options: dict, batch: int, hook: str, from_noise=None):
+    """(predicted output, None) to skip; (None, pending) to compute and record; (None, None) for a
+    call outside a TaoCache run, at the hook point that does not cache this run (the first call
+    of a run claims the DIFFUSION_MODEL hook), or that cannot be keyed (no uuids or sigma)."""
+    live: Optional[LiveRun] = options.get(RUN_KEY)
+    if live is None:
+        return None, None
+    if live.hook is None:
+        live.hook = hook
+    if live.hook != hook:
+        return None, None
     keys = _branch_keys(options, batch)
     sigma = _current_sigma(options)
     if keys is None or sigma is None:
-        return compute()
+        return None, None
     run = live.run
     decision = run.decide(keys, sigma)
     if decision.skip:
         noise = torch.cat(run.predict(decision, keys), dim=0)
         live.log_row()
-        return from_noise(noise) if from_noise else noise
-    output = compute()
-    if not isinstance(output, torch.Tensor) or output.shape[0] != batch:
-        return output  # not a plain batched tensor: leave it alone
-    noise = to_noise(output) if to_noise else output
-    run.record(decision, keys, noise.chunk(len(keys), dim=0))
+        return (from_noise(noise) if from_noise else noise), None
+    return None, (live, decision, keys)
+
+
+@torch.compiler.disable
+def _record_call(pending, output, batch: int, to_noise=None) -> None:
+    live, decision, keys = pending
+    if isinstance(output, torch.Tensor) and output.shape[0] == batch:
+        noise = to_noise(output) if to_noise else output
+        live.run.record(decision, keys, noise.chunk(len(keys), dim=0))
+    else:  # not a plain batched tensor: no history, but the call still counts as computed
+        live.run.record(decision, [], [])
     live.log_row()
-    return output
 
 
 def diffusion_model_wrapper(executor, *args, **kwargs):
     options = _transformer_options(args, kwargs)
-    live: Optional[LiveRun] = options.get(RUN_KEY)
-    if live is None:
-        return executor(*args, **kwargs)
-    if live.hook is None:
-        live.hook = "diffusion_model"
-    if live.hook != "diffusion_model":
-        return executor(*args, **kwargs)
-    x = args[0]
-    return _cached_call(live, options, x.shape[0], lambda: executor(*args, **kwargs))
+    return _cached_call(options, args[0].shape[0], lambda: executor(*args, **kwargs), "diffusion_model")
 
 
 def apply_model_wrapper(executor, *args, **kwargs):
@@ -138,8 +173,8 @@ def apply_model_wrapper(executor, *args, **kwargs):
         live.hook = "apply_model"
         log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
                  "caching at APPLY_MODEL instead")
-        return _cached_call(live, options, x.shape[0], lambda: output, to_noise, from_noise)
-    return _cached_call(live, options, x.shape[0], lambda: executor(*args, **kwargs), to_noise, from_noise)
+        return _cached_call(options, x.shape[0], lambda: output, "apply_model", to_noise, from_noise)
+    return _cached_call(options, x.shape[0], lambda: executor(*args, **kwargs), "apply_model", to_noise, from_noise)
 
 
 def calc_cond_batch_wrapper(executor, *args, **kwargs):
@@ -153,15 +188,28 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
 
 
 def outer_sample_wrapper(executor, *args, **kwargs):
+    """One sampling run: fresh state from the node's settings, dropped in `finally` (also on an
+    error or an interrupt), then the report. Every run starts fresh, the second KSamplerAdvanced of
+    a split schedule (or Wan2.2 A14B's low-noise expert) too: its window is the same noise-level
+    range as the full schedule's, but its first three calls compute, to build the history the
+    predictor needs."""
     guider = executor.class_obj
     original_options = guider.model_options
     settings: NodeSettings = original_options["transformer_options"][SETTINGS_KEY]
+    sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     live = LiveRun(settings, _new_run(settings, guider, sigmas))
     guider.model_options = compat.clone_model_options(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = live
     if live.run.active:
         log.info(f"TaoCache: on for {live.run.schedule.steps} steps ({settings.config.describe()})")
+        stochastic = _stochastic_sampler(sampler)
+        if stochastic:
+            log.warning(f"TaoCache: {stochastic} is a stochastic sampler (it adds fresh noise every step): "
+                        f"predictions of skipped steps are less reliable; a deterministic sampler (euler, "
+                        f"dpmpp_2m, uni_pc) or max_consecutive_skips 1 is safer")
+            live.run.report.note = "; ".join(filter(None, [
+                live.run.report.note, f"stochastic sampler {stochastic}: predictions less reliable"]))
     else:
         log.warning(f"TaoCache: off for this run, it runs uncached: {live.run.disabled_reason}")
     finished = False
@@ -173,6 +221,20 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         guider.model_options = original_options
         report = live.run.close()
         _publish(settings, report, finished)
+
+
+# Samplers that add fresh noise at every step (ancestral, SDE and a few others): the outputs of
+# consecutive steps are less smooth, so extrapolating them is less reliable.
+STOCHASTIC_SAMPLERS = ("ddpm", "lcm", "seeds_2", "seeds_3", "sa_solver", "sa_solver_pece")
+
+
+def _stochastic_sampler(sampler) -> Optional[str]:
+    """The sampler's name when it is stochastic, else None (also for samplers it cannot name)."""
+    function = getattr(sampler, "sampler_function", None)
+    name = getattr(function, "__name__", "").removeprefix("sample_")
+    if "ancestral" in name or "sde" in name or name in STOCHASTIC_SAMPLERS:
+        return name
+    return None
 
 
 def _schedule(config: TaoCacheConfig, guider, sigmas) -> Schedule:

@@ -33,6 +33,9 @@ from typing import Any, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_NODES_FILE = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taocache_test_nodes.py"
+# Further test-only node modules installed next to it (taotest_hide_internals.py is not one: only the
+# install tests load it, in their own base directory).
+EXTRA_TEST_NODES_FILES = (REPO_ROOT / "tests" / "support" / "custom_nodes" / "taotest_robustness_nodes.py",)
 CALLS_ENV = "TAOTEST_CALLS_FILE"
 SETUP_HINT = "run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR to a ComfyUI checkout)"
 
@@ -173,10 +176,13 @@ def install_pack(custom_nodes_dir, folder_name: str = "taocache", repo_root=REPO
 
 
 def install_test_nodes(custom_nodes_dir) -> Path:
-    """Copy the test-only node module (TaoTestConditioning, TaoTestCountCalls) into custom_nodes_dir."""
+    """Copy the test-only node modules (TaoTestConditioning, TaoTestCountCalls; the robustness test
+    nodes) into custom_nodes_dir. Returns the path of the first."""
     Path(custom_nodes_dir).mkdir(parents=True, exist_ok=True)
     dest = Path(custom_nodes_dir) / TEST_NODES_FILE.name
     shutil.copy2(TEST_NODES_FILE, dest)
+    for extra in EXTRA_TEST_NODES_FILES:
+        shutil.copy2(extra, Path(custom_nodes_dir) / extra.name)
     return dest
 
 

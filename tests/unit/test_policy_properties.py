@@ -56,3 +56,70 @@ def test_last_step_computed_no_skip_outside_window_or_beyond_cap(case):
     assert report.skipped == len(skipped_steps)
     if schedule.steps < config.min_steps:
         assert report.skipped == 0 and "nothing skipped" in report.summary()
+
+
+@st.composite
+def multi_call_runs(draw):
+    """A run whose steps take several model calls, as ComfyUI makes them: "split" runs cond and
+    uncond as separate calls of one evaluation (short of memory, or an area cond); "heun" calls the
+    model twice per step, the second time at the next step's sigma. Some computed outputs are NaN."""
+    config, schedule, seed, smooth = draw(runs())
+    layout = draw(st.sampled_from(["split", "heun"]))
+    nan_calls = draw(st.sets(st.integers(0, 120), max_size=3))
+    return config, schedule, seed, smooth, layout, nan_calls
+
+
+def model_calls(schedule, layout):
+    """(starts an evaluation, branch keys, sigma) for every model call of the run, in order."""
+    for step in range(schedule.steps):
+        sigma = schedule.sigmas[step]
+        if layout == "split":
+            yield True, ["cond"], sigma
+            yield False, ["uncond"], sigma
+        else:
+            yield True, ["cond", "uncond"], sigma
+            if step < schedule.steps - 1:  # Heun's last step is an Euler step: one call
+                yield True, ["cond", "uncond"], schedule.sigmas[step + 1]
+
+
+@settings(max_examples=120, deadline=None)
+@given(multi_call_runs())
+def test_several_calls_per_step_and_nan_outputs_keep_every_guard(case):
+    config, schedule, seed, smooth, layout, nan_calls = case
+    run = TaoCacheRun(config, schedule)
+    g = torch.Generator().manual_seed(seed)
+    direction = torch.randn(6, generator=g)
+    finite = {"cond": [], "uncond": []}  # per branch: was each computed output finite
+    in_a_row = {"cond": 0, "uncond": 0}
+    calls = skips = 0
+    evaluation_computed = False
+    for index, (starts, keys, sigma) in enumerate(model_calls(schedule, layout)):
+        calls += 1
+        if starts:
+            run.begin_evaluation()
+            evaluation_computed = False
+        decision = run.decide(keys, sigma)
+        if decision.skip:
+            skips += 1
+            assert schedule.in_window(sigma) and not schedule.is_last_step(sigma)
+            assert not evaluation_computed, "a call after a computed one in the same evaluation must compute"
+            for key, predicted in zip(keys, run.predict(decision, keys)):
+                assert torch.isfinite(predicted).all()
+                assert all(finite[key][-3:]), "skipped on statistics from a non-finite output"
+                in_a_row[key] += 1
+                assert in_a_row[key] <= config.max_consecutive_skips
+        else:
+            evaluation_computed = True
+            position = schedule.position(sigma)
+            output = direction * (0.8 ** position) if smooth else torch.randn(6, generator=g)
+            if index in nan_calls:
+                output = output * float("nan")
+            outputs = [output, output * 0.5][:len(keys)] if keys[0] == "cond" else [output * 0.5]
+            run.record(decision, keys, outputs)
+            for key, value in zip(keys, outputs):
+                finite[key].append(bool(torch.isfinite(value).all()))
+                in_a_row[key] = 0
+    report = run.close()
+    assert report.total == calls and report.skipped == skips
+    assert report.computed + report.skipped == report.total
+    assert not report.rows[-1].skipped

@@ -1,0 +1,165 @@
+"""Robustness in a real ComfyUI: TaoCache composed with other model patches (core EasyCache, a LoRA,
+torch.compile), one TaoCache model shared by two samplers, and two TaoCache nodes in one chain."""
+import os
+import re
+import time
+
+import pytest
+import torch
+
+from robustness_helpers import PERMISSIVE, check_result, check_run, graph, one_torch_thread, reports, taocache
+
+assert one_torch_thread  # autouse fixture, imported to apply here
+
+EASYCACHE_SKIPPED = re.compile(r"EasyCache - skipped (\d+)/(\d+) steps")
+# EasyCache early (its own window), TaoCache late: the stack the method's orthogonality claim is about
+EASYCACHE = ("EasyCache", {"reuse_threshold": 0.2, "start_percent": 0.05, "end_percent": 0.3, "verbose": False})
+
+
+def easycache_skipped(result) -> int:
+    match = EASYCACHE_SKIPPED.search(result.log_text)
+    assert match, "no EasyCache summary in the log"
+    return int(match.group(1))
+
+
+def test_easycache_before_taocache_each_skips_its_own_steps(comfy_inprocess):
+    """EasyCache upstream: its wrapper is the outer one, so TaoCache never sees the calls EasyCache
+    reuses, and TaoCache's computed count is still the real forward calls."""
+    result = comfy_inprocess.run(graph(steps=20, insert=[EASYCACHE, taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    easy = easycache_skipped(result)
+    assert easy > 0
+    assert report["total"] + easy == 20
+
+
+def test_easycache_after_taocache_composes(comfy_inprocess):
+    """EasyCache downstream: its wrapper is inside TaoCache's, so a call TaoCache lets through may be
+    answered by EasyCache's cache; TaoCache counts it as computed (documented), and the real calls
+    are TaoCache's computed minus EasyCache's reuses."""
+    result = comfy_inprocess.run(graph(steps=20, insert=[taocache(**PERMISSIVE), EASYCACHE]))
+    result.raise_for_status()
+    (report,) = reports(result)
+    check_run(report)
+    easy = easycache_skipped(result)
+    assert easy > 0 and report["skipped"] > 0 and report["total"] == 20
+    assert result.calls == [report["computed"] - easy]
+    assert torch.isfinite(result.latent).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_lora(comfy_base):
+    """A rank-4 LoRA for the tiny Wan model's attention projections (the generic `diffusion_model.*`
+    key format), in the base directory's models/loras."""
+    from safetensors.torch import save_file
+
+    folder = comfy_base.path / "models" / "loras"
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    tensors = {}
+    for block in (0, 1):
+        for proj in ("q", "k", "v", "o"):
+            key = f"diffusion_model.blocks.{block}.self_attn.{proj}"
+            tensors[f"{key}.lora_up.weight"] = torch.randn(128, 4, generator=generator) * 0.5
+            tensors[f"{key}.lora_down.weight"] = torch.randn(4, 128, generator=generator) * 0.5
+            tensors[f"{key}.alpha"] = torch.tensor(4.0)
+    save_file(tensors, str(folder / "taotest_tiny_wan_lora.safetensors"))
+    return "taotest_tiny_wan_lora.safetensors"
+
+
+def test_lora_applied_before_taocache(comfy_inprocess, tiny_lora):
+    def with_lora(strength):
+        built = graph(steps=16, insert=[taocache(**PERMISSIVE)])
+        g = built.prompt
+        g["40"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+            "model": [built.ids["loader"], 0], "lora_name": tiny_lora, "strength_model": strength}}
+        g[built.ids["sampling"]]["inputs"]["model"] = ["40", 0]
+        return comfy_inprocess.run(built)
+
+    lora, no_lora = with_lora(1.0), with_lora(0.0)
+    (report,) = check_result(lora)
+    check_result(no_lora)
+    assert "lora key not loaded" not in lora.log_text
+    assert not torch.allclose(lora.latent, no_lora.latent, atol=1e-3), "the LoRA changed nothing"
+
+
+def test_one_taocache_model_used_by_two_samplers_reports_each_run(comfy_inprocess):
+    built = graph(steps=16, insert=[taocache(**PERMISSIVE)])
+    g = built.prompt
+    g["50"] = {"class_type": "KSampler", "inputs": {**g[built.ids["sampler"]]["inputs"], "seed": 43, "steps": 20}}
+    g["51"] = {"class_type": "SaveLatent", "inputs": {"samples": ["50", 0], "filename_prefix": "latents/second"}}
+    result = comfy_inprocess.run(built)
+    first, second = check_result(result, runs=2)
+    assert sorted([first["steps"], second["steps"]]) == [16, 20]
+    node = built.inserted[0]
+    assert first["node"] == second["node"] == node
+    texts = result.texts_for(node)
+    assert first["summary"] in texts and second["summary"] in texts
+
+
+def test_second_taocache_in_a_chain_replaces_the_first(comfy_inprocess):
+    built = graph(steps=20, insert=[taocache(**PERMISSIVE), taocache(**dict(PERMISSIVE, max_consecutive_skips=1))])
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result)
+    assert "this model already had a TaoCache node upstream; this node replaces it" in result.log_text
+    assert report["node"] == built.inserted[1]
+    skipped = [call["skipped"] for call in report["calls"]]
+    assert not any(a and b for a, b in zip(skipped, skipped[1:])), "the second node's max_consecutive_skips 1 rules"
+
+
+def pack_files(graph_files):
+    return {f for f in graph_files if "/custom_nodes/taocache/" in f}
+
+
+def test_torch_compile_before_and_after_taocache_keeps_the_model_compiled_and_the_decisions_outside(
+        comfy_inprocess):
+    """Core's torch.compile wrapper (what TorchCompileModel installs) with a recording backend: dynamo
+    traces exactly as for inductor. The model's own code must be in the compiled graphs (the
+    decision and the bookkeeping are graph breaks around the forward, not a disabled region that
+    would run the model uncompiled) and no TaoCache code may be; the skips and the result are
+    those of the uncompiled run. Compile first, then TaoCache after it (the second order reuses the
+    compiled code: tracing the tiny model once costs about 15 s on CPU)."""
+    import torch._dynamo
+
+    node = comfy_inprocess.node_class_mappings["TaoTestCompileModel"]
+    eager = comfy_inprocess.run(graph(steps=12, insert=[taocache(**PERMISSIVE)]))
+    eager_skips = [c["skipped"] for c in reports(eager)[0]["calls"]]
+    torch._dynamo.reset()
+    node.graphs.clear()
+    try:
+        for insert in ([("TaoTestCompileModel", {}), taocache(**PERMISSIVE)],
+                       [taocache(**PERMISSIVE), ("TaoTestCompileModel", {})]):
+            result = comfy_inprocess.run(graph(steps=12, insert=insert))
+            (report,) = check_result(result)
+            assert [c["skipped"] for c in report["calls"]] == eager_skips
+            assert torch.allclose(result.latent, eager.latent, atol=1e-4)
+            graphs = list(node.graphs)
+            assert any(any(f.endswith("ldm/wan/model.py") for f in files) for files in graphs), "model not compiled"
+            assert not any(pack_files(files) for files in graphs), "TaoCache code inside a compiled graph"
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.skipif(not os.environ.get("TAOCACHE_SLOW_TESTS"), reason="inductor on CPU compiles C++: 1-2 minutes; "
+                    "set TAOCACHE_SLOW_TESTS=1")
+@pytest.mark.parametrize("order", ["compile_then_taocache", "taocache_then_compile"])
+def test_core_torch_compile_model_node_with_inductor(comfy_inprocess, order):
+    """The core TorchCompileModel node itself (inductor, the CPU backend it offers), before and after
+    TaoCache: skips, counts and the result match the uncompiled TaoCache run."""
+    import torch._dynamo
+
+    insert = [("TorchCompileModel", {"backend": "inductor"}), taocache(**PERMISSIVE)]
+    if order == "taocache_then_compile":
+        insert.reverse()
+    eager = comfy_inprocess.run(graph(steps=12, insert=[taocache(**PERMISSIVE)]))
+    torch._dynamo.reset()
+    started = time.perf_counter()
+    try:
+        result = comfy_inprocess.run(graph(steps=12, insert=insert))
+        again = comfy_inprocess.run(graph(steps=12, seed=7, insert=insert))
+    finally:
+        torch._dynamo.reset()
+    print(f"inductor ({order}): {time.perf_counter() - started:.1f} s for two runs")
+    (report,) = check_result(result)
+    check_result(again)
+    assert [c["skipped"] for c in report["calls"]] == [c["skipped"] for c in reports(eager)[0]["calls"]]
+    assert torch.allclose(result.latent, eager.latent, atol=1e-3)

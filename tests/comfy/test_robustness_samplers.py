@@ -1,0 +1,127 @@
+"""Robustness in a real ComfyUI: samplers, schedulers, custom sigmas, denoise, split sampling, and the
+Wan2.2 A14B two-expert layout. Every run must report counts equal to the real forward calls, skip
+only inside the late window, and compute its last call."""
+import pytest
+
+import harness
+from robustness_helpers import (PERMISSIVE, STOCHASTIC_WARNING, check_result, check_run, graph, one_torch_thread,
+                                reports, skipped_steps, split_sampling, taocache)
+
+assert one_torch_thread  # autouse fixture, imported to apply here
+
+
+@pytest.mark.parametrize("sampler", ["euler", "uni_pc", "dpmpp_2m"])
+def test_deterministic_sampler_skips_in_the_window_with_real_counts(comfy_inprocess, sampler):
+    result = comfy_inprocess.run(graph(steps=16, sampler=sampler, insert=[taocache(**PERMISSIVE)]))
+    check_result(result)
+    assert STOCHASTIC_WARNING not in result.log_text
+
+
+def test_heun_two_model_calls_per_step_are_all_counted_and_skips_stay_in_the_window(comfy_inprocess):
+    result = comfy_inprocess.run(graph(steps=12, sampler="heun", insert=[taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    # Heun evaluates the model twice per step except the last (Euler to sigma 0): 2 * 12 - 1 calls
+    assert report["total"] == 23 and sum(result.call_records[0]["batch_sizes"]) == 2 * report["computed"]
+    steps = [call["step"] for call in report["calls"]]
+    assert steps == sorted(steps), "calls are located by sigma, in order"
+    assert report["calls"][-2]["step"] == report["calls"][-1]["step"] == 11  # the last step's calls compute
+
+
+@pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m_sde"])
+def test_stochastic_sampler_warns_and_stays_correct(comfy_inprocess, sampler):
+    built = graph(steps=16, sampler=sampler, insert=[taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result)
+    warning = f"TaoCache: {sampler} is a stochastic sampler"
+    assert any(record.levelname == "WARNING" and warning in record.getMessage() for record in result.logs)
+    assert f"stochastic sampler {sampler}: predictions less reliable" in report["summary"]
+    assert any(STOCHASTIC_WARNING in text for text in result.texts_for(built.inserted[0]))
+
+
+@pytest.mark.parametrize("scheduler", ["simple", "normal", "beta"])
+def test_scheduler_skips_in_the_window_with_real_counts(comfy_inprocess, scheduler):
+    result = comfy_inprocess.run(graph(steps=16, scheduler=scheduler, insert=[taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    assert report["steps"] == 16
+
+
+def custom_sampler_graph(sigmas_node, steps=16):
+    """SamplerCustomAdvanced with RandomNoise, CFGGuider, KSamplerSelect and the given SIGMAS node."""
+    built = graph(steps=steps, insert=[taocache(**PERMISSIVE)])
+    g = built.prompt
+    old = g.pop(built.ids["sampler"])["inputs"]
+    model = [built.ids["count"], 0]
+    g["60"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": 42}}
+    g["61"] = {"class_type": "CFGGuider", "inputs": {"model": model, "positive": old["positive"],
+                                                     "negative": old["negative"], "cfg": 5.0}}
+    g["62"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}}
+    g["63"] = sigmas_node(model)
+    g["64"] = {"class_type": "SamplerCustomAdvanced", "inputs": {
+        "noise": ["60", 0], "guider": ["61", 0], "sampler": ["62", 0], "sigmas": ["63", 0],
+        "latent_image": old["latent_image"]}}
+    g[built.ids["save"]]["inputs"]["samples"] = ["64", 0]
+    return built
+
+
+def test_sampler_custom_advanced_with_basic_scheduler(comfy_inprocess):
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 16, "denoise": 1.0}})
+    (report,) = check_result(comfy_inprocess.run(built))
+    assert report["steps"] == 16
+
+
+def test_sampler_custom_advanced_with_hand_typed_sigmas(comfy_inprocess):
+    # an uneven hand-made schedule (ManualSigmas-like test node): dense at high noise, coarse late
+    sigmas = [1.0, 0.99, 0.98, 0.965, 0.95, 0.93, 0.9, 0.86, 0.8, 0.72, 0.62, 0.5, 0.37, 0.24, 0.12, 0.05, 0.0]
+    built = custom_sampler_graph(lambda model: {"class_type": "TaoTestSigmas", "inputs": {
+        "sigmas": ", ".join(str(s) for s in sigmas)}})
+    (report,) = check_result(comfy_inprocess.run(built))
+    assert report["schedule_sigmas"] == pytest.approx(sigmas)
+    for call, sigma in zip(report["calls"], sigmas):
+        assert call["sigma"] == pytest.approx(sigma, abs=1e-6)
+
+
+def test_denoise_below_one_runs_on_the_tail_of_the_schedule(comfy_inprocess):
+    result = comfy_inprocess.run(graph(steps=16, denoise=0.6, insert=[taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    assert report["steps"] == 16 and report["schedule_sigmas"][0] < 0.99
+
+
+def test_split_ksampler_advanced_windows_by_noise_level_like_one_full_ksampler(comfy_inprocess):
+    """Steps 0-15 and 15-30 of 30 on one model. The window is a noise-level range, so both halves see
+    the same window as the full run; the first half skips exactly what the full run skips before
+    its own last step; the second half starts fresh and computes its first three calls (the
+    predictor needs three computed outputs of this run)."""
+    full = comfy_inprocess.run(graph(steps=30, insert=[taocache(**PERMISSIVE)]))
+    (full_report,) = check_result(full)
+    split = comfy_inprocess.run(split_sampling(graph(steps=30, insert=[taocache(**PERMISSIVE)]), 30, 15))
+    first, second = check_result(split, runs=2)
+    assert (first["steps"], second["steps"]) == (15, 15)
+    full_in_window = {round(call["sigma"], 6): call["in_window"] for call in full_report["calls"]}
+    for half in (first, second):
+        assert half["window_sigmas"] == full_report["window_sigmas"]
+        for call in half["calls"]:
+            assert call["in_window"] == full_in_window[round(call["sigma"], 6)]
+    assert skipped_steps(first) == [s for s in skipped_steps(full_report) if s < 14]
+    assert all(not call["skipped"] for call in second["calls"][:3])
+    assert {call["reason"] for call in second["calls"][:3]} == {"history too short"}
+    second_skips = {round(call["sigma"], 6) for call in second["calls"] if call["skipped"]}
+    assert second_skips and all(full_in_window[s] for s in second_skips)
+
+
+def test_wan22_a14b_two_experts_each_with_its_own_taocache(comfy_inprocess):
+    """Wan2.2 A14B: a high-noise and a low-noise expert (here two loads of the tiny Wan model), each
+    with its own TaoCache, sampled by two KSamplerAdvanced (0-12 and 12-24 of 24)."""
+    built = graph(steps=24, insert=[taocache(**PERMISSIVE)])
+    g = built.prompt
+    g["20"] = {"class_type": "UNETLoader", "inputs": dict(g[built.ids["loader"]]["inputs"])}
+    g["21"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["20", 0], "shift": 8.0}}
+    g["22"] = {"class_type": "TaoCache", "inputs": {**taocache(**PERMISSIVE)[1], "model": ["21", 0]}}
+    g["23"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": ["22", 0], "label": "low"}}
+    split_sampling(built, 24, 12, models=([built.ids["count"], 0], ["23", 0]))
+    result = comfy_inprocess.run(built)
+    high, low = check_result(result, runs=2)
+    assert [high["node"], low["node"]] == [built.inserted[0], "22"]
+    for node, report in ((built.inserted[0], high), ("22", low)):
+        assert report["summary"] in result.texts_for(node)
+    assert {call["reason"] for call in low["calls"][:3]} == {"history too short"}

@@ -1,0 +1,179 @@
+"""Test-only ComfyUI nodes for TaoCache's robustness tests (never shipped with the pack).
+
+The test harness copies this file into <base>/custom_nodes/ next to taocache_test_nodes.py. Nodes:
+
+TaoTestSigmas         SIGMAS typed by hand ("1.0, 0.9, ..., 0"), a ManualSigmas-like node (ComfyUI
+                      0.3.75 has none) for SamplerCustomAdvanced.
+TaoTestSplitBatches   MODEL -> MODEL. While ComfyUI batches conditionings (CALC_COND_BATCH) the model's
+                      memory estimate says a batch never fits, so _calc_cond_batch runs cond and uncond
+                      as separate model calls, as on a GPU that is short of memory.
+TaoTestFault          MODEL -> MODEL. Inside the diffusion model's real forward, at its `at_call`-th
+                      call of a sampling run (1-based, counting real forward calls):
+                        raise      raises TaoTestModelError("taotest fault at call N")
+                        interrupt  asks ComfyUI to stop (interrupt_current_processing), as the Cancel
+                                   button does; ComfyUI stops at its next step callback
+                        nan        the model's output (the Wan `head` module's) becomes NaN
+TaoTestCompileModel   MODEL -> MODEL. Core torch.compile wrapper (comfy_api.torch_helpers) with a
+                      backend that runs the captured graphs eagerly and records, for every graph, the
+                      source files of its operations (TaoTestCompileModel.graphs). Fast on CPU: no
+                      code generation, but dynamo traces exactly as for inductor.
+TaoTestUnwrappable    MODEL -> MODEL. The same model as an object without keyed wrappers
+                      (`add_wrapper_with_key` hidden), as a model type from an older ComfyUI or
+                      another pack would be.
+"""
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.patcher_extension
+
+log = logging.getLogger("taotest_robustness")
+
+
+class TaoTestSigmas:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"sigmas": ("STRING", {"default": "1.0, 0.5, 0.0", "multiline": False})}}
+
+    RETURN_TYPES = ("SIGMAS",)
+    FUNCTION = "make"
+    CATEGORY = "testing/taotest"
+
+    def make(self, sigmas):
+        return (torch.tensor([float(v) for v in sigmas.replace(";", ",").split(",") if v.strip()]),)
+
+
+def _no_room_while_batching(executor, model, *args, **kwargs):
+    """_calc_cond_batch batches conditionings only while model.memory_required(...) * 1.5 is below
+    the free memory: an infinite requirement makes every conditioning its own call."""
+    model.memory_required = lambda *a, **k: float("inf")
+    try:
+        return executor(model, *args, **kwargs)
+    finally:
+        del model.memory_required  # the instance attribute: the class's method shows again
+
+
+class TaoTestSplitBatches:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    def patch(self, model):
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "taotest_split",
+                               _no_room_while_batching)
+        return (m,)
+
+
+class TaoTestModelError(RuntimeError):
+    pass
+
+
+def _make_fault_wrapper(mode, at_call):
+    def taotest_fault_outer_sample(executor, *args, **kwargs):
+        diffusion_model = executor.class_obj.model_patcher.model.diffusion_model
+        calls = [0]
+
+        def pre_hook(_module, _inputs):
+            calls[0] += 1
+            if calls[0] != at_call:
+                return
+            if mode == "raise":
+                raise TaoTestModelError(f"taotest fault at call {at_call}")
+            if mode == "interrupt":
+                log.info("taotest: interrupting at call %s", at_call)
+                comfy.model_management.interrupt_current_processing(True)
+
+        def nan_hook(_module, _inputs, output):
+            if calls[0] == at_call:
+                return output * float("nan")
+            return output
+
+        handles = [diffusion_model.patch_embedding.register_forward_pre_hook(pre_hook)]
+        if mode == "nan":
+            handles.append(diffusion_model.head.register_forward_hook(nan_hook))
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    return taotest_fault_outer_sample
+
+
+class TaoTestFault:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "mode": (["raise", "interrupt", "nan"],),
+                             "at_call": ("INT", {"default": 5, "min": 1, "max": 10000})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    def patch(self, model, mode, at_call):
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, "taotest_fault",
+                               _make_fault_wrapper(mode, at_call))
+        return (m,)
+
+
+class TaoTestCompileModel:
+    graphs = []  # one entry per captured graph: the set of source files its operations come from
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    @classmethod
+    def backend(cls, gm, example_inputs):
+        files = set()
+        for node in gm.graph.nodes:
+            trace = node.meta.get("stack_trace") or ""
+            for line in trace.splitlines():
+                line = line.strip()
+                if line.startswith("File "):
+                    files.add(line.split('"')[1].replace("\\", "/"))
+        cls.graphs.append(files)
+        return gm.forward
+
+    def patch(self, model):
+        from comfy_api.torch_helpers import set_torch_compile_wrapper
+
+        m = model.clone()
+        set_torch_compile_wrapper(model=m, backend=TaoTestCompileModel.backend)
+        return (m,)
+
+
+class TaoTestUnwrappable:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    def patch(self, model):
+        m = model.clone()
+
+        def hidden(self):
+            raise AttributeError("add_wrapper_with_key")
+
+        m.__class__ = type("TaoTestModelWithoutWrappers", (type(m),), {"add_wrapper_with_key": property(hidden)})
+        return (m,)
+
+
+# dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
+NODE_CLASS_MAPPINGS = dict(TaoTestSigmas=TaoTestSigmas, TaoTestSplitBatches=TaoTestSplitBatches,
+                           TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
+                           TaoTestUnwrappable=TaoTestUnwrappable)
