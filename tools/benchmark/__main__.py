@@ -20,7 +20,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +27,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy")]
 
-import harness  # noqa: E402
 import metrics  # noqa: E402
 import report  # noqa: E402
 from methods import LATE_START, Method, methods_for  # noqa: E402
-from tiny_wan import data, latent  # noqa: E402
+from tiny_comfy import CFG, MODEL_FILE, SHIFT, comfy_size, decode, graph, paired_wall_ratios, require_model, start_comfy  # noqa: E402
+from tiny_wan import data  # noqa: E402
+from tiny_wan.check_learned import model_video_spec  # noqa: E402
 
-MODEL_FILE = REPO / "models" / "tiny_wan21_t2v_shapes.safetensors"
 PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
     ("a red disc moving left", 101), ("a green square moving up", 102), ("a blue bar moving right", 103),
     ("a yellow disc moving down", 104), ("a cyan square moving left", 105), ("a magenta bar moving up", 106),
@@ -42,37 +41,6 @@ PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
 ]
 CALIBRATION_PAIRS = [("a green disc moving right", 201), ("a magenta square moving down", 202),
                      ("a yellow bar moving left", 203), ("a cyan disc moving up", 204)]  # disjoint from PAIRS
-SHIFT = 8.0
-CFG = 5.0
-
-
-def install_prompt_node(base) -> None:
-    folder = base.custom_nodes_dir / "tiny_wan_nodes"
-    folder.mkdir(exist_ok=True)
-    shutil.copy(REPO / "tools" / "tiny_wan" / "data.py", folder / "data.py")
-    shutil.copy(REPO / "tools" / "tiny_wan" / "comfy_prompt_node.py", folder / "__init__.py")
-
-
-def graph(method: Method, prompt: str, seed: int, sampler: str, size: tuple[int, int, int], model_name: str) -> dict:
-    width, height, length = size
-    g = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model_name, "weight_dtype": "default"}},
-        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": SHIFT}},
-        "4": {"class_type": "TinyWanPrompt", "inputs": {"text": prompt}},
-        "5": {"class_type": "TinyWanPrompt", "inputs": {"text": ""}},
-        "6": {"class_type": "EmptyHunyuanLatentVideo",
-              "inputs": {"width": width, "height": height, "length": length, "batch_size": 1}},
-    }
-    previous = "2"
-    for i, (class_type, inputs) in enumerate(method.insert):
-        g[str(10 + i)] = {"class_type": class_type, "inputs": {**inputs, "model": [previous, 0]}}
-        previous = str(10 + i)
-    g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [previous, 0], "label": method.name}}
-    g["7"] = {"class_type": "KSampler", "inputs": {
-        "model": ["3", 0], "seed": seed, "steps": method.steps, "cfg": CFG, "sampler_name": sampler,
-        "scheduler": "simple", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0], "denoise": 1.0}}
-    g["8"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0], "filename_prefix": "latents/bench"}}
-    return g
 
 
 def early_window(steps: int) -> tuple[float, float]:
@@ -97,18 +65,17 @@ def early_window(steps: int) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
-def decode(comfy_latent):
-    return latent.decode(latent.comfy_latent_to_model(comfy_latent))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
     ap.add_argument("--samplers", default="euler,uni_pc")
     ap.add_argument("--steps", default="30,50")
     ap.add_argument("--pairs", type=int, default=len(PAIRS))
-    ap.add_argument("--size", default="128x128x17", help="quality pass: width x height x frames")
+    ap.add_argument("--size", default=None, help="quality pass: width x height x frames of the empty latent "
+                    "(default: the video size the model was trained on, from its metadata)")
     ap.add_argument("--timing-size", default="192x192x17", help="wall-clock pass: a latent where the forward dominates")
+    ap.add_argument("--timing-repeats", type=int, default=2,
+                    help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts")
     ap.add_argument("--model", default=str(MODEL_FILE))
     ap.add_argument("--out", default=str(REPO / "results" / "benchmark"))
     ap.add_argument("--threads", type=int, default=1,
@@ -121,20 +88,12 @@ def main():
     samplers = a.samplers.split(",")
     step_counts = [int(s) for s in a.steps.split(",")]
     pairs = PAIRS[:a.pairs]
-    size = tuple(int(v) for v in a.size.split("x"))
+    size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(*model_video_spec(a.model))
     timing_size = tuple(int(v) for v in a.timing_size.split("x"))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = Path(a.model)
-    if not model_path.exists():
-        raise SystemExit(f"model not found: {model_path} (train it with tools/tiny_wan/train.py)")
-
-    base = harness.make_base_dir(Path(tempfile.mkdtemp(prefix="taocache_bench_")))
-    shutil.copy(model_path, base.models_dir / model_path.name)
-    install_prompt_node(base)
-    comfy = harness.InProcessComfy.start(harness.locate_comfyui(), base)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
+    model_path = require_model(a.model)
+    comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
 
     def run(method, prompt, seed, sampler, at_size):
         result = comfy.run(graph(method, prompt, seed, sampler, at_size, model_path.name), log_level=logging.WARNING)
@@ -146,11 +105,13 @@ def main():
     # not in the evaluation set, at 50 steps, per sampler
     profiles = {}
     for sampler in samplers:
-        name = f"bench_{sampler}"
+        name = f"{model_path.stem}_{sampler}"
         calibrate = Method("calibrate", "", 50, (("TaoCacheCalibrate", {"profile_name": name}),))
         for prompt, seed in CALIBRATION_PAIRS[:2 if a.quick else None]:
             run(calibrate, prompt, seed, sampler, size)
         profiles[sampler] = f"{name}.json"
+        (out / "profiles").mkdir(exist_ok=True)  # kept with the results (models/taocache_profiles of the run)
+        shutil.copy(comfy.base.path / "models" / "taocache_profiles" / profiles[sampler], out / "profiles")
     print(f"calibration done ({time.time() - started:.0f} s)", flush=True)
     rows = []
     for sampler in samplers:
@@ -189,15 +150,10 @@ def main():
     # paired: each measurement of a method is taken right after one of the full run, and the ratio
     # of the pair is kept; the median of the pairs counts (wall clock on a shared CPU drifts)
     full_calls, _ = sampling_seconds(methods[0])
-    wall = {}
     timed_families = ("fewer steps", "EasyCache", "LazyCache", "TaoCache", "TaoCache (profile)")
-    for method in [m for m in methods[1:] if m.family in timed_families]:
-        ratios = []
-        for _ in range(3):
-            _, full_seconds = sampling_seconds(methods[0])
-            calls, seconds = sampling_seconds(method)
-            ratios.append(full_seconds / seconds)
-        wall[method.name] = (calls, sorted(ratios)[1])
+    timed = [m for m in methods[1:] if m.family in timed_families]
+    wall = {method.name: (entry["calls"], entry["median"])
+            for method, entry in zip(timed, paired_wall_ratios(sampling_seconds, methods[0], timed, a.timing_repeats))}
     wall[methods[0].name] = (full_calls, 1.0)
     for row in agg:
         name = Method(row["family"], row["label"], 0).name
@@ -212,7 +168,9 @@ def main():
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
               f"Model {model_path.name}; {len(pairs)} prompt/seed pairs; cfg {CFG}, shift {SHIFT}, simple scheduler; "
-              f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only). "
+              f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
+              f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
+              f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
               f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
     (out / "results.md").write_text(report.markdown(agg, header))
     (out / "results.json").write_text(json.dumps({"rows": rows, "aggregate": agg}, indent=1))

@@ -39,6 +39,31 @@ def at_equal_speedup(agg: list[dict], sampler: str, ref_steps: int) -> dict:
     return table
 
 
+PEERS = ("fewer steps", "EasyCache", "LazyCache")
+
+
+def verdict(agg: list[dict], sampler: str, ref_steps: int, family: str = "TaoCache") -> list[str]:
+    """The issue's goal, checked: at each target speedup, does `family`'s best setting reaching it beat
+    the best setting of every peer reaching it, on PSNR and on mask IoU (each the best over settings)?"""
+    lines = []
+    for target in TARGETS:
+        reach = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps
+                 and r["call_ratio"] >= target - 1e-6]
+        ours = [r for r in reach if r["family"] == family]
+        if not ours:
+            lines.append(f"- ≥{target:.1f}x: {family} does not reach it")
+            continue
+        cells = []
+        for metric in ("psnr", "iou"):
+            mine = max(r[metric] for r in ours)
+            beaten = [p for p in PEERS if any(r["family"] == p for r in reach)
+                      and max(r[metric] for r in reach if r["family"] == p) >= mine]
+            cells.append(f"{metric.upper()} {mine:.3g}: " + ("best" if not beaten else "not best, " +
+                                                              ", ".join(beaten) + " ahead or equal"))
+        lines.append(f"- ≥{target:.1f}x: " + "; ".join(cells))
+    return lines
+
+
 def markdown(agg: list[dict], header: str) -> str:
     lines = [header, ""]
     for sampler, ref_steps in sorted({(r["sampler"], r["ref_steps"]) for r in agg}):
@@ -53,6 +78,16 @@ def markdown(agg: list[dict], header: str) -> str:
                 row = by_target.get(t)
                 cells.append("—" if row is None else f"{row['psnr']:.1f} dB / {row['iou']:.3f}")
             lines.append(f"| {family} | " + " | ".join(cells) + " |")
+        for family in ("TaoCache", "TaoCache (profile)"):
+            if any(r["family"] == family for r in agg):
+                lines += ["", f"{family} against fewer steps, EasyCache and LazyCache (best setting of each "
+                          f"reaching the speedup):", ""] + verdict(agg, sampler, ref_steps, family)
+        timed = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps
+                 and r["family"].startswith("TaoCache") and r.get("wall_ratio") and r.get("timing_call_ratio")]
+        if timed:
+            lines += ["", "Wall-clock ratio over model-call ratio at the timing size (1.0: every skipped call "
+                      "saves its full share of time): " + ", ".join(
+                          f"{r['family']} [{r['label']}] {r['wall_ratio'] / r['timing_call_ratio']:.2f}" for r in timed)]
         lines += ["", "All settings:", "",
                   "| family | setting | call ratio | wall ratio | PSNR dB | SSIM | mask IoU | centroid px |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -3,12 +3,12 @@ ground-truth helpers ("did it learn", structure scores). Plain torch; never impo
 
 A video: one coloured shape on a plain grey background, moving in a straight line at a constant
 speed of a few pixels per frame, from a random start position (chosen so the whole path stays
-inside the frame). Colour, shape and direction are named by the prompt:
+inside the frame; across the motion it runs near the middle line). Colour, shape and direction are named by the prompt:
 
     "a red disc moving left"      (PROMPT_TEMPLATE.format(colour=..., shape=..., direction=...))
 
 Vocabulary: 6 colours x 3 shapes x 4 directions = 72 prompts. The three shapes have the same area
-(about 64 px), so a shape can only be told by its outline: disc, square, bar (a wide flat rectangle).
+(about 80 px), so a shape can only be told by its outline: disc, square, bar (a wide flat rectangle).
 
 Prompt embedding: every word gets a fixed N(0, 1) vector of width 4096 (seeded by the word itself,
 so any word works and the table never changes); a prompt is its word vectors in order, zero-padded
@@ -33,10 +33,13 @@ from dataclasses import dataclass
 import torch
 
 # ----------------------------------------------------------------------------- video geometry
-FRAMES = 6          # video frames = latent frames (the latent has no temporal compression)
-SIZE = 32           # frame height = width in pixels; latent is SIZE/2, tokens SIZE/4 per side
-SPEED = (2.5, 3.2)  # pixels per frame, uniform per video
+FRAMES = 4          # video frames = latent frames (the latent has no temporal compression)
+SIZE = 28           # frame height = width in pixels; latent is SIZE/2, tokens SIZE/4 per side
+# Pixels per frame (uniform per video in this range; not scaled with SIZE). 4 px is exactly one
+# model token (2x2 space-to-depth x 2x2 patch), so frame t+1 is frame t shifted by one token.
+SPEED = (4.0, 4.0)
 BG_LEVEL = (-0.8, -0.4)  # grey background level per video, uniform
+CROSS_JITTER = 2.0       # px: how far the path may lie off the frame's middle line across the motion
 
 COLOURS = {  # RGB in [-1, 1]
     "red": (1.0, -1.0, -1.0),
@@ -49,13 +52,14 @@ COLOURS = {  # RGB in [-1, 1]
 COLOUR_NAMES = tuple(COLOURS)
 PALETTE = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])  # [6, 3]
 
-# Shape geometry at SIZE 32 (scaled with the frame size): (kind, half width, half height) in px.
-# With the 1-px anti-aliased edge used here a rectangle of half sizes (a, b) has area 4ab and a
-# disc of radius r has area pi r^2: all three are about 64 px.
+# Shape geometry at SHAPE_REF_SIZE (scaled with the frame size): (kind, half width, half height)
+# in px. With the 1-px anti-aliased edge used here a rectangle of half sizes (a, b) has area 4ab
+# and a disc of radius r has area pi r^2: all three are about 80 px (a 3-token wide object).
+SHAPE_REF_SIZE = 28
 SHAPES = {
-    "disc": ("disc", 4.5, 4.5),
-    "square": ("rect", 4.0, 4.0),
-    "bar": ("rect", 7.0, 2.25),
+    "disc": ("disc", 5.0, 5.0),
+    "square": ("rect", 4.5, 4.5),
+    "bar": ("rect", 6.0, 10.0 / 3.0),
 }
 SHAPE_NAMES = tuple(SHAPES)
 
@@ -116,11 +120,27 @@ def word_vector(word: str) -> torch.Tensor:
     return torch.randn(TEXT_DIM, generator=torch.Generator().manual_seed(seed))
 
 
+SENTENCE_MIX = 1.0  # weight of the sentence vector in every token (0: bare word vectors)
+
+
 def embed_prompt(prompt: str, length: int = CONTEXT_LEN) -> torch.Tensor:
-    """Prompt -> [length, 4096] float32: word vectors in order, zero-padded / cut to `length`."""
+    """Prompt -> [length, 4096] float32, built only from the fixed word vectors:
+      token i < n_words:  (word vector of word i + SENTENCE_MIX * sentence vector) / norm
+      token i >= n_words: the sentence vector (padding)
+    where the sentence vector is the sum of the prompt's word vectors / sqrt(n_words). Like a real
+    text encoder's outputs every token carries some of the whole prompt. This matters for a model
+    with one attention head (dim 128): a first version padded with zeros, and the cross-attention
+    put about 85% of its weight on the identical zero-padding tokens (an attention sink), so
+    little of the prompt reached the video tokens and only colour was learned. Words past `length`
+    are cut. The empty prompt (and the negative, null_embedding) is all zeros."""
+    words = prompt.lower().replace(",", " ").split()[:length]
     out = torch.zeros(length, TEXT_DIM)
-    for i, word in enumerate(prompt.lower().replace(",", " ").split()[:length]):
-        out[i] = word_vector(word)
+    if not words:
+        return out
+    vecs = torch.stack([word_vector(w) for w in words])
+    sentence = vecs.sum(dim=0) / math.sqrt(len(words))
+    out[:len(words)] = (vecs + SENTENCE_MIX * sentence) / math.sqrt(1.0 + SENTENCE_MIX ** 2)
+    out[len(words):] = sentence
     return out
 
 
@@ -146,7 +166,7 @@ def prompt_table(length: int = CONTEXT_LEN) -> torch.Tensor:
 # ----------------------------------------------------------------------------- rendering
 def _shape_geometry(size: int) -> torch.Tensor:
     """[n_shapes, 3]: (is_disc, half width, half height) in pixels at this frame size."""
-    k = size / 32.0
+    k = size / SHAPE_REF_SIZE
     return torch.tensor([[1.0 if kind == "disc" else 0.0, a * k, b * k] for kind, a, b in SHAPES.values()])
 
 
@@ -161,7 +181,7 @@ def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Te
     geom = _shape_geometry(size)[shape]                      # [B, 3]
     half = geom[:, 1:3]                                      # [B, 2] half extent along x, y
     bg = _uniform(gen, n, *BG_LEVEL)
-    speed = _uniform(gen, n, *(s * size / 32.0 for s in SPEED))
+    speed = _uniform(gen, n, *SPEED)
     dvec = DIR_VEC[direction]                                # [B, 2]
     travel = speed[:, None] * (frames - 1) * dvec            # [B, 2] signed displacement first -> last
     lo = half + 0.5                                          # keep the soft edge inside the frame
@@ -170,6 +190,13 @@ def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Te
     start_hi = hi - travel.clamp(min=0)
     if bool((start_hi < start_lo - 1e-6).any()):
         raise ValueError("path does not fit in the frame: lower SPEED or FRAMES")
+    # Across the motion the path stays within CROSS_JITTER px of the frame's middle line, so the
+    # direction shows in every frame's layout (a moving-right object starts at the left), not only
+    # in the frame-to-frame motion that a 4-layer model learns slowly.
+    across = dvec.abs().flip(-1)                             # [B, 2] 1 on the axis across the motion
+    mid = (start_lo + start_hi) / 2
+    start_lo = torch.where(across > 0, torch.maximum(start_lo, mid - CROSS_JITTER), start_lo)
+    start_hi = torch.where(across > 0, torch.minimum(start_hi, mid + CROSS_JITTER), start_hi)
     u = torch.rand(n, 2, generator=gen)
     start = start_lo + u * (start_hi - start_lo).clamp(min=0)
     t = torch.arange(frames, dtype=torch.float32)

@@ -49,7 +49,7 @@ DEFAULT_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
 DEFAULTS = dict(
     seed=0, steps=4000, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
     lr=1e-3, min_lr_frac=0.1, warmup=200, weight_decay=0.01, grad_clip=1.0, ema=0.999,
-    sigma_shift=3.0, uniform_frac=0.2, cond_drop=0.1, threads=2,
+    sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, cond_drop=0.1, threads=2,
 )
 
 
@@ -126,12 +126,41 @@ def flow_shift(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def sample_sigmas(n: int, gen: torch.Generator, shift: float, uniform_frac: float) -> torch.Tensor:
-    u_ln = torch.sigmoid(torch.randn(n, generator=gen))
+def sample_sigmas(n: int, gen: torch.Generator, shift: float, uniform_frac: float, infer_frac: float = 0.0,
+                  infer_shift: float = 8.0) -> torch.Tensor:
+    """Noise levels for a batch, a mixture of three draws:
+      infer_frac:    u ~ U(0, 1) shifted by infer_shift: the distribution of the sampler's own steps
+                     (ModelSamplingSD3 shift 8 + simple scheduler), dense at high sigma where the
+                     layout and the motion of a video are decided;
+      uniform_frac:  sigma ~ U(0, 1): every level, the late low-sigma steps included;
+      the rest:      u ~ logit-normal(0, 1) shifted by `shift`: the mid range."""
+    u_ln = flow_shift(torch.sigmoid(torch.randn(n, generator=gen)), shift)
     u_un = torch.rand(n, generator=gen)
-    pick_uniform = torch.rand(n, generator=gen) < uniform_frac
-    u = torch.where(pick_uniform, u_un, u_ln)
-    return flow_shift(u, shift).clamp(1e-3, 1.0)
+    u_inf = flow_shift(torch.rand(n, generator=gen), infer_shift)
+    pick = torch.rand(n, generator=gen)
+    sigma = torch.where(pick < infer_frac, u_inf, torch.where(pick < infer_frac + uniform_frac, u_un, u_ln))
+    return sigma.clamp(1e-3, 1.0)
+
+
+def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float) -> torch.Tensor:
+    """For a fraction `frac` of the videos, give each frame its own noise level (the WanModel takes
+    a timestep per latent frame, as Wan2.2's image-to-video conditioning uses it): every frame is
+    independently "known" (sigma ~ U(0, 0.8)) or "unknown" (sigma in [0.85, 1], dense near 1), with
+    at least one of each. Predicting the unknown frames from a known one needs the motion named by
+    the prompt, a far stronger training signal for direction than equal levels give, where the
+    frames' positions are decided at sigma ~ 0.97-1 and pooling evidence across frames gains little.
+    The sampler never uses this: it always feeds one level per video."""
+    b, t = sigma.shape
+    pick = torch.rand(b, generator=gen) < frac
+    known = torch.rand(b, t, generator=gen) < 0.5
+    known[:, 0] |= ~known.any(dim=1)                     # at least one known frame
+    all_known = known.all(dim=1)
+    last = torch.randint(0, t, (b,), generator=gen)
+    known[all_known, last[all_known]] = False             # and at least one unknown frame
+    lo = torch.rand(b, t, generator=gen) * 0.8
+    hi = 1.0 - 0.15 * torch.rand(b, t, generator=gen) ** 2
+    per_frame = torch.where(known, lo, hi).clamp(1e-3, 1.0)
+    return torch.where(pick[:, None], per_frame, sigma)
 
 
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
@@ -142,9 +171,13 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     ctx = table[ids].clone()
     drop = torch.rand(b, generator=gen) < cfg["cond_drop"]
     ctx[drop] = 0.0
-    sigma = sample_sigmas(b, gen, cfg["sigma_shift"], cfg["uniform_frac"])
+    t = cfg["frames"]
+    sigma = sample_sigmas(b, gen, cfg["sigma_shift"], cfg["uniform_frac"], cfg["infer_frac"])
+    sigma = sigma[:, None].expand(b, t).clone()                         # [B, T]: one level per video
+    if cfg["frame_noise_frac"] > 0:
+        sigma = mix_frame_levels(sigma, gen, cfg["frame_noise_frac"])
     noise = torch.randn(x0.shape, generator=gen)
-    s = sigma.view(-1, 1, 1, 1, 1)
+    s = sigma.view(b, 1, t, 1, 1)
     xs = (1 - s) * x0 + s * noise
     return xs, sigma, ctx, noise - x0
 
@@ -184,6 +217,8 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
         pred = model(xs, sigma * 1000.0, ctx)
         per = ((pred.float() - target) ** 2).mean(dim=(1, 2, 3, 4))
         loss = per.mean()
+        uniform = (sigma == sigma[:, :1]).all(dim=1)              # per-video losses by level: uniform-level videos only
+        sigma, per_log = sigma[uniform, 0], per.detach()[uniform]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
@@ -194,7 +229,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
                 ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
         run_loss += loss.item()
         run_n += 1
-        for s_, l_ in zip(sigma.tolist(), per.tolist()):
+        for s_, l_ in zip(sigma.tolist(), per_log.tolist()):
             for i in range(len(bins)):
                 if SIGMA_BINS[i] <= s_ < SIGMA_BINS[i + 1]:
                     bins[i][0] += l_
@@ -241,6 +276,72 @@ def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params
     return meta
 
 
+def make_eval_fn(cfg: dict, n_pairs: int, steps: int):
+    import check_learned
+    import sample as sampler
+    model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
+    model.eval()
+    pairs = check_learned.default_pairs(n_pairs, seed_base=5000)
+
+    probe = make_probe(cfg)
+
+    def eval_fn(ema_sd):
+        model.load_state_dict(ema_sd)
+        t = time.time()
+        gaps = prompt_sensitivity(model, probe)
+        res = check_learned.evaluate(sampler.raw_denoiser(model), pairs, steps, frames=cfg["frames"], size=cfg["size"])
+        keep = ("colour", "direction", "shape", "all", "mean_speed_along_px_per_frame", "shape_by_shape")
+        return {k: res[k] for k in keep} | {"loss_gap": gaps, "eval_s": round(time.time() - t, 1)}
+
+    return eval_fn
+
+
+def make_probe(cfg: dict, n: int = 72, sigmas=(0.5, 0.8, 0.95, 0.99)):
+    """A fixed validation batch for prompt_sensitivity (one video per prompt)."""
+    gen = torch.Generator().manual_seed(99)
+    ids = torch.arange(n) % data.N_PROMPTS
+    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"])
+    x0 = latent.encode(video)
+    noise = torch.randn(x0.shape, generator=gen)
+    return {"ids": ids, "x0": x0, "noise": noise, "sigmas": sigmas}
+
+
+@torch.no_grad()
+def prompt_sensitivity(model, probe) -> dict:
+    """How much the v-loss rises when one prompt word is swapped for another of its kind (colour,
+    shape, direction), per noise level: > 0 means the model uses that word."""
+    parts = [data.prompt_parts(int(i)) for i in probe["ids"]]
+    table = data.prompt_table()
+
+    def ctx_for(change):
+        ids = []
+        for p in parts:
+            c, s, d = p.colour, p.shape, p.direction
+            if change == "colour":
+                c = (c + 1) % len(data.COLOUR_NAMES)
+            elif change == "shape":
+                s = (s + 1) % len(data.SHAPE_NAMES)
+            elif change == "direction":
+                d = d ^ 1                                   # the opposite direction
+            ids.append((c * len(data.SHAPE_NAMES) + s) * len(data.DIRECTION_NAMES) + d)
+        return table[torch.tensor(ids)]
+
+    out = {}
+    x0, noise = probe["x0"], probe["noise"]
+    b, t_len = x0.shape[0], x0.shape[2]
+    levels = [(str(sig), torch.full((b, t_len), float(sig))) for sig in probe["sigmas"]]
+    # frame 0 nearly clean, the others noisy: the later frames follow from frame 0 and the direction
+    levels.append(("first_frame_0.2_rest_1", torch.tensor([0.2] + [1.0] * (t_len - 1)).expand(b, t_len)))
+    for name, sig in levels:
+        s = sig.reshape(b, 1, t_len, 1, 1)
+        xs = (1 - s) * x0 + s * noise
+        t = sig * 1000.0
+        base = ((model(xs, t, ctx_for(None)) - (noise - x0)) ** 2).mean().item()
+        out[name] = {k: round(((model(xs, t, ctx_for(k)) - (noise - x0)) ** 2).mean().item() - base, 4)
+                     for k in ("colour", "shape", "direction")}
+    return out
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for k, v in DEFAULTS.items():
@@ -249,6 +350,11 @@ def parse_args(argv=None):
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
     ap.add_argument("--bench", type=int, default=0, help="only time N training steps and exit")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="every N steps sample --eval-pairs prompt/seed pairs with the EMA weights and report "
+                         "the learned fractions (check_learned.py's judge; in-process, no ComfyUI loader)")
+    ap.add_argument("--eval-pairs", type=int, default=36)
+    ap.add_argument("--eval-steps", type=int, default=20)
     return ap.parse_args(argv)
 
 
@@ -276,7 +382,10 @@ def main(argv=None):
                           "params_M": round(n_params / 1e6, 3), "MB": round(n_params * 4 / 2 ** 20, 2),
                           "tokens": cfg["frames"] * (cfg["size"] // 4) ** 2, **cfg}))
         return
-    meta = train(cfg, a.out, a.log_every, a.ckpt_every)
+    eval_fn = None
+    if a.eval_every:
+        eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
+    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 

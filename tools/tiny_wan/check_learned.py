@@ -1,0 +1,110 @@
+"""Did the tiny Wan2.1 model learn its prompts? Sample N prompt/seed pairs through ComfyUI's loader
+(sample.py: ModelSamplingSD3 shift 8, simple scheduler, Euler, CFG) and report the fraction whose
+decoded video shows the prompt's colour, motion direction (fitted centroid velocity along the named
+direction >= 1 px / frame and dominant) and shape (best-IoU shape template), per attribute and all
+three together, with breakdowns per shape and direction.
+
+    python tools/tiny_wan/check_learned.py [--model PATH] [--pairs 72] [--steps 25] [--json OUT]
+
+Chance levels: colour 1/6, shape 1/3, direction 1/4 (or less: a static blob counts as wrong).
+The ground-truth renders score 100% / 100% / 100% with the same judge (--ground-truth).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import data  # noqa: E402
+import latent  # noqa: E402
+import sample as sampler  # noqa: E402
+
+
+def default_pairs(n: int, seed_base: int = 1000) -> list[tuple[str, int]]:
+    """n prompt/seed pairs cycling through all prompts (prompt i % 72, seed seed_base + i)."""
+    prompts = data.all_prompts()
+    return [(prompts[i % len(prompts)], seed_base + i) for i in range(n)]
+
+
+def model_video_spec(path: str) -> tuple[int, int]:
+    """(frames, size) the model was trained on, from the safetensors metadata (data defaults if absent)."""
+    try:
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("taocache_tiny_wan", "{}"))
+        return int(meta["video"]["frames"]), int(meta["video"]["size"])
+    except (KeyError, ValueError, OSError):
+        return data.FRAMES, data.SIZE
+
+
+def summarize(verdict: dict, prompts: list[str]) -> dict:
+    out = {k: round(float(verdict[k].float().mean()), 4) for k in ("colour", "direction", "shape", "all")}
+    out["n"] = len(prompts)
+    sp = verdict["speed_along"]
+    out["mean_speed_along_px_per_frame"] = round(float(torch.nan_to_num(sp, nan=0.0).mean()), 3)
+    parts = [data.parse_prompt(p) for p in prompts]
+    for key, names in (("shape", data.SHAPE_NAMES), ("direction", data.DIRECTION_NAMES)):
+        idx = torch.tensor([getattr(p, key) for p in parts])
+        out[f"{key}_by_{key}"] = {n: round(float(verdict[key][idx == i].float().mean()), 3)
+                                  for i, n in enumerate(names) if bool((idx == i).any())}
+    cidx = torch.tensor([p.colour for p in parts])
+    out["colour_by_colour"] = {n: round(float(verdict["colour"][cidx == i].float().mean()), 3)
+                               for i, n in enumerate(data.COLOUR_NAMES) if bool((cidx == i).any())}
+    return out
+
+
+def evaluate(denoise: sampler.Denoiser, pairs: list[tuple[str, int]], steps: int = 25, cfg: float = sampler.CFG,
+             frames: int = data.FRAMES, size: int = data.SIZE, model_sampling=None, batch: int = 36) -> dict:
+    prompts = [p for p, _ in pairs]
+    seeds = [s for _, s in pairs]
+    sigmas = sampler.comfy_sigmas(steps, model_sampling=model_sampling)
+    videos = []
+    for i in range(0, len(pairs), batch):
+        lat = sampler.sample(denoise, prompts[i:i + batch], seeds[i:i + batch], steps, cfg, frames, size,
+                             sigmas=sigmas, model_sampling=model_sampling)
+        videos.append(latent.decode(lat).clamp(-1, 1))
+    videos = torch.cat(videos)
+    return summarize(data.judge(videos, prompts), prompts) | {"steps": steps, "cfg": cfg}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=sampler.DEFAULT_MODEL)
+    ap.add_argument("--pairs", type=int, default=72)
+    ap.add_argument("--seed-base", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--cfg", type=float, default=sampler.CFG)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--ground-truth", action="store_true", help="judge ground-truth renders instead (sanity check)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    pairs = default_pairs(a.pairs, a.seed_base)
+    t0 = time.time()
+    if a.ground_truth:
+        vids = torch.cat([data.render_prompt(p, s)[0] for p, s in pairs])
+        res = summarize(data.judge(latent.decode(latent.encode(vids)).clamp(-1, 1), [p for p, _ in pairs]),
+                        [p for p, _ in pairs])
+    else:
+        frames, size = model_video_spec(a.model)
+        patched = sampler.load_model(a.model)
+        res = evaluate(sampler.comfy_denoiser(patched), pairs, a.steps, a.cfg, frames, size,
+                       model_sampling=patched.get_model_object("model_sampling"))
+        res["model"] = os.path.relpath(a.model)
+    res["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(res, indent=1))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
