@@ -173,7 +173,7 @@ def main():
               f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
               f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
     (out / "results.md").write_text(report.markdown(agg, header))
-    (out / "results.json").write_text(json.dumps({"rows": rows, "aggregate": agg}, indent=1))
+    (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg}, indent=1))
     report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, commit {commit}")
     print(report.markdown(agg, header))
     print(f"written: {out}/results.md, quality_vs_speedup.png, results.json")
