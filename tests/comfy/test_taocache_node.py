@@ -5,18 +5,11 @@ import pytest
 import torch
 
 import harness
+from robustness_helpers import PERMISSIVE, taocache  # the node inputs every integration test starts from
 
 SUMMARY = re.compile(r"TaoCache: computed (\d+) / skipped (\d+) of (\d+) model calls \((\d+\.\d\d) speedup\)")
 
 
-def taocache(**overrides):
-    inputs = {"start_percent": 0.3, "end_percent": 1.0, "cos_threshold": 0.6, "norm_ratio_threshold": 1.3,
-              "max_consecutive_skips": 1, "predictor": "fixed_point", "error_budget": 0.0, "verbose": False}
-    inputs.update(overrides)
-    return ("TaoCache", inputs)
-
-
-PERMISSIVE = dict(cos_threshold=-1.0, norm_ratio_threshold=10.0, max_consecutive_skips=2)
 NEVER = dict(norm_ratio_threshold=0.0)
 
 

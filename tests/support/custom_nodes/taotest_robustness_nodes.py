@@ -54,7 +54,8 @@ def _no_room_while_batching(executor, model, *args, **kwargs):
         del model.memory_required  # the instance attribute: the class's method shows again
 
 
-class TaoTestSplitBatches:
+class _ModelPatch:
+    """MODEL in, MODEL out: the shape of every test node here that patches a model."""
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL",)}}
@@ -62,6 +63,9 @@ class TaoTestSplitBatches:
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "patch"
     CATEGORY = "testing/taotest"
+
+
+class TaoTestSplitBatches(_ModelPatch):
 
     def patch(self, model):
         m = model.clone()
@@ -106,15 +110,11 @@ def _make_fault_wrapper(mode, at_call):
     return taotest_fault_outer_sample
 
 
-class TaoTestFault:
+class TaoTestFault(_ModelPatch):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL",), "mode": (["raise", "interrupt", "nan"],),
                              "at_call": ("INT", {"default": 5, "min": 1, "max": 10000})}}
-
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-    CATEGORY = "testing/taotest"
 
     def patch(self, model, mode, at_call):
         m = model.clone()
@@ -123,16 +123,8 @@ class TaoTestFault:
         return (m,)
 
 
-class TaoTestCompileModel:
+class TaoTestCompileModel(_ModelPatch):
     graphs = []  # one entry per captured graph: the set of source files its operations come from
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"model": ("MODEL",)}}
-
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-    CATEGORY = "testing/taotest"
 
     @classmethod
     def backend(cls, gm, example_inputs):
@@ -154,14 +146,7 @@ class TaoTestCompileModel:
         return (m,)
 
 
-class TaoTestUnwrappable:
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"model": ("MODEL",)}}
-
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "patch"
-    CATEGORY = "testing/taotest"
+class TaoTestUnwrappable(_ModelPatch):
 
     def patch(self, model):
         m = model.clone()
