@@ -78,6 +78,40 @@ def test_videos_move_one_token_per_frame_inside_the_frame(batch):
     assert c[:, 0].std(dim=0).min() > 1.0
 
 
+def test_motion_trail_is_faint_behind_the_object_and_grows_from_frame_0(batch):
+    ids, video, layout = batch
+    assert data.TRAIL_PX > 0 and data.TRAIL_ALPHA < 0.5
+    alpha = layout["alpha"]
+    colour = torch.tensor([data.prompt_parts(int(i)).colour for i in ids])
+    shape = torch.tensor([data.prompt_parts(int(i)).shape for i in ids])
+    _, body = data.render_layout(colour, shape, layout, trail_px=0.0)
+    trail = (alpha - body).clamp(min=0)
+    assert float(trail[:, 0].max()) == 0.0                       # frame 0: no trail yet
+    assert float(trail[:, 1:].amax(dim=(-2, -1)).min()) > 0.2    # later frames: a visible one
+    assert float(trail.max()) <= data.TRAIL_ALPHA + 1e-6          # never as strong as the body
+    # the trail lies behind the body: its centroid is displaced against the direction of motion
+    dirs = data.DIR_VEC[torch.tensor([data.prompt_parts(int(i)).direction for i in ids])]
+    size = data.SIZE
+    xs = torch.arange(size, dtype=torch.float32)
+    w = trail[:, 2:]
+    tc = torch.stack([(w.sum(-2) * xs).sum(-1), (w.sum(-1) * xs).sum(-1)], dim=-1) / w.sum(dim=(-2, -1))[..., None]
+    behind = ((tc - layout["centres"][:, 2:]) * dirs[:, None]).sum(-1)
+    assert float(behind.max()) < -2.0
+    # colour masks, centroids and shapes are those of the body alone
+    plain, _ = data.render_layout(colour, shape, layout, trail_px=0.0)
+    m_trail = data.colour_mask(video, 0)
+    assert torch.equal(data.colour_mask(plain, 0)[colour == 0], m_trail[colour == 0])
+
+
+def test_direction_tint_is_a_faint_background_offset(batch):
+    ids, video, layout = batch
+    dirs = torch.tensor([data.prompt_parts(int(i)).direction for i in ids])
+    bg = data.background_colour(video)[:, :, 0]                          # [B, 3]
+    offset = bg - layout["bg"][:, None]
+    assert torch.allclose(offset, data.DIRECTION_TINT * data.TINTS[dirs], atol=1e-5)
+    assert 0 < data.DIRECTION_TINT <= 0.15                                # far below the colour distances
+
+
 def test_render_prompt_is_deterministic_per_seed():
     a, la = data.render_prompt("a green square moving down", 7)
     b, _ = data.render_prompt("a green square moving down", 7)

@@ -110,9 +110,6 @@ def test_samples_show_the_prompted_colour(child_result):
     assert colour >= MIN_COLOUR, list(zip([p for p, _ in PAIRS], r["colour"]))
 
 
-@pytest.mark.xfail(reason="the committed model (4 layers, 1 attention head, 4000 CPU steps) has not learned the "
-                          "direction word: its objects hold their place or drift (see README, 'The tiny model')",
-                   strict=False)
 def test_samples_move_in_the_prompted_direction(child_result):
     r = child_result
     direction = sum(r["direction"]) / len(PAIRS)

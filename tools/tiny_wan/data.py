@@ -3,7 +3,9 @@ ground-truth helpers ("did it learn", structure scores). Plain torch; never impo
 
 A video: one coloured shape on a plain grey background, moving in a straight line at a constant
 speed of a few pixels per frame, from a random start position (chosen so the whole path stays
-inside the frame; across the motion it runs near the middle line). Colour, shape and direction are named by the prompt:
+inside the frame; across the motion it runs near the middle line), with a faint motion trail behind
+it (TRAIL_PX) and a faint background tint per direction (DIRECTION_TINT); render_layout says why.
+Colour, shape and direction are named by the prompt:
 
     "a red disc moving left"      (PROMPT_TEMPLATE.format(colour=..., shape=..., direction=...))
 
@@ -40,6 +42,12 @@ SIZE = 28           # frame height = width in pixels; latent is SIZE/2, tokens S
 SPEED = (4.0, 4.0)
 BG_LEVEL = (-0.8, -0.4)  # grey background level per video, uniform
 CROSS_JITTER = 2.0       # px: how far the path may lie off the frame's middle line across the motion
+# A motion trail: a faint copy of the object smeared TRAIL_PX px behind it, fading from TRAIL_ALPHA
+# to 0 (like a camera's motion blur). TRAIL_ALPHA < 0.5 keeps the trail out of colour_mask, so the
+# object's mask, centroid and shape are those of the body alone. Why it is there: see render_layout.
+TRAIL_PX = 8.0
+TRAIL_ALPHA = 0.4
+TRAIL_SAMPLES = 8
 
 COLOURS = {  # RGB in [-1, 1]
     "red": (1.0, -1.0, -1.0),
@@ -201,14 +209,11 @@ def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Te
     start = start_lo + u * (start_hi - start_lo).clamp(min=0)
     t = torch.arange(frames, dtype=torch.float32)
     centres = start[:, None, :] + t[None, :, None] * speed[:, None, None] * dvec[:, None, :]
-    return {"bg": bg, "speed": speed, "centres": centres}
+    return {"bg": bg, "speed": speed, "centres": centres, "dvec": dvec}
 
 
-def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, torch.Tensor],
-                  size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw the videos: returns (frames [B, 3, T, H, W] in [-1, 1], alpha [B, T, H, W])."""
-    centres = layout["centres"]                              # [B, T, 2]
-    geom = _shape_geometry(size)[shape]                      # [B, 3]
+def _shape_alpha(centres: torch.Tensor, geom: torch.Tensor, size: int) -> torch.Tensor:
+    """Anti-aliased coverage [B, T, H, W] of each video's shape at centres [B, T, 2]."""
     coords = torch.arange(size, dtype=torch.float32)
     dx = coords[None, None, None, :] - centres[:, :, 0, None, None]   # [B, T, 1, W]
     dy = coords[None, None, :, None] - centres[:, :, 1, None, None]   # [B, T, H, 1]
@@ -217,21 +222,66 @@ def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, t
     disc = (a + 0.5 - torch.sqrt(dx ** 2 + dy ** 2)).clamp(0, 1)
     rect = (a + 0.5 - dx.abs()).clamp(0, 1) * (b + 0.5 - dy.abs()).clamp(0, 1)
     is_disc = geom[:, 0, None, None, None] > 0.5
-    alpha = torch.where(is_disc, disc, rect)                 # [B, T, H, W]
+    return torch.where(is_disc, disc, rect)
+
+
+# A faint background tint per direction (RGB offsets, scaled by DIRECTION_TINT): a cue every token
+# shows, so the network keeps the direction word instead of learning to ignore it before it has
+# learned the frame-to-frame shift that the word asks for (without it, the trained text embedding
+# mapped the four direction words to the same output). It moves nothing: the judge and the
+# structure scores measure the object, whose colour mask the tint does not change.
+TINTS = torch.tensor([[1.0, 0.0, -1.0], [-1.0, 0.0, 1.0], [0.0, 1.0, -1.0], [0.0, -1.0, 1.0]])
+DIRECTION_TINT = 0.1
+
+
+def _direction_index(dvec: torch.Tensor) -> torch.Tensor:
+    return (dvec[:, None, :] - DIR_VEC[None]).abs().sum(-1).argmin(dim=1)
+
+
+def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, torch.Tensor],
+                  size: int = SIZE, trail_px: float | None = None,
+                  tint: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw the videos: returns (frames [B, 3, T, H, W] in [-1, 1], alpha [B, T, H, W]).
+
+    With a trail (trail_px > 0, default TRAIL_PX) every frame shows which way the object moves, as a
+    local feature of the frame (the faint side is behind), the way a shape is one. Wan's transformer
+    knows positions only through RoPE, i.e. relative to other tokens: it cannot tell the left of
+    the frame from the right, and it learns a text-dependent frame-to-frame shift slowly. With the
+    trail, "moving right" becomes "a body with a faint tail on its left", and frame t+1's tail lies
+    where frame t's body was, so a shift is "copy in place, then complete the shape ahead"."""
+    trail_px = TRAIL_PX if trail_px is None else trail_px
+    tint = DIRECTION_TINT if tint is None else tint
+    centres = layout["centres"]                              # [B, T, 2]
+    geom = _shape_geometry(size)[shape]                      # [B, 3]
+    alpha = _shape_alpha(centres, geom, size)                # [B, T, H, W]
+    if trail_px > 0:
+        # The trail grows from nothing in frame 0 and never reaches behind the first position, so it
+        # stays inside the frame wherever the path does.
+        frames = centres.shape[1]
+        travelled = layout["speed"][:, None] * torch.arange(frames, dtype=torch.float32)[None, :]
+        length = travelled.clamp(max=trail_px)[:, :, None]   # [B, T, 1]
+        back = layout["dvec"][:, None, :]                    # [B, 1, 2]
+        for k in range(1, TRAIL_SAMPLES + 1):
+            frac = k / TRAIL_SAMPLES
+            ghost = _shape_alpha(centres - back * length * frac, geom, size)
+            alpha = torch.maximum(alpha, ghost * (TRAIL_ALPHA * (1 - frac + 1 / TRAIL_SAMPLES)))
     col = PALETTE[colour][:, :, None, None, None]            # [B, 3, 1, 1, 1]
     bg = layout["bg"][:, None, None, None, None]
+    if tint > 0:
+        bg = bg + tint * TINTS[_direction_index(layout["dvec"])][:, :, None, None, None]
     al = alpha[:, None]
     return bg * (1 - al) + col * al, alpha
 
 
-def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE):
+def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
+                 trail_px: float | None = None, tint: float | None = None):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout dict)."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
     colour = torch.tensor([p.colour for p in parts])
     shape = torch.tensor([p.shape for p in parts])
     direction = torch.tensor([p.direction for p in parts])
     layout = sample_layout(colour, shape, direction, gen, frames, size)
-    video, alpha = render_layout(colour, shape, layout, size)
+    video, alpha = render_layout(colour, shape, layout, size, trail_px, tint)
     layout["alpha"] = alpha
     return video, layout
 

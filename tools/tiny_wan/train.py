@@ -49,7 +49,8 @@ DEFAULT_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
 DEFAULTS = dict(
     seed=0, steps=4000, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
     lr=1e-3, min_lr_frac=0.1, warmup=200, weight_decay=0.01, grad_clip=1.0, ema=0.999,
-    sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, cond_drop=0.1, threads=2,
+    sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, cond_drop=0.1,
+    threads=2,
 )
 
 
@@ -142,17 +143,24 @@ def sample_sigmas(n: int, gen: torch.Generator, shift: float, uniform_frac: floa
     return sigma.clamp(1e-3, 1.0)
 
 
-def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float) -> torch.Tensor:
+def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one_known_frac: float = 0.0) -> torch.Tensor:
     """For a fraction `frac` of the videos, give each frame its own noise level (the WanModel takes
     a timestep per latent frame, as Wan2.2's image-to-video conditioning uses it): every frame is
     independently "known" (sigma ~ U(0, 0.8)) or "unknown" (sigma in [0.85, 1], dense near 1), with
     at least one of each. Predicting the unknown frames from a known one needs the motion named by
     the prompt, a far stronger training signal for direction than equal levels give, where the
     frames' positions are decided at sigma ~ 0.97-1 and pooling evidence across frames gains little.
+    With probability one_known_frac a mixed video has exactly one known frame: then the others can
+    only be extrapolated, which needs the direction (with several known frames the model can
+    interpolate between them without it).
     The sampler never uses this: it always feeds one level per video."""
     b, t = sigma.shape
     pick = torch.rand(b, generator=gen) < frac
     known = torch.rand(b, t, generator=gen) < 0.5
+    if one_known_frac > 0:                                # (no extra draws otherwise: same data stream)
+        one = torch.rand(b, generator=gen) < one_known_frac
+        only = torch.nn.functional.one_hot(torch.randint(0, t, (b,), generator=gen), t).bool()
+        known = torch.where(one[:, None], only, known)
     known[:, 0] |= ~known.any(dim=1)                     # at least one known frame
     all_known = known.all(dim=1)
     last = torch.randint(0, t, (b,), generator=gen)
@@ -166,7 +174,10 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float) -> 
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     b = cfg["batch"]
     ids = torch.randint(0, data.N_PROMPTS, (b,), generator=gen)
-    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"])
+    if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
+        ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
+    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg.get("trail_px", 0.0),
+                                 cfg.get("direction_tint", 0.0))
     x0 = latent.encode(video)
     ctx = table[ids].clone()
     drop = torch.rand(b, generator=gen) < cfg["cond_drop"]
@@ -175,7 +186,7 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     sigma = sample_sigmas(b, gen, cfg["sigma_shift"], cfg["uniform_frac"], cfg["infer_frac"])
     sigma = sigma[:, None].expand(b, t).clone()                         # [B, T]: one level per video
     if cfg["frame_noise_frac"] > 0:
-        sigma = mix_frame_levels(sigma, gen, cfg["frame_noise_frac"])
+        sigma = mix_frame_levels(sigma, gen, cfg["frame_noise_frac"], cfg["one_known_frac"])
     noise = torch.randn(x0.shape, generator=gen)
     s = sigma.view(b, 1, t, 1, 1)
     xs = (1 - s) * x0 + s * noise
@@ -192,10 +203,14 @@ def lr_at(step: int, cfg: dict) -> float:
 SIGMA_BINS = (0.0, 0.2, 0.5, 0.8, 0.95, 1.01)
 
 
-def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0):
+def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0,
+          init: str | None = None):
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
+    if init:
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(init))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in params)
@@ -289,9 +304,10 @@ def make_eval_fn(cfg: dict, n_pairs: int, steps: int):
         model.load_state_dict(ema_sd)
         t = time.time()
         gaps = prompt_sensitivity(model, probe)
+        text = text_path_sensitivity(model)
         res = check_learned.evaluate(sampler.raw_denoiser(model), pairs, steps, frames=cfg["frames"], size=cfg["size"])
         keep = ("colour", "direction", "shape", "all", "mean_speed_along_px_per_frame", "shape_by_shape")
-        return {k: res[k] for k in keep} | {"loss_gap": gaps, "eval_s": round(time.time() - t, 1)}
+        return {k: res[k] for k in keep} | {"loss_gap": gaps, "text_change": text, "eval_s": round(time.time() - t, 1)}
 
     return eval_fn
 
@@ -300,7 +316,8 @@ def make_probe(cfg: dict, n: int = 72, sigmas=(0.5, 0.8, 0.95, 0.99)):
     """A fixed validation batch for prompt_sensitivity (one video per prompt)."""
     gen = torch.Generator().manual_seed(99)
     ids = torch.arange(n) % data.N_PROMPTS
-    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"])
+    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg.get("trail_px", 0.0),
+                                 cfg.get("direction_tint", 0.0))
     x0 = latent.encode(video)
     noise = torch.randn(x0.shape, generator=gen)
     return {"ids": ids, "x0": x0, "noise": noise, "sigmas": sigmas}
@@ -342,14 +359,33 @@ def prompt_sensitivity(model, probe) -> dict:
     return out
 
 
+@torch.no_grad()
+def text_path_sensitivity(model, base: str = "a red disc moving right") -> dict:
+    """Relative change of the model's text embedding (its own MLP on the context) when one word of
+    `base` is swapped for another of its kind. Near 0 means the network has learned to map those
+    words to the same vector: it cannot follow them, whatever the blocks after it learn."""
+    swaps = {"colour": ("red", "blue"), "shape": ("disc", "bar"), "direction": ("right", "left")}
+    ref = model.text_embedding(data.embed_prompt(base)[None])
+    out = {}
+    for kind, (a, b) in swaps.items():
+        other = model.text_embedding(data.embed_prompt(base.replace(a, b))[None])
+        out[kind] = round(float((other - ref).norm() / ref.norm()), 4)
+    return out
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--init", default=None, help="start from these weights (pilots only; the committed model starts from the seed)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
     ap.add_argument("--bench", type=int, default=0, help="only time N training steps and exit")
+    ap.add_argument("--only-direction", choices=data.DIRECTION_NAMES, default=None,
+                    help="diagnostic: render every video moving this way (the prompt's direction word is ignored)")
+    ap.add_argument("--diagnose", metavar="MODEL", default=None,
+                    help="print how much MODEL's text embedding and its v-loss react to each kind of prompt word, and exit")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="every N steps sample --eval-pairs prompt/seed pairs with the EMA weights and report "
                          "the learned fractions (check_learned.py's judge; in-process, no ComfyUI loader)")
@@ -361,6 +397,18 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     cfg = {k: getattr(a, k) for k in DEFAULTS}
+    if a.only_direction:
+        cfg["only_direction"] = a.only_direction
+    if a.diagnose:
+        from safetensors.torch import load_file
+        torch.set_num_threads(cfg["threads"])
+        model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
+        print(json.dumps({"text_change_at_init": text_path_sensitivity(model)}))
+        model.load_state_dict(load_file(a.diagnose))
+        model.eval()
+        print(json.dumps({"model": a.diagnose, "text_change": text_path_sensitivity(model),
+                          "loss_gap": prompt_sensitivity(model, make_probe(cfg))}))
+        return
     if a.bench:
         torch.set_num_threads(cfg["threads"])
         model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
@@ -385,7 +433,7 @@ def main(argv=None):
     eval_fn = None
     if a.eval_every:
         eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
-    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every)
+    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 
