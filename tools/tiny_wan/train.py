@@ -47,7 +47,7 @@ import latent  # noqa: E402
 DEFAULT_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
 
 DEFAULTS = dict(
-    seed=0, steps=4000, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
+    seed=0, steps=3600, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
     lr=1e-3, min_lr_frac=0.1, warmup=200, weight_decay=0.01, grad_clip=1.0, ema=0.999,
     sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, cond_drop=0.1,
     threads=2,
