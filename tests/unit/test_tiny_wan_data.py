@@ -84,7 +84,7 @@ def test_motion_trail_is_faint_behind_the_object_and_grows_from_frame_0(batch):
     alpha = layout["alpha"]
     colour = torch.tensor([data.prompt_parts(int(i)).colour for i in ids])
     shape = torch.tensor([data.prompt_parts(int(i)).shape for i in ids])
-    _, body = data.render_layout(colour, shape, layout, trail_px=0.0)
+    plain, body = data.render_layout(colour, shape, layout, trail_px=0.0)
     trail = (alpha - body).clamp(min=0)
     assert float(trail[:, 0].max()) == 0.0                       # frame 0: no trail yet
     assert float(trail[:, 1:].amax(dim=(-2, -1)).min()) > 0.2    # later frames: a visible one
@@ -97,10 +97,9 @@ def test_motion_trail_is_faint_behind_the_object_and_grows_from_frame_0(batch):
     tc = torch.stack([(w.sum(-2) * xs).sum(-1), (w.sum(-1) * xs).sum(-1)], dim=-1) / w.sum(dim=(-2, -1))[..., None]
     behind = ((tc - layout["centres"][:, 2:]) * dirs[:, None]).sum(-1)
     assert float(behind.max()) < -2.0
-    # colour masks, centroids and shapes are those of the body alone
-    plain, _ = data.render_layout(colour, shape, layout, trail_px=0.0)
-    m_trail = data.colour_mask(video, 0)
-    assert torch.equal(data.colour_mask(plain, 0)[colour == 0], m_trail[colour == 0])
+    # colour masks (so centroids and shapes) are those of the body alone
+    for c in range(len(data.COLOUR_NAMES)):
+        assert torch.equal(data.colour_mask(plain, c)[colour == c], data.colour_mask(video, c)[colour == c])
 
 
 def test_direction_tint_is_a_faint_background_offset(batch):

@@ -209,7 +209,7 @@ def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Te
     start = start_lo + u * (start_hi - start_lo).clamp(min=0)
     t = torch.arange(frames, dtype=torch.float32)
     centres = start[:, None, :] + t[None, :, None] * speed[:, None, None] * dvec[:, None, :]
-    return {"bg": bg, "speed": speed, "centres": centres, "dvec": dvec}
+    return {"bg": bg, "speed": speed, "centres": centres, "dvec": dvec, "direction": direction}
 
 
 def _shape_alpha(centres: torch.Tensor, geom: torch.Tensor, size: int) -> torch.Tensor:
@@ -232,10 +232,6 @@ def _shape_alpha(centres: torch.Tensor, geom: torch.Tensor, size: int) -> torch.
 # structure scores measure the object, whose colour mask the tint does not change.
 TINTS = torch.tensor([[1.0, 0.0, -1.0], [-1.0, 0.0, 1.0], [0.0, 1.0, -1.0], [0.0, -1.0, 1.0]])
 DIRECTION_TINT = 0.1
-
-
-def _direction_index(dvec: torch.Tensor) -> torch.Tensor:
-    return (dvec[:, None, :] - DIR_VEC[None]).abs().sum(-1).argmin(dim=1)
 
 
 def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, torch.Tensor],
@@ -268,7 +264,7 @@ def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, t
     col = PALETTE[colour][:, :, None, None, None]            # [B, 3, 1, 1, 1]
     bg = layout["bg"][:, None, None, None, None]
     if tint > 0:
-        bg = bg + tint * TINTS[_direction_index(layout["dvec"])][:, :, None, None, None]
+        bg = bg + tint * TINTS[layout["direction"]][:, :, None, None, None]
     al = alpha[:, None]
     return bg * (1 - al) + col * al, alpha
 

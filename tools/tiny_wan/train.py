@@ -49,8 +49,8 @@ DEFAULT_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
 DEFAULTS = dict(
     seed=0, steps=3600, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
     lr=1e-3, min_lr_frac=0.1, warmup=200, weight_decay=0.01, grad_clip=1.0, ema=0.999,
-    sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, cond_drop=0.1,
-    threads=2,
+    sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, cond_drop=0.1,
+    trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, threads=2,
 )
 
 
@@ -171,14 +171,18 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one
     return torch.where(pick[:, None], per_frame, sigma)
 
 
+def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.Tensor:
+    """Videos for prompt numbers `ids`, drawn with the config's data options, as model latents."""
+    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
+    return latent.encode(video)
+
+
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     b = cfg["batch"]
     ids = torch.randint(0, data.N_PROMPTS, (b,), generator=gen)
     if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
         ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
-    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg.get("trail_px", 0.0),
-                                 cfg.get("direction_tint", 0.0))
-    x0 = latent.encode(video)
+    x0 = render_latents(ids, gen, cfg)
     ctx = table[ids].clone()
     drop = torch.rand(b, generator=gen) < cfg["cond_drop"]
     ctx[drop] = 0.0
@@ -316,9 +320,7 @@ def make_probe(cfg: dict, n: int = 72, sigmas=(0.5, 0.8, 0.95, 0.99)):
     """A fixed validation batch for prompt_sensitivity (one video per prompt)."""
     gen = torch.Generator().manual_seed(99)
     ids = torch.arange(n) % data.N_PROMPTS
-    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg.get("trail_px", 0.0),
-                                 cfg.get("direction_tint", 0.0))
-    x0 = latent.encode(video)
+    x0 = render_latents(ids, gen, cfg)
     noise = torch.randn(x0.shape, generator=gen)
     return {"ids": ids, "x0": x0, "noise": noise, "sigmas": sigmas}
 
