@@ -35,7 +35,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_NODES_FILE = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taocache_test_nodes.py"
 # Further test-only node modules installed next to it (taotest_hide_internals.py is not one: only the
 # install tests load it, in their own base directory).
-EXTRA_TEST_NODES_FILES = (REPO_ROOT / "tests" / "support" / "custom_nodes" / "taotest_robustness_nodes.py",)
+EXTRA_TEST_NODES_FILES = tuple(REPO_ROOT / "tests" / "support" / "custom_nodes" / name for name in (
+    "taotest_robustness_nodes.py",
+    "taotest_newest_nodes.py",  # newest-ComfyUI mechanisms: packed [video, audio] streams, multi-GPU CFG split, ar_state
+    "taotest_i2v_nodes.py",  # image-to-video conditioning from a latent (WanImageToVideo, Wan22ImageToVideoLatent)
+))
 CALLS_ENV = "TAOTEST_CALLS_FILE"
 SETUP_HINT = "run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR to a ComfyUI checkout)"
 
