@@ -1,4 +1,4 @@
-"""Build the example workflows in example_workflows/ through the real ComfyUI frontend.
+"""Build the example workflows in workflows/ through the real ComfyUI frontend.
 
     .runtime/venv/bin/python tests/browser/build_workflows.py [--only NAME] [--out DIR]
 
@@ -392,6 +392,7 @@ def make_workflow(frontend, wf: Workflow, object_info: dict) -> tuple[dict, list
     """Create the workflow in the frontend; (the saved JSON, problems found by the checks)."""
     result = frontend.page.evaluate(BUILD_JS, wf.spec())
     workflow = _strip_nulls(result["workflow"])
+    # the id seed keeps the folder's old name (example_workflows/): the ids stay those of earlier releases
     workflow["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"taocache/example_workflows/{wf.name}"))
     workflow.setdefault("extra", {})["ds"] = _view(workflow)
     problems = workflow_tools.check_workflow(workflow, object_info)

@@ -7,7 +7,7 @@ Needs `bash tools/comfy_runtime.sh --with-browser`; without chromium or playwrig
 Fixtures (session-scoped):
   browser_ready    the playwright entry point, checked before any server starts
   browser_server   harness.ComfyServer on its own base directory: the tiny models, the pack installed
-                   as custom_nodes/taocache (its example_workflows/ and web/ included), the test nodes
+                   as custom_nodes/taocache (its workflows/ and web/ included), the test nodes
   object_info      that server's /object_info
   frontend         comfy_browser.Frontend: one booted page of the real frontend on that server
 """

@@ -1,4 +1,4 @@
-"""The example workflows in example_workflows/ against the running ComfyUI.
+"""The example workflows in workflows/ against the running ComfyUI.
 
 Every shipped workflow is checked against the server's /object_info (node types, widget values, links),
 then converted to an API prompt, swapped onto the tiny test models (see workflow_tools.swap_for_tiny
@@ -54,7 +54,7 @@ def _feeds(workflow, node):
 def test_the_workflows_are_shipped_each_with_a_jpeg_thumbnail():
     from PIL import Image
     assert sorted(IDS) == sorted(EXPECTED)
-    assert wt.WORKFLOWS_DIR.name == "example_workflows"  # the folder ComfyUI serves without a rename hint
+    assert wt.WORKFLOWS_DIR.name == "workflows"  # the design card's folder; ComfyUI scans it (see below)
     for path in WORKFLOWS:
         thumb = path.with_suffix(".jpg")
         assert thumb.is_file(), f"{thumb.name} missing"
@@ -159,14 +159,25 @@ def test_converter_maps_widget_values_like_the_frontend(object_info):
     assert "6 widget values, the node has 7" in problems and "'fp7' is not one of" in problems
 
 
-def test_workflows_are_served_as_templates(comfy_server):
-    listing = comfy_server.get("/workflow_templates")
-    assert sorted(listing.get("taocache", [])) == sorted(IDS)
-    for path in WORKFLOWS:
-        served = comfy_server.get(f"/api/workflow_templates/taocache/{path.name}")
-        assert served == wt.load(path)
-        thumb = comfy_server.get(f"/api/workflow_templates/taocache/{path.stem}.jpg", raw=True)
-        assert thumb == path.with_suffix(".jpg").read_bytes()
+def test_browse_templates_lists_every_workflow_with_its_thumbnail(comfy_server):
+    """Workflow > Browse Templates: the frontend asks /api/workflow_templates for {pack folder: template
+    names}, then fetches /api/workflow_templates/<pack>/<name>.json and the same-name .jpg. ComfyUI
+    0.3.75 globs custom_nodes/*/<folder>/*.json over its folder names (example_workflows, example,
+    examples, workflow, workflows) and mounts each folder found as static files; the newest source
+    (app/custom_node_manager.py, collect_workflow_templates and get_workflow_template_file) scans the
+    same EXAMPLE_WORKFLOW_FOLDER_NAMES but serves .json files only through its route, and a second
+    alias folder of one pack would add templates under suffixed names: so the pack has one such folder."""
+    on_disk = sorted(p.stem for p in wt.WORKFLOWS_DIR.glob("*.json"))
+    assert on_disk == sorted(EXPECTED)
+    aliases = ("example_workflows", "example", "examples", "workflow", "workflows")
+    assert [name for name in aliases if (wt.REPO_ROOT / name).is_dir()] == ["workflows"]
+    listing = comfy_server.get("/api/workflow_templates")
+    assert sorted(listing.get("taocache", [])) == on_disk
+    for name in on_disk:
+        served = comfy_server.get(f"/api/workflow_templates/taocache/{name}.json")
+        assert served == wt.load(wt.WORKFLOWS_DIR / f"{name}.json")
+        thumb = comfy_server.get(f"/api/workflow_templates/taocache/{name}.jpg", raw=True)
+        assert thumb == (wt.WORKFLOWS_DIR / f"{name}.jpg").read_bytes()
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
