@@ -40,14 +40,24 @@ NEGATIVE = ("blurry, low quality, jpeg artifacts, overexposed, static frame, fli
 TAOCACHE_DEFAULTS = {"start_percent": 0.3, "end_percent": 1.0, "cos_threshold": 0.6, "norm_ratio_threshold": 1.3,
                      "max_consecutive_skips": 1, "predictor": "fixed_point", "error_budget": 0.0, "verbose": False}
 
+# "default" and "aggressive" are the names README's Use section and tools/demo.sh give these settings.
+# Every figure names its source (tests/comfy/test_workflows.py checks it: workflow_tools.unsourced_figures).
 TRY_FIRST = """**TaoCache: what to try first**
-- As shipped (start_percent {start}, max_consecutive_skips 1): the safe setting, about 1.4x faster sampling.
-- Faster: max_consecutive_skips 2 (about 1.8x). Compare fine detail with the full run.
-- If structure or motion changes: start_percent 0.5, or cos_threshold 0.8.
-- To compare: keep the seed fixed and bypass the TaoCache node (Ctrl+B) for the full run.
+- As shipped (start_percent {start}, max_consecutive_skips 1): the **default** setting, the node's defaults \
+(end_percent 1.0, cos_threshold 0.6, norm_ratio_threshold 1.3, predictor fixed_point).
+- **aggressive**: max_consecutive_skips 2, cos_threshold -1, norm_ratio_threshold 10 (both gates open). It loses \
+structure: not recommended.
+- What they gave on our tiny test model (`bash tools/demo.sh`: euler, 30 steps, one prompt and seed): default \
+20/30 model calls, 1.50x, 50.2 dB PSNR, mask IoU 0.98 against the full run; aggressive 16/30 calls, 1.88x, \
+38.1 dB, IoU 0.93. They are not figures for {model}: we could not run it.
+- Measure on your own model: the same seed with and without TaoCache (two samplers side by side, or bypass \
+the TaoCache node with Ctrl+B and run again), then compare the videos; the node reports its model-call ratio \
+after each run. A Compare template is planned.
+- If structure or motion changes: fewer skips, with start_percent 0.5 or cos_threshold 0.8.
 - After each run the node shows computed/skipped calls and one cell per step (hover a cell for its sigma, r and c).
 - Under 10 steps (lightx2v / CausVid LoRAs, distilled models) it stays off and says so.
-- profile none decides online from the sample itself; a profile made with TaoCache Calibrate plans the skips ahead to reach target_speedup."""
+- profile none decides online from the sample itself; a profile made with TaoCache Calibrate plans the skips \
+ahead to reach target_speedup."""
 
 
 class Node:
@@ -91,12 +101,12 @@ class Workflow:
         return {"nodes": [n.spec() for n in self.nodes], "links": self.links}
 
 
-def files_note(title: str, files: list[tuple[str, str]], extra: str = "", start: float = 0.3) -> str:
+def files_note(title: str, files: list[tuple[str, str]], extra: str = "", start: float = 0.3, model: str = "") -> str:
     lines = [f"## {title}", "", "**Model files** (put each in the ComfyUI/models/ folder shown):"]
     lines += [f"- {folder}/ **{name}**" for folder, name in files]
     if extra:
         lines += ["", extra]
-    lines += ["", TRY_FIRST.format(start=start)]
+    lines += ["", TRY_FIRST.format(start=start, model=model or title)]
     return "\n".join(lines)
 
 
@@ -136,12 +146,19 @@ def wan21_t2v(easycache=False) -> Workflow:
     extra = ("Files: Comfy-Org/Wan_2.1_ComfyUI_repackaged on Hugging Face (split_files/...). 832x480, 33 frames, "
              "30 steps.")
     if easycache:
-        extra += ("\n\n**Stacking**: EasyCache (core) reuses the model's residual in the middle of the schedule "
-                  "(start_percent 0.1 to end_percent 0.4); TaoCache predicts the late steps from 0.4 on. Give them "
-                  "back-to-back windows (EasyCache end_percent = TaoCache start_percent); overlapping windows work "
-                  "too, but EasyCache, placed first, then decides the shared steps.")
-    w.note((-470, 0), [430, 580 if easycache else 500],
-           files_note(w.description, files, extra, start=0.4 if easycache else 0.3))
+        # the settings of the benchmark's "EasyCache early + TaoCache late" row "thr 0.05, K1 gated"
+        extra += ("\n\n**Stacking**: EasyCache (core) reuses the model's residual on the early steps "
+                  "(start_percent 0.0 to end_percent 0.3, reuse_threshold 0.05); TaoCache predicts the steps from "
+                  "0.3 on. Give them back-to-back windows (EasyCache end_percent = TaoCache start_percent); "
+                  "overlapping windows work too, but EasyCache, placed first, then decides the shared steps."
+                  "\n\n**What the benchmark measured**: on our tiny test model (`bash tools/benchmark.sh`, "
+                  "results/benchmark/results.md: these settings, uni_pc, 30 steps, 8 prompt/seed pairs) the pair gave "
+                  "1.22x at 35.3 dB PSNR / mask IoU 0.943 against the full run, TaoCache alone 1.43x at 40.1 dB / "
+                  "IoU 0.967 and EasyCache alone 1.11x at 28.0 dB / IoU 0.864. EasyCache lost the structure on that "
+                  "model and dragged the pair down: this workflow shows how to stack the two, it is not a faster "
+                  "setting. Measure on your own model.")
+    w.note((-470, 0), [430, 740 if easycache else 560],
+           files_note(w.description, files, extra, model="Wan2.1 T2V 1.3B"))
     unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
     clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
     vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
@@ -149,9 +166,9 @@ def wan21_t2v(easycache=False) -> Workflow:
                    batch_size=1)
     model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
     if easycache:
-        model = w.add("EasyCache", (390, 100), size=[300, 130], model=model, reuse_threshold=0.2,
-                      start_percent=0.1, end_percent=0.4, verbose=False)
-        tc = taocache(w, model, (390, 280), start_percent=0.4)
+        model = w.add("EasyCache", (390, 100), size=[300, 130], model=model, reuse_threshold=0.05,
+                      start_percent=0.0, end_percent=0.3, verbose=False)
+        tc = taocache(w, model, (390, 280))
         text_y = 560
     else:
         tc = taocache(w, model, (390, 110))
@@ -176,7 +193,7 @@ def wan21_i2v() -> Workflow:
              ("clip_vision", "clip_vision_h.safetensors")]
     extra = ("Files: Comfy-Org/Wan_2.1_ComfyUI_repackaged on Hugging Face. Pick your start image in Load Image "
              "(in ComfyUI/input/). 832x480, 33 frames; the fp8 variants of the 14B model fit in less VRAM.")
-    w.note((-470, 0), [430, 540], files_note(w.description, files, extra))
+    w.note((-470, 0), [430, 600], files_note(w.description, files, extra))
     unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
     clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
     vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
@@ -207,7 +224,7 @@ def wan22_a14b() -> Workflow:
              "schedule's noise levels, so start_percent 0.3 opens the window late in the high-noise expert; most "
              "skips happen in the low-noise expert. Each expert needs at least 10 steps of its own for TaoCache to "
              "act (so at least 20 in all); with the 4-step lightx2v LoRAs it stays off.")
-    w.note((-470, 0), [430, 580], files_note(w.description, files, extra))
+    w.note((-470, 0), [430, 620], files_note(w.description, files, extra, model="Wan2.2 T2V A14B"))
     high = w.add("UNETLoader", (0, 0), size=[380, 82], title="Load Diffusion Model (high noise)",
                  unet_name=files[0][1], weight_dtype="default")
     low = w.add("UNETLoader", (0, 130), size=[380, 82], title="Load Diffusion Model (low noise)",
@@ -244,7 +261,7 @@ def wan22_ti2v_5b() -> Workflow:
     extra = ("Files: Comfy-Org/Wan_2.2_ComfyUI_Repackaged on Hugging Face (the 5B model has its own VAE, "
              "wan2.2_vae). Text to video as shipped; for image to video, un-bypass Load Image (select it, "
              "Ctrl+B) and pick your picture. 1280x704, 121 frames at 24 fps.")
-    w.note((-470, 0), [430, 540], files_note(w.description, files, extra))
+    w.note((-470, 0), [430, 600], files_note(w.description, files, extra))
     unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
     clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
     vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
@@ -271,7 +288,7 @@ def hunyuan_video() -> Workflow:
     extra = ("Files: Comfy-Org/HunyuanVideo_repackaged on Hugging Face. HunyuanVideo is guidance-distilled: cfg "
              "stays 1 and FluxGuidance sets the guidance (6), so each step is one model call. 848x480, 73 frames; "
              "the tiled VAE decode keeps memory down.")
-    w.note((-470, 0), [430, 540], files_note(w.description, files, extra))
+    w.note((-470, 0), [430, 600], files_note(w.description, files, extra, model="HunyuanVideo"))
     unet = w.add("UNETLoader", (0, 0), size=[360, 82], unet_name=files[0][1], weight_dtype="default")
     clip = w.add("DualCLIPLoader", (0, 130), size=[360, 130], clip_name1=files[1][1], clip_name2=files[2][1],
                  type="hunyuan_video", device="default")

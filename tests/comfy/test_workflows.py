@@ -6,7 +6,6 @@ for what is replaced) and run to the end in the real executor, with TaoCache's r
 websocket as the web extension gets it. The files are built by tests/browser/build_workflows.py.
 """
 import json
-
 import re
 
 import pytest
@@ -100,6 +99,68 @@ def test_note_says_which_files_go_where_and_what_to_try(path, object_info):
     for node in _nodes(workflow, "TaoCache"):  # the note's "as shipped" matches the node
         start = wt.named_widget_values(node, object_info["TaoCache"])["start_percent"]
         assert f"As shipped (start_percent {start}," in note
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_every_figure_in_the_note_names_its_source(path):
+    """The rule (workflow_tools.unsourced_figures): a line of a note that holds a speed or quality figure
+    (a number followed by x, dB or "speedup") also says "tiny test model" and names the run (the demo,
+    the benchmark or its results file); a note that gives figures points to measuring on one's own model."""
+    note = wt.note_text(wt.load(path))
+    assert wt.unsourced_figures(note) == []
+    if wt.FIGURE.search(note):
+        assert "your own model" in note
+
+
+def test_the_figure_rule_flags_figures_without_a_source():
+    old = "- As shipped (start_percent 0.3, max_consecutive_skips 1): the safe setting, about 1.4x faster sampling."
+    assert wt.unsourced_figures(old + "\n- Faster: max_consecutive_skips 2 (about 1.8x).") == [
+        old, "- Faster: max_consecutive_skips 2 (about 1.8x)."]
+    assert wt.unsourced_figures("default: 1.50x, 50.2 dB on our tiny test model") != []  # no run named
+    assert wt.unsourced_figures("aggressive: 38.1 dB (`bash tools/demo.sh`)") != []  # no model named
+    assert wt.unsourced_figures("TaoCache: computed 16 / skipped 14 of 30 model calls (1.88 speedup)") != []
+    assert wt.unsourced_figures("on our tiny test model (`bash tools/demo.sh`): 1.50x, 50.2 dB") == []
+    assert wt.unsourced_figures("832x480, 33 frames, 30 steps; a 2x2 space-to-depth") == []
+
+
+def _benchmark_row(section: str, family: str, setting: str) -> dict:
+    """One row of the "All settings" table of results/benchmark/results.md."""
+    text = (wt.REPO_ROOT / "results" / "benchmark" / "results.md").read_text(encoding="utf-8")
+    block = text.split(f"### {section}\n", 1)[1].split("\n### ", 1)[0]
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:2] == [family, setting]:
+            return {"ratio": cells[2], "psnr": float(cells[4]), "iou": cells[6]}
+    raise AssertionError(f"no row {family} / {setting} under {section}")
+
+
+def test_easycache_note_reports_the_benchmark_row_of_its_own_settings(object_info):
+    """The stacking template ships the settings of the benchmark's "EasyCache early + TaoCache late"
+    row "thr 0.05, K1 gated" (tools/benchmark/methods.py) and its note quotes that row, TaoCache alone
+    and EasyCache alone at the template's sampler and steps (uni_pc, 30)."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location("benchmark_methods", wt.REPO_ROOT / "tools" / "benchmark" / "methods.py")
+    methods = sys.modules["benchmark_methods"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(methods)
+
+    workflow = wt.load(wt.WORKFLOWS_DIR / "wan2.1_t2v_1.3B_taocache_easycache.json")
+    (easycache,) = _nodes(workflow, "EasyCache")
+    (taocache,) = _nodes(workflow, "TaoCache")
+    (sampler,) = _nodes(workflow, "KSampler")
+    kind, ec_bench = methods.core_cache("EasyCache", 0.05, start=0.0, end=methods.LATE_START)
+    _, tc_bench = methods.taocache(k=1, cos=0.6, nr=1.3)
+    ec = wt.named_widget_values(easycache, object_info["EasyCache"])
+    tc = wt.named_widget_values(taocache, object_info["TaoCache"])
+    assert ec == ec_bench
+    assert {k: v for k, v in tc.items() if k in tc_bench} == {k: v for k, v in tc_bench.items() if k in tc}
+    ks = wt.named_widget_values(sampler, object_info["KSampler"])
+    assert (ks["sampler_name"], ks["steps"]) == ("uni_pc", 30)
+    note = " ".join(wt.note_text(workflow).split())
+    for family, setting in (("EasyCache early + TaoCache late", "thr 0.05, K1 gated"), ("TaoCache", "K1 gated"),
+                            ("EasyCache", "thr 0.05")):
+        row = _benchmark_row("uni_pc, 30 steps", family, setting)
+        assert f"{row['ratio']} at {row['psnr']:.1f} dB" in note and f"IoU {row['iou']}" in note, (family, row)
 
 
 def test_wan22_a14b_has_one_taocache_per_expert_on_split_samplers():

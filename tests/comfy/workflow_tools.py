@@ -512,6 +512,25 @@ def note_text(workflow: dict) -> str:
                      for v in node.get("widgets_values") or [])
 
 
+# A speed or quality figure: a number directly followed by "x" / "×" (a ratio, not "832x480"), "dB" or
+# "speedup" (the node's own wording).
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:x|×|dB|speedup)(?![\w.]*\d)(?!\w)")
+FIGURE_MODEL = "tiny test model"
+FIGURE_RUNS = ("bash tools/demo.sh", "tools/benchmark.sh", "results/benchmark/results.md")
+
+
+def unsourced_figures(text: str) -> list[str]:
+    """Lines of a note that state a figure without naming where it comes from. The rule: every line
+    (a Markdown bullet or paragraph line) holding a FIGURE also says it was measured on our
+    "tiny test model" and names the run that measured it (the demo or the benchmark command, or the
+    benchmark's results file)."""
+    bad = []
+    for line in text.splitlines():
+        if FIGURE.search(line) and not (FIGURE_MODEL in line and any(run in line for run in FIGURE_RUNS)):
+            bad.append(line.strip())
+    return bad
+
+
 def model_files(workflow: dict, object_info: dict) -> dict[str, str]:
     """{file name: node type} of the model files a workflow loads (combo values that are files)."""
     files = {}
