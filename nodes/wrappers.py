@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from ..taocache import CalibrationRecorder, Profile, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
+from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, profiles
 
 log = logging.getLogger("TaoCache")
@@ -38,16 +39,55 @@ class NodeSettings:
 
 
 class LiveRun:
-    """One sampling run as seen by the wrappers: the method's state plus where the hook landed."""
+    """One sampling run as seen by the wrappers: the method's state plus where the hook landed.
+
+    Shared by every thread of a run (ComfyUI's multi-GPU CFG split calls the model from one worker
+    thread per device, each with its own transformer_options copy holding this same object)."""
 
     def __init__(self, settings: NodeSettings, run: TaoCacheRun):
         self.settings = settings
         self.run = run
         self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
+        self.output_forms: dict = {}  # input Form -> Form of the model output last computed for it
 
-    def log_row(self):
-        if self.settings.config.verbose and self.run.report.rows:
-            log.info(self.run.report.rows[-1].line(self.run.schedule.steps))
+    def claim(self, hook: str) -> bool:
+        """True when `hook` is the point that caches this run (the first call's hook claims it)."""
+        with self.run.lock:
+            if self.hook is None:
+                self.hook = hook
+            return self.hook == hook
+
+    def claim_first(self, hook: str) -> bool:
+        """Claim `hook` for this run; True only for the call that set it."""
+        with self.run.lock:
+            if self.hook is not None:
+                return False
+            self.hook = hook
+            return True
+
+    def stop(self, reason: str) -> None:
+        """Caching off for the rest of this run, said once in the log (the node shows the summary)."""
+        if self.run.stop(reason):
+            log.warning(f"TaoCache: caching off for the rest of this run, it continues uncached: {reason}")
+
+    def log_row(self, decision) -> None:
+        if self.settings.config.verbose and decision.row is not None:
+            log.info(decision.row.line(self.run.schedule.steps))
+
+
+# transformer_options keys that mean the pack must stay off for the run, and why.
+UNCACHEABLE_OPTIONS = {
+    # causal (autoregressive) Wan, comfy/ldm/wan/ar_model.py: the forward keeps a KV cache across
+    # calls and bypasses the DIFFUSION_MODEL wrapper; a skipped call would leave that cache behind.
+    "ar_state": "causal (autoregressive) Wan: its forward keeps a KV cache that skipped calls would corrupt",
+}
+
+
+def _uncacheable(options: dict) -> Optional[str]:
+    for key, reason in UNCACHEABLE_OPTIONS.items():
+        if options.get(key) is not None:
+            return reason
+    return None
 
 
 def _transformer_options(args, kwargs) -> dict:
@@ -91,62 +131,103 @@ def _current_sigma(options: dict) -> Optional[float]:
     return float(torch.as_tensor(sigmas).max())
 
 
-def _cached_call(options: dict, batch: int, compute, hook: str, to_noise=None, from_noise=None):
-    """Skip (predict every branch) or compute (and record every branch) one model call.
+def _stream_keys(keys: list, streams: int) -> list:
+    """One history key per branch and stream; a single stream keeps the plain branch keys."""
+    if streams == 1:
+        return keys
+    return [(key, "stream", s) for s in range(streams) for key in keys]
 
-    Under torch.compile (core TorchCompileModel compiles the whole diffusion model, so the
-    DIFFUSION_MODEL wrapper is traced) the decision and the bookkeeping run outside the compiled
-    graph (`_decide_call`, `_record_call`: two graph breaks), while `compute`, the model's forward,
-    stays here where it is compiled: behind a recursive torch.compiler.disable it would run
-    uncompiled."""
-    predicted, pending = _decide_call(options, batch, hook, from_noise)
+
+def _cached_call(options: dict, model_input, compute, hook: str, to_noise=None, from_noise=None):
+    """Skip (predict every branch and stream) or compute (and record them) one model call.
+
+    `model_input` is the model's first argument: a tensor, or the list of streams of a packed
+    multi-stream model (LTX-2 audio-video, MiniMax H3, TripoSplat); a skipped call returns the
+    structure the model returned last time. Under torch.compile (core TorchCompileModel compiles
+    the whole diffusion model, so the DIFFUSION_MODEL wrapper is traced) the decision and the
+    bookkeeping run outside the compiled graph (`_decide_call`, `_record_call`: two graph breaks),
+    while `compute`, the model's forward, stays here where it is compiled: behind a recursive
+    torch.compiler.disable it would run uncompiled."""
+    predicted, pending = _decide_call(options, model_input, hook, from_noise)
     if predicted is not None:
         return predicted
     output = compute()
     if pending is not None:
-        _record_call(pending, output, batch, to_noise)
+        _record_call(pending, output, to_noise)
     return output
 
 
 @torch.compiler.disable
-def _decide_call(options: dict, batch: int, hook: str, from_noise=None):
+def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     """(predicted output, None) to skip; (None, pending) to compute and record; (None, None) for a
-    call outside a TaoCache run, at the hook point that does not cache this run (the first call
-    of a run claims the DIFFUSION_MODEL hook), or that cannot be keyed (no uuids or sigma)."""
+    call outside a TaoCache run, at the hook point that does not cache this run (the first call of
+    a run claims the DIFFUSION_MODEL hook), or without a noise level to place it by. Whatever the
+    pack cannot key turns caching off for the run, with a message; it never raises."""
     live: Optional[LiveRun] = options.get(RUN_KEY)
-    if live is None:
+    if live is None or not live.claim(hook):
         return None, None
-    if live.hook is None:
-        live.hook = hook
-    if live.hook != hook:
-        return None, None
-    keys = _branch_keys(options, batch)
     sigma = _current_sigma(options)
-    if keys is None or sigma is None:
+    if sigma is None:
+        live.stop("the model call carries no noise level (transformer_options has no 'sigmas')")
         return None, None
+    reason = _uncacheable(options)
+    if reason:
+        live.stop(reason)
     run = live.run
-    decision = run.decide(keys, sigma)
-    if decision.skip:
-        noise = torch.cat(run.predict(decision, keys), dim=0)
-        live.log_row()
-        return (from_noise(noise) if from_noise else noise), None
-    return None, (live, decision, keys)
+    try:
+        streams, form = split_streams(model_input)
+    except StreamError as error:
+        live.stop(f"cannot key this model's input: {error}")
+        return None, (live, run.decide([], sigma), [], None, 0)
+    batch = batch_size(streams)
+    keys = _branch_keys(options, batch)
+    if keys is None:
+        live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
+                  f"uuids {options.get('uuids')!r}, cond_or_uncond {options.get('cond_or_uncond')!r})")
+        return None, (live, run.decide([], sigma), [], form, batch)
+    # a skip needs computed history, and recording it sets the output form
+    output_form = live.output_forms.get(form, form)
+    stream_keys = _stream_keys(keys, output_form.count)
+    decision = run.decide(stream_keys, sigma, streams[0].device)
+    if not decision.skip:
+        return None, (live, decision, keys, form, batch)
+    predictions = run.predict(decision, stream_keys)
+    per_stream = [torch.cat(predictions[s * len(keys):(s + 1) * len(keys)], dim=0) for s in range(output_form.count)]
+    if from_noise:
+        per_stream = [from_noise(per_stream[0])]
+    live.log_row(decision)
+    return output_form.pack(per_stream), None
 
 
 @torch.compiler.disable
-def _record_call(pending, output, batch: int, to_noise=None) -> None:
-    live, decision, keys = pending
-    if isinstance(output, torch.Tensor) and output.shape[0] == batch:
-        noise = to_noise(output) if to_noise else output
-        live.run.record(decision, keys, noise.chunk(len(keys), dim=0))
-    else:  # not a plain batched tensor: no history, but the call still counts as computed
-        live.run.record(decision, [], [])
-    live.log_row()
+def _record_call(pending, output, to_noise=None) -> None:
+    live, decision, keys, form, batch = pending
+    run = live.run
+    tensors: list = []
+    if keys and run.active:
+        try:
+            tensors, output_form = split_streams(output)
+        except StreamError as error:
+            live.stop(f"cannot key this model's output: {error}")
+        else:
+            if batch_size(tensors) != batch:
+                live.stop(f"the model returned a batch of {batch_size(tensors)} for an input batch of {batch}")
+                tensors = []
+            else:
+                live.output_forms[form] = output_form
+    if tensors:
+        if to_noise:
+            tensors = [to_noise(tensors[0])]
+        chunks = [chunk for tensor in tensors for chunk in tensor.chunk(len(keys), dim=0)]
+        run.record(decision, _stream_keys(keys, len(tensors)), chunks)
+    else:  # no history (caching off, or nothing to key), but the call still counts as computed
+        run.record(decision, [], [])
+    live.log_row(decision)
 
 
 def diffusion_model_wrapper(executor, *args, **kwargs):
     options = _transformer_options(args, kwargs)
-    return _cached_call(options, args[0].shape[0], lambda: executor(*args, **kwargs), "diffusion_model")
+    return _cached_call(options, args[0], lambda: executor(*args, **kwargs), "diffusion_model")
 
 
 def apply_model_wrapper(executor, *args, **kwargs):
@@ -168,21 +249,25 @@ def apply_model_wrapper(executor, *args, **kwargs):
         # the first call: does the forward reach our DIFFUSION_MODEL wrapper? If not, cache here,
         # starting with this call (always computed: there is no history yet)
         output = executor(*args, **kwargs)
-        if live.hook is not None:
+        if live.hook == "diffusion_model":
             return output
-        live.hook = "apply_model"
-        log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
-                 "caching at APPLY_MODEL instead")
-        return _cached_call(options, x.shape[0], lambda: output, "apply_model", to_noise, from_noise)
-    return _cached_call(options, x.shape[0], lambda: executor(*args, **kwargs), "apply_model", to_noise, from_noise)
+        if live.claim_first("apply_model"):
+            log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
+                     "caching at APPLY_MODEL instead")
+        return _cached_call(options, x, lambda: output, "apply_model", to_noise, from_noise)
+    return _cached_call(options, x, lambda: executor(*args, **kwargs), "apply_model", to_noise, from_noise)
 
 
 def calc_cond_batch_wrapper(executor, *args, **kwargs):
     """One evaluation of every conditioning (per context window); its chunks may be separate
     model calls when memory is short, and they should agree on computing."""
     model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
-    live: Optional[LiveRun] = model_options.get("transformer_options", {}).get(RUN_KEY)
+    options = model_options.get("transformer_options", {})
+    live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is not None:
+        reason = _uncacheable(options)
+        if reason:
+            live.stop(reason)
         live.run.begin_evaluation()
     return executor(*args, **kwargs)
 
@@ -201,6 +286,9 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     live = LiveRun(settings, _new_run(settings, guider, sigmas))
     guider.model_options = compat.clone_model_options(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = live
+    uncacheable = _uncacheable(original_options["transformer_options"])
+    if uncacheable:
+        live.run.stop(uncacheable)
     if live.run.active:
         log.info(f"TaoCache: on for {live.run.schedule.steps} steps ({settings.config.describe()})")
         stochastic = _stochastic_sampler(sampler)

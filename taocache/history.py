@@ -30,7 +30,7 @@ class BranchHistory:
         return self.previous_delta is not None
 
     def record(self, output: torch.Tensor, position: float) -> None:
-        output = output.detach()
+        output = output.detach().clone()  # our own copy: the caller may change its tensor in place
         if self.last is not None and (self.last.shape != output.shape or self.last.device != output.device):
             self.clear()  # a different latent (new resolution, batch) cannot continue this history
         if self.last is not None:

@@ -3,18 +3,26 @@
 One TaoCacheRun lives for exactly one sampling run. For each model call the caller asks `decide`
 with the call's branch keys and noise level, then either `predict`s every branch (skip) or runs the
 model and `record`s the outputs (compute). A call is skipped only when every branch in it agrees.
+
+An evaluation (one CALC_COND_BATCH: every conditioning at one noise level) may come as several
+model calls: split for memory, or concurrently on worker threads (ComfyUI's multi-GPU CFG split,
+`_calc_cond_batch_multigpu`). The first call to arrive decides for the whole evaluation, over its
+own branches and the branches that came with them in the previous evaluation, and every later call
+of the evaluation follows: cond and uncond always agree, whichever thread is first. All state
+changes happen under one lock, so concurrent calls lose and double nothing.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Hashable, Optional, Sequence
+from typing import Hashable, Iterable, Optional, Sequence
 
 import torch
 
 from . import predictor as predictors
 from .config import TaoCacheConfig
 from .history import BranchHistory
-from .report import RunReport
+from .report import CallRow, RunReport
 from .schedule import Schedule
 
 # Reasons a call in the window is computed (the report counts them to explain a run with no skips).
@@ -29,6 +37,10 @@ OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
 NOT_PLANNED = "not in the profile's plan"
+NEW_BRANCH = "branch new to this evaluation"
+OTHER_DEVICE = "history on another device"
+# Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
+RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
 
 @dataclass
@@ -38,6 +50,18 @@ class Decision:
     sigma: float
     position: float
     fits: dict = field(default_factory=dict)  # branch key -> predictor.Fit (when skipping)
+    row: Optional["CallRow"] = None  # this call's report row, once predicted or recorded
+
+    def for_keys(self, keys: Sequence[Hashable]) -> "Decision":
+        return Decision(self.skip, self.reason, self.sigma, self.position, {k: self.fits[k] for k in keys if k in self.fits})
+
+
+@dataclass
+class _Evaluation:
+    """The calls of one evaluation so far: the decision they share and the branches they carried."""
+    sigma: Optional[float] = None
+    decision: Optional[Decision] = None
+    keys: set = field(default_factory=set)
 
 
 class TaoCacheRun:
@@ -52,12 +76,34 @@ class TaoCacheRun:
         self.error_spent: dict[Hashable, float] = {}
         self.disabled_reason = self._why_disabled()
         self.report = RunReport(config=config, schedule=schedule, disabled_reason=self.disabled_reason)
-        self.evaluation_computes = False
+        self.lock = threading.RLock()
+        self._evaluation = _Evaluation()
+        self._siblings: dict[Hashable, frozenset] = {}  # branch -> the branches of its last evaluation
 
     def begin_evaluation(self) -> None:
-        """A new evaluation of all branches starts (its branches may come in several calls): once
-        one call computes, the evaluation's later calls compute too, so cond and uncond agree."""
-        self.evaluation_computes = False
+        """A new evaluation of all branches starts (its branches may come in several calls, also
+        concurrently): its first call decides for all of them."""
+        with self.lock:
+            self._next_evaluation()
+
+    def _next_evaluation(self) -> None:
+        ended = frozenset(self._evaluation.keys)
+        for key in ended:
+            self._siblings[key] = ended
+        self._evaluation = _Evaluation()
+
+    def stop(self, reason: str) -> bool:
+        """Turn caching off for the rest of this run (every later call computes). True the first
+        time; the report says from where and why."""
+        with self.lock:
+            if self.disabled_reason is not None:
+                return False
+            self.disabled_reason = reason
+            self.report.disabled_reason = reason
+            if self.report.skipped:  # else the summary's "nothing skipped: <reason>" says it
+                stopped = f"caching off after {self.report.total} calls: {reason}"
+                self.report.note = "; ".join(filter(None, [self.report.note, stopped]))
+            return True
 
     def _why_disabled(self) -> Optional[str]:
         steps = self.schedule.steps
@@ -80,19 +126,58 @@ class TaoCacheRun:
             self.histories[key] = BranchHistory()
         return self.histories[key]
 
-    def decide(self, keys: Sequence[Hashable], sigma: float) -> Decision:
-        position = self.schedule.position(sigma)
-        decision = self._decide(keys, sigma, position)
-        if decision.skip and self.evaluation_computes:
-            decision = Decision(False, SIBLING, sigma, position, decision.fits)
-        if not decision.skip:
-            self.evaluation_computes = True
-            for key in keys:
-                self.skips_in_a_row[key] = 0
-                self.error_spent[key] = 0.0
-        return decision
+    def decide(self, keys: Sequence[Hashable], sigma: float, device=None) -> Decision:
+        """Skip or compute for one model call carrying `keys` at `sigma` (on `device`, where its
+        branches' histories must live to be predicted). The evaluation's first call decides for
+        the evaluation; a call at another noise level, or one that repeats a branch, starts a new
+        evaluation (for callers that never call begin_evaluation)."""
+        with self.lock:
+            evaluation = self._evaluation
+            if (evaluation.sigma is not None and evaluation.sigma != sigma) or evaluation.keys.intersection(keys):
+                self._next_evaluation()
+                evaluation = self._evaluation
+            evaluation.sigma = sigma
+            position = self.schedule.position(sigma)
+            shared = evaluation.decision
+            if shared is None:
+                shared = evaluation.decision = self._decide(self._with_siblings(keys), sigma, position, keys, device)
+                decision = shared.for_keys(keys)
+            elif not shared.skip:
+                decision = Decision(False, shared.reason if shared.reason in RUN_WIDE else SIBLING, sigma, position)
+            elif not all(key in shared.fits for key in keys):
+                decision = Decision(False, NEW_BRANCH, sigma, position)
+            elif self._on_other_device(keys, device):
+                decision = Decision(False, OTHER_DEVICE, sigma, position)
+            else:
+                decision = shared.for_keys(keys)
+            if decision.skip and not keys:  # a call with nothing to predict computes
+                decision = Decision(False, self.disabled_reason and DISABLED or UNUSABLE, sigma, position)
+            evaluation.keys.update(keys)
+            if not decision.skip:
+                for key in keys:
+                    self.skips_in_a_row[key] = 0
+                    self.error_spent[key] = 0.0
+            return decision
 
-    def _decide(self, keys, sigma, position) -> Decision:
+    def _with_siblings(self, keys: Sequence[Hashable]) -> list:
+        """The call's keys, then the other branches that came with them last time (in a fixed
+        order, so the decision does not depend on which thread arrived first)."""
+        others: set = set()
+        for key in keys:
+            others.update(self._siblings.get(key, ()))
+        others.difference_update(keys)
+        return list(keys) + sorted(others, key=repr)
+
+    def _on_other_device(self, keys: Iterable[Hashable], device) -> bool:
+        if device is None:
+            return False
+        for key in keys:
+            last = self.histories[key].last if key in self.histories else None
+            if last is not None and last.device != device:
+                return True
+        return False
+
+    def _decide(self, keys, sigma, position, own_keys=(), device=None) -> Decision:
         def compute(reason, fits=None):
             return Decision(False, reason, sigma, position, fits or {})
 
@@ -105,6 +190,8 @@ class TaoCacheRun:
         cfg = self.config
         if self.plan is not None and (round(position) not in self.plan or abs(position - round(position)) > 1e-6):
             return compute(NOT_PLANNED)
+        if self._on_other_device(own_keys, device):
+            return compute(OTHER_DEVICE)
         fits = {}
         for key in keys:
             history = self.history(key)
@@ -129,27 +216,35 @@ class TaoCacheRun:
         return Decision(True, "skip", sigma, position, fits)
 
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:
-        """Predicted outputs for a skipped call, one per branch key, in order."""
-        outputs = []
-        for key in keys:
-            history = self.history(key)
-            fitted = decision.fits[key]
-            outputs.append(predictors.predict(history, fitted, decision.position))
-            self.skips_in_a_row[key] = self.skips_in_a_row.get(key, 0) + 1
-            self.error_spent[key] = self.error_spent.get(key, 0.0) + fitted.unpredictable * max(
-                decision.position - history.last_position, 0.0)
-        self.report.add(decision, skipped=True)
-        return outputs
+        """Predicted outputs for a skipped call, one per branch key, in order (each on the device
+        and in the dtype of that branch's history)."""
+        with self.lock:
+            outputs = []
+            for key in keys:
+                history = self.history(key)
+                fitted = decision.fits[key]
+                outputs.append(predictors.predict(history, fitted, decision.position))
+                self.skips_in_a_row[key] = self.skips_in_a_row.get(key, 0) + 1
+                self.error_spent[key] = self.error_spent.get(key, 0.0) + fitted.unpredictable * max(
+                    decision.position - history.last_position, 0.0)
+            decision.row = self.report.add(decision, skipped=True)
+            return outputs
 
     def record(self, decision: Decision, keys: Sequence[Hashable], outputs: Sequence[torch.Tensor]) -> None:
-        """Computed outputs, one per branch key: they become history (predictions never do)."""
-        for key, output in zip(keys, outputs):
-            self.history(key).record(output, decision.position)
-        self.report.add(decision, skipped=False)
+        """Computed outputs, one per branch key: they become history (predictions never do).
+        The call's report row is then `decision.row`."""
+        with self.lock:
+            for key, output in zip(keys, outputs):
+                self.history(key).record(output, decision.position)
+            decision.row = self.report.add(decision, skipped=False)
 
     def close(self) -> RunReport:
-        """Drop every tensor this run holds; the report stays."""
-        self.histories.clear()
-        self.skips_in_a_row.clear()
-        self.error_spent.clear()
-        return self.report
+        """Drop every tensor this run holds; the report stays, its rows in schedule order (calls
+        of one step may have come from several threads in any order)."""
+        with self.lock:
+            self.histories.clear()
+            self.skips_in_a_row.clear()
+            self.error_spent.clear()
+            self._siblings.clear()
+            self.report.rows.sort(key=lambda row: row.position)
+            return self.report

@@ -137,3 +137,100 @@ def test_close_drops_all_tensors():
     drive(run, geometric_outputs(20, 0.8))
     report = run.close()
     assert run.histories == {} and report.total == 20
+
+
+def warm(run, keys, outputs, steps):
+    for step in range(steps):
+        run.begin_evaluation()
+        for key in keys:
+            decision = run.decide([key], run.schedule.sigmas[step])
+            run.record(decision, [key], [outputs[key][step]])
+
+
+def test_the_first_call_of_an_evaluation_decides_for_the_branches_that_came_with_it():
+    """cond passes the gate, uncond does not: the evaluation computes both, whichever comes first."""
+    run = make_run(steps=20, start_sigma=1.0, cos_threshold=0.5)
+    outputs = {"cond": geometric_outputs(20, 0.8, seed=1),
+               "uncond": [torch.tensor([float(k % 2), 1.0 - k % 2, 0.5]) for k in range(20)]}  # zig-zag: c = -1
+    warm(run, ["cond", "uncond"], outputs, 5)
+    for first, second in (("cond", "uncond"), ("uncond", "cond")):
+        run.begin_evaluation()
+        a = run.decide([first], run.schedule.sigmas[5])
+        b = run.decide([second], run.schedule.sigmas[5])
+        assert not a.skip and not b.skip
+    alone = make_run(steps=20, start_sigma=1.0, cos_threshold=0.5)  # cond on its own would have skipped
+    warm(alone, ["cond"], outputs, 5)
+    alone.begin_evaluation()
+    assert alone.decide(["cond"], alone.schedule.sigmas[5]).skip
+
+
+def test_a_skip_decided_by_the_first_call_is_followed_by_the_second():
+    run = make_run(steps=20, start_sigma=1.0)
+    outputs = {key: geometric_outputs(20, 0.8, seed=i) for i, key in enumerate(("cond", "uncond"))}
+    warm(run, ["cond", "uncond"], outputs, 5)
+    run.begin_evaluation()
+    a = run.decide(["uncond"], run.schedule.sigmas[5])
+    b = run.decide(["cond"], run.schedule.sigmas[5])
+    assert a.skip and b.skip and set(a.fits) == {"uncond"} and set(b.fits) == {"cond"}
+    run.predict(a, ["uncond"]), run.predict(b, ["cond"])
+    assert [row.skipped for row in run.report.rows[-2:]] == [True, True]
+
+
+def test_a_call_at_a_new_noise_level_starts_a_new_evaluation_without_begin_evaluation():
+    run = make_run(steps=20, start_sigma=1.0)
+    outputs = geometric_outputs(20, 0.8)
+    decisions = [run.decide(["cond"], run.schedule.sigmas[step]) for step in range(1)]
+    run.record(decisions[0], ["cond"], [outputs[0]])
+    for step in range(1, 6):  # no begin_evaluation: each call is its own evaluation
+        decision = run.decide(["cond"], run.schedule.sigmas[step])
+        if not decision.skip:
+            run.record(decision, ["cond"], [outputs[step]])
+        else:
+            run.predict(decision, ["cond"])
+    assert any(row.skipped for row in run.report.rows)
+
+
+def test_stop_turns_caching_off_for_the_rest_of_the_run_and_says_why():
+    run = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=2)
+    drive(run, geometric_outputs(10, 0.8))
+    assert run.report.skipped > 0
+    assert run.stop("the model input cannot be keyed")
+    assert not run.stop("a second reason")  # said once
+    run.begin_evaluation()
+    assert run.decide(["cond"], run.schedule.sigmas[12]).reason == "cache disabled for this run"
+    assert "caching off after 10 calls: the model input cannot be keyed" in run.report.summary()
+
+
+def test_a_branch_whose_history_lives_on_another_device_is_computed():
+    run = make_run(steps=20, start_sigma=1.0)
+    outputs = geometric_outputs(20, 0.8)
+    warm(run, ["cond"], {"cond": outputs}, 5)
+    run.begin_evaluation()
+    assert run.decide(["cond"], run.schedule.sigmas[5], torch.device("meta")).reason == "history on another device"
+    run.begin_evaluation()
+    assert run.decide(["cond"], run.schedule.sigmas[6], torch.device("cpu")).skip
+
+
+def test_concurrent_calls_of_one_evaluation_agree_and_every_row_is_kept():
+    import threading
+
+    run = make_run(steps=40, start_sigma=1.0, max_consecutive_skips=2)
+    outputs = {key: geometric_outputs(40, 0.9, seed=i) for i, key in enumerate(("cond", "uncond"))}
+    for step in range(40):
+        run.begin_evaluation()
+        barrier, decisions = threading.Barrier(2), {}
+
+        def call(key):
+            barrier.wait()
+            decision = decisions[key] = run.decide([key], run.schedule.sigmas[step])
+            if decision.skip:
+                run.predict(decision, [key])
+            else:
+                run.record(decision, [key], [outputs[key][step]])
+
+        workers = [threading.Thread(target=call, args=(key,)) for key in ("uncond", "cond")]
+        [w.start() for w in workers], [w.join() for w in workers]
+        assert decisions["cond"].skip == decisions["uncond"].skip, f"step {step}"
+    report = run.close()
+    assert report.total == 80 and report.skipped > 10
+    assert [row.position for row in report.rows] == sorted(row.position for row in report.rows)

@@ -1,2 +1,206 @@
-"""Test-only ComfyUI nodes (placeholder; filled in by its task)."""
-NODE_CLASS_MAPPINGS = {}
+"""Test-only ComfyUI nodes that reproduce, in the 0.3.75 test runtime, mechanisms of the newest ComfyUI
+(Comfy-Org/ComfyUI 0.38.1) that the runtime lacks (never shipped with the pack).
+
+TaoTestPackedStreams  MODEL -> MODEL. DIFFUSION_MODEL wrappers that make a Wan call look like a packed
+                      multi-stream model's (LTX-2 audio-video, comfy/ldm/lightricks/av_model.py; MiniMax
+                      H3; TripoSplat), whose forward receives the list that BaseModel._apply_model built
+                      with comfy.utils.unpack_latents and returns the same structure:
+                        side "outer" (put it upstream of TaoCache: its wrapper runs outside the pack's)
+                          turns the video tensor x into [video, audio] (layout "video_audio") or
+                          [video] (layout "video"; "mismatched_batch": [video, audio] with the audio of
+                          the first batch entry only, which no cache can split per branch), calls on, checks that what comes back has the
+                          structure, shapes, dtypes and devices the model returns and that nothing the
+                          caller handed in was changed in place, records the audio output of every call
+                          (TaoTestPackedStreams.calls) and returns the video tensor to the sampler;
+                        side "inner" (downstream of TaoCache: its wrapper runs inside the pack's, just
+                          around the real forward) runs the real Wan forward on the video and a small
+                          deterministic "audio model" on the audio, and returns [video, audio], or,
+                          for layout "video", only the video tensor, as LTXAV does without audio.
+                      The audio stream is bfloat16 (the video float32), so a lost dtype shows.
+TaoTestTwoDevices     MODEL -> MODEL. A CALC_COND_BATCH wrapper (downstream of TaoCache: inside the pack's)
+                      that runs like comfy/samplers.py _calc_cond_batch_multigpu with two devices: the
+                      conditionings are spread one per "device" (cond on the first, uncond on the
+                      second), and each part runs through ComfyUI's own _calc_cond_batch with its own
+                      model_options copy (create_model_options_clone: dicts and lists copied, the pack's
+                      run object shared) carrying `multigpu_thread_device`; threads 2 runs the parts
+                      at once on two worker threads (started together at a barrier, in a random
+                      order), threads 1 one after the other on the calling thread.
+TaoTestCausalState    MODEL -> MODEL. Causal (autoregressive) Wan, comfy/ldm/wan/ar_model.py: `ar_state`
+                      in transformer_options, and a forward that bypasses the DIFFUSION_MODEL wrapper
+                      point. where "model": ar_state in the model's options (seen from the sampling run's
+                      start); where "per_call": added to transformer_options by a CALC_COND_BATCH
+                      wrapper inside the pack's, so only the model calls see it.
+"""
+import random
+import threading
+import time
+
+import torch
+
+import comfy.model_patcher
+import comfy.patcher_extension
+import comfy.samplers
+
+AUDIO_BINS = 4
+
+
+class TaoTestStreamError(AssertionError):
+    """The cache returned or changed something a packed multi-stream model's caller would not survive."""
+
+
+class _ModelPatch:
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+
+def audio_input(x: torch.Tensor) -> torch.Tensor:
+    """An audio latent (B, C, T, F) that evolves with the video latent over the sampling run."""
+    per_frame = x.float().mean(dim=(3, 4))  # (B, C, T)
+    bins = torch.arange(1, AUDIO_BINS + 1, dtype=torch.float32, device=x.device)
+    return (per_frame.unsqueeze(-1) * bins).to(torch.bfloat16)
+
+
+def audio_model(audio: torch.Tensor) -> torch.Tensor:
+    """A deterministic stand-in for the audio half of an audio-video transformer."""
+    a = audio.float()
+    return (0.7 * a + 0.1 * torch.sin(3.0 * a)).to(audio.dtype)
+
+
+class TaoTestPackedStreams(_ModelPatch):
+    calls = []  # one entry per model call seen by an outer wrapper: {"sigma", "audio"}
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "side": (["outer", "inner"],),
+                             "layout": (["video_audio", "video", "mismatched_batch"],)}}
+
+    def patch(self, model, side, layout):
+        m = model.clone()
+        wrapper = _outer_streams(layout) if side == "outer" else _inner_streams(layout)
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, f"taotest_streams_{side}", wrapper)
+        return (m,)
+
+
+def _outer_streams(layout):
+    def taotest_streams_outer(executor, x, *args, **kwargs):
+        streams = [x] if layout == "video" else [x, audio_input(x)]
+        if layout == "mismatched_batch":
+            streams[1] = streams[1][:1]
+        given = list(streams)
+        before = [s.clone() for s in streams]
+        output = executor(streams, *args, **kwargs)
+        if len(streams) != len(given) or any(a is not b for a, b in zip(streams, given)):
+            raise TaoTestStreamError("the caller's list of streams was changed")
+        for i, (now, then) in enumerate(zip(streams, before)):
+            if not torch.equal(now, then):
+                raise TaoTestStreamError(f"input stream {i} was modified in place")
+        if layout == "video":
+            if not isinstance(output, torch.Tensor):
+                raise TaoTestStreamError(f"expected the video tensor back, got {type(output).__name__}")
+            return output
+        if not isinstance(output, list) or len(output) != 2:
+            raise TaoTestStreamError(f"expected [video, audio] back, got {type(output).__name__}")
+        video, audio = output
+        for name, got, want in (("video", video, x), ("audio", audio, streams[1])):
+            if got.shape != want.shape or got.dtype != want.dtype or got.device != want.device:
+                raise TaoTestStreamError(f"{name} came back as {tuple(got.shape)} {got.dtype} {got.device}, "
+                                         f"expected {tuple(want.shape)} {want.dtype} {want.device}")
+        options = kwargs.get("transformer_options") or next((a for a in args if isinstance(a, dict)), {})
+        TaoTestPackedStreams.calls.append({"sigma": float(torch.as_tensor(options.get("sigmas")).max()),
+                                           "audio": audio.detach().clone()})
+        return video
+
+    return taotest_streams_outer
+
+
+def _inner_streams(layout):
+    def taotest_streams_inner(executor, streams, *args, **kwargs):
+        if not isinstance(streams, list):
+            raise TaoTestStreamError(f"the model received a {type(streams).__name__}, not its list of streams")
+        video = executor(streams[0], *args, **kwargs)
+        if layout == "video":
+            return video
+        return [video, audio_model(streams[1])]
+
+    return taotest_streams_inner
+
+
+class TaoTestTwoDevices(_ModelPatch):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "threads": ("INT", {"default": 2, "min": 1, "max": 2})}}
+
+    def patch(self, model, threads):
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "taotest_two_devices",
+                               _two_devices(threads))
+        return (m,)
+
+
+def _two_devices(threads):
+    def taotest_two_devices(executor, model, conds, x_in, timestep, model_options):
+        parts = [(i, [c if j == i else None for j in range(len(conds))]) for i, c in enumerate(conds) if c is not None]
+        results = {}
+        errors = []
+        barrier = threading.Barrier(len(parts)) if threads == 2 else None
+
+        def work(device_index, part):
+            try:
+                if barrier is not None:
+                    barrier.wait(timeout=30)
+                    time.sleep(random.random() * 0.002)  # either thread may reach the model first
+                options = comfy.model_patcher.create_model_options_clone(model_options)
+                options.setdefault("transformer_options", {})["multigpu_thread_device"] = f"taotest:{device_index}"
+                with torch.no_grad():  # grad mode is per thread; _handle_batch runs under no_grad too
+                    results[device_index] = comfy.samplers._calc_cond_batch(model, part, x_in, timestep, options)
+            except BaseException as error:  # re-raised on the calling thread, as MultiGPUThreadPool does
+                errors.append(error)
+
+        if threads == 2:
+            order = list(parts)
+            random.shuffle(order)
+            workers = [threading.Thread(target=work, args=part, name=f"taotest-device-{part[0]}") for part in order]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        else:
+            for part in parts:
+                work(*part)
+        if errors:
+            raise errors[0]
+        return [results[i][i] if i in results else torch.zeros_like(x_in) for i in range(len(conds))]
+
+    return taotest_two_devices
+
+
+class _CausalState:
+    """What ar_model.py keeps in transformer_options["ar_state"]: here only a call counter."""
+
+    def __init__(self):
+        self.calls = 0
+
+
+class TaoTestCausalState(_ModelPatch):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "where": (["model", "per_call"],)}}
+
+    def patch(self, model, where):
+        m = model.clone()
+        diffusion_model = m.get_model_object("diffusion_model")
+        m.add_object_patch("diffusion_model.forward", diffusion_model._forward)  # no DIFFUSION_MODEL wrapper point
+        if where == "model":
+            m.model_options.setdefault("transformer_options", {})["ar_state"] = _CausalState()
+        else:
+            def taotest_ar_state(executor, model_, conds, x_in, timestep, model_options):
+                model_options["transformer_options"]["ar_state"] = _CausalState()
+                return executor(model_, conds, x_in, timestep, model_options)
+            m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "taotest_ar_state", taotest_ar_state)
+        return (m,)
+
+
+# dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
+NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
+                           TaoTestCausalState=TaoTestCausalState)
