@@ -10,6 +10,9 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
 
   tiny_wan21_t2v.safetensors      Wan2.1 T2V, dim 128, 2 blocks, in/out 16 channels
                                   -> supported_models.WAN21_T2V / model_base.WAN21, latent Wan21
+  tiny_wan21_i2v.safetensors      Wan2.1 I2V, dim 128, 2 blocks, in 36 (16 noise + 4 mask + 16 image
+                                  latent channels), out 16, with the CLIP-vision projection img_emb
+                                  -> supported_models.WAN21_I2V / model_base.WAN21, latent Wan21
   tiny_wan22_ti2v_5b.safetensors  Wan2.2 TI2V-5B shape, dim 128, 2 blocks, in/out 48 channels
                                   -> supported_models.WAN22_T2V / model_base.WAN22, latent Wan22 (48 ch)
   tiny_hunyuan_video.safetensors  HunyuanVideo (T2V, guidance-distilled), hidden 128 (1 head of 128),
@@ -20,6 +23,9 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
   Wan: 'head.modulation' -> dim; 'head.head.weight' rows // 4 -> out_dim (48 means Wan2.2 5B);
        'blocks.0.ffn.0.weight' -> ffn_dim; number of 'blocks.N' -> layers; 'patch_embedding.weight'
        -> in_dim. num_heads = dim // 128 and text_dim is fixed at 4096 (not detected).
+       'img_emb.proj.0.bias' present (and no VACE/camera/S2V/HuMo/animate keys) -> model_type i2v;
+       with in_dim 36 that is WAN21_I2V (its blocks then use the image cross-attention: k_img,
+       v_img, norm_k_img; img_emb projects 1280-wide CLIP-vision features to dim).
   HunyuanVideo: 'txt_in.individual_token_refiner.blocks.0.norm1.weight' marks it; 'img_in.proj.weight'
        -> hidden size, in_channels, patch size; num_heads = hidden // 128 (the RoPE axes need a head
        dim of 16+56+56 = 128); 'txt_in.input_embedder.weight' -> text width; 'vector_in.*' present
@@ -39,12 +45,14 @@ from safetensors.torch import save_file
 
 WAN21_T2V = "tiny_wan21_t2v.safetensors"
 WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
+WAN21_I2V = "tiny_wan21_i2v.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 
 # Conditioning widths the tiny models expect.
 WAN_TEXT_DIM = 4096          # fixed by ComfyUI for every Wan model
 HUNYUAN_TEXT_DIM = 4096      # detected from the weights; 4096 like the real llava-llama3 encoder
 HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
+WAN_CLIP_VISION_DIM = 1280   # fixed by ComfyUI: Wan I2V's img_emb takes CLIP-H penultimate states
 
 
 class _Init:
@@ -72,8 +80,10 @@ class _Init:
 
 
 def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, text_dim=WAN_TEXT_DIM,
-                   freq_dim=256, patch=(1, 2, 2), seed=0) -> dict[str, torch.Tensor]:
-    """Full state dict of comfy.ldm.wan.model.WanModel (t2v, qk_norm and cross_attn_norm on)."""
+                   freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False) -> dict[str, torch.Tensor]:
+    """Full state dict of comfy.ldm.wan.model.WanModel (qk_norm and cross_attn_norm on): t2v, or
+    with i2v the image cross-attention weights and img_emb too. The i2v tensors are drawn after all
+    the t2v ones, so a t2v model's bytes do not depend on this option."""
     if dim % 128:
         raise ValueError("ComfyUI sets num_heads = dim // 128: dim must be a multiple of 128")
     r = _Init(seed)
@@ -99,6 +109,19 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
         sd[f"{b}.modulation"] = r.w(1, 6, dim, std=dim ** -0.5)
     r.linear(sd, "head.head", out_dim * patch[0] * patch[1] * patch[2], dim)
     sd["head.modulation"] = r.w(1, 2, dim, std=dim ** -0.5)
+    if i2v:
+        for i in range(num_layers):
+            b = f"blocks.{i}.cross_attn"
+            r.linear(sd, f"{b}.k_img", dim, dim)
+            r.linear(sd, f"{b}.v_img", dim, dim)
+            sd[f"{b}.norm_k_img.weight"] = r.ones(dim)
+        # MLPProj: LayerNorm -> Linear -> GELU -> Linear -> LayerNorm
+        sd["img_emb.proj.0.weight"] = r.ones(WAN_CLIP_VISION_DIM)
+        sd["img_emb.proj.0.bias"] = r.zeros(WAN_CLIP_VISION_DIM)
+        r.linear(sd, "img_emb.proj.1", WAN_CLIP_VISION_DIM, WAN_CLIP_VISION_DIM)
+        r.linear(sd, "img_emb.proj.3", dim, WAN_CLIP_VISION_DIM)
+        sd["img_emb.proj.4.weight"] = r.ones(dim)
+        sd["img_emb.proj.4.bias"] = r.zeros(dim)
     return sd
 
 
@@ -165,6 +188,8 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                 {"config": "WAN21_T2V", "model": "WAN21", "latent_channels": 16}),
     WAN22_TI2V_5B: (lambda: wan_state_dict(in_dim=48, out_dim=48, seed=1),
                     {"config": "WAN22_T2V", "model": "WAN22", "latent_channels": 48}),
+    WAN21_I2V: (lambda: wan_state_dict(in_dim=36, out_dim=16, seed=3, i2v=True),
+                {"config": "WAN21_I2V", "model": "WAN21", "latent_channels": 16}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
 }

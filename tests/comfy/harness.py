@@ -833,3 +833,66 @@ FAMILIES = {
 def build_graph(family: str, **kwargs) -> BuiltGraph:
     """FAMILIES[family]'s builder with kwargs (e.g. build_graph("wan22", steps=4, insert=[...]))."""
     return FAMILIES[family][0](**kwargs)
+
+
+# Image-to-video graphs: the start image is a seeded latent (TaoTestStartLatent) and the conditioning
+# comes from the test nodes in taotest_i2v_nodes.py that mirror WanImageToVideo and
+# Wan22ImageToVideoLatent (no tiny VAE or CLIP-vision model exists).
+WAN21_I2V = make_tiny_models.WAN21_I2V
+
+
+def _start_latent_graph(latent_format: str, vae_scale: int, start_frames: int, start_seed: int,
+                        **video) -> BuiltGraph:
+    """_video_graph (Wan text width) with its empty latent replaced by TaoTestStartLatent, id "30":
+    `start_frames` latent frames of the video's size / vae_scale. The caller wires node "32"."""
+    built = _video_graph(extras="none", text_width=make_tiny_models.WAN_TEXT_DIM, **video)
+    g, ids = built.prompt, built.ids
+    del g[ids.pop("latent")]
+    ids.update(start="30", i2v="32")
+    g["30"] = {"class_type": "TaoTestStartLatent", "inputs": {
+        "latent_format": latent_format, "frames": start_frames, "width": video["width"] // vae_scale,
+        "height": video["height"] // vae_scale, "seed": start_seed}}
+    return built
+
+
+def wan21_i2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V,
+                    insert=None, shift=8.0, width=64, height=64, length=9, start_frames=1, start_seed=7,
+                    clip_vision=True, clip_tokens=16, text_len=16, denoise=1.0,
+                    filename_prefix="latents/wan21_i2v", count_label="") -> BuiltGraph:
+    """Wan2.1 I2V: like wan_t2v_graph on the tiny in_dim-36 model, with TaoTestStartLatent (wan21,
+    `start_frames` latent frames, seed `start_seed`) and, when clip_vision, TaoTestClipVisionOutput
+    (`clip_tokens` tokens of width 1280) feeding TaoTestWanImageToVideo, whose positive, negative and
+    latent ([1,16,3,8,8] at 64x64x9) feed the KSampler. Extra ids: "start", "clip_vision" (when
+    used), "i2v"."""
+    built = _start_latent_graph(
+        "wan21", 8, start_frames, start_seed, model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler,
+        scheduler=scheduler, seed=seed, insert=insert, width=width, height=height, length=length,
+        text_len=text_len, denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    g["32"] = {"class_type": "TaoTestWanImageToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "start_latent": ["30", 0],
+        "width": width, "height": height, "length": length, "batch_size": 1}}
+    if clip_vision:
+        ids["clip_vision"] = "31"
+        g["31"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": start_seed, "tokens": clip_tokens}}
+        g["32"]["inputs"]["clip_vision_output"] = ["31", 0]
+    g[ids["sampler"]]["inputs"].update(positive=["32", 0], negative=["32", 1], latent_image=["32", 2])
+    return built
+
+
+def wan22_ti2v_i2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_TI2V_5B,
+                         insert=None, shift=8.0, width=128, height=128, length=9, start_frames=1, start_seed=7,
+                         text_len=16, denoise=1.0, filename_prefix="latents/wan22_i2v",
+                         count_label="") -> BuiltGraph:
+    """Wan2.2 TI2V-5B with a start image: like wan22_ti2v_graph, the latent from TaoTestStartLatent
+    (wan22, `start_frames` latent frames, seed `start_seed`) through TaoTestWan22ImageToVideoLatent
+    (latent with the start frames written in and a noise_mask; 128x128x9 -> [1,48,3,8,8], the 5B
+    VAE being 16x spatially). Extra ids: "start", "i2v"."""
+    built = _start_latent_graph(
+        "wan22", 16, start_frames, start_seed, model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler,
+        scheduler=scheduler, seed=seed, insert=insert, width=width, height=height, length=length,
+        text_len=text_len, denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    built.prompt["32"] = {"class_type": "TaoTestWan22ImageToVideoLatent", "inputs": {
+        "start_latent": ["30", 0], "width": width, "height": height, "length": length, "batch_size": 1}}
+    built.prompt[built.ids["sampler"]]["inputs"]["latent_image"] = ["32", 0]
+    return built
