@@ -4,13 +4,20 @@
   (`taocache`, what ComfyUI-Manager and the Registry use) and under a GitHub-zip folder name
   (`TaoCache-for-ComfyUI-main`), `pip install -r requirements.txt` with ComfyUI's python, then a real
   ComfyUI HTTP server (--cache-none): the node is in /object_info, nothing failed to import, no torch
-  package changed, and a short graph with TaoCache runs and skips.
+  package changed, the templates are listed, and a short graph with TaoCache runs and skips.
+- Registry archive install (the path that works before the pack is published): `comfy node pack`
+  (comfy-cli) on a copy of the working tree, the zip unpacked into custom_nodes/taocache as
+  ComfyUI-Manager and comfy-cli unpack what the Registry serves, then the same checks; the archive holds
+  the node, its web extension and every template, and nothing that must not ship.
 - node_list.json (ComfyUI-Manager's missing-node detection for a v3 pack) lists exactly the node ids
   the pack registers in that server.
 - pyproject.toml has what the Registry requires; .comfyignore keeps the published archive to the node.
 - A ComfyUI without an internal the pack uses: the pack still loads and its node still works.
-- `comfy node validate` (comfy-cli) passes with no warnings, when comfy-cli is installed in
-  .runtime/comfycli (`bash tools/comfy_runtime.sh` installs it unless TAOCACHE_WITH_COMFYCLI=0).
+- `comfy node validate` (comfy-cli) passes with no warnings.
+
+comfy-cli lives in .runtime/comfycli (`bash tools/comfy_runtime.sh` installs it). The tests that need it
+skip only when TAOCACHE_WITH_COMFYCLI=0 (a runtime built without it on purpose); otherwise a missing
+comfy-cli fails them.
 
 Each server gets its own tmp base directory (not the session's comfy_base).
 """
@@ -23,11 +30,13 @@ import re
 import shutil
 import subprocess
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import harness
+import workflow_tools
 
 REPO = harness.REPO_ROOT
 PYPROJECT = REPO / "pyproject.toml"
@@ -44,10 +53,40 @@ STEPS = 10  # the fewest steps TaoCache acts on
 # Never to be installed or changed by the pack's requirements (ComfyUI-Manager's own pip blacklist and
 # the CUDA builds a user picked).
 TORCH_LIKE = re.compile(r"^(torch|torchvision|torchaudio|torchsde|xformers|triton|nvidia-)", re.IGNORECASE)
+# Never in the published archive: the runtime, git, outputs, tests and developer tools, the tiny model
+# and its profiles (the node reads profiles from ComfyUI's models/taocache_profiles, not from its folder).
+NEVER_SHIPPED_TOP = {".git", ".runtime", ".ci", "tests", "tools", "out", "models", "node.zip"}
+WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".latent", ".npy", ".npz", ".zip")
 
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
+def git_view() -> list[str]:
+    """The repository's files as git sees them (tracked, plus untracked ones not ignored: files not
+    committed yet count as git's), existing on disk. What `comfy node pack` starts from."""
+    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    return [f for f in files if (REPO / f).is_file()]
+
+
+def comfy_cli() -> Path:
+    """comfy-cli's `comfy`. Missing: a skip only when TAOCACHE_WITH_COMFYCLI=0 (the runtime was built
+    without it on purpose), else a failure."""
+    if COMFY_CLI.is_file():
+        return COMFY_CLI
+    missing = f"comfy-cli is not installed at {COMFY_CLI}"
+    if os.environ.get("TAOCACHE_WITH_COMFYCLI") == "0":
+        pytest.skip(f"{missing}: TAOCACHE_WITH_COMFYCLI=0 (runtime built without comfy-cli)")
+    pytest.fail(f"{missing}: run `bash tools/comfy_runtime.sh` (it installs comfy-cli into .runtime/comfycli, "
+                "about 35 s), or set TAOCACHE_WITH_COMFYCLI=0 to skip the tests that need it", pytrace=False)
+
+
+def comfy_cli_env(home: Path) -> dict:
+    """HOME: comfy-cli writes its config under ~/.config; DO_NOT_TRACK: no telemetry; RUFF_NO_CACHE (for
+    validate): no .ruff_cache in the repository."""
+    return dict(os.environ, HOME=str(home), DO_NOT_TRACK="1", RUFF_NO_CACHE="true", NO_COLOR="1", COLUMNS="200")
+
 
 def torch_packages(python: str) -> list[str]:
     """`pip freeze | grep -i torch` with ComfyUI's python."""
@@ -67,6 +106,16 @@ def import_problems(log: str, folder: str) -> list[str]:
         if (failed and here.search(line)) or "Unable to parse pyproject.toml" in line:
             bad.append(line)
     return bad
+
+
+def non_sqlalchemy_tracebacks(log: str) -> list[str]:
+    """The traceback blocks of a server log, less those with frames in SQLAlchemy only: ComfyUI's
+    database connection (sqlite :memory:, from the harness) garbage-collected in the prompt worker
+    thread logs "Exception during reset or similar" from SQLAlchemy's pool, depending on when the
+    collector runs, with no frame of ComfyUI or of any custom node."""
+    blocks = re.split(r"(?m)^(?=Traceback \(most recent call last\):)", log)[1:]
+    return [block for block in blocks
+            if not all("/site-packages/sqlalchemy/" in f for f in re.findall(r'File "([^"]+)"', block))]
 
 
 def pack_node_ids(object_info: dict, folder: str) -> set[str]:
@@ -108,6 +157,8 @@ class Install:
     torch_after: list[str]
     object_info: dict
     extensions: list[str]  # GET /extensions: the web extension files the frontend loads
+    templates: dict        # GET /api/workflow_templates: {pack folder: template names} (Browse Templates)
+    served: dict           # template name -> GET /api/workflow_templates/<folder>/<name>.json
     run: dict | None     # /history entry of a short graph with TaoCache (when run_graph)
     calls: list[int]     # real forward calls of that run (TaoTestCountCalls)
     log: str
@@ -116,11 +167,32 @@ class Install:
 # --------------------------------------------------------------------------------------------------
 # ComfyUI-Manager style install
 
-def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph: bool) -> Install:
+def unpack_archive(archive: Path, custom_nodes_dir: Path, folder: str) -> Path:
+    """What ComfyUI-Manager (UnifiedManager._cnr_install) and comfy-cli (`comfy node registry-install`,
+    custom_nodes/command.py registry_install) do with the zip the Registry serves: extract it into
+    custom_nodes/<node id>. The Manager also writes the extracted names to .tracking, which its
+    cnr_utils.read_cnr_info needs to take the folder for a Registry install."""
+    dest = custom_nodes_dir / folder
+    dest.mkdir(parents=True)
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        z.extractall(dest)
+    (dest / ".tracking").write_text("\n".join(names), encoding="utf-8")
+    return dest
+
+
+def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph: bool,
+                          archive: Path | None = None) -> Install:
+    """The pack copied from the repository (or unpacked from `archive`) into a fresh base directory,
+    `pip install -r requirements.txt`, then a server started on it (what the restart after an install
+    does)."""
     python = harness.comfy_python()
     base = new_base(tmp_path_factory, "install")
     torch_before = torch_packages(python)
-    pack_dir = harness.install_pack(base.custom_nodes_dir, folder_name=folder)
+    if archive is None:
+        pack_dir = harness.install_pack(base.custom_nodes_dir, folder_name=folder)
+    else:
+        pack_dir = unpack_archive(archive, base.custom_nodes_dir, folder)
     # what the Manager runs, even for a requirements file without requirements (the harness skips that)
     pip = subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r",
                           str(pack_dir / "requirements.txt")], cwd=pack_dir, capture_output=True, text=True)
@@ -130,13 +202,17 @@ def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph:
     try:
         object_info = server.get("/object_info")
         extensions = server.get("/extensions")
+        templates = server.get("/api/workflow_templates")
+        served = {name: server.get(f"/api/workflow_templates/{folder}/{name}.json")
+                  for name in templates.get(folder, [])}
         if run_graph:
             run = server.run(short_graph())
             calls = [r["calls"] for r in server.last_calls]
     finally:
         server.stop()
     return Install(folder=folder, pack_dir=pack_dir, pip=pip, torch_before=torch_before, torch_after=torch_after,
-                   object_info=object_info, extensions=extensions, run=run, calls=calls, log=server.log_text())
+                   object_info=object_info, extensions=extensions, templates=templates, served=served, run=run,
+                   calls=calls, log=server.log_text())
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +229,53 @@ def zip_install(comfyui_dir, tmp_path_factory) -> Install:
     return manager_style_install("TaoCache-for-ComfyUI-main", comfyui_dir, tmp_path_factory, run_graph=True)
 
 
-@pytest.fixture(params=["registry_install", "zip_install"], ids=["registry-folder", "github-zip-folder"])
+@dataclasses.dataclass
+class Archive:
+    path: Path
+    sizes: dict[str, int]  # archive member -> uncompressed bytes
+    pack_output: str
+
+
+@pytest.fixture(scope="module")
+def registry_archive(tmp_path_factory) -> Archive:
+    """`comfy node pack` (what `comfy node publish` uploads: git-tracked files minus .comfyignore, plus
+    [tool.comfy] includes) run on a copy of the working tree in a scratch git repository: the CLI always
+    writes node.zip into its current folder, and the repository must not get one."""
+    cli = comfy_cli()
+    work = tmp_path_factory.mktemp("node_pack")
+    src = work / "taocache"
+    for rel in git_view():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, src / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(cmd, cwd=src, check=True, capture_output=True)
+    proc = subprocess.run([str(cli), "node", "pack"], cwd=src, env=comfy_cli_env(work / "home"),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0 or not (src / "node.zip").is_file():
+        pytest.fail(f"`comfy node pack` failed (exit {proc.returncode}):\n{out}", pytrace=False)
+    path = shutil.move(src / "node.zip", work / "node.zip")
+    with zipfile.ZipFile(path) as z:
+        sizes = {info.filename: info.file_size for info in z.infolist()}
+    return Archive(path=Path(path), sizes=sizes, pack_output=out)
+
+
+@pytest.fixture(scope="module")
+def archive_install(registry_archive, comfyui_dir, tmp_path_factory) -> Install:
+    """The Registry archive unpacked into custom_nodes/taocache (the Registry's node id), with a graph."""
+    return manager_style_install("taocache", comfyui_dir, tmp_path_factory, run_graph=True,
+                                 archive=registry_archive.path)
+
+
+@pytest.fixture(params=["registry_install", "zip_install", "archive_install"],
+                ids=["registry-folder", "github-zip-folder", "registry-archive"])
 def install(request) -> Install:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=["zip_install", "archive_install"], ids=["github-zip-folder", "registry-archive"])
+def graph_install(request) -> Install:
+    """The installs that run a short graph."""
     return request.getfixturevalue(request.param)
 
 
@@ -183,11 +304,21 @@ def test_the_web_extension_is_served_once(install):
         assert served[0] == f"/extensions/{install.folder}/{js}"
 
 
-def test_a_graph_with_the_node_runs_and_skips(zip_install):
-    assert zip_install.run["status"]["status_str"] == "success", zip_install.run["status"]
-    computed, skipped, total = summary(zip_install.log)
+def test_a_graph_with_the_node_runs_and_skips(graph_install):
+    assert graph_install.run["status"]["status_str"] == "success", graph_install.run["status"]
+    computed, skipped, total = summary(graph_install.log)
     assert total == STEPS and skipped > 0
-    assert zip_install.calls == [computed], "reported computed calls must be the real forward calls"
+    assert graph_install.calls == [computed], "reported computed calls must be the real forward calls"
+
+
+def test_browse_templates_lists_and_serves_every_shipped_template(install):
+    """GET /api/workflow_templates ({pack folder: template names}, what Browse Templates shows) lists
+    every JSON of the templates folder under the installed folder's name, and each is served as shipped."""
+    shipped = {p.stem: p for p in workflow_tools.shipped_workflows()}
+    assert shipped, f"no templates in {workflow_tools.WORKFLOWS_DIR}"
+    assert sorted(install.templates.get(install.folder, [])) == sorted(shipped), install.templates
+    for name, path in shipped.items():
+        assert install.served[name] == workflow_tools.load(path), f"{name}.json served differs from {path}"
 
 
 def test_node_list_json_lists_exactly_the_nodes_the_pack_registers(install):
@@ -257,10 +388,9 @@ def comfyignored(paths: list[str], workdir: Path) -> set[str]:
 
 
 def test_comfyignore_keeps_the_published_archive_to_the_node(tmp_path):
-    """`comfy node publish` zips git's files minus .comfyignore. Files not committed yet count as git's."""
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    files = [f for f in files if (REPO / f).is_file()]
+    """`comfy node publish` zips git's files minus .comfyignore. Files not committed yet count as git's.
+    Needs no comfy-cli; the archive comfy-cli makes is checked below."""
+    files = git_view()
     ignored = comfyignored(files, tmp_path)
     kept = [f for f in files if f not in ignored]
     for needed in ("__init__.py", "pyproject.toml", "requirements.txt", "LICENSE", "README.md", "CHANGELOG.md",
@@ -271,6 +401,35 @@ def test_comfyignore_keeps_the_published_archive_to_the_node(tmp_path):
     samples = [".runtime/venv/bin/python", "out/demo/demo.json", "nodes/__pycache__/compat.cpython-311.pyc",
                "tests/comfy/harness.py", "tests/support/custom_nodes/taocache_test_nodes.py", "x/model.safetensors"]
     assert comfyignored(samples, tmp_path) == set(samples)
+
+
+# --------------------------------------------------------------------------------------------------
+# The Registry archive (`comfy node pack`)
+
+def test_the_registry_archive_holds_the_node_and_its_templates_and_nothing_that_must_not_ship(registry_archive):
+    names = set(registry_archive.sizes)
+    repo_files = git_view()
+    # the node: all of its code and its web extension, and what ComfyUI, the Manager and the Registry read
+    code = [f for f in repo_files if f.split("/")[0] in {"nodes", "taocache", "web"}]
+    assert [f for f in code if f.startswith("web/") and f.endswith(".js")], "no web extension in the repository?"
+    needed = [*code, "__init__.py", "pyproject.toml", "requirements.txt", "node_list.json", "LICENSE", "README.md"]
+    missing = [f for f in needed if f not in names]
+    assert not missing, f"missing from the archive: {missing}\n{registry_archive.pack_output}"
+    # every template, with its thumbnail, in the folder ComfyUI scans
+    folder = workflow_tools.WORKFLOWS_DIR.name
+    templates = workflow_tools.shipped_workflows()
+    assert templates, f"no templates in {workflow_tools.WORKFLOWS_DIR}"
+    for template in templates:
+        assert f"{folder}/{template.name}" in names, f"{folder}/{template.name} is not in the archive"
+        thumb = template.with_suffix(".jpg")
+        if thumb.is_file():
+            assert f"{folder}/{thumb.name}" in names, f"{folder}/{thumb.name} is not in the archive"
+    # nothing that must not ship
+    shipped_wrongly = sorted(n for n in names if n.split("/")[0] in NEVER_SHIPPED_TOP
+                             or n.lower().endswith(WEIGHT_SUFFIXES) or "__pycache__" in n)
+    assert not shipped_wrongly, f"must not be in the archive: {shipped_wrongly}"
+    big = sorted(n for n, size in registry_archive.sizes.items() if size > 1 << 20)
+    assert not big, f"members over 1 MB in the archive: {big}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,22 +459,15 @@ def test_pack_loads_and_works_when_comfyui_lacks_internals_it_uses(comfyui_dir, 
     assert "cannot show text on nodes" in log
     computed, skipped, total = summary(log)
     assert total == STEPS and skipped > 0 and calls == [computed]
-    assert "Traceback" not in log.split("got prompt", 1)[-1], log[-3000:]
+    assert not non_sqlalchemy_tracebacks(log.split("got prompt", 1)[-1]), log[-3000:]
 
 
 # --------------------------------------------------------------------------------------------------
 # comfy node validate (comfy-cli)
 
 def test_comfy_node_validate_passes_with_no_warnings(tmp_path):
-    if not COMFY_CLI.is_file():
-        pytest.skip(f"comfy-cli is not installed at {COMFY_CLI}: run `bash tools/comfy_runtime.sh` (it installs "
-                    "comfy-cli into .runtime/comfycli, about 30 s, unless TAOCACHE_WITH_COMFYCLI=0)")
-    # HOME: comfy-cli writes its config under ~/.config; DO_NOT_TRACK: no telemetry; RUFF_NO_CACHE: no
-    # .ruff_cache in the repository.
-    env = dict(os.environ, HOME=str(tmp_path), DO_NOT_TRACK="1", RUFF_NO_CACHE="true", NO_COLOR="1",
-               COLUMNS="200")
-    proc = subprocess.run([str(COMFY_CLI), "node", "validate"], cwd=REPO, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    proc = subprocess.run([str(comfy_cli()), "node", "validate"], cwd=REPO, env=comfy_cli_env(tmp_path),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "All validation checks passed" in out, out
