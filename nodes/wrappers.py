@@ -119,8 +119,10 @@ def _branch_keys(options: dict, batch: int) -> Optional[list]:
             keys[i] = (key, repeats[key])
     window = options.get("context_window")
     if window is not None:
-        indices = tuple(getattr(window, "index_list", ()) or ())
-        return [(key, indices) for key in keys]
+        indices = getattr(window, "index_list", None)
+        if indices is None:  # windows could not be told apart: they would share one history
+            return None
+        return [(key, tuple(indices)) for key in keys]
     return keys
 
 
@@ -180,6 +182,10 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
         live.stop(f"cannot key this model's input: {error}")
         return None, (live, run.decide([], sigma), [], None, 0)
     batch = batch_size(streams)
+    window = options.get("context_window")
+    if window is not None and getattr(window, "index_list", None) is None:
+        live.stop("this ComfyUI's context windows carry no index_list: the windows cannot be told apart")
+        return None, (live, run.decide([], sigma), [], form, batch)
     keys = _branch_keys(options, batch)
     if keys is None:
         live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
@@ -325,16 +331,27 @@ def _stochastic_sampler(sampler) -> Optional[str]:
     return None
 
 
-def _schedule(config: TaoCacheConfig, guider, sigmas) -> Schedule:
-    model_sampling = guider.model_patcher.get_model_object("model_sampling")
-    start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
-    end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
-    return Schedule([float(s) for s in sigmas], start_sigma, end_sigma)
+def _schedule(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
+    """The run's schedule with the window as noise levels, and what went wrong when this model
+    cannot convert percent to noise level (the run then stays uncached, saying so)."""
+    values = [float(s) for s in sigmas]
+    try:
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
+        end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
+    except (AttributeError, TypeError, ValueError) as error:
+        return Schedule(values, float("inf"), float("-inf")), (
+            f"this model's sampling cannot convert start_percent/end_percent to noise levels ({error})")
+    return Schedule(values, start_sigma, end_sigma), None
 
 
 def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
     config = settings.config
-    schedule = _schedule(config, guider, sigmas)
+    schedule, problem = _schedule(config, guider, sigmas)
+    if problem:
+        run = TaoCacheRun(config, schedule)
+        run.stop(problem)
+        return run
     if settings.profile is None:
         return TaoCacheRun(config, schedule)
     plan = plan_skips(settings.profile, schedule, settings.target_speedup, config.max_consecutive_skips)
