@@ -12,6 +12,7 @@ The first model call of every run is always computed; it tells which of the last
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -408,6 +409,7 @@ class LiveCalibration:
         self.settings = settings
         self.schedule = schedule
         self.recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
+        self.lock = threading.Lock()  # model calls may come from several threads (multi-GPU CFG split)
 
 
 def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
@@ -428,8 +430,9 @@ def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tens
         return
     labels = options.get("cond_or_uncond") or list(range(len(keys)))
     position = live.schedule.position(sigma)
-    for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
-        live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)), sigma, position, chunk)
+    with live.lock:
+        for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
+            live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)), sigma, position, chunk)
 
 
 def calibration_outer_sample_wrapper(executor, *args, **kwargs):

@@ -69,3 +69,18 @@ def test_the_pack_imports_nothing_from_comfyui_that_is_not_listed():
     assert not unlisted, f"ComfyUI names imported but not in nodes/compat.py INTERNALS: {unlisted}"
     taocache_code = sorted((harness.REPO_ROOT / "taocache").glob("*.py"))
     assert all(not imported_comfy_names(path) for path in taocache_code), "taocache/ must never import ComfyUI"
+
+
+def test_every_test_the_readme_names_exists():
+    """The README's Compatibility and Works-with tables point at tests: each file and test function exists."""
+    import re
+
+    readme = (harness.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", readme))
+    assert len(named) >= 5
+    for path, function in named:
+        file = harness.REPO_ROOT / path
+        assert file.is_file(), f"README names {path}, which does not exist"
+        if function:
+            assert re.search(rf"^def {function}\(", file.read_text(encoding="utf-8"), re.M), \
+                f"README names {path}::{function}, which does not exist"
