@@ -7,7 +7,7 @@ import logging
 from comfy_api.latest import io
 
 from . import compat, profiles
-from .wrappers import CalibrationSettings, attach_calibration
+from .calibration import CalibrationSettings, attach_calibration
 
 log = logging.getLogger("TaoCache")
 

@@ -8,19 +8,19 @@
   APPLY_MODEL      fallback for models whose forward does not call DIFFUSION_MODEL wrappers: the
                    same decision on the noise estimate recovered from the denoised output.
 The first model call of every run is always computed; it tells which of the last two is active.
+The calibration node's wrappers (every call computed, statistics recorded) are in calibration.py.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-from ..taocache import CalibrationRecorder, Profile, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
+from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
 from ..taocache.streams import StreamError, batch_size, split_streams
-from . import compat, profiles
+from . import compat
 
 log = logging.getLogger("TaoCache")
 
@@ -91,7 +91,7 @@ def _uncacheable(options: dict) -> Optional[str]:
     return None
 
 
-def _transformer_options(args, kwargs) -> dict:
+def transformer_options_of(args, kwargs) -> dict:
     options = kwargs.get("transformer_options")
     if isinstance(options, dict):
         return options
@@ -101,7 +101,7 @@ def _transformer_options(args, kwargs) -> dict:
     return {}
 
 
-def _branch_keys(options: dict, batch: int) -> Optional[list]:
+def branch_keys(options: dict, batch: int) -> Optional[list]:
     """One key per conditioning entry in the call, per context window: its uuid and whether it is a
     cond or an uncond. The uuid alone is not unique: for an area cond, ComfyUI fills the matching
     uncond area with a copy of the cond entry, uuid included, and batches the two in one call."""
@@ -127,7 +127,7 @@ def _branch_keys(options: dict, batch: int) -> Optional[list]:
     return keys
 
 
-def _current_sigma(options: dict) -> Optional[float]:
+def current_sigma(options: dict) -> Optional[float]:
     sigmas = options.get("sigmas")
     if sigmas is None:
         return None
@@ -169,7 +169,7 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is None or not live.claim(hook):
         return None, None
-    sigma = _current_sigma(options)
+    sigma = current_sigma(options)
     if sigma is None:
         live.stop("the model call carries no noise level (transformer_options has no 'sigmas')")
         return None, None
@@ -187,7 +187,7 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     if window is not None and getattr(window, "index_list", None) is None:
         live.stop("this ComfyUI's context windows carry no index_list: the windows cannot be told apart")
         return None, (live, run.decide([], sigma), [], form, batch)
-    keys = _branch_keys(options, batch)
+    keys = branch_keys(options, batch)
     if keys is None:
         live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
                   f"uuids {options.get('uuids')!r}, cond_or_uncond {options.get('cond_or_uncond')!r})")
@@ -233,12 +233,12 @@ def _record_call(pending, output, to_noise=None) -> None:
 
 
 def diffusion_model_wrapper(executor, *args, **kwargs):
-    options = _transformer_options(args, kwargs)
+    options = transformer_options_of(args, kwargs)
     return _cached_call(options, args[0], lambda: executor(*args, **kwargs), "diffusion_model")
 
 
 def apply_model_wrapper(executor, *args, **kwargs):
-    options = _transformer_options(args, kwargs)
+    options = transformer_options_of(args, kwargs)
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is None or live.hook == "diffusion_model":
         return executor(*args, **kwargs)
@@ -389,102 +389,3 @@ def attach(model, settings: NodeSettings, types) -> bool:
     model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY, diffusion_model_wrapper)
     model.add_wrapper_with_key(types.APPLY_MODEL, WRAPPER_KEY, apply_model_wrapper)
     return replaced
-
-
-# --- calibration: every call computed, what the predictor would have done recorded -------------------
-CALIBRATION_KEY = "taocache_calibration"  # transformer_options entry: CalibrationSettings
-CALIBRATION_RUN_KEY = "taocache_calibration_run"
-BRANCH_NAMES = {0: "cond", 1: "uncond"}
-
-
-@dataclass(frozen=True)
-class CalibrationSettings:
-    profile_name: str
-    path: str
-    node_id: Optional[str] = None
-
-
-class LiveCalibration:
-    def __init__(self, settings: CalibrationSettings, schedule: Schedule):
-        self.settings = settings
-        self.schedule = schedule
-        self.recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
-        self.lock = threading.Lock()  # model calls may come from several threads (multi-GPU CFG split)
-
-
-def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
-    output = executor(*args, **kwargs)
-    options = _transformer_options(args, kwargs)
-    live: Optional[LiveCalibration] = options.get(CALIBRATION_RUN_KEY)
-    if live is None or not isinstance(output, torch.Tensor):
-        return output
-    _record_calibration(live, options, output)
-    return output
-
-
-@torch.compiler.disable
-def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tensor) -> None:
-    keys = _branch_keys(options, output.shape[0])
-    sigma = _current_sigma(options)
-    if keys is None or sigma is None:
-        return
-    labels = options.get("cond_or_uncond") or list(range(len(keys)))
-    position = live.schedule.position(sigma)
-    with live.lock:
-        for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
-            live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)), sigma, position, chunk)
-
-
-def calibration_outer_sample_wrapper(executor, *args, **kwargs):
-    guider = executor.class_obj
-    original_options = guider.model_options
-    settings: CalibrationSettings = original_options["transformer_options"][CALIBRATION_KEY]
-    noise, sampler, sigmas = args[0], args[2], (args[3] if len(args) > 3 else kwargs["sigmas"])
-    live = LiveCalibration(settings, Schedule([float(s) for s in sigmas], float("inf"), float("-inf")))
-    guider.model_options = compat.clone_model_options(original_options)
-    guider.model_options["transformer_options"][CALIBRATION_RUN_KEY] = live
-    metadata = profiles.run_metadata(guider, noise, sampler, sigmas)
-    metadata["sigmas"] = [float(s) for s in sigmas]
-    finished = False
-    try:
-        output = executor(*args, **kwargs)
-        finished = True
-        return output
-    finally:
-        guider.model_options = original_options
-        samples = live.recorder.close()
-        if finished:
-            message = _save_calibration(settings, samples, metadata)
-        else:
-            message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
-        log.info(message)
-        compat.show_text_on_node(settings.node_id, message)
-
-
-def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:
-    import os
-
-    from ..taocache import ProfileError
-
-    if not any(s["error"] is not None for s in samples):
-        return (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
-                f"model without a DIFFUSION_MODEL wrapper point); profile {settings.profile_name} unchanged")
-    profile = Profile()
-    if os.path.exists(settings.path):
-        try:
-            profile = Profile.load(settings.path)
-        except ProfileError as error:
-            return f"TaoCache Calibrate: {error}; not overwriting it: choose another profile_name"
-        if profile.model_class != metadata["model_class"]:
-            return (f"TaoCache Calibrate: profile {settings.profile_name} holds model class {profile.model_class}, "
-                    f"this model is {metadata['model_class']}; not mixing them: choose another profile_name")
-    profile.add_run(samples, metadata)
-    profile.save(settings.path)
-    return (f"TaoCache Calibrate: profile {settings.profile_name} now holds {len(profile.runs)} run(s); "
-            f"written to {settings.path}")
-
-
-def attach_calibration(model, settings: CalibrationSettings, types) -> None:
-    model.model_options.setdefault("transformer_options", {})[CALIBRATION_KEY] = settings
-    model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY + "_calibrate", calibration_outer_sample_wrapper)
-    model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", calibration_diffusion_model_wrapper)
