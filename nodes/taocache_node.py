@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ..taocache import PREDICTORS, ConfigError, TaoCacheConfig
 from ..taocache.config import MIN_STEPS, RANGES
+from ..taocache.planner import MODES as PLAN_MODES
 from . import compat, profiles
 from .wrappers import NodeSettings, attach
 
@@ -70,6 +71,15 @@ class TaoCacheNode(io.ComfyNode):
                                tooltip="With a profile: the model-call ratio to reach (steps / computed steps), "
                                        "skipping the steps with the lowest calibrated error first. Ignored without "
                                        "a profile. Try 1.3-1.8."),
+                io.Combo.Input("plan_mode", options=list(PLAN_MODES), default="speedup", optional=True,
+                               tooltip="With a profile: speedup plans the skips to reach target_speedup; error plans "
+                                       "the largest speedup whose expected (calibrated) error stays under "
+                                       "target_error. The plan may use any step inside start_percent-end_percent: "
+                                       "open the window (0 to 1) to let the calibration choose where to skip."),
+                io.Float.Input("target_error", default=0.05, min=0.001, max=10.0, step=0.005, optional=True,
+                               tooltip="With a profile and plan_mode error: the bound on the summed expected "
+                                       "relative error of the planned skips (each skip's calibrated one-step "
+                                       "error, times its place in a run of skips). Try 0.02-0.2."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, with TaoCache attached for the samplers that use it.")],
             hidden=[io.Hidden.unique_id],
@@ -78,7 +88,7 @@ class TaoCacheNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
                 max_consecutive_skips, predictor, error_budget, verbose, profile=profiles.NONE,
-                target_speedup=1.5) -> io.NodeOutput:
+                target_speedup=1.5, plan_mode="speedup", target_error=0.05) -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
 
         def uncached(message):
@@ -103,8 +113,12 @@ class TaoCacheNode(io.ComfyNode):
             if problem:
                 log.warning(problem)
                 compat.show_text_on_node(node_id, problem)
+        if plan_mode not in PLAN_MODES:
+            return uncached(f"TaoCache: plan_mode must be one of {', '.join(PLAN_MODES)}, got {plan_mode!r}. "
+                            f"The model passes through uncached.")
         settings = NodeSettings(config=config, node_id=node_id, profile=loaded,
-                                profile_name=profile if loaded else None, target_speedup=float(target_speedup))
+                                profile_name=profile if loaded else None, target_speedup=float(target_speedup),
+                                plan_mode=plan_mode, target_error=float(target_error))
         patched = model.clone()
         if attach(patched, settings, types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")

@@ -18,7 +18,8 @@ from typing import Optional
 
 import torch
 
-from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
+from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
+from ..taocache.planner import plan
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat
 
@@ -37,6 +38,8 @@ class NodeSettings:
     profile: Optional[Profile] = None  # with a profile, skips are planned ahead to reach target_speedup
     profile_name: Optional[str] = None
     target_speedup: float = 1.0
+    plan_mode: str = "speedup"  # with a profile: "speedup" (reach target_speedup) or "error" (stay under target_error)
+    target_error: float = 0.05
 
 
 class LiveRun:
@@ -355,11 +358,11 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return run
     if settings.profile is None:
         return TaoCacheRun(config, schedule)
-    plan = plan_skips(settings.profile, schedule, settings.target_speedup, config.max_consecutive_skips)
-    run = TaoCacheRun(config, schedule, plan=plan)
-    planned = schedule.steps / max(schedule.steps - len(plan), 1)
-    run.report.note = (f"profile {settings.profile_name}: target {settings.target_speedup:.2f}x, "
-                       f"planned {planned:.2f}x")
+    planned = plan(settings.profile, schedule, mode=settings.plan_mode, target_speedup=settings.target_speedup,
+                   target_error=settings.target_error, max_consecutive=config.max_consecutive_skips)
+    run = TaoCacheRun(config, schedule, plan=set(planned.steps))
+    run.report.note = f"profile {settings.profile_name}: {planned.describe()}"
+    log.info(f"TaoCache: {run.report.note}")
     return run
 
 

@@ -48,7 +48,32 @@ def test_profile_with_target_speedup_reaches_it_within_one_step(wan_profile, com
     computed, skipped, total = summary_counts(result.log_text)
     assert total == 30 and abs(computed - 30 / 1.5) <= 1
     assert result.calls == [computed]
-    assert re.search(r"profile tiny_wan_test\.json: target 1\.50x, planned 1\.5\dx", result.log_text)
+    assert re.search(r"profile tiny_wan_test\.json: speedup mode, target 1\.50x: skips steps [\d,]+ "
+                     r"\(planned 1\.5\dx, expected error [\d.e-]+\)", result.log_text)
+
+
+def test_profile_plans_over_the_whole_open_window_and_in_error_mode(wan_profile, comfy_inprocess):
+    """With the window open (0 to 1) the plan may use early steps; error mode stays under its bound
+    and a looser bound gives a larger speedup. The node text says which mode ran and what it planned."""
+    name, _ = wan_profile
+    speeds = []
+    for bound in (0.02, 0.5):
+        node = taocache(profile=f"{name}.json", start_percent=0.0, end_percent=1.0, plan_mode="error",
+                        target_error=bound, max_consecutive_skips=2)
+        built = harness.wan_t2v_graph(steps=30, seed=3, insert=[node])
+        result = comfy_inprocess.run(built).raise_for_status()
+        computed, skipped, total = summary_counts(result.log_text)
+        assert result.calls == [computed]
+        match = re.search(r"error mode, error bound ([\d.]+): skips steps ([\d,]+|none) \(planned ([\d.]+)x, "
+                          r"expected error ([\d.e-]+)\)", result.log_text)
+        assert match, result.log_text[-1500:]
+        assert float(match.group(4)) <= bound
+        planned = [] if match.group(2) == "none" else [int(v) for v in match.group(2).split(",")]
+        assert skipped == len(planned)
+        assert any("error mode" in text for text in result.texts_for(built.inserted[0]))
+        speeds.append((total / computed, planned))
+    assert speeds[1][0] > speeds[0][0]
+    assert min(speeds[1][1]) < 9, "an open window lets the plan skip before the late window (step 9 of 30)"
 
 
 def test_corrupt_profile_is_reported_and_the_run_goes_on_online(comfy_inprocess, comfy_base):

@@ -1,0 +1,141 @@
+"""Skips chosen before a run from a calibration profile: where to skip, to reach a speedup or an error.
+
+A profile holds, per noise level, the fixed-point predictor's relative error for skipping that one
+step (measured on full runs). The planner ranks the steps of this run's schedule by that error and
+skips the cheapest ones, anywhere the window allows (the whole schedule when the window is open
+from 0 to 1), until either
+
+  mode "speedup"  steps / computed steps reaches target_speedup, or
+  mode "error"    the next skip would take the summed expected error above target_error (the
+                  largest speedup whose expected error stays under the bound).
+
+Guards (ours; the first experiments showed why each is needed):
+  - the first `warmup` steps are computed: the predictor needs three computed outputs;
+  - the last two steps are computed (skipping the penultimate step cost about 1.5 dB);
+  - at most max_consecutive skips in a row, and isolated skips are placed before any run of two;
+  - no pile-up at the end: the last quarter of the steps never holds more than its proportional
+    share of the skips (schedules that piled skips there lost quality at 2.0x).
+Expected error: a skip that is the j-th of a run costs j times its one-step error (the prediction
+reaches j steps past the last computed output); the plan's expected error is the sum. This is an
+estimate for ranking and bounding, not a measured error.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+MODES = ("speedup", "error")
+WARMUP = 3
+TAIL_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    steps: frozenset  # step indices to skip
+    expected_error: float  # summed estimated relative error of the planned skips
+    total_steps: int
+    target: float  # the target speedup or the error bound
+
+    @property
+    def speedup(self) -> float:
+        return self.total_steps / max(self.total_steps - len(self.steps), 1)
+
+    def describe(self) -> str:
+        goal = (f"target {self.target:.2f}x" if self.mode == "speedup" else f"error bound {self.target:g}")
+        listed = ",".join(str(i) for i in sorted(self.steps)) or "none"
+        return (f"{self.mode} mode, {goal}: skips steps {listed} (planned {self.speedup:.2f}x, "
+                f"expected error {self.expected_error:.3g})")
+
+
+def step_errors(profile, schedule) -> list[float]:
+    """The calibrated one-step error at each step of the schedule (inf where the profile has none)."""
+    errors = []
+    for i in range(schedule.steps):
+        error, _ = profile.at("error", schedule.sigmas[i])
+        errors.append(error if math.isfinite(error) else math.inf)
+    return errors
+
+
+def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
+         target_error: float = 0.05, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+    if mode not in MODES:
+        raise ValueError(f"TaoCache: plan mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return plan_from_errors(step_errors(profile, schedule), schedule.window_steps(), mode=mode,
+                            target_speedup=target_speedup, target_error=target_error,
+                            max_consecutive=max_consecutive, warmup=warmup)
+
+
+def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
+                     target_error: float = 0.05, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+    """The planner on plain numbers: errors[i] is step i's one-step error, `allowed` the steps the
+    window lets it skip."""
+    steps = len(errors)
+    wanted = steps - math.floor(steps / target_speedup + 1e-9) if mode == "speedup" else steps
+    candidates = sorted((errors[i], i) for i in set(allowed)
+                        if warmup <= i < steps - 2 and math.isfinite(errors[i]))
+    tail_start = steps - math.ceil(steps * TAIL_FRACTION)
+    # Isolated skips first; where they cannot reach the target (they block their neighbours), the
+    # same greedy again allowing runs from the start. The first plan that reaches it wins.
+    best = None
+    for first_limit in range(1, max(max_consecutive, 1) + 1):
+        chosen, spent = _greedy(candidates, errors, range(first_limit, max(max_consecutive, 1) + 1),
+                                wanted, tail_start, mode, target_error)
+        if best is None or len(chosen) > len(best[0]):
+            best = (chosen, spent)
+        if len(chosen) >= wanted:
+            break
+    chosen, spent = best
+    return Plan(mode=mode, steps=frozenset(chosen), expected_error=spent, total_steps=steps,
+                target=target_speedup if mode == "speedup" else target_error)
+
+
+def _greedy(candidates, errors, limits, wanted, tail_start, mode, target_error):
+    steps = len(errors)
+    chosen: set[int] = set()
+    spent = 0.0
+    for limit in limits:
+        added = True
+        while added and len(chosen) < wanted:  # a step refused for the tail share may fit later
+            added = False
+            for _, i in candidates:
+                if len(chosen) >= wanted:
+                    break
+                if i in chosen:
+                    continue
+                trial = chosen | {i}
+                if _longest_run(trial) > limit or not _tail_share_ok(trial, tail_start, steps, wanted, mode):
+                    continue
+                cost = expected_error(trial, errors)
+                if mode == "error" and cost > target_error:
+                    continue
+                chosen, spent, added = trial, cost, True
+    return chosen, spent
+
+
+def expected_error(skips: set, errors: list[float]) -> float:
+    total, run = 0.0, 0
+    for i in range(len(errors)):
+        run = run + 1 if i in skips else 0
+        if run:
+            total += run * errors[i]
+    return total
+
+
+def _tail_share_ok(skips: set, tail_start: int, steps: int, wanted: int, mode: str) -> bool:
+    """The tail may hold at most its proportional share of the skips: of the planned total in
+    speedup mode, of the skips so far in error mode (whose total is not known ahead)."""
+    total = wanted if mode == "speedup" else len(skips)
+    in_tail = sum(1 for i in skips if i >= tail_start)
+    return in_tail <= max(math.ceil(total * (steps - tail_start) / steps), 1)
+
+
+def _longest_run(steps: set) -> int:
+    longest = current = 0
+    previous: Optional[int] = None
+    for i in sorted(steps):
+        current = current + 1 if previous is not None and i == previous + 1 else 1
+        longest = max(longest, current)
+        previous = i
+    return longest
