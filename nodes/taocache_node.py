@@ -76,10 +76,11 @@ class TaoCacheNode(io.ComfyNode):
                                        "the largest speedup whose expected (calibrated) error stays under "
                                        "target_error. The plan may use any step inside start_percent-end_percent: "
                                        "open the window (0 to 1) to let the calibration choose where to skip."),
-                io.Float.Input("target_error", default=0.05, min=0.001, max=10.0, step=0.005, optional=True,
-                               tooltip="With a profile and plan_mode error: the bound on the summed expected "
-                                       "relative error of the planned skips (each skip's calibrated one-step "
-                                       "error, times its place in a run of skips). Try 0.02-0.2."),
+                io.Float.Input("target_error", default=0.005, min=0.0001, max=1.0, step=0.0005, optional=True,
+                               tooltip="With a profile and plan_mode error: the bound on the summed expected error "
+                                       "of the planned skips (each skip's calibrated one-step error times the sigma "
+                                       "distance of its step, times its place in a run of skips): an estimate of the "
+                                       "result's relative change. Try 0.002-0.02."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, with TaoCache attached for the samplers that use it.")],
             hidden=[io.Hidden.unique_id],
@@ -88,7 +89,7 @@ class TaoCacheNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
                 max_consecutive_skips, predictor, error_budget, verbose, profile=profiles.NONE,
-                target_speedup=1.5, plan_mode="speedup", target_error=0.05) -> io.NodeOutput:
+                target_speedup=1.5, plan_mode="speedup", target_error=0.005) -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
 
         def uncached(message):

@@ -39,7 +39,7 @@ class NodeSettings:
     profile_name: Optional[str] = None
     target_speedup: float = 1.0
     plan_mode: str = "speedup"  # with a profile: "speedup" (reach target_speedup) or "error" (stay under target_error)
-    target_error: float = 0.05
+    target_error: float = 0.005
 
 
 class LiveRun:

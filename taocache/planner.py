@@ -1,12 +1,15 @@
 """Skips chosen before a run from a calibration profile: where to skip, to reach a speedup or an error.
 
 A profile holds, per noise level, the fixed-point predictor's relative error for skipping that one
-step (measured on full runs). The planner ranks the steps of this run's schedule by that error and
-skips the cheapest ones, anywhere the window allows (the whole schedule when the window is open
-from 0 to 1), until either
+step (measured on full runs). What a wrong model output costs the result depends on how far the
+sampler carries it: an Euler step moves the latent by the output times the step's sigma distance, so
+step i's cost is its one-step error times (sigma_i - sigma_i+1) [ours]. With Wan's shift 8 the early
+steps are short in sigma and the last ones long, so the same output error weighs far more late. The
+planner skips the cheapest steps anywhere the window allows (the whole schedule when the window is
+open from 0 to 1), until either
 
   mode "speedup"  steps / computed steps reaches target_speedup, or
-  mode "error"    the next skip would take the summed expected error above target_error (the
+  mode "error"    the next skip would take the summed expected cost above target_error (the
                   largest speedup whose expected error stays under the bound).
 
 Guards (ours; the first experiments showed why each is needed):
@@ -15,9 +18,9 @@ Guards (ours; the first experiments showed why each is needed):
   - at most max_consecutive skips in a row, and isolated skips are placed before any run of two;
   - no pile-up at the end: the last quarter of the steps never holds more than its proportional
     share of the skips (schedules that piled skips there lost quality at 2.0x).
-Expected error: a skip that is the j-th of a run costs j times its one-step error (the prediction
-reaches j steps past the last computed output); the plan's expected error is the sum. This is an
-estimate for ranking and bounding, not a measured error.
+Expected error: a skip that is the j-th of a run costs j times its step cost (the prediction reaches
+j steps past the last computed output); the plan's expected error is the sum, an estimate of the
+result's relative displacement, used for ranking and bounding, not a measured error.
 """
 from __future__ import annotations
 
@@ -49,28 +52,31 @@ class Plan:
                 f"expected error {self.expected_error:.3g})")
 
 
-def step_errors(profile, schedule) -> list[float]:
-    """The calibrated one-step error at each step of the schedule (inf where the profile has none)."""
-    errors = []
+def step_costs(profile, schedule) -> list[float]:
+    """Each step's expected cost of a skip: the calibrated one-step error at its noise level times
+    the sigma distance the sampler carries it (inf where the profile has no data)."""
+    costs = []
+    sigmas = schedule.sigmas
     for i in range(schedule.steps):
-        error, _ = profile.at("error", schedule.sigmas[i])
-        errors.append(error if math.isfinite(error) else math.inf)
-    return errors
+        error, _ = profile.at("error", sigmas[i])
+        span = abs(sigmas[i] - sigmas[i + 1]) if i + 1 < len(sigmas) else 0.0
+        costs.append(error * span if math.isfinite(error) else math.inf)
+    return costs
 
 
 def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
-         target_error: float = 0.05, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+         target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
     if mode not in MODES:
         raise ValueError(f"TaoCache: plan mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return plan_from_errors(step_errors(profile, schedule), schedule.window_steps(), mode=mode,
+    return plan_from_errors(step_costs(profile, schedule), schedule.window_steps(), mode=mode,
                             target_speedup=target_speedup, target_error=target_error,
                             max_consecutive=max_consecutive, warmup=warmup)
 
 
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
-                     target_error: float = 0.05, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
-    """The planner on plain numbers: errors[i] is step i's one-step error, `allowed` the steps the
-    window lets it skip."""
+                     target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+    """The planner on plain numbers: errors[i] is step i's cost of a one-step skip, `allowed` the
+    steps the window lets it skip."""
     steps = len(errors)
     wanted = steps - math.floor(steps / target_speedup + 1e-9) if mode == "speedup" else steps
     candidates = sorted((errors[i], i) for i in set(allowed)
