@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig
+from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, identity
 from . import compat, profiles
 from .wrappers import WRAPPER_KEY, branch_keys, current_sigma, transformer_options_of
 
@@ -95,18 +95,21 @@ def _save_calibration(settings: CalibrationSettings, samples: list, metadata: di
         return (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
                 f"model without a DIFFUSION_MODEL wrapper point); profile {settings.profile_name} unchanged")
     profile = Profile()
+    remarks = []
     if os.path.exists(settings.path):
         try:
             profile = Profile.load(settings.path)
         except ProfileError as error:
             return f"TaoCache Calibrate: {error}; not overwriting it: choose another profile_name"
-        if profile.model_class != metadata["model_class"]:
-            return (f"TaoCache Calibrate: profile {settings.profile_name} holds model class {profile.model_class}, "
-                    f"this model is {metadata['model_class']}; not mixing them: choose another profile_name")
+        fit = identity.compare(profile.metadata, metadata)
+        if not fit.usable:
+            return (f"TaoCache Calibrate: profile {settings.profile_name} {fit.refusal}; not mixing them: "
+                    f"choose another profile_name")
+        remarks = fit.warnings + fit.notes  # another shift or LoRA: the run is added, and we say so
     profile.add_run(samples, metadata)
     profile.save(settings.path)
     return (f"TaoCache Calibrate: profile {settings.profile_name} now holds {len(profile.runs)} run(s); "
-            f"written to {settings.path}")
+            f"written to {settings.path}" + "".join(f"; note: the profile was {remark}" for remark in remarks))
 
 
 def attach_calibration(model, settings: CalibrationSettings, types) -> None:

@@ -6,7 +6,7 @@ import os
 import re
 from typing import Optional
 
-from ..taocache import Profile, ProfileError, __version__
+from ..taocache import Profile, ProfileError, __version__, identity
 
 FOLDER = "taocache_profiles"
 NONE = "none"
@@ -43,8 +43,32 @@ def model_class(model) -> str:
     return type(getattr(model, "model", model)).__name__
 
 
+def weight_patches(patcher) -> int:
+    """How many weights a LoRA or another weight patch changes: ModelPatcher.patches (weight key ->
+    patches, filled by add_patches) plus the keys of hook patches (hook LoRAs)."""
+    count = len(getattr(patcher, "patches", None) or {})
+    for keys in (getattr(patcher, "hook_patches", None) or {}).values():
+        count += len(keys or {})
+    return count
+
+
+def model_identity(patcher) -> dict:
+    """identity.model_identity of a ModelPatcher: class, loader config, sampling shift, patched weights."""
+    model = getattr(patcher, "model", patcher)
+    config = getattr(getattr(model, "model_config", None), "unet_config", None) or {}
+    try:
+        sampling = patcher.get_model_object("model_sampling")
+    except AttributeError:
+        sampling = getattr(model, "model_sampling", None)
+    shift = getattr(sampling, "shift", None)
+    shift = float(shift) if isinstance(shift, (int, float)) else float("nan")  # nan: a sampling without shift
+    return identity.model_identity(model_class(patcher), config, shift, weight_patches(patcher))
+
+
 def load_for_model(name: str, model) -> tuple[Optional[Profile], Optional[str]]:
-    """(profile, None) when usable; (None, message) when not: missing, malformed, other model class."""
+    """(profile, None) when usable as is; (profile, message) when usable with a warning or a note
+    (another shift, a LoRA added or removed, a profile from before the identity record); (None,
+    message) when not: missing, malformed, another model class or architecture."""
     import folder_paths
 
     register_folder()
@@ -55,27 +79,25 @@ def load_for_model(name: str, model) -> tuple[Optional[Profile], Optional[str]]:
         profile = Profile.load(path)
     except ProfileError as error:
         return None, f"TaoCache: {error}; running online"
-    ours = model_class(model)
-    if profile.model_class != ours:
-        return None, (f"TaoCache: profile {name} was calibrated on model class {profile.model_class}, this model is "
-                      f"{ours}; running online (calibrate this model with TaoCache Calibrate)")
+    fit = identity.compare(profile.metadata, model_identity(model))
+    if not fit.usable:
+        return None, (f"TaoCache: profile {name} {fit.refusal}; running online (calibrate this model with "
+                      f"TaoCache Calibrate)")
+    if fit.warnings or fit.notes:
+        return profile, f"TaoCache: profile {name}: {'; '.join(fit.warnings + fit.notes)}; using it"
     return profile, None
 
 
 def run_metadata(guider, noise, sampler, sigmas) -> dict:
-    """What a calibration run records about itself (shown in the file, checked when loading)."""
+    """What a calibration run records about itself (shown in the file; its identity is checked when
+    loading and when appending a run)."""
     patcher = guider.model_patcher
-    sampling = patcher.get_model_object("model_sampling")
     sampler_function = getattr(sampler, "sampler_function", None)
-    config = getattr(getattr(patcher.model, "model_config", None), "unet_config", {}) or {}
     return {
-        "model_class": model_class(patcher),
-        "model_config": {k: config[k] for k in ("dim", "num_layers", "in_dim", "out_dim", "model_type",
-                                                 "hidden_size", "depth") if k in config},
+        **model_identity(patcher),
         "sampler": getattr(sampler_function, "__name__", type(sampler).__name__).removeprefix("sample_"),
         "steps": len(sigmas) - 1,
         "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1]),
-        "shift": float(getattr(sampling, "shift", float("nan"))),
         "latent_shape": list(noise.shape),
         "pack_version": __version__,
     }

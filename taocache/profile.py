@@ -20,6 +20,7 @@ import torch
 
 from . import predictor as predictors
 from .history import BranchHistory
+from .identity import is_number as _is_number
 
 FORMAT = "taocache-profile"
 FORMAT_VERSION = 1
@@ -106,10 +107,6 @@ class Profile:
                     if s.get(stat) is not None and not _is_number(s[stat]):
                         raise ProfileError(f"profile {name}: run {i} has a non-numeric {stat}: {s[stat]!r}")
         return cls(metadata=metadata, runs=runs)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _interpolate(points: list[tuple[float, float]], sigma: float) -> Optional[float]:

@@ -1,11 +1,13 @@
-"""Calibration profiles: recording, saving, reading back by noise level, planning skips."""
+"""Calibration profiles: recording, saving, reading back by noise level, planning skips, and the
+identity check (architecture, shift, LoRA) on plain dicts."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, plan_skips
+from taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity, plan_skips
 
 from helpers import geometric_outputs, linear_schedule
 
@@ -100,3 +102,112 @@ def test_run_with_a_plan_skips_exactly_the_planned_steps():
         else:
             run.record(decision, ["cond"], [y])
     assert skipped == plan
+
+
+# Profile identity (taocache/identity.py): the comparison on plain dicts, as a profile's metadata and a
+# model's identity hold them. Configs as ComfyUI's model_detection derives them for Wan2.1 T2V.
+WAN_1_3B = {"model_type": "t2v", "dim": 1536, "num_layers": 30, "in_dim": 16, "out_dim": 16, "patch_size": (1, 2, 2),
+            "ffn_dim": 8960, "num_heads": 12, "image_model": "wan2.1"}
+WAN_14B = dict(WAN_1_3B, dim=5120, num_layers=40, ffn_dim=13824, num_heads=40)
+SHIPPED_PROFILES = sorted((Path(__file__).resolve().parents[2] / "models" / "taocache_profiles").glob("*.json"))
+
+
+def wan(config=WAN_1_3B, shift=8.0, patches=0, model_class="WAN21"):
+    return identity.model_identity(model_class, config, shift, patches)
+
+
+def through_json(meta):
+    return json.loads(json.dumps(meta))
+
+
+def test_identity_records_the_architecture_shift_and_patches_as_json():
+    meta = through_json(wan())
+    assert meta["model_config"] == {"model_type": "t2v", "dim": 1536, "num_layers": 30, "in_dim": 16, "out_dim": 16,
+                                    "patch_size": [1, 2, 2]}
+    assert meta["shift"] == 8.0 and meta["weight_patches"] == 0 and meta["identity"] == identity.IDENTITY_VERSION
+    fit = identity.compare(meta, wan())  # tuple patch size of the live model == list from the file
+    assert fit.usable and not fit.warnings and not fit.notes
+
+
+def test_another_architecture_of_the_same_class_is_refused_naming_both():
+    fit = identity.compare(through_json(wan(WAN_1_3B)), wan(WAN_14B))
+    assert not fit.usable
+    assert "WAN21 (model_type t2v, dim 1536, num_layers 30, in_dim 16, out_dim 16, patch_size 1x2x2)" in fit.refusal
+    assert "this model is WAN21 (model_type t2v, dim 5120, num_layers 40" in fit.refusal
+    assert "differs in dim, num_layers" in fit.refusal
+
+
+@pytest.mark.parametrize("change", [{"in_dim": 36}, {"out_dim": 48}, {"patch_size": (1, 4, 4)}, {"model_type": "i2v"}])
+def test_channels_patch_size_and_model_type_are_part_of_the_architecture(change):
+    fit = identity.compare(through_json(wan()), wan(dict(WAN_1_3B, **change)))
+    assert not fit.usable and f"differs in {next(iter(change))}" in fit.refusal
+
+
+def test_another_model_class_is_refused_naming_both():
+    fit = identity.compare(through_json(wan()), wan(model_class="WAN22"))
+    assert fit.refusal == "was calibrated on model class WAN21, this model is WAN22"
+
+
+def test_non_architecture_config_keys_do_not_matter():
+    assert identity.compare(through_json(wan()), wan(dict(WAN_1_3B, eps=1e-5, window_size=(4, 4)))).usable
+
+
+def test_another_shift_is_used_with_a_warning_naming_both():
+    fit = identity.compare(through_json(wan(shift=8.0)), wan(shift=5.0))
+    assert fit.usable and len(fit.warnings) == 1
+    assert "calibrated at shift 8, this model samples at shift 5" in fit.warnings[0]
+    assert identity.compare(through_json(wan(shift=8.0)), wan(shift=8.0 + 1e-12)).warnings == []
+
+
+@pytest.mark.parametrize("calibrated,current,fragment", [
+    (0, 8, "calibrated without a LoRA or other weight patch, this model has 8 patched weights"),
+    (8, 0, "calibrated with 8 patched weights (a LoRA?), this model has none"),
+    (8, 12, "calibrated with 8 patched weights, this model has 12 (another LoRA?)"),
+])
+def test_a_lora_added_removed_or_changed_is_used_with_a_warning(calibrated, current, fragment):
+    fit = identity.compare(through_json(wan(patches=calibrated)), wan(patches=current))
+    assert fit.usable and len(fit.warnings) == 1 and fragment in fit.warnings[0]
+
+
+def test_shift_and_lora_warnings_together():
+    fit = identity.compare(through_json(wan(shift=8.0, patches=0)), wan(shift=3.0, patches=8))
+    assert fit.usable and len(fit.warnings) == 2
+
+
+def test_a_profile_whose_identity_is_damaged_is_refused_not_raised():
+    meta = dict(through_json(wan()), model_config="dim 1536", weight_patches="many", shift="8")
+    fit = identity.compare(meta, wan())
+    assert not fit.usable and "differs in model_type, dim" in fit.refusal
+
+
+def legacy(meta):
+    """A profile's metadata as profiles made before the identity record hold it."""
+    old = {k: v for k, v in meta.items() if k not in ("identity", "weight_patches")}
+    old["model_config"] = {k: v for k, v in meta["model_config"].items() if k in identity.LEGACY_KEYS}
+    return old
+
+
+def test_a_legacy_profile_checks_what_it_recorded_with_a_note():
+    fit = identity.compare(legacy(through_json(wan())), wan(patches=8))
+    assert fit.usable and not fit.warnings, "LoRA state unknown: no warning"
+    (note,) = fit.notes
+    assert "made before profiles recorded their full identity" in note
+    assert "checked model class, dim, num_layers, in_dim, out_dim, model_type, shift" in note
+    assert "patch size" in note and "LoRA" in note
+    assert identity.compare(legacy(through_json(wan())), wan(dict(WAN_1_3B, patch_size=(1, 4, 4)))).usable
+    refused = identity.compare(legacy(through_json(wan())), wan(WAN_14B))
+    assert not refused.usable and "differs in dim, num_layers" in refused.refusal
+    assert identity.compare(legacy(through_json(wan(shift=8.0))), wan(shift=5.0)).warnings
+
+
+@pytest.mark.parametrize("path", SHIPPED_PROFILES, ids=lambda p: p.name)
+def test_shipped_profiles_keep_loading_on_their_model_and_are_refused_on_another(path):
+    """The repository's profiles (format version 1, from before the identity record) on the shipped
+    tiny model's identity (dim 128, 4 layers: models/tiny_wan21_t2v_shapes.json) and on a 2-layer one."""
+    profile = Profile.load(str(path))
+    assert "identity" not in profile.metadata
+    shapes = {"model_type": "t2v", "dim": 128, "num_layers": 4, "in_dim": 16, "out_dim": 16, "patch_size": (1, 2, 2)}
+    fit = identity.compare(profile.metadata, wan(shapes, shift=8.0))
+    assert fit.usable and not fit.warnings and len(fit.notes) == 1
+    fit = identity.compare(profile.metadata, wan(dict(shapes, num_layers=2), shift=8.0))
+    assert not fit.usable and "num_layers 4" in fit.refusal and "num_layers 2" in fit.refusal
