@@ -108,7 +108,7 @@ class TaoCacheNode(io.ComfyNode):
         if types is None or not hasattr(model, "add_wrapper_with_key"):
             return uncached("TaoCache: this ComfyUI or model type has no keyed model wrappers "
                             "(ComfyUI 0.3.52 or newer is needed); the model passes through uncached.")
-        loaded = None
+        loaded, problem = None, None
         if profile and profile != profiles.NONE:
             loaded, problem = profiles.load_for_model(profile, model)
             if problem:
@@ -119,7 +119,8 @@ class TaoCacheNode(io.ComfyNode):
                             f"The model passes through uncached.")
         settings = NodeSettings(config=config, node_id=node_id, profile=loaded,
                                 profile_name=profile if loaded else None, target_speedup=float(target_speedup),
-                                plan_mode=plan_mode, target_error=float(target_error))
+                                plan_mode=plan_mode, target_error=float(target_error),
+                                profile_warning=problem if loaded else None)
         patched = model.clone()
         if attach(patched, settings, types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")

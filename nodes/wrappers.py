@@ -40,6 +40,7 @@ class NodeSettings:
     target_speedup: float = 1.0
     plan_mode: str = "speedup"  # with a profile: "speedup" (reach target_speedup) or "error" (stay under target_error)
     target_error: float = 0.005
+    profile_warning: Optional[str] = None  # a usable profile's caveat (other shift, LoRA): kept in the summary
 
 
 class LiveRun:
@@ -362,6 +363,8 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
                    target_error=settings.target_error, max_consecutive=config.max_consecutive_skips)
     run = TaoCacheRun(config, schedule, plan=set(planned.steps))
     run.report.note = f"profile {settings.profile_name}: {planned.describe()}"
+    if settings.profile_warning:
+        run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
     log.info(f"TaoCache: {run.report.note}")
     return run
 

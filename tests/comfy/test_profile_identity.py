@@ -116,6 +116,7 @@ def test_another_shift_uses_the_profile_with_a_warning(small_profile, comfy_inpr
     result = comfy_inprocess.run(built).raise_for_status()
     fragment = "calibrated at shift 8, this model samples at shift 5"
     assert any(fragment in t and t.endswith("using it") for t in result.texts_for(built.inserted[0]))
+    assert fragment in result.texts_for(built.inserted[0])[-1], "the end-of-run summary keeps the warning"
     assert warnings_with(result, fragment)
     assert PLANNED in result.log_text
     computed, _, total = summary_counts(result.log_text)
