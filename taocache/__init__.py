@@ -6,8 +6,8 @@ __version__ = "0.1.0"
 
 from .config import PREDICTORS, ConfigError, TaoCacheConfig
 from .policy import Decision, TaoCacheRun
-from .profile import CalibrationRecorder, Profile, ProfileError, plan_skips
+from .profile import CalibrationRecorder, Profile, ProfileError
 from .report import RunReport
 from .schedule import Schedule
 
-__all__ = ["CalibrationRecorder", "Profile", "ProfileError", "plan_skips", "PREDICTORS", "ConfigError", "TaoCacheConfig", "Decision", "TaoCacheRun", "RunReport", "Schedule"]
+__all__ = ["CalibrationRecorder", "Profile", "ProfileError", "PREDICTORS", "ConfigError", "TaoCacheConfig", "Decision", "TaoCacheRun", "RunReport", "Schedule"]

@@ -143,38 +143,3 @@ class CalibrationRecorder:
     def close(self) -> list[dict]:
         self.histories.clear()
         return self.samples
-
-
-def plan_skips(profile: Profile, schedule, target_speedup: float, max_consecutive: int,
-               warmup: int = 3) -> set[int]:
-    """The steps to skip, chosen before the run: lowest calibrated one-step error first, inside the
-    late window, never the last or the penultimate step, never in the first `warmup` steps (the
-    predictor needs three computed outputs), until steps / computed reaches target_speedup. Isolated
-    skips are placed first; runs of up to max_consecutive only when no isolated step is left, which
-    keeps skips from piling up where the error compounds."""
-    steps = schedule.steps
-    wanted = steps - math.ceil(steps / target_speedup - 1e-9)
-    candidates = [i for i in schedule.window_steps() if warmup <= i < steps - 2]
-    scored = []
-    for i in candidates:
-        error, _ = profile.at("error", schedule.sigmas[i])
-        scored.append((error if math.isfinite(error) else math.inf, i))
-    scored.sort()
-    chosen: set[int] = set()
-    for limit in range(1, max(max_consecutive, 1) + 1):
-        for _, i in scored:
-            if len(chosen) >= wanted:
-                return chosen
-            if i not in chosen and _longest_run(chosen | {i}) <= limit:
-                chosen.add(i)
-    return chosen
-
-
-def _longest_run(steps: set[int]) -> int:
-    longest = current = 0
-    previous = None
-    for i in sorted(steps):
-        current = current + 1 if previous is not None and i == previous + 1 else 1
-        longest = max(longest, current)
-        previous = i
-    return longest

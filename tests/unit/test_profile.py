@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity, plan_skips
+from taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity
+from taocache.planner import plan as plan_for
 
 from helpers import geometric_outputs, linear_schedule
 
@@ -69,7 +70,7 @@ def test_truncated_file_gives_clear_error(tmp_path):
 def test_plan_reaches_the_target_within_one_step(steps, target):
     profile = calibrated_profile()
     schedule = Schedule(linear_schedule(steps), 0.8, 0.0)
-    plan = plan_skips(profile, schedule, target, max_consecutive=2)
+    plan = plan_for(profile, schedule, target_speedup=target, max_consecutive=2).steps
     achieved = steps / (steps - len(plan))
     assert abs((steps - len(plan)) - steps / target) <= 1, (achieved, target)
     assert steps - 1 not in plan and steps - 2 not in plan
@@ -79,7 +80,7 @@ def test_plan_reaches_the_target_within_one_step(steps, target):
 def test_plan_prefers_low_error_steps_and_isolated_skips():
     profile = calibrated_profile()
     schedule = Schedule(linear_schedule(30), 1.0, 0.0)
-    plan = sorted(plan_skips(profile, schedule, 1.2, max_consecutive=2))
+    plan = sorted(plan_for(profile, schedule, target_speedup=1.2, max_consecutive=2).steps)
     assert all(b - a > 1 for a, b in zip(plan, plan[1:])), "few skips: all isolated"
     errors = {i: profile.at("error", schedule.sigmas[i])[0] for i in range(3, 28)}
     worst_chosen = max(errors[i] for i in plan)
@@ -89,7 +90,7 @@ def test_plan_prefers_low_error_steps_and_isolated_skips():
 
 def test_run_with_a_plan_skips_exactly_the_planned_steps():
     schedule = Schedule(linear_schedule(30), 0.8, 0.0)
-    plan = plan_skips(calibrated_profile(), schedule, 1.5, max_consecutive=2)
+    plan = set(plan_for(calibrated_profile(), schedule, target_speedup=1.5, max_consecutive=2).steps)
     run = TaoCacheRun(TaoCacheConfig(cos_threshold=1.0, norm_ratio_threshold=0.0, max_consecutive_skips=2),
                       schedule, plan=plan)  # gates that would never skip: the plan overrides them
     skipped = set()
