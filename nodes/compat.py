@@ -70,6 +70,17 @@ INTERNALS = (
              "the report event the web extension draws the result strip from",
              "no strip; the text on the node and the log still say what happened",
              symbols=("server.PromptServer.send_sync",)),
+    Internal("server.PromptServer.instance.last_prompt_id",
+             "which prompt a run's report belongs to: TaoCache Compare reads only the running prompt's reports",
+             "without a server (prompt id None) Compare reads the latest reports, whatever prompt made them"),
+    Internal("comfy_api.latest.io.Hidden.prompt (the queued API prompt)",
+             "TaoCache Compare: which TaoCache nodes feed each latent, found by walking the prompt's links",
+             "no speed figures on the Compare node, with a message; the quality figures stay",
+             symbols=("comfy_api.latest.io.Hidden.prompt",)),
+    Internal("kornia.metrics.psnr, kornia.metrics.ssim (in ComfyUI's requirements; 'non essential' in the newest)",
+             "TaoCache Compare: PSNR and SSIM of the decoded images",
+             "the Compare node shows the latent figures only and says that kornia is missing",
+             symbols=("kornia.metrics.psnr", "kornia.metrics.ssim")),
     Internal("folder_paths: folder_names_and_paths, models_dir, get_filename_list, get_folder_paths, get_full_path",
              "calibration profiles in models/taocache_profiles",
              "none: folder_paths is part of every ComfyUI",
@@ -123,6 +134,11 @@ def show_text_on_node(node_id, text: str) -> None:
         server.send_progress_text(text, node_id)
     except Exception as error:  # the UI message is a courtesy; never fail a run over it
         log.debug("TaoCache: could not show text on node %s: %s", node_id, error)
+
+
+def current_prompt_id():
+    """The id of the prompt ComfyUI is running (None without a server)."""
+    return getattr(_prompt_server(), "last_prompt_id", None)
 
 
 def send_event(event: str, data: dict) -> None:

@@ -2,6 +2,7 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .calibrate_node import TaoCacheCalibrateNode
+from .compare_node import TaoCacheCompareNode
 from .profiles import register_folder
 from .taocache_node import TaoCacheNode
 
@@ -9,4 +10,4 @@ from .taocache_node import TaoCacheNode
 class TaoCacheExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_folder()
-        return [TaoCacheNode, TaoCacheCalibrateNode]
+        return [TaoCacheNode, TaoCacheCalibrateNode, TaoCacheCompareNode]

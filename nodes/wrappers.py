@@ -13,6 +13,7 @@ The calibration node's wrappers (every call computed, statistics recorded) are i
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,7 +22,7 @@ import torch
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.planner import plan
 from ..taocache.streams import StreamError, batch_size, split_streams
-from . import compat
+from . import compat, run_reports
 
 log = logging.getLogger("TaoCache")
 
@@ -54,6 +55,7 @@ class LiveRun:
         self.run = run
         self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
         self.output_forms: dict = {}  # input Form -> Form of the model output last computed for it
+        self.started: Optional[float] = None  # perf_counter at the first evaluation: model loading excluded
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -276,6 +278,9 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
     options = model_options.get("transformer_options", {})
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is not None:
+        if live.started is None:
+            _synchronize()
+            live.started = time.perf_counter()
         reason = _uncacheable(options)
         if reason:
             live.stop(reason)
@@ -319,7 +324,17 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     finally:
         guider.model_options = original_options
         report = live.run.close()
-        _publish(settings, report, finished)
+        seconds = None
+        if finished and live.started is not None:
+            _synchronize()
+            seconds = time.perf_counter() - live.started
+        _publish(settings, report, finished, seconds)
+
+
+def _synchronize() -> None:
+    """Wait for the GPU's queued work, so that a wall-clock reading covers it (CUDA; else nothing)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 # Samplers that add fresh noise at every step (ancestral, SDE and a few others): the outputs of
@@ -369,7 +384,9 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
     return run
 
 
-def _publish(settings: NodeSettings, report, finished: bool) -> None:
+def _publish(settings: NodeSettings, report, finished: bool, seconds: Optional[float] = None) -> None:
+    """The run's summary to the log and the node, its report to the web extension and, with
+    `seconds` (the sampling's wall clock from the first model evaluation on), to TaoCache Compare."""
     summary = report.summary()
     if not finished:
         summary += " (run stopped early)"
@@ -379,7 +396,9 @@ def _publish(settings: NodeSettings, report, finished: bool) -> None:
         log.info(summary)
     compat.show_text_on_node(settings.node_id, summary)
     if settings.node_id is not None:
-        compat.send_event(REPORT_EVENT, {"node": str(settings.node_id), **report.to_dict()})
+        compat.send_event(REPORT_EVENT, {"node": str(settings.node_id), **report.to_dict(), "seconds": seconds})
+        run_reports.record(compat.current_prompt_id(), settings.node_id, {
+            "computed": report.computed, "skipped": report.skipped, "total": report.total, "seconds": seconds})
 
 
 def attach(model, settings: NodeSettings, types) -> bool:

@@ -52,7 +52,8 @@ structure: not recommended.
 38.1 dB, IoU 0.93. They are not figures for {model}: we could not run it.
 - Measure on your own model: the same seed with and without TaoCache (two samplers side by side, or bypass \
 the TaoCache node with Ctrl+B and run again), then compare the videos; the node reports its model-call ratio \
-after each run. A Compare template is planned.
+after each run. The Compare template (wan2.1_t2v_1.3B_taocache_compare) does both in one run and shows \
+quality and speed on its TaoCache Compare node.
 - If structure or motion changes: fewer skips, with start_percent 0.5 or cos_threshold 0.8.
 - After each run the node shows computed/skipped calls and one cell per step (hover a cell for its sigma, r and c).
 - Under 10 steps (lightx2v / CausVid LoRAs, distilled models) it stays off and says so.
@@ -129,6 +130,24 @@ def video_out(w, latent, vae, x, y, fps, prefix, tiled=False):
     video = w.add("CreateVideo", (x, y), images=decode, fps=float(fps))
     w.add("SaveVideo", (x, y + 128), size=[320, 420], video=video, filename_prefix=f"video/{prefix}",
           format="auto", codec="auto")
+    return decode
+
+
+WAN21_T2V_FILES = [("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
+                   ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"), ("vae", "wan_2.1_vae.safetensors")]
+
+
+def wan21_t2v_loaders(w):
+    """Wan2.1 T2V 1.3B's loaders, its 832x480, 33-frame latent and ModelSamplingSD3 (shift 8):
+    (model, clip, vae, latent)."""
+    files = WAN21_T2V_FILES
+    unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
+    clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
+    vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
+    latent = w.add("EmptyHunyuanLatentVideo", (0, 400), size=[340, 130], width=832, height=480, length=33,
+                   batch_size=1)
+    model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
+    return model, clip, vae, latent
 
 
 def taocache(w, model, pos, title="TaoCache", **overrides):
@@ -141,8 +160,7 @@ def taocache(w, model, pos, title="TaoCache", **overrides):
 def wan21_t2v(easycache=False) -> Workflow:
     name = "wan2.1_t2v_1.3B_taocache_easycache" if easycache else "wan2.1_t2v_1.3B_taocache"
     w = Workflow(name, "Wan2.1 T2V 1.3B" + (" with core EasyCache and TaoCache stacked" if easycache else ""))
-    files = [("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
-             ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"), ("vae", "wan_2.1_vae.safetensors")]
+    files = WAN21_T2V_FILES
     extra = ("Files: Comfy-Org/Wan_2.1_ComfyUI_repackaged on Hugging Face (split_files/...). 832x480, 33 frames, "
              "30 steps.")
     if easycache:
@@ -159,17 +177,12 @@ def wan21_t2v(easycache=False) -> Workflow:
                   "setting. Measure on your own model.")
     w.note((-470, 0), [430, 740 if easycache else 560],
            files_note(w.description, files, extra, model="Wan2.1 T2V 1.3B"))
-    unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
-    clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
-    vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
-    latent = w.add("EmptyHunyuanLatentVideo", (0, 400), size=[340, 130], width=832, height=480, length=33,
-                   batch_size=1)
-    model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
+    model, clip, vae, latent = wan21_t2v_loaders(w)
     if easycache:
         model = w.add("EasyCache", (390, 100), size=[300, 130], model=model, reuse_threshold=0.05,
                       start_percent=0.0, end_percent=0.3, verbose=False)
         tc = taocache(w, model, (390, 280))
-        text_y = 560
+        text_y = 650
     else:
         tc = taocache(w, model, (390, 110))
         text_y = 400
@@ -238,7 +251,7 @@ def wan22_a14b() -> Workflow:
     ms_low = w.add("ModelSamplingSD3", (430, 110), size=[300, 58], title="ModelSamplingSD3 (low noise)", model=low,
                    shift=8.0)
     tc_high = taocache(w, ms_high, (430, 220), title="TaoCache (high-noise expert)")
-    tc_low = taocache(w, ms_low, (430, 500), title="TaoCache (low-noise expert)")
+    tc_low = taocache(w, ms_low, (430, 600), title="TaoCache (low-noise expert)")
     pos, neg = wan_text(w, clip, 780, 0, "A paper boat drifts down a rain-filled street gutter at dusk, neon shop "
                                          "signs reflecting in the ripples, close-up that follows the boat, "
                                          "cinematic lighting.")
@@ -269,7 +282,7 @@ def wan22_ti2v_5b() -> Workflow:
                   image="example.png")
     model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
     tc = taocache(w, model, (390, 110))
-    latent = w.add("Wan22ImageToVideoLatent", (390, 400), size=[300, 150], vae=vae, start_image=image[0],
+    latent = w.add("Wan22ImageToVideoLatent", (390, 490), size=[300, 150], vae=vae, start_image=image[0],
                    width=1280, height=704, length=121, batch_size=1)
     pos, neg = wan_text(w, clip, 740, 0, "Waves roll onto a black sand beach under a cloudy sky, sea foam spreading "
                                          "over the sand, aerial drone shot slowly moving forward.")
@@ -312,8 +325,7 @@ def hunyuan_video() -> Workflow:
 
 def wan21_calibrate() -> Workflow:
     w = Workflow("wan2.1_t2v_1.3B_taocache_calibrate", "Wan2.1 T2V 1.3B: calibrate a TaoCache profile")
-    files = [("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
-             ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"), ("vae", "wan_2.1_vae.safetensors")]
+    files = WAN21_T2V_FILES
     lines = [f"## {w.description}", "", "**Model files** (put each in the ComfyUI/models/ folder shown):"]
     lines += [f"- {folder}/ **{name}**" for folder, name in files]
     lines += ["", "**How to calibrate**",
@@ -326,12 +338,7 @@ def wan21_calibrate() -> Workflow:
               "- A profile made at 50 steps also serves 30 steps and other schedulers (it is read by noise level). "
               "A profile from another model is refused with a message."]
     w.note((-470, 0), [430, 500], "\n".join(lines))
-    unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
-    clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
-    vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
-    latent = w.add("EmptyHunyuanLatentVideo", (0, 400), size=[340, 130], width=832, height=480, length=33,
-                   batch_size=1)
-    model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
+    model, clip, vae, latent = wan21_t2v_loaders(w)
     calibrate = w.add("TaoCacheCalibrate", (390, 110), size=[300, 82], title="TaoCache Calibrate",
                       colours=TAOCACHE_COLOURS, model=model, profile_name="wan2.1_t2v_1.3B")
     pos, neg = wan_text(w, clip, 740, 0, "A red fox trots through fresh snow in a quiet birch forest at sunrise, "
@@ -343,8 +350,42 @@ def wan21_calibrate() -> Workflow:
     return w
 
 
+def wan21_compare() -> Workflow:
+    w = Workflow("wan2.1_t2v_1.3B_taocache_compare", "Wan2.1 T2V 1.3B: measure TaoCache on your own model")
+    files = WAN21_T2V_FILES
+    extra = ("Files: Comfy-Org/Wan_2.1_ComfyUI_repackaged on Hugging Face (split_files/...). 832x480, 33 frames, "
+             "30 steps.\n\n**What this measures**: the two samplers run the same prompt, seed, sampler and steps, "
+             "the top one at full compute, the bottom one through TaoCache. **TaoCache Compare** then shows how far "
+             "the TaoCache video is from the full one (relative error and PSNR of the latent, PSNR and SSIM of the "
+             "decoded frames) and what TaoCache saved: its model-call ratio (counted) and the wall-clock ratio of "
+             "the two sampling runs (timed, model loading left out). Every figure it shows is measured in that "
+             "run, on your own model and GPU; none is estimated. Both videos are saved, to look at side by side."
+             "\n\n**The full run's TaoCache node** has max_consecutive_skips 0: it skips nothing and only times "
+             "the run. Keep it: without it Compare gives the call ratio only."
+             "\n\n**Measuring again**: the first sampler of the first run also pays for warm-up. ComfyUI reruns "
+             "nothing that did not change, so set a new seed on both samplers (the same on both) and run again "
+             "for a steadier wall clock. Try other TaoCache settings on the bottom TaoCache node.")
+    w.note((-470, 0), [430, 940], files_note(w.description, files, extra, model="Wan2.1 T2V 1.3B"))
+    model, clip, vae, latent = wan21_t2v_loaders(w)
+    timer = taocache(w, model, (390, 110), title="TaoCache (full run: skips off, times only)",
+                     max_consecutive_skips=0)
+    tc = taocache(w, model, (390, 490), title="TaoCache (accelerated run)")
+    pos, neg = wan_text(w, clip, 740, 0, "A red fox trots through fresh snow in a quiet birch forest at sunrise, low "
+                                         "golden light, its breath visible in the cold air, slow tracking shot, "
+                                         "shallow depth of field.")
+    common = {"positive": pos, "negative": neg, "latent_image": latent, "seed": 42, "seed__control": "fixed",
+              "steps": 30, "cfg": 6.0, "sampler_name": "uni_pc", "scheduler": "simple", "denoise": 1.0}
+    full = w.add("KSampler", (1210, 0), size=[300, 262], title="KSampler (full run)", model=timer, **common)
+    fast = w.add("KSampler", (1210, 490), size=[300, 262], title="KSampler (TaoCache)", model=tc, **common)
+    full_frames = video_out(w, full, vae, 1560, 0, 16, "taocache_compare_full")
+    fast_frames = video_out(w, fast, vae, 1910, 0, 16, "taocache_compare_taocache")
+    w.add("TaoCacheCompare", (1560, 720), size=[670, 260], title="TaoCache Compare", colours=TAOCACHE_COLOURS,
+          full_latent=full, accelerated_latent=fast, full_images=full_frames, accelerated_images=fast_frames)
+    return w
+
+
 WORKFLOWS = [wan21_t2v, wan21_i2v, wan22_a14b, wan22_ti2v_5b, lambda: wan21_t2v(easycache=True), hunyuan_video,
-             wan21_calibrate]
+             wan21_calibrate, wan21_compare]
 
 
 # ---- building through the frontend ------------------------------------------------------------------

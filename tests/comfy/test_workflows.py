@@ -23,6 +23,7 @@ EXPECTED = {
     "wan2.1_t2v_1.3B_taocache_easycache": {"UNETLoader": 1, "TaoCache": 1, "EasyCache": 1, "KSampler": 1},
     "hunyuan_video_t2v_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "DualCLIPLoader": 1},
     "wan2.1_t2v_1.3B_taocache_calibrate": {"UNETLoader": 1, "TaoCacheCalibrate": 1, "KSampler": 1},
+    "wan2.1_t2v_1.3B_taocache_compare": {"UNETLoader": 1, "TaoCache": 2, "KSampler": 2, "TaoCacheCompare": 1},
 }
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
                    "predictor", "error_budget", "verbose"]
@@ -271,3 +272,8 @@ def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_
         assert re.search(r"TaoCache Calibrate: profile \S+ now holds \d+ run\(s\)", log)
     if _nodes(workflow, "EasyCache"):
         assert "EasyCache - skipped" in log
+    for node in _nodes(workflow, "TaoCacheCompare"):  # both runs timed: the call ratio and the wall clock
+        lines = result["history"]["outputs"][str(node["id"])]["taocache_compare"]
+        assert lines[0].startswith("latent: ") and any(" (call ratio " in line for line in lines), lines
+        assert any(re.match(r"wall clock: \d+\.\d\dx \(full run", line) for line in lines), lines
+        assert "TaoCache Compare: latent: " in log

@@ -21,6 +21,7 @@ Swapping for the tiny test models (`swap_for_tiny`), on the API prompt:
   EmptyHunyuanLatentVideo    64 x 64 x 9 frames ([1, 16, 3, 8, 8])
   VAEDecode, VAEDecodeTiled  -> SaveLatent of their samples; everything downstream of them
                              (CreateVideo, SaveVideo, ...) is dropped
+  TaoCacheCompare            kept, without its (optional) decoded-image inputs: it compares the latents
   KSampler                   steps -> `steps` (12 unless told)
   KSamplerAdvanced           kept as shipped (each Wan2.2 expert needs 10 steps of its own for TaoCache
                              to act), or scaled to `advanced_steps` with the split kept
@@ -396,6 +397,11 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
         elif kind == "EmptyHunyuanLatentVideo":
             inputs.update(TINY_LATENT)
     decoders = {nid for nid, e in prompt.items() if e["class_type"] in ("VAEDecode", "VAEDecodeTiled")}
+    for nid, entry in prompt.items():
+        if entry["class_type"] == "TaoCacheCompare":
+            for name in [n for n, v in entry["inputs"].items() if isinstance(v, list) and v[0] in decoders]:
+                del entry["inputs"][name]
+                notes.append(f"{nid} TaoCacheCompare: {name} (decoded frames) disconnected")
     for nid in _downstream(prompt, decoders) - decoders:
         notes.append(f"{nid} {prompt[nid]['class_type']} dropped (after the VAE)")
         del prompt[nid]
