@@ -1,6 +1,7 @@
 """What one sampling run did: one row per model call, counts, and the sentence users read."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
@@ -9,6 +10,12 @@ if TYPE_CHECKING:
     from .config import TaoCacheConfig
     from .policy import Decision
     from .schedule import Schedule
+
+
+# The one sentence users read about a run: in the log (after "TaoCache: "), on the node (the web panel
+# shows it as received), in the demo's output and in the README. The ratio is model calls, not wall clock.
+SENTENCE = "computed {computed} / skipped {skipped} of {total} model calls (call ratio {ratio:.2f}x)"
+SENTENCE_PATTERN = re.compile(r"computed (\d+) / skipped (\d+) of (\d+) model calls \(call ratio (\d+\.\d\d)x\)")
 
 
 @dataclass
@@ -85,8 +92,8 @@ class RunReport:
         return ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common())
 
     def summary(self) -> str:
-        text = (f"TaoCache: computed {self.computed} / skipped {self.skipped} of {self.total} model calls "
-                f"({self.speedup:.2f} speedup)")
+        text = "TaoCache: " + SENTENCE.format(computed=self.computed, skipped=self.skipped, total=self.total,
+                                              ratio=self.speedup)
         if self.skipped == 0:
             text += f"; nothing skipped: {self.why_nothing_skipped()}"
         if self.note:

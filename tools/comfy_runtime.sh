@@ -63,6 +63,7 @@ if [ "$WITH_BROWSER" = "--with-browser" ] && [ ! -f "$RT/.browser-ready" ]; then
     fi
     stage "Python playwright (drives the system chromium; no browser download)"
     "$PY" -m pip install -q playwright
+    bash "$REPO/tools/frontends.sh"
     touch "$RT/.browser-ready"
 fi
 # ---- optional: comfy-cli, for `comfy node validate` (tests/comfy/test_install.py) ------------------

@@ -5,9 +5,11 @@
 Runs the Wan2.1 text-to-video graph (UNETLoader -> ModelSamplingSD3(8) -> [TaoCache] -> KSampler,
 euler/simple, cfg 5) through ComfyUI's real executor, in this process, on the trained tiny
 Wan2.1-architecture model models/tiny_wan21_t2v_shapes.safetensors (moving coloured shapes), first
-without TaoCache, then with TaoCache "balanced" (the node's defaults: window from start_percent 0.3,
-cos_threshold 0.6, norm_ratio_threshold 1.3, max_consecutive_skips 1) and "fast" (both gates open:
-cos_threshold -1, norm_ratio_threshold 10; max_consecutive_skips 2).
+without TaoCache, then with TaoCache "default" (the node's defaults: window from start_percent 0.3,
+cos_threshold 0.6, norm_ratio_threshold 1.3, max_consecutive_skips 1) and "aggressive" (both gates open:
+cos_threshold -1, norm_ratio_threshold 10; max_consecutive_skips 2), which loses structure and is not
+recommended: it shows how far skipping goes. Each TaoCache run prints the sentence its log line and its
+node show (taocache/report.py).
 
 Quality pass, at the size the model was trained on: real model calls and the call ratio against the
 full run, PSNR and SSIM of the decoded frames against the full run's, and the structure the shapes
@@ -16,14 +18,15 @@ Timing pass, at a larger latent where the model forward dominates a step (at the
 is mostly ComfyUI's per-step overhead): wall clock of the sampling run, paired with a full run before
 each measurement, median of the ratios. Every number is measured in this run.
 
-Writes out/demo/: full_vs_taocache.webp (decoded videos full | balanced | fast), skips.png (per-step
-decisions of each TaoCache setting, with sigma), demo.json (every number).
+Writes out/demo/: full_vs_taocache.webp (decoded videos full | default | aggressive), skips.png (per-step
+decisions of each TaoCache setting, with sigma, in the node's cell colours), demo.json (every number).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -39,8 +42,25 @@ from tiny_wan import check_learned, data, sample  # noqa: E402
 
 SAMPLER = "euler"
 # (label, max_consecutive_skips, cos_threshold, norm_ratio_threshold), window [0.3, 1.0]: the node's defaults, gates open
-SETTINGS = (("balanced", 1, 0.6, 1.3), ("fast", 2, -1.0, 10.0))
-COLOURS = {"outside": (200, 200, 200), "computed": (31, 119, 180), "skipped": (255, 127, 14)}
+SETTINGS = (("default", 1, 0.6, 1.3), ("aggressive", 2, -1.0, 10.0))
+NOT_RECOMMENDED = "aggressive"
+WEB_JS = REPO / "web" / "taocache.js"
+
+
+def cell_colours(path: Path = WEB_JS) -> dict[str, tuple[int, int, int]]:
+    """The node's cell colours, read from the web extension's CELL_COLOURS line: one colour scheme for
+    the node and the plot."""
+    line = next((text for text in path.read_text(encoding="utf-8").splitlines()
+                 if text.startswith("export const CELL_COLOURS")), "")
+    found = dict(re.findall(r'(\w+): "#([0-9a-fA-F]{6})"', line))
+    if set(found) != {"computed", "skipped", "outside"}:
+        raise SystemExit(f"{path}: no CELL_COLOURS line with computed, skipped and outside colours")
+    return {state: tuple(int(hexa[i:i + 2], 16) for i in (0, 2, 4)) for state, hexa in found.items()}
+
+
+def report_line(method_title: str, summary: str) -> str:
+    """What the demo prints for one TaoCache run: its setting, then the summary without the log's tag."""
+    return f"{method_title}: {summary.removeprefix('TaoCache: ')}"
 
 
 def parse_size(text: str) -> tuple[int, int, int]:
@@ -74,6 +94,7 @@ def draw_skips(reports: list[tuple[str, dict]], path: Path, title: str) -> None:
     """Per-step strip of each TaoCache run (computed outside the window / computed in it / skipped)
     under the sigma of each step, with Pillow only."""
     from PIL import Image, ImageDraw, ImageFont
+    colours = cell_colours()
     font = ImageFont.load_default(size=13)
     steps = max(r["steps"] for _, r in reports)
     labels = [f"{name}: {report['computed']}/{report['total']} computed" for name, report in reports]
@@ -114,7 +135,7 @@ def draw_skips(reports: list[tuple[str, dict]], path: Path, title: str) -> None:
         for call in report["calls"]:
             state = "skipped" if call["skipped"] else ("computed" if call["in_window"] else "outside")
             i = int(call["step"])
-            draw.rectangle([x_of(i) + 1, y, x_of(i + 1) - 1, y + row_h], fill=COLOURS[state])
+            draw.rectangle([x_of(i) + 1, y, x_of(i + 1) - 1, y + row_h], fill=colours[state])
         y += row_h + gap
     for i in range(0, steps, 5):
         draw.text((x_of(i + 0.5), y), str(i), fill="black", font=font, anchor="mt")
@@ -122,7 +143,7 @@ def draw_skips(reports: list[tuple[str, dict]], path: Path, title: str) -> None:
     x = left
     for state, label in (("outside", "computed, outside the window"), ("computed", "computed in the window"),
                          ("skipped", "skipped: output predicted")):
-        draw.rectangle([x, y + 40, x + 14, y + 54], fill=COLOURS[state])
+        draw.rectangle([x, y + 40, x + 14, y + 54], fill=colours[state])
         draw.text((x + 20, y + 47), label, fill="black", font=font, anchor="lm")
         x += 30 + int(draw.textlength(label, font=font))
     img = img.crop((0, 0, max(width, x), height)) if x > width else img
@@ -154,8 +175,8 @@ def main():
     size = parse_size(a.size) if a.size else comfy_size(frames_trained, size_trained)
     timing_size = parse_size(a.timing_size)
     print(f"TaoCache demo: {model_path.name} (tiny Wan2.1 T2V; {model_description(model_path)}) in a real ComfyUI "
-          f"executor on this CPU: {a.prompt!r} seed {a.seed}, {a.steps} steps, full run vs TaoCache balanced and "
-          f"fast; quality at {'x'.join(map(str, size))}, wall clock at {a.timing_size}. Every number is measured "
+          f"executor on this CPU: {a.prompt!r} seed {a.seed}, {a.steps} steps, full run vs TaoCache default and "
+          f"aggressive; quality at {'x'.join(map(str, size))}, wall clock at {a.timing_size}. Every number is measured "
           f"in this run.", flush=True)
     import torch
     torch.set_num_threads(a.threads)
@@ -219,7 +240,13 @@ def main():
               f"{psnr_text(row.get('psnr_db')):>10}{fmt(row.get('ssim'), '.3f'):>8}"
               f"{fmt(row.get('mask_iou'), '.2f'):>10}{fmt(row.get('centroid_px'), '.2f', ' px'):>10}  {shows_text}")
     for row in quality[1:]:
-        print(f"{row['method']}: {row['summary']}")
+        print(report_line(row["method"], row["summary"]))
+    risky = next(row for row in quality if row["method"] == f"TaoCache {NOT_RECOMMENDED}")
+    safe = next(row for row in quality if row["method"] == "TaoCache default")
+    print(f"TaoCache {NOT_RECOMMENDED} (both gates open, up to 2 skips in a row) loses structure: mask IoU "
+          f"{fmt(risky.get('mask_iou'), '.2f')} against {fmt(safe.get('mask_iou'), '.2f')} for default, PSNR "
+          f"{psnr_text(risky.get('psnr_db'))} against {psnr_text(safe.get('psnr_db'))}. Not recommended: it shows "
+          f"how far skipping goes.")
 
     # ---- timing pass at a larger latent
     warm = run(full, timing_size)  # warm-up at this size

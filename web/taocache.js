@@ -1,36 +1,33 @@
 // TaoCache on the canvas: after a run, the TaoCache node shows on itself what it did.
 //
-//   computed 13 · skipped 7 of 20 calls            1.54x
+//   computed 13 / skipped 7 of 20 model calls (1.54x fewer)      <- the log's sentence, as received
 //   [strip: one cell per sampling step]
 //   ■ computed  ■ skipped  ■ outside window      (or, under the pointer: step, sigma, r, c)
 //
-// Cells: computed in the late window (blue), skipped (green), outside the window (grey). The rest of the
-// summary follows: why nothing was skipped (amber), a calibration profile's plan, an early stop. The
-// panel stays until the node's next run (dimmed while a new run is on its way). Data comes from the
-// backend's "taocache.report" websocket event; no network calls of its own.
+// Cells: computed in the late window (blue), skipped (green), outside the window (grey): CELL_COLOURS,
+// which tools/demo.py reads from this file for its plot. The headline is the sentence of the backend's
+// summary (taocache/report.py writes it once, for the log and for this panel); the rest of the summary
+// follows under the strip: why nothing was skipped (amber), a calibration profile's plan, an early stop.
+// The panel stays until the node's next run (dimmed while a new run is on its way). Data comes from the
+// backend's "taocache.report" websocket event; no network calls of its own. Text from the backend goes
+// into the page as textContent, never as HTML.
 //
-// The panel is a canvas widget that is never serialized (saved workflows and prompts keep exactly the
-// node's widget values). Only TaoCache nodes are touched: the panel is added to them, and on them the
-// frontend's plain progress-text box (the same summary, sent for UIs without this extension) is removed
-// because the panel replaces it (kept with the opt-in "Nodes 2.0" renderer, which does not draw the panel).
+// The panel is a DOM widget (node.addDOMWidget, the frontend's supported widget API: the classic canvas
+// lays it over the node, the Vue node renderer ("Nodes 2.0") mounts it inside the node). It is never
+// serialized: saved workflows and prompts keep exactly the node's widget values. Only TaoCache nodes
+// are touched: the panel is added to them, and on them the frontend's plain progress-text box (the same
+// summary, sent for UIs without this extension) is removed because the panel replaces it.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const NODE_TYPE = "TaoCache";
 const WIDGET_NAME = "taocache_report";
 const TEXT_PREVIEW_WIDGET = "$$node-text-preview"; // the frontend's progress-text box
-const MARGIN = 15;
-const PAD = 8;
-const ROW = 18; // headline row
-const STRIP = 18; // strip height
-const FOOT = 16; // legend / hover row
-const NOTE_LINE = 14; // one line of the "why nothing was skipped" note
-const MAX_NOTE_LINES = 4;
-const BOTTOM = 8; // space under the panel, inside the node
+const SUMMARY_PREFIX = "TaoCache: "; // the log's tag before the sentence; the node's title says it already
+// the cell colours, one line: tools/demo.py reads this line (tests/comfy/test_wording.py holds them together)
+export const CELL_COLOURS = { computed: "#3d7be0", skipped: "#2fbf6a", outside: "#5c5c5c" };
 const COLOURS = {
-  computed: "#3d7be0",
-  skipped: "#2fbf6a",
-  outside: "#5c5c5c",
+  ...CELL_COLOURS,
   text: "#e6e6e6",
   dim: "#a8a8a8",
   note: "#e0b040",
@@ -38,6 +35,18 @@ const COLOURS = {
   hover: "#ffffff",
 };
 const LEGEND = [["computed", "computed"], ["skipped", "skipped"], ["outside", "outside window"]];
+// layout in canvas pixels; the panel's height is computed from these (the classic canvas needs it
+// before the element is shown), so every row has a fixed line height
+const MARGIN = 10; // the DOM widget's margin inside the node
+const PAD = 8;
+const HEAD_LINE = 16; // one line of the headline
+const STRIP = 18;
+const GAP = 4;
+const FOOT = 16; // legend / hover row
+const NOTE_LINE = 14; // one line of the note
+const MAX_NOTE_LINES = 4;
+const FONT_HEAD = "12px sans-serif";
+const FONT_SMALL = "11px sans-serif";
 
 // ---- data -------------------------------------------------------------------------------------
 
@@ -67,11 +76,13 @@ export function stepCells(report) {
   return cells;
 }
 
-// What the summary says beyond the counts: why nothing was skipped, a profile's plan, an early stop.
-function detailOf(report) {
-  const summary = String(report.summary ?? "");
-  const end = summary.indexOf("speedup)");
-  return end < 0 ? "" : summary.slice(end + "speedup)".length).replace(/^[;\s]+/, "").trim();
+// The summary is "TaoCache: <sentence>" and, after "; ", what else it says (why nothing was skipped,
+// a profile's plan, an early stop). The node shows the sentence as received.
+export function splitSummary(summary) {
+  let text = String(summary ?? "");
+  if (text.startsWith(SUMMARY_PREFIX)) text = text.slice(SUMMARY_PREFIX.length);
+  const cut = text.indexOf("; ");
+  return cut < 0 ? { sentence: text.trim(), detail: "" } : { sentence: text.slice(0, cut).trim(), detail: text.slice(cut + 2).trim() };
 }
 
 export function describeCell(cell, steps) {
@@ -82,27 +93,24 @@ export function describeCell(cell, steps) {
 }
 
 function makeInfo(report, previous) {
-  const speedup = Number(report.speedup) || 1;
+  const { sentence, detail } = splitSummary(report.summary);
   return {
     computed: report.computed,
     skipped: report.skipped,
     total: report.total,
     steps: report.steps,
-    speedup,
-    headline: `computed ${report.computed} \u00b7 skipped ${report.skipped} of ${report.total} calls`,
-    speedupText: `${speedup.toFixed(2)}x`,
-    detail: detailOf(report),
+    sentence,
+    detail,
     summary: report.summary,
     cells: stepCells(report),
     runs: (previous && !previous.stale ? previous.runs : 0) + 1, // sampling runs in this prompt
     stale: false,
     hover: null,
     hoverText: null,
-    layout: null,
   };
 }
 
-// ---- layout and drawing ---------------------------------------------------------------------------
+// ---- measuring (canvas text metrics: the same fonts the panel uses) ---------------------------------
 
 let measureCtx = null;
 function measure(font, text) {
@@ -111,170 +119,177 @@ function measure(font, text) {
   return measureCtx.measureText(text).width;
 }
 
-function wrap(font, text, width) {
-  if (!text) return [];
-  const lines = [];
+// lines of `text` wrapped at spaces into `width`; words: the pieces that never break (default: its words)
+function lineCount(font, text, width, words = null) {
+  if (!text) return 0;
+  let lines = 1;
   let line = "";
-  for (const word of text.split(/\s+/)) {
+  for (const word of words ?? text.split(/\s+/)) {
     const next = line ? `${line} ${word}` : word;
     if (line && measure(font, next) > width) {
-      lines.push(line);
+      lines += 1;
       line = word;
     } else {
       line = next;
     }
   }
-  if (line) lines.push(line);
-  if (lines.length > MAX_NOTE_LINES) {
-    lines.length = MAX_NOTE_LINES;
-    lines[MAX_NOTE_LINES - 1] += " \u2026";
-  }
   return lines;
 }
 
-const FONT_HEAD = "bold 12px sans-serif";
-const FONT_SPEED = "bold 14px sans-serif";
-const FONT_SMALL = "11px sans-serif";
-
-// the note's lines for a widget of this width
-function noteLines(info, widgetWidth) {
-  return wrap(FONT_SMALL, info.detail, Math.max(widgetWidth - 2 * MARGIN, 40) - 2 * PAD);
-}
-
-function panelHeight(info, width) {
+// the panel's height for a widget of this width (the text wraps inside width - 2 * (MARGIN + PAD))
+function panelHeight(info, widgetWidth) {
   if (!info) return 0;
-  return PAD + ROW + 4 + STRIP + 4 + FOOT + noteLines(info, width).length * NOTE_LINE + PAD / 2;
+  const inner = Math.max(widgetWidth - 2 * (MARGIN + PAD), 40) - 2; // 2 px spare for rounding
+  const head = Math.max(lineCount(FONT_HEAD, headlineText(info), inner, headlineWords(info)), 1);
+  const note = Math.min(lineCount(FONT_SMALL, info.detail, inner), MAX_NOTE_LINES);
+  return PAD + head * HEAD_LINE + GAP + STRIP + GAP + FOOT + note * NOTE_LINE + PAD;
 }
 
-function roundRect(ctx, x, y, w, h, r) {
-  ctx.beginPath();
-  if (ctx.roundRect) ctx.roundRect(x, y, w, h, r);
-  else ctx.rect(x, y, w, h);
+function headlineText(info) {
+  return info.runs > 1 ? `${info.sentence} run ${info.runs}` : info.sentence;
 }
 
-function drawPanel(ctx, node, widgetWidth, y) {
-  const info = node.taocache;
-  if (!info) return;
-  const x = MARGIN;
-  const w = Math.max(widgetWidth - 2 * MARGIN, 40);
-  const h = panelHeight(info, widgetWidth);
-  ctx.save();
-  if (info.stale) ctx.globalAlpha = 0.45;
-  ctx.fillStyle = COLOURS.panel;
-  roundRect(ctx, x, y, w, h, 6);
-  ctx.fill();
-  ctx.textBaseline = "middle";
+// The sentence's closing parenthesis (the call ratio) stays on one line.
+function sentenceParts(sentence) {
+  const cut = sentence.lastIndexOf(" (");
+  return cut < 0 ? [sentence, ""] : [sentence.slice(0, cut), sentence.slice(cut + 1)];
+}
 
-  // headline: counts on the left, the speedup on the right
-  let rowY = y + PAD + ROW / 2;
-  ctx.font = FONT_SPEED;
-  ctx.textAlign = "right";
-  ctx.fillStyle = info.skipped > 0 ? COLOURS.skipped : COLOURS.dim;
-  ctx.fillText(info.speedupText, x + w - PAD, rowY);
-  const speedWidth = measure(FONT_SPEED, info.speedupText);
-  ctx.textAlign = "left";
-  ctx.fillStyle = COLOURS.text;
-  const headline = info.runs > 1 ? `${info.headline} (run ${info.runs})` : info.headline;
-  let font = FONT_HEAD;
-  if (measure(font, headline) > w - 2 * PAD - speedWidth - 6) font = "bold 11px sans-serif";
-  ctx.font = font;
-  ctx.fillText(headline, x + PAD, rowY, w - 2 * PAD - speedWidth - 6);
+function headlineWords(info) {
+  const [text, tail] = sentenceParts(info.sentence);
+  const words = text.split(/\s+/).filter(Boolean);
+  if (tail) words.push(tail);
+  if (info.runs > 1) words.push(`run ${info.runs}`);
+  return words;
+}
 
-  // the strip: one cell per step
-  const stripX = x + PAD;
-  const stripY = y + PAD + ROW + 4;
-  const stripW = w - 2 * PAD;
-  const n = Math.max(info.cells.length, 1);
-  const cellW = stripW / n;
-  const gap = cellW >= 4 ? 1 : 0;
-  info.cells.forEach((cell, i) => {
-    ctx.fillStyle = COLOURS[cell.state];
-    ctx.fillRect(stripX + i * cellW, stripY, Math.max(cellW - gap, 1), STRIP);
+// ---- the panel element ---------------------------------------------------------------------------------
+
+function el(tag, className, style = {}) {
+  const element = document.createElement(tag);
+  if (className) element.className = className;
+  Object.assign(element.style, style);
+  return element;
+}
+
+// The element and its parts; filled by render(). Nothing here is HTML from the backend. The widget's
+// element (the frontend shows, hides and places it) holds the panel, which stays hidden until a report.
+function createPanel() {
+  const element = el("div", "taocache-report");
+  const root = el("div", "taocache-panel", {
+    display: "none", boxSizing: "border-box", padding: `${PAD}px`, borderRadius: "6px", background: COLOURS.panel,
+    color: COLOURS.text, font: FONT_SMALL, overflow: "hidden", userSelect: "none", minWidth: "0",
   });
-  if (info.hover) {
-    ctx.strokeStyle = COLOURS.hover;
-    ctx.lineWidth = 1.5;
-    ctx.strokeRect(stripX + info.hover.step * cellW + 0.5, stripY - 1.5, Math.max(cellW - gap, 1) - 1, STRIP + 3);
-  }
-  info.layout = { x: stripX, y: stripY, width: stripW, height: STRIP };
+  element.append(root);
+  const head = el("div", "taocache-headline", { font: FONT_HEAD, lineHeight: `${HEAD_LINE}px` });
+  const sentence = el("span", "taocache-sentence");
+  const runs = el("span", "taocache-runs", { color: COLOURS.dim, marginLeft: "6px" });
+  head.append(sentence, runs);
+  const strip = el("div", "taocache-strip", { display: "flex", height: `${STRIP}px`, marginTop: `${GAP}px` });
+  const foot = el("div", "taocache-foot", {
+    height: `${FOOT}px`, lineHeight: `${FOOT}px`, marginTop: `${GAP}px`, whiteSpace: "nowrap", overflow: "hidden",
+    textOverflow: "ellipsis",
+  });
+  const note = el("div", "taocache-note", {
+    lineHeight: `${NOTE_LINE}px`, maxHeight: `${MAX_NOTE_LINES * NOTE_LINE}px`, overflow: "hidden",
+    overflowWrap: "anywhere",
+  });
+  root.append(head, strip, foot, note);
+  return { element, root, sentence, runs, strip, foot, note };
+}
 
-  // footer: the hovered step, or the legend
-  rowY = stripY + STRIP + 4 + FOOT / 2;
-  ctx.font = FONT_SMALL;
-  if (info.hover) {
-    ctx.fillStyle = COLOURS.hover;
-    ctx.fillText(info.hoverText ?? describeCell(info.hover, info.steps), x + PAD, rowY, w - 2 * PAD);
+function renderLegend(foot) {
+  foot.replaceChildren();
+  foot.style.color = COLOURS.dim;
+  for (const [state, label] of LEGEND) {
+    const item = el("span", "taocache-legend", { marginRight: "10px" });
+    const swatch = el("span", "", {
+      display: "inline-block", width: "8px", height: "8px", marginRight: "3px", background: COLOURS[state],
+    });
+    item.append(swatch, document.createTextNode(label));
+    foot.append(item);
+  }
+}
+
+function renderFoot(panel, info) {
+  if (info.hoverText) {
+    panel.foot.style.color = COLOURS.hover;
+    panel.foot.textContent = info.hoverText;
   } else {
-    let lx = x + PAD;
-    for (const [state, label] of LEGEND) {
-      ctx.fillStyle = COLOURS[state];
-      ctx.fillRect(lx, rowY - 4, 8, 8);
-      ctx.fillStyle = COLOURS.dim;
-      ctx.fillText(label, lx + 11, rowY);
-      lx += 11 + measure(FONT_SMALL, label) + 10;
-    }
+    renderLegend(panel.foot);
   }
-
-  // the rest of the summary: why nothing was skipped (amber), a profile's plan, an early stop
-  const lines = noteLines(info, widgetWidth);
-  ctx.fillStyle = info.skipped > 0 ? COLOURS.dim : COLOURS.note;
-  lines.forEach((line, i) => {
-    ctx.fillText(line, x + PAD, rowY + FOOT / 2 + NOTE_LINE / 2 + 2 + i * NOTE_LINE, w - 2 * PAD);
-  });
-  ctx.restore();
 }
 
-function cellAt(node, pos) {
+function render(node) {
+  const panel = node.taocachePanel;
   const info = node.taocache;
-  const box = info?.layout;
-  if (!box || !pos) return null;
-  const [px, py] = pos;
-  if (px < box.x || px >= box.x + box.width || py < box.y - 2 || py > box.y + box.height + 2) return null;
-  const index = Math.floor(((px - box.x) / box.width) * info.cells.length);
-  return info.cells[Math.min(Math.max(index, 0), info.cells.length - 1)] ?? null;
+  if (!panel || !info) return;
+  panel.root.style.display = "block";
+  panel.root.style.opacity = info.stale ? "0.45" : "1";
+  const [text, tail] = sentenceParts(info.sentence);
+  panel.sentence.replaceChildren(document.createTextNode(tail ? `${text} ` : text));
+  if (tail) {
+    const ratio = el("span", "taocache-ratio", { whiteSpace: "nowrap" });
+    ratio.textContent = tail;
+    panel.sentence.append(ratio);
+  }
+  panel.runs.textContent = info.runs > 1 ? `run ${info.runs}` : "";
+  panel.sentence.style.color = COLOURS.text;
+  const n = Math.max(info.cells.length, 1);
+  const cells = info.cells.map((cell) => {
+    const box = el("div", "taocache-cell", {
+      flex: "1 1 0", minWidth: "1px", height: "100%", background: COLOURS[cell.state],
+      marginRight: n <= 60 ? "1px" : "0", boxSizing: "border-box",
+    });
+    box.dataset.step = String(cell.step);
+    box.dataset.state = cell.state;
+    box.addEventListener("pointerenter", () => setHover(node, cell));
+    return box;
+  });
+  panel.strip.replaceChildren(...cells);
+  renderFoot(panel, info);
+  panel.note.textContent = info.detail;
+  panel.note.style.color = info.skipped > 0 ? COLOURS.dim : COLOURS.note;
 }
 
 function setHover(node, cell) {
   const info = node.taocache;
-  if (!info || info.hover === cell) return;
+  if (!info || info.stale || info.hover === cell) return;
   info.hover = cell;
   info.hoverText = cell ? describeCell(cell, info.steps) : null;
-  node.setDirtyCanvas?.(true, false);
+  const panel = node.taocachePanel;
+  for (const box of panel?.strip.children ?? []) {
+    box.style.outline = cell && box.dataset.step === String(cell.step) ? `1.5px solid ${COLOURS.hover}` : "";
+  }
+  if (panel) renderFoot(panel, info);
 }
 
 // ---- the widget --------------------------------------------------------------------------------------
 
 function ensureWidget(node) {
-  let widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
-  if (widget) return widget;
-  widget = node.addCustomWidget({
-    name: WIDGET_NAME,
-    type: "taocache_report",
-    value: "",
+  const existing = node.widgets?.find((w) => w.name === WIDGET_NAME);
+  if (existing) return existing;
+  const panel = createPanel();
+  node.taocachePanel = panel;
+  panel.strip.addEventListener("pointerleave", () => setHover(node, null));
+  const height = () => (node.taocache ? panelHeight(node.taocache, node.size[0]) + 2 * MARGIN : 0);
+  const widget = node.addDOMWidget(WIDGET_NAME, "taocache_report", panel.element, {
     serialize: false,
-    options: { serialize: false },
-    draw(ctx, drawNode, widgetWidth, y) {
-      drawPanel(ctx, drawNode, widgetWidth, y);
-    },
-    computeSize(width) {
-      return [width ?? node.size[0], panelHeight(node.taocache, width ?? node.size[0]) + BOTTOM];
-    },
-    mouse(event, pos, mouseNode) {
-      setHover(mouseNode, cellAt(mouseNode, pos));
-      return false;
-    },
-    serializeValue() {
-      return undefined;
-    },
+    margin: MARGIN,
+    getValue: () => "",
+    setValue: () => {},
+    getMinHeight: height,
+    getMaxHeight: height,
   });
+  widget.serialize = false; // not in the saved workflow's widgets_values
   return widget;
 }
 
 function removeTextPreview(node) {
-  const index = node.widgets?.findIndex((w) => w.name === TEXT_PREVIEW_WIDGET) ?? -1;
-  if (index < 0) return;
-  node.widgets[index].onRemove?.();
-  node.widgets.splice(index, 1);
+  const widget = node.widgets?.find((w) => w.name === TEXT_PREVIEW_WIDGET);
+  if (!widget) return;
+  if (node.removeWidget) node.removeWidget(widget);
+  else node.widgets.splice(node.widgets.indexOf(widget), 1);
 }
 
 // The node's height follows its content (the panel's note changes from run to run); its width stays.
@@ -284,20 +299,11 @@ function fitHeight(node) {
   if (node.size[1] !== min[1] || node.size[0] < min[0]) node.setSize([Math.max(node.size[0], min[0]), min[1]]);
 }
 
-// "Nodes 2.0" (the frontend's opt-in Vue node renderer) does not draw canvas widgets added after the
-// node was mounted: there the frontend's own text box stays, so the summary is still on the node.
-function vueNodesEnabled() {
-  try {
-    return Boolean(app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled"));
-  } catch {
-    return false;
-  }
-}
-
 export function showReport(node, report) {
   node.taocache = makeInfo(report, node.taocache);
-  if (!vueNodesEnabled()) removeTextPreview(node);
+  removeTextPreview(node);
   ensureWidget(node);
+  render(node);
   fitHeight(node);
   node.setDirtyCanvas?.(true, true);
 }
@@ -328,6 +334,17 @@ function* taoCacheNodes(graph, seen = new Set()) {
 
 app.registerExtension({
   name: "taocache.report",
+  // The panel's widget comes with the node (empty, no height, hidden until the first report): the Vue
+  // node renderer of older frontends (1.32) shows only the widgets a node had when it was mounted.
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name !== NODE_TYPE) return;
+    const onNodeCreated = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const result = onNodeCreated?.apply(this, arguments);
+      ensureWidget(this);
+      return result;
+    };
+  },
   setup() {
     // Reports are broadcast to every open page; take them only while a prompt of this page runs
     // (ComfyUI sends execution_start and the end of a prompt to the client that queued it).
@@ -345,7 +362,7 @@ app.registerExtension({
           node.taocache.stale = true;
           node.taocache.hover = null;
           node.taocache.hoverText = null;
-          node.setDirtyCanvas?.(true, false);
+          render(node);
         }
       }
     });
@@ -354,21 +371,5 @@ app.registerExtension({
       const node = findNode(detail.node);
       if (node && node.comfyClass === NODE_TYPE) showReport(node, detail);
     });
-  },
-  async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== NODE_TYPE) return;
-    // hover works on the whole node: the pointer over a strip cell shows that step in the footer
-    const onMouseMove = nodeType.prototype.onMouseMove;
-    nodeType.prototype.onMouseMove = function (event, pos) {
-      const result = onMouseMove?.apply(this, arguments);
-      if (this.taocache) setHover(this, cellAt(this, pos));
-      return result;
-    };
-    const onMouseLeave = nodeType.prototype.onMouseLeave;
-    nodeType.prototype.onMouseLeave = function () {
-      const result = onMouseLeave?.apply(this, arguments);
-      if (this.taocache) setHover(this, null);
-      return result;
-    };
   },
 });

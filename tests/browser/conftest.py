@@ -1,28 +1,45 @@
 """Fixtures for the tests in the real ComfyUI frontend (headless Debian Chromium + Python Playwright).
 
 Run with the runtime's python:  .runtime/venv/bin/python -m pytest tests/browser
-Needs `bash tools/comfy_runtime.sh --with-browser`; without chromium or playwright the tests fail
-(never skip) with that hint.
+Needs `bash tools/comfy_runtime.sh --with-browser` (which also runs tools/frontends.sh); without
+chromium, playwright or the second frontend the tests fail (never skip) with that hint.
 
-Fixtures (session-scoped):
-  browser_ready    the playwright entry point, checked before any server starts
-  browser_server   harness.ComfyServer on its own base directory: the tiny models, the pack installed
-                   as custom_nodes/taocache (its workflows/ and web/ included), the test nodes
+Every test of the UI runs in four configurations: two frontends, the runtime's own
+comfyui-frontend-package (1.32.9, ComfyUI 0.3.75's pin) and the newest (tools/frontends.sh installs it
+into .runtime/frontend-<version>/; ComfyUI serves it with --front-end-root), each with the classic
+canvas and with Vue nodes (the setting Comfy.VueNodes.Enabled, "Nodes 2.0"). Kept cheap: one browser
+for the session, one ComfyUI server per frontend (both configurations of a frontend share it; the
+setting goes in through POST /settings before a fresh page boots), one page per configuration, the
+fixtures session-scoped so that pytest runs the tests of every module grouped by configuration.
+
+Fixtures:
+  browser_ready    the playwright entry point, checked before any server starts (session)
+  browser          one headless Chromium for the session
+  ui_config        comfy_browser.UIConfig of this test: frontend version and folder, Vue nodes on/off
+                   (a test that needs one configuration only: parametrize it indirectly)
+  browser_server   harness.ComfyServer serving that frontend, on its own base directory: the tiny models,
+                   the trained tiny Wan model with its TinyWanPrompt node, the pack installed as
+                   custom_nodes/taocache (its workflows/ and web/ included), the test nodes
   object_info      that server's /object_info
-  frontend         comfy_browser.Frontend: one booted page of the real frontend on that server
+  frontend         comfy_browser.Frontend: a booted page of that frontend in that mode
 """
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "comfy"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "tests" / "comfy"), str(REPO / "tools" / "benchmark")]
 
 import comfy_browser  # noqa: E402
 import harness  # noqa: E402
+import tiny_comfy  # noqa: E402  (the trained tiny model and its prompt node, as the demo uses them)
+
+CONFIGS = comfy_browser.ui_configs()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser_ready():
     try:
         return comfy_browser.require_browser()
@@ -30,25 +47,75 @@ def browser_ready():
         pytest.fail(str(e), pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def browser_server(browser_ready, tmp_path_factory):
-    try:
-        comfy_dir = harness.locate_comfyui()
-        base = harness.make_base_dir(tmp_path_factory.mktemp("browser_base"), pack_folder="taocache")
-        server = harness.ComfyServer(comfy_dir, base)
-        server.start()
-    except harness.HarnessError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+@pytest.fixture(scope="session")
+def browser(browser_ready):
+    with comfy_browser.launch_browser() as chromium:
+        yield chromium
 
 
-@pytest.fixture(scope="module")
+class _Servers:
+    """One ComfyUI server at a time, for the frontend the current configuration needs (the tests run
+    grouped by configuration, a frontend's two configurations next to each other)."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.current = None  # (frontend version, server)
+
+    def get(self, config):
+        if self.current and self.current[0] == config.version:
+            return self.current[1]
+        self.close()
+        try:
+            comfy_dir = harness.locate_comfyui()
+            base = harness.make_base_dir(self.factory.mktemp(f"browser_base_{config.version}"), pack_folder="taocache")
+            shutil.copy(tiny_comfy.MODEL_FILE, base.models_dir / tiny_comfy.MODEL_FILE.name)
+            tiny_comfy.install_prompt_node(base)
+            args = ["--front-end-root", str(config.root)] if config.root else []
+            server = harness.ComfyServer(comfy_dir, base, extra_args=args)
+            # one torch thread in the server: the test graphs are tiny, and two threads on a shared
+            # 2-core machine made a 30-step run of the trained model 11 s instead of 1 s (measured)
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("OMP_NUM_THREADS", "1")
+                server.start()
+        except harness.HarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        self.current = (config.version, server)
+        return server
+
+    def close(self):
+        if self.current:
+            self.current[1].stop()
+            self.current = None
+
+
+@pytest.fixture(scope="session")
+def _servers(browser_ready, tmp_path_factory):
+    servers = _Servers(tmp_path_factory)
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="session", params=CONFIGS, ids=[c.id for c in CONFIGS])
+def ui_config(request):
+    config = request.param
+    if config.missing:
+        pytest.fail(config.missing, pytrace=False)
+    return config
+
+
+@pytest.fixture(scope="session")
+def browser_server(_servers, ui_config):
+    return _servers.get(ui_config)
+
+
+@pytest.fixture(scope="session")
 def object_info(browser_server):
     return browser_server.get("/object_info")
 
 
-@pytest.fixture(scope="module")
-def frontend(browser_ready, browser_server):
-    with comfy_browser.open_frontend(browser_server.url) as page:
+@pytest.fixture(scope="session")
+def frontend(browser, browser_server, ui_config):
+    with comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes) as page:
+        assert page.version() == ui_config.version, "the server serves another frontend than configured"
+        assert page.vue_nodes() is ui_config.vue_nodes
         yield page

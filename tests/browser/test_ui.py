@@ -1,45 +1,78 @@
-"""What a user sees in the real ComfyUI frontend (comfyui-frontend-package of the runtime) in headless
-Chromium: the web extension loads cleanly, the shipped workflows open as saved and queue the same
-prompt the converter builds, and after pressing Run the TaoCache node shows its counts, speedup and
-per-step strip (with hover details) without touching other nodes or the saved widget values.
+"""What a user sees in the real ComfyUI frontend in headless Chromium, in four configurations (see
+conftest.py: the runtime's frontend 1.32.9 and the newest, each with the classic canvas and with Vue
+nodes): the web extension loads cleanly, the shipped workflows open as saved and queue the same prompt
+the converter builds, and after pressing Run the TaoCache node shows the log's sentence, its per-step
+strip in the demo's colours and, under the pointer, a step's details, without touching other nodes or
+the saved widget values.
 
-The screenshot of the node after a run is written to docs/images/taocache_node.png.
+The node after a run of the "default" setting on the trained tiny model is photographed in every
+configuration (docs/images/taocache_node_<frontend>_<canvas|vue>.png); the README's picture
+(docs/images/taocache_node.png) is the one of README_CONFIG.
 """
+import io
 import re
+import sys
+import types
+from pathlib import Path
 
 import pytest
 
+import comfy_browser
+import tiny_comfy
 import workflow_tools as wt
+from taocache.report import SENTENCE_PATTERN
+from test_wording import LOG_LINE, readme_log_example
 
-SCREENSHOT = wt.REPO_ROOT / "docs" / "images" / "taocache_node.png"
+sys.path.insert(0, str(wt.REPO_ROOT / "tools"))
+import demo  # noqa: E402  (the demo's plot colours, read from web/taocache.js)
+
+CONFIGS = comfy_browser.ui_configs()
+
+IMAGES = wt.REPO_ROOT / "docs" / "images"
+README_SCREENSHOT = IMAGES / "taocache_node.png"
+README_CONFIG = next(c for c in CONFIGS if c.root is not None and not c.vue_nodes)  # newest frontend, canvas
+BUILD_CONFIG = CONFIGS[0]  # the runtime's frontend, classic canvas: tests/browser/build_workflows.py builds with it
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
                    "predictor", "error_budget", "verbose"]
-SHOWCASE = "wan2.1_t2v_1.3B_taocache"
-PERMISSIVE = {"cos_threshold": -1.0, "norm_ratio_threshold": 10.0, "max_consecutive_skips": 2}
+PANEL_WIDGET = "taocache_report"
+# the demo's quality pass: its prompt, seed, sampler and size (the trained model's own)
+PROMPT, SEED, STEPS, SIZE = "a red disc moving right", 42, 30, (112, 112, 13)
 
-# The panel as the test reads it from the node object.
-READ_PANEL = """n => n.taocache && {
-    computed: n.taocache.computed, skipped: n.taocache.skipped, total: n.taocache.total, steps: n.taocache.steps,
-    speedupText: n.taocache.speedupText, headline: n.taocache.headline, detail: n.taocache.detail,
-    stale: n.taocache.stale, runs: n.taocache.runs, hoverText: n.taocache.hoverText,
-    states: n.taocache.cells.map(c => c.state), layout: n.taocache.layout,
-    widgets: n.widgets.map(w => w.name), size: [n.size[0], n.size[1]]}"""
+# The panel as the user sees it: the DOM the widget put on the page, and the node's state.
+READ_PANEL = """n => { const w = (n.widgets || []).find(w => w.name === 'taocache_report');
+    const root = w && w.element && w.element.querySelector('.taocache-panel');
+    if (!root || root.style.display === 'none') return null;
+    const cells = Array.from(root.querySelectorAll('.taocache-cell'));
+    const r = root.getBoundingClientRect();
+    return { sentence: root.querySelector('.taocache-sentence').textContent,
+        runs: root.querySelector('.taocache-runs').textContent,
+        foot: root.querySelector('.taocache-foot').textContent,
+        note: root.querySelector('.taocache-note').textContent,
+        states: cells.map(c => c.dataset.state), colours: cells.map(c => getComputedStyle(c).backgroundColor),
+        shown: root.checkVisibility() && r.width > 100 && r.height > 40, rect: {x: r.x, y: r.y, width: r.width, height: r.height},
+        opacity: root.style.opacity, stale: n.taocache.stale,
+        widgets: n.widgets.map(w => w.name), size: [n.size[0], n.size[1]] }; }"""
+CELL_RECT = """([id, step]) => { const n = window.app.graph.getNodeById(id);
+    const w = n.widgets.find(w => w.name === 'taocache_report');
+    const r = w.element.querySelector(`.taocache-cell[data-step="${step}"]`).getBoundingClientRect();
+    return {x: r.x + r.width / 2, y: r.y + r.height / 2}; }"""
 
 
-def _tiny_showcase(object_info, **taocache_inputs):
-    workflow = wt.load(wt.WORKFLOWS_DIR / f"{SHOWCASE}.json")
-    prompt, _ = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=20, prefix="taotest/browser")
-    (tao_id,) = [nid for nid, e in prompt.items() if e["class_type"] == "TaoCache"]
-    prompt[tao_id]["inputs"].update(taocache_inputs)
-    return prompt, int(tao_id)
+def _graph(object_info, **taocache_inputs):
+    """The demo's graph on the trained tiny model with a TaoCache node (id 10) at the node's own
+    defaults (the "default" setting), but for `taocache_inputs`."""
+    required = object_info["TaoCache"]["input"]["required"]
+    inputs = {name: spec[1]["default"] for name, spec in required.items() if name != "model"}
+    method = types.SimpleNamespace(name="TaoCache", steps=STEPS, insert=(("TaoCache", {**inputs, **taocache_inputs}),))
+    return tiny_comfy.graph(method, PROMPT, SEED, "euler", SIZE, tiny_comfy.MODEL_FILE.name)
 
 
-def _run_and_wait(frontend, server, node_id, timeout_ms=60000):
+def _run_and_wait(frontend, server, node_id, timeout_ms=90000):
     """Press Run; wait for the prompt's history entry, then for this run's report to reach the node
-    (the page records reports in window.__taotest_reports)."""
+    (the page records reports in window.__taotest_ui_reports)."""
     page = frontend.page
     before = set(server.get("/history"))
-    reports = page.evaluate("() => window.__taotest_reports.length")
+    reports = page.evaluate("() => window.__taotest_ui_reports.length")
     frontend.click_run()
     for _ in range(timeout_ms // 100):
         new = {k: v for k, v in server.get("/history").items() if k not in before}
@@ -50,12 +83,27 @@ def _run_and_wait(frontend, server, node_id, timeout_ms=60000):
         raise AssertionError("the run did not finish")
     page.wait_for_function(
         "([id, seen]) => { const n = window.app.graph.getNodeById(id); "
-        "return window.__taotest_reports.length > seen && n.taocache && !n.taocache.stale; }",
+        "return window.__taotest_ui_reports.length > seen && n.taocache && !n.taocache.stale; }",
         arg=[node_id, reports], timeout=10000)
     return list(new.values())
 
 
-def test_extension_loads_in_the_real_frontend_without_console_errors(frontend):
+def _rgb(colour) -> str:
+    return "rgb({}, {}, {})".format(*colour)
+
+
+def _screenshot(frontend, node_id, path: Path):
+    """The node alone, as a small PNG (256 colours)."""
+    from PIL import Image
+    rect = frontend.node_rect(node_id)
+    pad = 10
+    png = frontend.page.screenshot(clip={"x": rect["x"] - pad, "y": rect["y"] - pad,
+                                         "width": rect["width"] + 2 * pad, "height": rect["height"] + 2 * pad})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256).save(path, optimize=True)
+
+
+def test_extension_loads_in_the_real_frontend_without_console_errors(frontend, ui_config):
     names = frontend.page.evaluate("() => window.app.extensions.map(e => e.name)")
     assert "taocache.report" in names
     scripts = frontend.page.evaluate("async () => (await (await fetch('/extensions')).json())")
@@ -76,18 +124,22 @@ def test_shipped_workflow_opens_and_queues_what_the_converter_builds(frontend, o
     ours = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in
             wt.to_api(workflow, object_info).items()}
     assert queued == ours
-    # re-saving keeps every node's widget values
-    saved = {n["id"]: n.get("widgets_values") or [] for n in result["workflow"]["nodes"]}
-    assert saved == {n["id"]: n.get("widgets_values") or [] for n in workflow["nodes"]}
+    # re-saving keeps every node's widget values (node ids compared as text: newer frontends use strings)
+    saved = {str(n["id"]): n.get("widgets_values") or [] for n in result["workflow"]["nodes"]}
+    assert saved == {str(n["id"]): n.get("widgets_values") or [] for n in workflow["nodes"]}
     for node in (n for n in workflow["nodes"] if n["type"] == "TaoCache"):
-        widgets = frontend.node(node["id"], "n => n.widgets.map(w => [w.name, w.value])")
+        widgets = frontend.node(node["id"], f"n => n.widgets.filter(w => w.name !== '{PANEL_WIDGET}')"
+                                            ".map(w => [w.name, w.value])")
         assert [name for name, _ in widgets][:8] == TAOCACHE_INPUTS
         assert [value for _, value in widgets] == node["widgets_values"]
     assert frontend.errors() == [], "\n".join(frontend.errors())
 
 
+@pytest.mark.parametrize("ui_config", [BUILD_CONFIG], ids=[BUILD_CONFIG.id], indirect=True)
 def test_shipped_workflows_are_what_build_workflows_makes(frontend, object_info):
-    """workflows/ is generated by tests/browser/build_workflows.py: the files and the script agree."""
+    """workflows/ is generated by tests/browser/build_workflows.py with the runtime's frontend on the
+    classic canvas: the files and the script agree (checked there only; other frontends save other
+    layout details, and the tests above open the files in them)."""
     import build_workflows
     for make in build_workflows.WORKFLOWS:
         spec = make()
@@ -97,106 +149,114 @@ def test_shipped_workflows_are_what_build_workflows_makes(frontend, object_info)
             f"{spec.name}.json differs from what tests/browser/build_workflows.py makes: rebuild it")
 
 
-def test_run_shows_counts_speedup_and_step_strip_on_the_taocache_node(frontend, browser_server, object_info):
+def test_run_shows_the_logs_sentence_and_step_strip_on_the_taocache_node(frontend, browser_server, object_info,
+                                                                         ui_config):
     page = frontend.page
-    # a tiny-model version of the shipped Wan2.1 T2V workflow, opened as an API-format file
-    prompt, tao = _tiny_showcase(object_info, cos_threshold=1.0)  # run 1: a gate that never opens
-    frontend.load_api_prompt(prompt, "taocache_tiny.json")
+    tao = 10
+    defaults = object_info["TaoCache"]["input"]["required"]
+    frontend.load_api_prompt(_graph(object_info), "taocache_tiny.json")  # the node's defaults
     # the same seed for every run (an opened API file randomizes after each run): a stable screenshot
     page.evaluate("() => window.app.graph._nodes.forEach(n => (n.widgets || []).forEach(w => { "
                   "if (w.name === 'control_after_generate') w.value = 'fixed'; }))")
     assert page.evaluate("() => window.app.graph.findNodesByType('TaoCache').length") == 1
-    widgets = frontend.node(tao, "n => n.widgets.map(w => [w.name, w.value])")
-    assert [name for name, _ in widgets][:8] == TAOCACHE_INPUTS
-    assert dict(widgets)["start_percent"] == pytest.approx(0.3) and dict(widgets)["cos_threshold"] == 1.0
+    widgets = dict(frontend.node(tao, "n => n.widgets.map(w => [w.name, w.value])"))
+    assert list(widgets)[:8] == TAOCACHE_INPUTS
+    assert {name: widgets[name] for name in TAOCACHE_INPUTS} == {name: defaults[name][1]["default"]
+                                                                   for name in TAOCACHE_INPUTS}
     assert frontend.node(tao, READ_PANEL) is None  # nothing before the first run
-    page.evaluate("""() => { window.__taotest_reports = [];
-        window.comfyAPI.api.api.addEventListener('taocache.report', (e) => window.__taotest_reports.push(e.detail)); }""")
+    # this test's own record of the reports (the page is shared with the other browser tests)
+    page.evaluate("""() => { window.__taotest_ui_reports = [];
+        if (!window.__taotest_ui_listening) { window.__taotest_ui_listening = true;
+            window.comfyAPI.api.api.addEventListener('taocache.report', (e) => window.__taotest_ui_reports.push(e.detail)); } }""")
 
-    # run 1: nothing skipped; the panel says why
+    # run 1, the node's defaults (the "default" setting): steps are skipped
+    log_mark = len(browser_server.log_text())
     (entry,) = _run_and_wait(frontend, browser_server, tao)
     assert entry["status"]["status_str"] == "success"
-    first = frontend.node(tao, READ_PANEL)
-    assert first["total"] == first["computed"] == 20 and first["skipped"] == 0
-    assert first["speedupText"] == "1.00x" and "nothing skipped: thresholds never met" in first["detail"]
-    assert len(first["states"]) == 20 and "skipped" not in first["states"]
-    assert "$$node-text-preview" not in first["widgets"]  # the panel replaces the plain summary box
-
-    # run 2, gates off: steps are skipped; the earlier panel was kept (dimmed) until this report
-    page.evaluate("""([id]) => { window.__taotest_stale = 'unset'; const api = window.comfyAPI.api.api;
-        const probe = () => { api.removeEventListener('execution_start', probe);
-            const n = window.app.graph.getNodeById(id); window.__taotest_stale = n.taocache ? n.taocache.stale : null; };
-        api.addEventListener('execution_start', probe); }""", [tao])
-    for name, value in PERMISSIVE.items():
-        page.evaluate("([id, name, value]) => { window.app.graph.getNodeById(id).widgets"
-                      ".find(w => w.name === name).value = value; }", [tao, name, value])
-    (entry,) = _run_and_wait(frontend, browser_server, tao)
-    assert entry["status"]["status_str"] == "success"
-    assert page.evaluate("() => window.__taotest_stale") is True
     panel = frontend.node(tao, READ_PANEL)
-    reports = page.evaluate("() => window.__taotest_reports")
-    assert len(reports) == 2 and all(r["node"] == str(tao) for r in reports)
-    report = reports[-1]
-    assert panel["skipped"] == report["skipped"] > 0 and panel["computed"] == report["computed"]
-    assert panel["total"] == report["total"] == 20 and panel["stale"] is False and panel["runs"] == 1
-    assert panel["headline"] == f"computed {report['computed']} · skipped {report['skipped']} of 20 calls"
-    assert panel["speedupText"] == f"{report['speedup']:.2f}x"
-    assert panel["states"].count("skipped") == report["skipped"]
+    assert panel is not None and panel["shown"], f"the panel is not on the page ({ui_config.label}): {panel}"
+    (report,) = page.evaluate("() => window.__taotest_ui_reports")
+    assert report["node"] == str(tao) and 0 < report["skipped"] and report["total"] == STEPS
+    # one sentence: the node shows the log line's sentence, in the README example's format
+    sentence = panel["sentence"]
+    assert SENTENCE_PATTERN.fullmatch(sentence), sentence
+    assert "TaoCache: " + sentence == report["summary"]
+    log_lines = re.findall(r"TaoCache: computed .*", browser_server.log_text()[log_mark:])
+    assert log_lines[-1].strip() == "TaoCache: " + sentence
+    assert LOG_LINE.fullmatch(readme_log_example())
+    assert sentence == (f"computed {report['computed']} / skipped {report['skipped']} of {STEPS} model calls "
+                        f"(call ratio {report['speedup']:.2f}x)")
+    assert panel["stale"] is False and panel["opacity"] == "1" and panel["runs"] == "" and panel["note"] == ""
+    assert "$$node-text-preview" not in panel["widgets"]  # the panel replaces the plain summary box
+    # one colour scheme: the cells are in the demo's plot colours
+    assert len(panel["states"]) == STEPS and panel["states"].count("skipped") == report["skipped"]
     assert panel["states"].count("outside") > 0 and panel["states"][-1] == "computed"
-    log = browser_server.log_text()
-    assert f"TaoCache: computed {report['computed']} / skipped {report['skipped']} of 20 model calls" in log
+    colours = demo.cell_colours()
+    assert panel["colours"] == [_rgb(colours[state]) for state in panel["states"]]
+
+    # the picture of the node in this configuration (and the README's, in its configuration), zoomed
+    # so that it reads well; the panel lies inside the node
+    frontend.focus_node(tao, scale=1.75, screen=(300, 80))
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(400)
+    node = frontend.node_rect(tao)
+    box = frontend.node(tao, READ_PANEL)["rect"]
+    assert node["x"] <= box["x"] and box["x"] + box["width"] <= node["x"] + node["width"] + 1
+    assert node["y"] <= box["y"] and box["y"] + box["height"] <= node["y"] + node["height"] + 1
+    shot = IMAGES / f"taocache_node_{ui_config.version}_{'vue' if ui_config.vue_nodes else 'canvas'}.png"
+    _screenshot(frontend, tao, shot)
+    assert 5_000 < shot.stat().st_size < 150_000
+    if ui_config == README_CONFIG:
+        _screenshot(frontend, tao, README_SCREENSHOT)
+
+    # the pointer over a skipped cell shows that step's sigma, r and c
+    index = panel["states"].index("skipped")
+    cell = page.evaluate(CELL_RECT, [tao, index])
+    page.mouse.move(cell["x"] - 40, cell["y"] - 60)
+    page.mouse.move(cell["x"], cell["y"], steps=4)
+    page.wait_for_timeout(200)
+    hover = frontend.node(tao, READ_PANEL)["foot"]
+    assert hover.startswith(f"step {index + 1}/{STEPS} · skipped · σ "), hover
+    assert re.search(r"σ \d\.\d{4} · r \d+\.\d{3} · c -?\d\.\d{3}$", hover), hover
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(200)
+    assert frontend.node(tao, READ_PANEL)["foot"] == "computedskippedoutside window"  # the legend again
 
     # the panel is never saved and never queued: the node keeps exactly its inputs
     result = frontend.graph_to_prompt()
-    node_saved = next(n for n in result["workflow"]["nodes"] if n["id"] == tao)
+    node_saved = next(n for n in result["workflow"]["nodes"] if str(n["id"]) == str(tao))
     layout = wt.widget_layout(object_info["TaoCache"])
     assert len(node_saved["widgets_values"]) == len(layout)
     assert set(result["output"][str(tao)]["inputs"]) == {"model"} | {name for name, *_ in layout}
     # no other node got a panel or a changed widget list
-    others = page.evaluate("""([id]) => window.app.graph._nodes.filter(n => n.id !== id)
-        .filter(n => n.taocache || (n.widgets || []).some(w => w.name === 'taocache_report')).map(n => n.type)""", [tao])
+    others = page.evaluate("""([id]) => window.app.graph._nodes.filter(n => String(n.id) !== String(id))
+        .filter(n => n.taocache || (n.widgets || []).some(w => w.name === 'taocache_report')).map(n => n.type)""",
+                           [tao])
     assert others == []
 
-    # the screenshot for the docs: the node, zoomed so it reads well
-    rect = frontend.focus_node(tao, scale=2.0, screen=(300, 110))
-    page.mouse.move(5, 5)
-    page.wait_for_timeout(300)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    pad = 12
-    page.screenshot(path=str(SCREENSHOT), clip={"x": rect["x"] - pad, "y": rect["y"] - pad,
-                                                "width": rect["width"] + 2 * pad, "height": rect["height"] + 2 * pad})
-    assert SCREENSHOT.stat().st_size > 10_000
-
-    # hovering a skipped cell shows that step's sigma, r and c
-    panel = frontend.node(tao, READ_PANEL)
-    index = panel["states"].index("skipped")
-    box = panel["layout"]
-    cell_w = box["width"] / len(panel["states"])
-    node_pos = frontend.node(tao, "n => [n.pos[0], n.pos[1]]")
-    canvas = page.evaluate("() => { const r = window.app.canvas.canvas.getBoundingClientRect(); "
-                           "const ds = window.app.canvas.ds; return {left: r.left, top: r.top, scale: ds.scale, "
-                           "offset: [ds.offset[0], ds.offset[1]]}; }")
-    x = (node_pos[0] + box["x"] + (index + 0.5) * cell_w + canvas["offset"][0]) * canvas["scale"] + canvas["left"]
-    y = (node_pos[1] + box["y"] + box["height"] / 2 + canvas["offset"][1]) * canvas["scale"] + canvas["top"]
-    page.mouse.move(x - 40, y - 60)
-    page.mouse.move(x, y, steps=4)
-    page.wait_for_timeout(200)
-    hover = frontend.node(tao, READ_PANEL)["hoverText"]
-    assert hover is not None and hover.startswith(f"step {index + 1}/20 · skipped · σ ")
-    assert re.search(r"σ \d\.\d{4} · r \d+\.\d{3} · c -?\d\.\d{3}$", hover), hover
-    page.screenshot(path=str(browser_server.base.path / "taocache_node_hover.png"),
-                    clip={"x": rect["x"], "y": rect["y"], "width": rect["width"], "height": rect["height"]})
-    page.mouse.move(5, 5)
-    page.wait_for_timeout(200)
-    assert frontend.node(tao, READ_PANEL)["hoverText"] is None
+    # run 2, a gate that never opens: the earlier panel is kept (dimmed) until this report; nothing
+    # is skipped and the panel says why
+    page.evaluate("""([id]) => { window.__taotest_stale = 'unset'; const api = window.comfyAPI.api.api;
+        const probe = () => { api.removeEventListener('execution_start', probe);
+            const n = window.app.graph.getNodeById(id); window.__taotest_stale = n.taocache ? n.taocache.stale : null; };
+        api.addEventListener('execution_start', probe); }""", [tao])
+    page.evaluate("([id]) => { window.app.graph.getNodeById(id).widgets"
+                  ".find(w => w.name === 'cos_threshold').value = 1.0; }", [tao])
+    (entry,) = _run_and_wait(frontend, browser_server, tao)
+    assert entry["status"]["status_str"] == "success"
+    assert page.evaluate("() => window.__taotest_stale") is True
+    second = frontend.node(tao, READ_PANEL)
+    assert second["shown"] and second["stale"] is False and second["opacity"] == "1"
+    assert second["sentence"] == f"computed {STEPS} / skipped 0 of {STEPS} model calls (call ratio 1.00x)"
+    assert second["note"].startswith("nothing skipped: thresholds never met (cos_threshold 1.0")
+    assert len(second["states"]) == STEPS and "skipped" not in second["states"]
+    assert len(page.evaluate("() => window.__taotest_ui_reports")) == 2
 
     # a prompt queued by another client (same node id, other settings) leaves this page's panel alone
-    before = frontend.node(tao, READ_PANEL)
-    other, _ = _tiny_showcase(object_info)
-    entry = browser_server.run(other)
+    entry = browser_server.run(_graph(object_info))
     assert entry["status"]["status_str"] == "success"
     page.wait_for_timeout(300)
     after = frontend.node(tao, READ_PANEL)
-    assert (after["computed"], after["skipped"], after["stale"]) == (before["computed"], before["skipped"], False)
-    assert len(page.evaluate("() => window.__taotest_reports")) == 2  # sent to its own client only
+    assert (after["sentence"], after["stale"]) == (second["sentence"], False)
+    assert len(page.evaluate("() => window.__taotest_ui_reports")) == 2  # sent to its own client only
     assert frontend.errors() == [], "\n".join(frontend.errors())

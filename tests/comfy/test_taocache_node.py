@@ -5,9 +5,10 @@ import pytest
 import torch
 
 import harness
+from taocache.report import SENTENCE_PATTERN
 from robustness_helpers import PERMISSIVE, taocache  # the node inputs every integration test starts from
 
-SUMMARY = re.compile(r"TaoCache: computed (\d+) / skipped (\d+) of (\d+) model calls \((\d+\.\d\d) speedup\)")
+SUMMARY = re.compile("TaoCache: " + SENTENCE_PATTERN.pattern)  # groups: computed, skipped, total, ratio
 
 
 NEVER = dict(norm_ratio_threshold=0.0)

@@ -119,7 +119,7 @@ def test_the_figure_rule_flags_figures_without_a_source():
         old, "- Faster: max_consecutive_skips 2 (about 1.8x)."]
     assert wt.unsourced_figures("default: 1.50x, 50.2 dB on our tiny test model") != []  # no run named
     assert wt.unsourced_figures("aggressive: 38.1 dB (`bash tools/demo.sh`)") != []  # no model named
-    assert wt.unsourced_figures("TaoCache: computed 16 / skipped 14 of 30 model calls (1.88 speedup)") != []
+    assert wt.unsourced_figures("TaoCache: computed 16 / skipped 14 of 30 model calls (call ratio 1.88x)") != []
     assert wt.unsourced_figures("on our tiny test model (`bash tools/demo.sh`): 1.50x, 50.2 dB") == []
     assert wt.unsourced_figures("832x480, 33 frames, 30 steps; a 2x2 space-to-depth") == []
 

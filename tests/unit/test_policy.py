@@ -128,8 +128,8 @@ def test_counts_add_up_and_summary_sentence():
     assert report.total == 20 and report.skipped == len(predicted)
     assert report.computed + report.skipped == report.total
     assert report.summary().startswith(
-        f"TaoCache: computed {report.computed} / skipped {report.skipped} of 20 model calls ("
-        f"{20 / report.computed:.2f} speedup)")
+        f"TaoCache: computed {report.computed} / skipped {report.skipped} of 20 model calls (call ratio "
+        f"{20 / report.computed:.2f}x)")
 
 
 def test_close_drops_all_tensors():
