@@ -38,7 +38,7 @@ def test_object_info_over_http_lists_the_node_with_its_inputs_in_order(comfy_ser
     assert info["input_order"]["required"] == [
         "model", "start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold",
         "max_consecutive_skips", "predictor", "error_budget", "verbose"]
-    assert info["input_order"]["optional"] == ["profile", "target_speedup"]  # appended later: optional
+    assert info["input_order"]["optional"] == ["profile", "target_speedup", "plan_mode", "target_error"]  # appended later: optional
     assert info["output"] == ["MODEL"]
     for name, spec in {**info["input"]["required"], **info["input"]["optional"]}.items():
         if name != "model":
