@@ -1,6 +1,6 @@
 // TaoCache on the canvas: after a run, the TaoCache node shows on itself what it did.
 //
-//   computed 13 / skipped 7 of 20 model calls (1.54x fewer)      <- the log's sentence, as received
+//   computed 13 / skipped 7 of 20 model calls (call ratio 1.54x)   <- the log's sentence, as received
 //   [strip: one cell per sampling step]
 //   ■ computed  ■ skipped  ■ outside window      (or, under the pointer: step, sigma, r, c)
 //
