@@ -23,6 +23,7 @@ Fixtures:
   object_info      that server's /object_info
   frontend         comfy_browser.Frontend: a booted page of that frontend in that mode
 """
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -47,10 +48,29 @@ def browser_ready():
         pytest.fail(str(e), pytrace=False)
 
 
+# Playwright's sync API leaves an asyncio event loop marked as running on this thread while it is
+# open, and the in-process ComfyUI tests that run after this folder call asyncio.run, which refuses to
+# start under it. So the browser is closed as soon as the last browser test is done (below), not at
+# the end of the session.
+_CLOSE_EARLY: list = []
+
+
 @pytest.fixture(scope="session")
 def browser(browser_ready):
-    with comfy_browser.launch_browser() as chromium:
-        yield chromium
+    stack = contextlib.ExitStack()
+    chromium = stack.enter_context(comfy_browser.launch_browser())
+    _CLOSE_EARLY.append(stack.close)
+    yield chromium
+    stack.close()  # a no-op when it was closed early
+
+
+@pytest.hookimpl(trylast=True)  # after the runner's own teardown of this item
+def pytest_runtest_teardown(item, nextitem):
+    here = Path(__file__).resolve().parent
+    later = item.session.items[item.session.items.index(item) + 1:] if item in item.session.items else []
+    if not any(here in Path(str(other.fspath)).resolve().parents for other in later):
+        while _CLOSE_EARLY:
+            _CLOSE_EARLY.pop()()
 
 
 class _Servers:
@@ -115,7 +135,10 @@ def object_info(browser_server):
 
 @pytest.fixture(scope="session")
 def frontend(browser, browser_server, ui_config):
-    with comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes) as page:
+    stack = contextlib.ExitStack()
+    page = stack.enter_context(comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes))
+    _CLOSE_EARLY.append(stack.close)  # closed before the browser when this folder is done
+    with stack:
         assert page.version() == ui_config.version, "the server serves another frontend than configured"
         assert page.vue_nodes() is ui_config.vue_nodes
         yield page
