@@ -37,7 +37,7 @@ const COLOURS = {
 const LEGEND = [["computed", "computed"], ["skipped", "skipped"], ["outside", "outside window"]];
 // layout in canvas pixels; the panel's height is computed from these (the classic canvas needs it
 // before the element is shown), so every row has a fixed line height
-const MARGIN = 10; // the DOM widget's margin inside the node
+export const MARGIN = 10; // the DOM widget's margin inside the node (also the Compare panel's)
 const PAD = 8;
 const HEAD_LINE = 16; // one line of the headline
 const STRIP = 18;
@@ -273,7 +273,13 @@ function ensureWidget(node) {
   node.taocachePanel = panel;
   panel.strip.addEventListener("pointerleave", () => setHover(node, null));
   const height = () => (node.taocache ? panelHeight(node.taocache, node.size[0]) + 2 * MARGIN : 0);
-  const widget = node.addDOMWidget(WIDGET_NAME, "taocache_report", panel.element, {
+  return addPanelWidget(node, WIDGET_NAME, "taocache_report", panel.element, height);
+}
+
+// A DOM widget that shows `element` at the height `height()` asks for and is never saved (shared with
+// the Compare node's extension).
+export function addPanelWidget(node, name, type, element, height) {
+  const widget = node.addDOMWidget(name, type, element, {
     serialize: false,
     margin: MARGIN,
     getValue: () => "",
@@ -285,7 +291,8 @@ function ensureWidget(node) {
   return widget;
 }
 
-function removeTextPreview(node) {
+// The frontend's plain progress-text box: our panels replace it on our nodes.
+export function removeTextPreview(node) {
   const widget = node.widgets?.find((w) => w.name === TEXT_PREVIEW_WIDGET);
   if (!widget) return;
   if (node.removeWidget) node.removeWidget(widget);

@@ -6,12 +6,11 @@
 // which stays until the node runs again, and removes the progress-text box so the text is not shown
 // twice. The widget is never serialized. Text from the backend goes in as textContent, never as HTML.
 import { app } from "../../scripts/app.js";
+import { MARGIN, addPanelWidget, removeTextPreview } from "./taocache.js";
 
 const NODE_TYPE = "TaoCacheCompare";
 const WIDGET_NAME = "taocache_compare_report";
 const OUTPUT_KEY = "taocache_compare";
-const TEXT_PREVIEW_WIDGET = "$$node-text-preview"; // the frontend's progress-text box
-const MARGIN = 10; // the DOM widget's margin inside the node
 const PAD = 8;
 const LINE = 15;
 const FONT = "12px sans-serif";
@@ -42,23 +41,7 @@ function ensureWidget(node) {
     whiteSpace: "pre-wrap", overflowWrap: "anywhere", overflow: "auto", userSelect: "text",
   });
   const height = () => boxHeight(node.taocacheCompareText, node.size[0]) + (node.taocacheCompareText ? 2 * MARGIN : 0);
-  const widget = node.addDOMWidget(WIDGET_NAME, "taocache_compare_report", element, {
-    serialize: false,
-    margin: MARGIN,
-    getValue: () => "",
-    setValue: () => {},
-    getMinHeight: height,
-    getMaxHeight: height,
-  });
-  widget.serialize = false; // not in the saved workflow's widgets_values
-  return widget;
-}
-
-function removeTextPreview(node) {
-  const widget = node.widgets?.find((w) => w.name === TEXT_PREVIEW_WIDGET);
-  if (!widget) return;
-  if (node.removeWidget) node.removeWidget(widget);
-  else node.widgets.splice(node.widgets.indexOf(widget), 1);
+  return addPanelWidget(node, WIDGET_NAME, "taocache_compare_report", element, height);
 }
 
 export function showCompare(node, text) {
