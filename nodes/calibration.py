@@ -17,7 +17,7 @@ import torch
 
 from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, identity
 from . import compat, profiles
-from .wrappers import WRAPPER_KEY, branch_keys, current_sigma, transformer_options_of
+from .wrappers import WRAPPER_KEY, branch_keys, current_sigma, sample_with_run_state, transformer_options_of
 
 log = logging.getLogger("TaoCache")
 
@@ -70,17 +70,10 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
     settings: CalibrationSettings = original_options["transformer_options"][CALIBRATION_KEY]
     noise, sampler, sigmas = args[0], args[2], (args[3] if len(args) > 3 else kwargs["sigmas"])
     live = LiveCalibration(settings, Schedule([float(s) for s in sigmas], float("inf"), float("-inf")))
-    guider.model_options = compat.clone_model_options(original_options)
-    guider.model_options["transformer_options"][CALIBRATION_RUN_KEY] = live
     metadata = profiles.run_metadata(guider, noise, sampler, sigmas)
     metadata["sigmas"] = [float(s) for s in sigmas]
-    finished = False
-    try:
-        output = executor(*args, **kwargs)
-        finished = True
-        return output
-    finally:
-        guider.model_options = original_options
+
+    def end(finished: bool) -> None:
         samples = live.recorder.close()
         if finished:
             message = _save_calibration(settings, samples, metadata)
@@ -88,6 +81,8 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
             message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
         log.info(message)
         compat.show_text_on_node(settings.node_id, message)
+
+    return sample_with_run_state(executor, args, kwargs, CALIBRATION_RUN_KEY, live, end)
 
 
 def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:

@@ -300,8 +300,6 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     live = LiveRun(settings, _new_run(settings, guider, sigmas))
-    guider.model_options = compat.clone_model_options(original_options)
-    guider.model_options["transformer_options"][RUN_KEY] = live
     uncacheable = _uncacheable(original_options["transformer_options"])
     if uncacheable:
         live.run.stop(uncacheable)
@@ -316,6 +314,26 @@ def outer_sample_wrapper(executor, *args, **kwargs):
                 live.run.report.note, f"stochastic sampler {stochastic}: predictions less reliable"]))
     else:
         log.warning(f"TaoCache: off for this run, it runs uncached: {live.run.disabled_reason}")
+
+    def end(finished: bool) -> None:
+        report = live.run.close()
+        seconds = None
+        if finished and live.started is not None:
+            _synchronize()
+            seconds = time.perf_counter() - live.started
+        _publish(settings, report, finished, seconds)
+
+    return sample_with_run_state(executor, args, kwargs, RUN_KEY, live, end)
+
+
+def sample_with_run_state(executor, args, kwargs, key: str, live, end) -> object:
+    """Run the sampling (an OUTER_SAMPLE executor) with `live` under `key` in a private copy of the
+    guider's transformer_options; in `finally` (also on an error or an interrupt) put the guider's own
+    options back and call end(finished). Shared by the TaoCache and the calibration wrappers."""
+    guider = executor.class_obj
+    original_options = guider.model_options
+    guider.model_options = compat.clone_model_options(original_options)
+    guider.model_options["transformer_options"][key] = live
     finished = False
     try:
         output = executor(*args, **kwargs)
@@ -323,12 +341,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         return output
     finally:
         guider.model_options = original_options
-        report = live.run.close()
-        seconds = None
-        if finished and live.started is not None:
-            _synchronize()
-            seconds = time.perf_counter() - live.started
-        _publish(settings, report, finished, seconds)
+        end(finished)
 
 
 def _synchronize() -> None:
