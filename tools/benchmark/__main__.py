@@ -1,15 +1,18 @@
 """Quality-vs-speed benchmark: TaoCache against its peers, side by side in one run of a real ComfyUI.
 
-    bash tools/benchmark.sh [--quick]
+    bash tools/benchmark.sh [--quick] [--model shapes|textures|PATH]
 
 Every method runs the same prompts and seeds through ComfyUI's real executor (UNETLoader ->
-ModelSamplingSD3(8) -> [method's nodes] -> KSampler, cfg 5) on the trained tiny Wan2.1-architecture
-shapes model, and is compared with the full-step result of the same prompt and seed on decoded
-frames: PSNR, SSIM, and the structure the procedural data makes measurable (object mask IoU and
-centroid distance per frame). Speed is the real model-call ratio (forward calls counted by a hook)
+ModelSamplingSD3(8) -> [method's nodes] -> KSampler, cfg 5) on one of the trained tiny
+Wan2.1-architecture models (tools/tiny_wan/kinds.py: shapes, or textures with fine detail), and is
+compared with the full-step result of the same prompt and seed on decoded frames: PSNR, SSIM, the
+fine-structure metrics (PSNR and SSIM of the high-pass band, edge-map F1), and the structure the
+procedural data makes measurable (object mask IoU and centroid distance per frame). The full runs
+also record the model's per-step output norm, for the realism figures (realism.py). Speed is the real model-call ratio (forward calls counted by a hook)
 and, in a separate pass at a larger latent where the model forward dominates a step, the wall-clock
 ratio of the sampling run. LPIPS needs backbone weights that cannot be downloaded here: skipped.
-Writes results/benchmark/{results.md, quality_vs_speedup.png, results.json}.
+Writes results/benchmark/ (shapes) or results/benchmark_textures/: results.md, quality_vs_speedup.png,
+norm_ratio.png, results.json.
 """
 from __future__ import annotations
 
@@ -28,19 +31,55 @@ REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy")]
 
 import metrics  # noqa: E402
+import realism  # noqa: E402
 import report  # noqa: E402
 from methods import CALIBRATED, LATE_START, ORACLE, PLAN_TARGETS, Method, methods_for, planned  # noqa: E402
-from tiny_comfy import CFG, MODEL_FILE, SHIFT, comfy_size, decode, graph, paired_wall_ratios, require_model, start_comfy  # noqa: E402
-from tiny_wan import data  # noqa: E402
-from tiny_wan.check_learned import model_video_spec  # noqa: E402
+from tiny_comfy import CFG, SHIFT, comfy_size, decode, graph, paired_wall_ratios, require_model, start_comfy  # noqa: E402
 
-PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
+sys.path.insert(0, str(REPO / "tools" / "tiny_wan"))
+# top-level imports, as the tiny_wan tools import each other (kinds.Kind.data is these very modules)
+import data  # noqa: E402
+import kinds  # noqa: E402
+import textures  # noqa: E402
+
+SHAPES_PAIRS = [  # (prompt, seed): every colour, shape and direction at least once
     ("a red disc moving left", 101), ("a green square moving up", 102), ("a blue bar moving right", 103),
     ("a yellow disc moving down", 104), ("a cyan square moving left", 105), ("a magenta bar moving up", 106),
     ("a red square moving right", 107), ("a blue disc moving down", 108),
 ]
-CALIBRATION_PAIRS = [("a green disc moving right", 201), ("a magenta square moving down", 202),
-                     ("a yellow bar moving left", 203), ("a cyan disc moving up", 204)]  # disjoint from PAIRS
+SHAPES_CALIBRATION = [("a green disc moving right", 201), ("a magenta square moving down", 202),
+                      ("a yellow bar moving left", 203), ("a cyan disc moving up", 204)]  # disjoint from the pairs
+TEXTURES_PAIRS = [  # every texture, both scales and every pan direction; colours vary
+    ("red and blue over fine stripes panning left", 101), ("green and yellow over coarse checks panning up", 102),
+    ("cyan and magenta over fine dots panning right", 103), ("blue and red over coarse noise panning down", 104),
+    ("yellow and cyan over fine checks panning right", 105), ("magenta and green over coarse stripes panning up", 106),
+    ("red and yellow over fine noise panning down", 107), ("blue and green over coarse dots panning left", 108),
+]
+TEXTURES_CALIBRATION = [("green and red over coarse stripes panning right", 201),
+                        ("yellow and blue over fine dots panning down", 202),
+                        ("magenta and cyan over fine checks panning left", 203),
+                        ("cyan and yellow over coarse noise panning up", 204)]
+PAIRS = {"shapes": SHAPES_PAIRS, "textures": TEXTURES_PAIRS}
+CALIBRATION_PAIRS = {"shapes": SHAPES_CALIBRATION, "textures": TEXTURES_CALIBRATION}
+OUT_DIRS = {"shapes": REPO / "results" / "benchmark", "textures": REPO / "results" / "benchmark_textures"}
+
+
+def structure(kind: "kinds.Kind", frames, ref_frames, prompt: str) -> dict:
+    """Mask IoU and centroid distance of the prompt's objects against the reference (both objects'
+    colour masks together for textures)."""
+    if kind.data is textures:
+        ma, mb = textures.object_masks(frames, prompt), textures.object_masks(ref_frames, prompt)
+        iou = data.mask_iou(ma, mb)
+        dist = (data.centroids(ma) - data.centroids(mb)).norm(dim=-1)
+        dist = dist.nan_to_num(nan=float(sum(s ** 2 for s in frames.shape[-2:]) ** 0.5))
+        return {"iou": float(iou.mean()), "centroid_px": float(dist.mean())}
+    s = data.structure_score(frames, ref_frames, colour=data.parse_prompt(prompt).colour)
+    return {"iou": float(s["iou_mean"].mean()), "centroid_px": float(s["centroid_dist_mean"].mean())}
+
+
+def resolve_model(name: str) -> Path:
+    """--model: a kind's name (shapes, textures) or a path to a tiny model file."""
+    return Path(kinds.KINDS[name].model_file) if name in kinds.KINDS else Path(name)
 
 
 def early_window(steps: int) -> tuple[float, float]:
@@ -69,30 +108,37 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
     ap.add_argument("--samplers", default="euler,uni_pc")
-    ap.add_argument("--steps", default="30,50")
-    ap.add_argument("--pairs", type=int, default=6, help="prompt/seed pairs (of 8); 6 cover every colour, shape and direction and keep the run under 30 minutes on 2 cores")
+    ap.add_argument("--steps", default=None, help="sampler step counts (default 30,50 for shapes; 30 for textures)")
+    ap.add_argument("--pairs", type=int, default=None, help="prompt/seed pairs (of 8). Default 6 for shapes (every colour, "
+                    "shape and direction), 3 for textures (every texture but noise, both scales, three directions; "
+                    "its forward costs about 5 times the shapes model's), to stay under 30 minutes on 2 cores")
     ap.add_argument("--size", default=None, help="quality pass: width x height x frames of the empty latent "
                     "(default: the video size the model was trained on, from its metadata)")
     ap.add_argument("--timing-size", default="192x192x17", help="wall-clock pass: a latent where the forward dominates")
     ap.add_argument("--timing-repeats", type=int, default=2,
                     help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts")
-    ap.add_argument("--model", default=str(MODEL_FILE))
-    ap.add_argument("--out", default=str(REPO / "results" / "benchmark"))
+    ap.add_argument("--model", default="shapes", help="shapes, textures (the committed tiny models) or a model file")
+    ap.add_argument("--out", default=None, help="default results/benchmark (shapes) or results/benchmark_textures")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 keeps wall-clock timings stable on a shared machine)")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
+    model_path = require_model(resolve_model(a.model))
+    kind = kinds.kind_of(str(model_path))
+    if a.pairs is None:
+        a.pairs = 3 if kind.name == "textures" else 6
+    if a.steps is None:
+        a.steps = "30" if kind.name == "textures" else "30,50"
     if a.quick:
         a.samplers, a.steps, a.pairs = "euler", "30", 2
     samplers = a.samplers.split(",")
     step_counts = [int(s) for s in a.steps.split(",")]
-    pairs = PAIRS[:a.pairs]
-    size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(*model_video_spec(a.model))
+    pairs = PAIRS[kind.name][:a.pairs]
+    size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(kind.frames, kind.size, kind.codec)
     timing_size = tuple(int(v) for v in a.timing_size.split("x"))
-    out = Path(a.out)
+    out = Path(a.out) if a.out else OUT_DIRS[kind.name]
     out.mkdir(parents=True, exist_ok=True)
-    model_path = require_model(a.model)
     comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
 
     def run(method, prompt, seed, sampler, at_size):
@@ -108,13 +154,14 @@ def main():
         for steps in step_counts:
             name = f"{model_path.stem}_{sampler}_{steps}"
             calibrate = Method("calibrate", "", steps, (("TaoCacheCalibrate", {"profile_name": name}),))
-            for prompt, seed in CALIBRATION_PAIRS[:2 if a.quick else None]:
+            for prompt, seed in CALIBRATION_PAIRS[kind.name][:2 if a.quick else None]:
                 run(calibrate, prompt, seed, sampler, size)
             profiles[(sampler, steps)] = f"{name}.json"
             (out / "profiles").mkdir(exist_ok=True)  # kept with the results (models/taocache_profiles of the run)
             shutil.copy(comfy.base.path / "models" / "taocache_profiles" / profiles[(sampler, steps)], out / "profiles")
     print(f"calibration done ({time.time() - started:.0f} s)", flush=True)
     rows = []
+    norm_curves = {}  # (sampler, steps) -> per-pair output-norm ratio curves of the full runs
     for sampler in samplers:
         for steps in step_counts:
             methods = methods_for(steps, early_window(steps), profiles[(sampler, steps)])
@@ -125,18 +172,18 @@ def main():
                 oracle_name = f"oracle_{sampler}_{steps}_{seed}"
                 recorded = Method("full", "", steps, (("TaoCacheCalibrate", {"profile_name": oracle_name}),))
                 reference = run(recorded, prompt, seed, sampler, size)
-                ref_frames = decode(reference.latent)
-                colour = data.parse_prompt(prompt).colour
+                ref_frames = decode(reference.latent, kind.codec)
+                norm_curves.setdefault((sampler, steps), []).append(
+                    realism.output_norm_ratio_curve(reference.call_records[0]["output_norms"]))
                 for method in methods + planned(ORACLE, steps, f"{oracle_name}.json"):
                     result = reference if method is full else run(method, prompt, seed, sampler, size)
-                    frames = decode(result.latent)
-                    structure = data.structure_score(frames, ref_frames, colour=colour)
+                    frames = decode(result.latent, kind.codec)
                     rows.append(dict(
                         sampler=sampler, ref_steps=steps, family=method.family, label=method.label,
                         prompt=prompt, seed=seed, calls=result.calls[0], ref_calls=reference.calls[0],
                         psnr=metrics.psnr(frames, ref_frames), ssim=metrics.ssim(frames, ref_frames),
-                        iou=float(structure["iou_mean"].mean()),
-                        centroid_px=float(structure["centroid_dist_mean"].mean())))
+                        hp_psnr=metrics.highpass_psnr(frames, ref_frames), hp_ssim=metrics.highpass_ssim(frames, ref_frames),
+                        edge_f1=metrics.edge_f1(frames, ref_frames), **structure(kind, frames, ref_frames, prompt)))
             print(f"{sampler} {steps} steps: {len(methods) + len(PLAN_TARGETS)} methods x {len(pairs)} pairs done "
                   f"({time.time() - started:.0f} s)", flush=True)
 
@@ -179,11 +226,16 @@ def main():
               f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
               f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
               f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
-    (out / "results.md").write_text(report.markdown(agg, header))
-    (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg}, indent=1))
-    report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, commit {commit}")
-    print(report.markdown(agg, header))
-    print(f"written: {out}/results.md, quality_vs_speedup.png, results.json")
+    curves = {f"{kind.name} model, {s} {n} steps (mean of {len(c)} full runs)": realism.mean_curve(c)
+              for (s, n), c in sorted(norm_curves.items())}
+    realism.plot_norm_ratio(curves, out / "norm_ratio.png")
+    text = report.markdown(agg, header) + "\n" + "\n".join(report.realism_section(agg, curves, kind.name))
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg,
+                                                  "norm_ratio_curves": curves}, indent=1))
+    report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, {kind.name} model, commit {commit}")
+    print(text)
+    print(f"written: {out}/results.md, quality_vs_speedup.png, norm_ratio.png, results.json")
 
 
 if __name__ == "__main__":

@@ -100,3 +100,18 @@ def plot_norm_ratio(curves: dict[str, list[tuple[float, float]]], path) -> Path:
     path = Path(path)
     fig.savefig(path, format="png")
     return path
+
+
+def mean_curve(curves: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
+    """Pointwise mean of curves over the same steps (the full runs of several prompt/seed pairs)."""
+    if not curves or any(len(c) != len(curves[0]) for c in curves):
+        raise ValueError("mean_curve needs one or more curves of the same length")
+    return [(curves[0][i][0], sum(c[i][1] for c in curves) / len(curves)) for i in range(len(curves[0]))]
+
+
+def ratio_summary(curve: list[tuple[float, float]], tail_steps: int = 5) -> dict:
+    """A curve in three numbers: its minimum, the mean over the first 80% of steps, and the mean over
+    the last `tail_steps` (MagCache's Wan2.1-1.3B curve: about 0.996, then 0.90 over the last 5)."""
+    values = [r for _, r in curve]
+    head = [r for p, r in curve if p <= 0.8]
+    return {"min": min(values), "head_mean": sum(head) / len(head), "tail_mean": sum(values[-tail_steps:]) / tail_steps}

@@ -1,4 +1,4 @@
-"""The trained tiny Wan2.1 shapes model in a real ComfyUI: the pieces the benchmark and the demo share.
+"""A trained tiny Wan2.1 model (shapes or textures, tools/tiny_wan/kinds.py) in a real ComfyUI: the pieces the benchmark and the demo share.
 
 A ComfyUI base directory with the model and the TinyWanPrompt node, the text-to-video graph
 (UNETLoader -> ModelSamplingSD3(8) -> [a method's nodes] -> TaoTestCountCalls -> KSampler, cfg 5),
@@ -92,17 +92,17 @@ def graph(method, prompt: str, seed: int, sampler: str, size: tuple[int, int, in
     return g
 
 
-def comfy_size(frames: int, size: int) -> tuple[int, int, int]:
+def comfy_size(frames: int, size: int, codec=latent) -> tuple[int, int, int]:
     """EmptyHunyuanLatentVideo (width, height, length) whose latent decodes to `frames` frames of
     size x size px: ComfyUI's latent is 1/8 of width and height and (length - 1) / 4 + 1 frames; the
-    tiny model's latent is 1/2 of the frame size, frame for frame."""
-    pixels_per_latent = 8 // latent.SPATIAL
+    tiny model's latent is 1/codec.SPATIAL of the frame size (1/2 shapes, 1/4 textures), frame for frame."""
+    pixels_per_latent = 8 // codec.SPATIAL
     return size * pixels_per_latent, size * pixels_per_latent, (frames - 1) * 4 + 1
 
 
-def decode(comfy_latent):
-    """A LATENT from KSampler -> RGB frames [B, 3, T, H, W] (not clamped)."""
-    return latent.decode(latent.comfy_latent_to_model(comfy_latent))
+def decode(comfy_latent, codec=latent):
+    """A LATENT from KSampler -> RGB frames [B, 3, T, H, W] (not clamped), through the model's codec."""
+    return codec.decode(latent.comfy_latent_to_model(comfy_latent))
 
 
 def paired_wall_ratios(time_run: Callable, reference, methods: list, repeats: int) -> list[dict]:

@@ -6,6 +6,10 @@ three together, with breakdowns per shape and direction.
 
     python tools/tiny_wan/check_learned.py [--model PATH] [--pairs 72] [--steps 25] [--json OUT]
 
+A textures model (kinds.py; models/tiny_wan21_t2v_textures.safetensors) is judged by textures.judge
+instead: both object colours present, the pan direction, the texture kind and its scale. Chance
+levels there: texture 1/4, scale 1/2, direction 1/4 or less.
+
 Chance levels: colour 1/6, shape 1/3, direction 1/4 (or less: a static blob counts as wrong).
 The ground-truth renders score 100% / 100% / 100% with the same judge (--ground-truth).
 """
@@ -24,14 +28,18 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import data  # noqa: E402
+import kinds  # noqa: E402
 import latent  # noqa: E402
 import sample as sampler  # noqa: E402
+import textures  # noqa: E402
 
 
-def default_pairs(n: int, seed_base: int = 1000) -> list[tuple[str, int]]:
-    """n prompt/seed pairs cycling through all prompts (prompt i % 72, seed seed_base + i)."""
-    prompts = data.all_prompts()
-    return [(prompts[i % len(prompts)], seed_base + i) for i in range(n)]
+def default_pairs(n: int, seed_base: int = 1000, source=data) -> list[tuple[str, int]]:
+    """n prompt/seed pairs cycling through all prompts of a data module (prompt i % N, seed seed_base + i;
+    for textures, whose 960 prompts cycle colours slowest, prompt (i * 97) % N to vary every part)."""
+    prompts = source.all_prompts()
+    stride = 1 if source is data else 97
+    return [(prompts[(i * stride) % len(prompts)], seed_base + i) for i in range(n)]
 
 
 def model_video_spec(path: str) -> tuple[int, int]:
@@ -61,6 +69,24 @@ def summarize(verdict: dict, prompts: list[str]) -> dict:
     return out
 
 
+def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
+    out = {k: round(float(verdict[k].float().mean()), 4) for k in ("colours", "direction", "texture", "scale", "all")}
+    out["n"] = len(prompts)
+    parts = [textures.parse_prompt(p) for p in prompts]
+    for key, names in (("texture", textures.TEXTURE_NAMES), ("scale", textures.SCALE_NAMES),
+                       ("direction", textures.DIRECTION_NAMES)):
+        idx = torch.tensor([getattr(p, key) for p in parts])
+        out[f"{key}_by_{key}"] = {n: round(float(verdict[key][idx == i].float().mean()), 3)
+                                  for i, n in enumerate(names) if bool((idx == i).any())}
+    return out
+
+
+def judge_summary(kind: kinds.Kind, videos: torch.Tensor, prompts: list[str]) -> dict:
+    if kind.data is textures:
+        return summarize_textures(textures.judge(videos, prompts), prompts)
+    return summarize(data.judge(videos, prompts), prompts)
+
+
 def evaluate(denoise: sampler.Denoiser, pairs: list[tuple[str, int]], steps: int = 25, cfg: float = sampler.CFG,
              frames: int = data.FRAMES, size: int = data.SIZE, model_sampling=None, batch: int = 36) -> dict:
     prompts = [p for p, _ in pairs]
@@ -84,15 +110,27 @@ def main(argv=None):
     ap.add_argument("--cfg", type=float, default=sampler.CFG)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--kind", choices=tuple(kinds.KINDS), default=None,
+                    help="which tiny model's data and judge (default: read from the model file)")
     ap.add_argument("--ground-truth", action="store_true", help="judge ground-truth renders instead (sanity check)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    pairs = default_pairs(a.pairs, a.seed_base)
+    if a.kind and a.model == sampler.DEFAULT_MODEL:
+        a.model = kinds.KINDS[a.kind].model_file
+    kind = kinds.KINDS[a.kind] if a.kind else kinds.kind_of(a.model)
+    pairs = default_pairs(a.pairs, a.seed_base, kind.data)
     t0 = time.time()
     if a.ground_truth:
-        vids = torch.cat([data.render_prompt(p, s)[0] for p, s in pairs])
-        res = summarize(data.judge(latent.decode(latent.encode(vids)).clamp(-1, 1), [p for p, _ in pairs]),
-                        [p for p, _ in pairs])
+        vids = torch.cat([kind.data.render_prompt(p, s)[0] for p, s in pairs])
+        res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])
+    elif kind.data is textures:
+        patched = sampler.load_model(a.model)
+        prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
+        videos = torch.cat([sampler.sample_videos(patched, prompts[i:i + 12], seeds[i:i + 12], a.steps, a.cfg,
+                                                  kind.frames, kind.size, codec=kind.codec)
+                            for i in range(0, len(pairs), 12)])
+        res = judge_summary(kind, videos, prompts) | {"steps": a.steps, "cfg": a.cfg}
+        res["model"] = os.path.relpath(a.model)
     else:
         frames, size = model_video_spec(a.model)
         patched = sampler.load_model(a.model)

@@ -146,13 +146,14 @@ def euler_cfg(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, cond: to
 
 def sample(denoise: Denoiser, prompts: list[str], seeds: list[int], steps: int = 25, cfg: float = CFG,
            frames: int = data.FRAMES, size: int = data.SIZE, sigmas: torch.Tensor | None = None,
-           model_sampling=None, callback=None) -> torch.Tensor:
-    """Sample one video latent per (prompt, seed); returns model-space latents [B, 16, T, h, w]."""
+           model_sampling=None, callback=None, codec=latent) -> torch.Tensor:
+    """Sample one video latent per (prompt, seed); returns model-space latents [B, 16, T, h, w].
+    codec: the model's latent module (latent.py for shapes, latent_dct.py for textures: kinds.py)."""
     if len(prompts) != len(seeds):
         raise ValueError("one seed per prompt")
     if sigmas is None:
         sigmas = comfy_sigmas(steps, model_sampling=model_sampling)
-    shape = latent.latent_shape(len(prompts), frames, size, size)
+    shape = codec.latent_shape(len(prompts), frames, size, size)
     x = start_latent(seeded_noise(seeds, shape), float(sigmas[0]), model_sampling)
     cond = data.embed_prompts(prompts)
     uncond = data.null_embedding(len(prompts))
@@ -160,11 +161,11 @@ def sample(denoise: Denoiser, prompts: list[str], seeds: list[int], steps: int =
 
 
 def sample_videos(patched, prompts: list[str], seeds: list[int], steps: int = 25, cfg: float = CFG,
-                  frames: int = data.FRAMES, size: int = data.SIZE) -> torch.Tensor:
+                  frames: int = data.FRAMES, size: int = data.SIZE, codec=latent) -> torch.Tensor:
     """Loaded model -> decoded RGB videos [B, 3, T, H, W] in [-1, 1] (clamped)."""
     ms = patched.get_model_object("model_sampling")
-    lat = sample(comfy_denoiser(patched), prompts, seeds, steps, cfg, frames, size, model_sampling=ms)
-    return latent.decode(lat).clamp(-1, 1)
+    lat = sample(comfy_denoiser(patched), prompts, seeds, steps, cfg, frames, size, model_sampling=ms, codec=codec)
+    return codec.decode(lat).clamp(-1, 1)
 
 
 def video_frames(videos: torch.Tensor, scale: int = 4, captions: list[str] | None = None) -> list:

@@ -45,6 +45,7 @@ import data  # noqa: E402
 import latent  # noqa: E402
 
 DEFAULT_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
+TEXTURES_OUT = os.path.join(REPO, "models", "tiny_wan21_t2v_textures.safetensors")
 
 DEFAULTS = dict(
     seed=0, steps=3600, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
@@ -52,6 +53,25 @@ DEFAULTS = dict(
     sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, cond_drop=0.1,
     trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, threads=2,
 )
+
+
+# The second model ("textures", data in textures.py, 4x lossy latent in latent_dct.py): what differs
+# from DEFAULTS. Sized for about an hour on two CPU cores (512 tokens a video; see latent_dct.py); a
+# shorter EMA than the shapes model's, since the run is half as many steps.
+TEXTURES = dict(dataset="textures", frames=8, size=64, batch=12, dim=256, ffn=1024, layers=4, steps=1800,
+                lr=8e-4, ema=0.995, warmup=150, frame_noise_frac=0.0, one_known_frac=0.0, trail_px=0.0, direction_tint=0.0)
+DESCRIPTIONS = {"shapes": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural moving shapes",
+                "textures": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural textured videos "
+                            "(two objects, panning textures at two scales; 4x lossy latent)"}
+
+
+def dataset(cfg: dict):
+    """(data module, latent module) of a training config."""
+    if cfg.get("dataset", "shapes") == "textures":
+        import latent_dct
+        import textures
+        return textures, latent_dct
+    return data, latent
 
 
 def comfy_dir() -> str:
@@ -173,13 +193,17 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one
 
 def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.Tensor:
     """Videos for prompt numbers `ids`, drawn with the config's data options, as model latents."""
-    video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
-    return latent.encode(video)
+    source, codec = dataset(cfg)
+    if source is data:
+        video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
+    else:
+        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"])
+    return codec.encode(video)
 
 
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     b = cfg["batch"]
-    ids = torch.randint(0, data.N_PROMPTS, (b,), generator=gen)
+    ids = torch.randint(0, dataset(cfg)[0].N_PROMPTS, (b,), generator=gen)
     if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
         ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
     x0 = render_latents(ids, gen, cfg)
@@ -207,8 +231,17 @@ def lr_at(step: int, cfg: dict) -> float:
 SIGMA_BINS = (0.0, 0.2, 0.5, 0.8, 0.95, 1.01)
 
 
+def checkpoint_path(out_path: str) -> str:
+    return out_path.replace(".safetensors", "_resume.pt")
+
+
 def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0,
-          init: str | None = None):
+          init: str | None = None, resume: bool = False, max_minutes: float = 0.0):
+    """Train to cfg["steps"]. ckpt_every: also write a resumable checkpoint (weights, EMA, optimiser,
+    data generator, history) every N steps to checkpoint_path(out_path); resume: continue from it (the
+    same config, so the run reaches the same step count; the weights match an uninterrupted run up to
+    the thread-order rounding of torch). max_minutes > 0: stop after that long, write the checkpoint
+    and the EMA weights so far, and say how to continue."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
@@ -221,14 +254,32 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(params, lr=cfg["lr"], betas=(0.9, 0.99), weight_decay=cfg["weight_decay"])
     gen = torch.Generator().manual_seed(cfg["seed"] + 1)
-    table = data.prompt_table()
+    table = dataset(cfg)[0].prompt_table()
     print(f"params {n_params / 1e6:.2f} M, config {json.dumps(cfg)}", flush=True)
 
     history = []
+    first_step, done_seconds = 0, 0.0
+    if resume:
+        state = torch.load(checkpoint_path(out_path), weights_only=False)
+        if state["cfg"] != cfg:
+            raise SystemExit(f"checkpoint {checkpoint_path(out_path)} was written with another config:\n"
+                             f"  checkpoint {json.dumps(state['cfg'])}\n  this run   {json.dumps(cfg)}")
+        model.load_state_dict(state["model"])
+        ema = state["ema"]
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        history, first_step, done_seconds = state["history"], state["step"], state["seconds"]
+        print(f"resumed from {checkpoint_path(out_path)} at step {first_step}", flush=True)
+
+    def write_checkpoint(step_done: int):
+        torch.save({"cfg": cfg, "model": model.state_dict(), "ema": ema, "opt": opt.state_dict(),
+                    "gen": gen.get_state(), "history": history, "step": step_done,
+                    "seconds": done_seconds + time.time() - t0}, checkpoint_path(out_path))
+
     bins = [[0.0, 0] for _ in range(len(SIGMA_BINS) - 1)]
     run_loss, run_n = 0.0, 0
     t0 = time.time()
-    for step in range(cfg["steps"]):
+    for step in range(first_step, cfg["steps"]):
         lr = lr_at(step, cfg)
         for grp in opt.param_groups:
             grp["lr"] = lr
@@ -254,12 +305,12 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
                     bins[i][0] += l_
                     bins[i][1] += 1
         if (step + 1) % log_every == 0 or step + 1 == cfg["steps"]:
-            el = time.time() - t0
+            el = done_seconds + time.time() - t0
             rec = {"step": step + 1, "loss": run_loss / run_n, "elapsed_s": round(el, 1), "lr": lr,
                    "loss_by_sigma": {f"{SIGMA_BINS[i]:.2f}-{min(SIGMA_BINS[i + 1], 1.0):.2f}":
                                      (round(a / n, 4) if n else None) for i, (a, n) in enumerate(bins)}}
             history.append(rec)
-            print(f"step {step + 1} {el:.0f}s ({el / (step + 1):.3f} s/it) loss {rec['loss']:.4f} lr {lr:.2e} "
+            print(f"step {step + 1} {el:.0f}s ({(time.time() - t0) / (step + 1 - first_step):.3f} s/it) loss {rec['loss']:.4f} lr {lr:.2e} "
                   f"by sigma {rec['loss_by_sigma']}", flush=True)
             run_loss, run_n = 0.0, 0
             bins = [[0.0, 0] for _ in range(len(SIGMA_BINS) - 1)]
@@ -267,7 +318,14 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
             save(ema, cfg, history, out_path.replace(".safetensors", f"_step{step + 1}.safetensors"), t0, n_params)
         if eval_fn is not None and eval_every and (step + 1) % eval_every == 0:
             print("eval", step + 1, eval_fn(ema), flush=True)
-    return save(ema, cfg, history, out_path, t0, n_params)
+        if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < cfg["steps"]:
+            write_checkpoint(step + 1)
+        if max_minutes and time.time() - t0 > max_minutes * 60 and step + 1 < cfg["steps"]:
+            write_checkpoint(step + 1)
+            print(f"stopped at step {step + 1} of {cfg['steps']} after {max_minutes} min: continue with the same "
+                  f"command plus --resume (checkpoint {checkpoint_path(out_path)})", flush=True)
+            break
+    return save(ema, cfg, history, out_path, t0 - done_seconds, n_params)
 
 
 def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params: int) -> dict:
@@ -275,7 +333,7 @@ def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sd = state_dict_for_comfy(ema)
     meta = {
-        "model": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural moving shapes",
+        "model": DESCRIPTIONS[cfg.get("dataset", "shapes")],
         "trained_by": "tools/tiny_wan/train.py",
         "config": cfg,
         "params": n_params,
@@ -284,7 +342,7 @@ def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params
         "final_loss": history[-1]["loss"] if history else None,
         "final_loss_by_sigma": history[-1]["loss_by_sigma"] if history else None,
         "torch": torch.__version__,
-        "video": {"frames": cfg["frames"], "size": cfg["size"], "latent": list(latent.latent_shape(1, cfg["frames"], cfg["size"], cfg["size"]))[1:]},
+        "video": {"frames": cfg["frames"], "size": cfg["size"], "latent": list(dataset(cfg)[1].latent_shape(1, cfg["frames"], cfg["size"], cfg["size"]))[1:]},
         "sampling": {"model_sampling": "ModelSamplingSD3 shift 8 (Wan's default)", "scheduler": "simple",
                      "cfg": 5.0, "negative": "zeros [1, 8, 4096]"},
     }
@@ -379,7 +437,11 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
-    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--dataset", choices=("shapes", "textures"), default="shapes",
+                    help="textures: the second model (its defaults are TEXTURES; flags given explicitly still win)")
+    ap.add_argument("--out", default=None, help=f"default {DEFAULT_OUT} (shapes) or {TEXTURES_OUT} (textures)")
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
     ap.add_argument("--init", default=None, help="start from these weights (pilots only; the committed model starts from the seed)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
@@ -399,6 +461,11 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     cfg = {k: getattr(a, k) for k in DEFAULTS}
+    if a.dataset == "textures":
+        given = {arg.split("=")[0].lstrip("-").replace("-", "_") for arg in (argv if argv is not None else sys.argv[1:])
+                 if arg.startswith("--")}
+        cfg |= {k: v for k, v in TEXTURES.items() if k not in given - {"dataset"}}
+    a.out = a.out or (TEXTURES_OUT if a.dataset == "textures" else DEFAULT_OUT)
     if a.only_direction:
         cfg["only_direction"] = a.only_direction
     if a.diagnose:
@@ -416,7 +483,7 @@ def main(argv=None):
         model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         gen = torch.Generator().manual_seed(0)
-        table = data.prompt_table()
+        table = dataset(cfg)[0].prompt_table()
         times = []
         for i in range(a.bench + 2):
             t = time.time()
@@ -430,12 +497,12 @@ def main(argv=None):
         n_params = sum(p.numel() for p in model.parameters())
         print(json.dumps({"bench_s_per_it": round(ts[len(ts) // 2], 4), "min": round(ts[0], 4),
                           "params_M": round(n_params / 1e6, 3), "MB": round(n_params * 4 / 2 ** 20, 2),
-                          "tokens": cfg["frames"] * (cfg["size"] // 4) ** 2, **cfg}))
+                          "tokens": cfg["frames"] * (cfg["size"] // (2 * dataset(cfg)[1].SPATIAL)) ** 2, **cfg}))
         return
     eval_fn = None
     if a.eval_every:
         eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
-    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init)
+    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init, a.resume, a.max_minutes)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 

@@ -15,7 +15,9 @@ TaoTestCountCalls    MODEL -> MODEL. Counts how often the diffusion model's real
                      After each sampling run it appends one JSON line to $TAOTEST_CALLS_FILE (default
                      <output dir>/taotest_calls.jsonl):
                        {"calls": n, "batch_sizes": [batch of each call], "hooked": "patch_embedding",
-                        "label": <label input>, "seconds": wall time of the sampling run}
+                        "label": <label input>, "seconds": wall time of the sampling run,
+                        "output_norms": [L2 norm of the diffusion model's output, per call of its forward,
+                                         skipped calls included (a forward hook on the whole model)]}
 """
 import json
 import logging
@@ -94,14 +96,24 @@ def make_count_wrapper(label):
             x = inputs[0] if inputs else None
             batch_sizes.append(int(x.shape[0]) if torch.is_tensor(x) else -1)
 
+        output_norms = []
+
+        def output_hook(_module, _inputs, output):
+            # the L2 norm of the whole model output of the call (all batched branches together),
+            # for the per-step output-norm ratio curve of the benchmark's realism figures
+            if torch.is_tensor(output):
+                output_norms.append(float(output.detach().float().norm()))
+
         handle = module.register_forward_pre_hook(pre_hook)
+        out_handle = diffusion_model.register_forward_hook(output_hook)
         started = time.perf_counter()
         try:
             return executor(*args, **kwargs)
         finally:
             handle.remove()
+            out_handle.remove()
             record = {"calls": len(batch_sizes), "batch_sizes": batch_sizes, "hooked": name, "label": label,
-                      "seconds": time.perf_counter() - started}
+                      "seconds": time.perf_counter() - started, "output_norms": output_norms}
             path = calls_file()
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:

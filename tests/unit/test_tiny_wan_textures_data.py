@@ -1,0 +1,95 @@
+"""The second tiny model's data (textures.py), its lossy 4x latent (latent_dct.py) and its judge,
+on plain tensors: the ground truth must pass the judge that the trained model is held to."""
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "tiny_wan"))
+
+import latent_dct  # noqa: E402
+import textures as T  # noqa: E402
+
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark")
+if BENCH not in sys.path:
+    sys.path.insert(0, BENCH)
+import metrics  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def batch():
+    gen = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, T.N_PROMPTS, (32,), generator=gen)
+    video, layout = T.render_batch(ids, gen)
+    prompts = [T.prompt_parts(int(i)).text for i in ids]
+    return prompts, video, layout
+
+
+def test_vocabulary_fits_the_context_and_parses_back():
+    prompts = T.all_prompts()
+    assert len(prompts) == len(set(prompts)) == T.N_PROMPTS == 30 * 4 * 2 * 4
+    assert prompts[0] == "red and green over fine stripes panning right"
+    for i in range(0, T.N_PROMPTS, 7):
+        parts = T.parse_prompt(prompts[i])
+        assert parts == T.prompt_parts(i) and T.prompt_index(parts) == i
+        assert len(prompts[i].split()) <= T.CONTEXT_LEN      # nothing is cut by the embedding
+    with pytest.raises(ValueError, match="two different colours"):
+        T.parse_prompt("red and red over fine dots panning up")
+    with pytest.raises(ValueError, match="texture"):
+        T.parse_prompt("red and blue over fine panning up")
+
+
+def test_render_is_seeded_in_range_and_sized(batch):
+    prompts, video, _ = batch
+    assert video.shape == (32, 3, T.FRAMES, T.SIZE, T.SIZE)
+    assert float(video.min()) >= -1.0 and float(video.max()) <= 1.0
+    a, _ = T.render_prompt(prompts[0], 5)
+    b, _ = T.render_prompt(prompts[0], 5)
+    c, _ = T.render_prompt(prompts[0], 6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_fine_textures_have_detail_below_one_token(batch):
+    """A fine texture's period (4 px) is below one model token (8 x 8 px): its high-pass band is
+    strong; a coarse one's is weaker. This is the detail the second model exists for."""
+    prompts, video, _ = batch
+    band = metrics.highpass(video).pow(2).mean(dim=(1, 2, 3, 4))
+    fine = torch.tensor([T.parse_prompt(p).scale == 0 for p in prompts])
+    assert float(band[fine].mean()) > 2.0 * float(band[~fine].mean())
+
+
+def test_latent_is_4x_and_keeps_the_fine_detail(batch):
+    _, video, _ = batch
+    z = latent_dct.encode(video)
+    assert z.shape == (32, 16, T.FRAMES, T.SIZE // 4, T.SIZE // 4)
+    assert 0.6 < float(z.std(dim=(0, 2, 3, 4)).min()) and float(z.std(dim=(0, 2, 3, 4)).max()) < 1.4
+    back = latent_dct.decode(z)
+    assert torch.allclose(latent_dct.encode(back), z, atol=1e-4)      # decode is an exact inverse on the latent
+    assert float((back - video).pow(2).mean().sqrt()) < 0.12           # lossy, like a VAE, but close
+    kept = metrics.highpass(back).pow(2).mean() / metrics.highpass(video).pow(2).mean()
+    assert float(kept) > 0.6, "the latent must keep most of the high-pass band"
+
+
+def test_background_pans_one_pixel_per_frame_in_the_named_direction():
+    for d, name in enumerate(T.DIRECTION_NAMES):
+        video, _ = T.render_prompt(f"red and blue over fine stripes panning {name}", 40 + d)
+        shift = T.background_shift(video)[0]
+        expected = T.DIR_VEC[d] * T.PAN_SPEED * (T.FRAMES - 1)
+        assert torch.allclose(shift, expected, atol=1.0), (name, shift)
+
+
+def test_ground_truth_passes_the_judge_and_a_wrong_prompt_fails(batch):
+    prompts, video, _ = batch
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    verdict = T.judge(decoded, prompts)
+    for key in ("colours", "direction", "texture", "scale"):
+        assert float(verdict[key].float().mean()) >= 0.9, (key, verdict[key])
+    wrong = []
+    for p in prompts:
+        parts = T.parse_prompt(p)
+        wrong.append(T.PromptParts(parts.colour_a, parts.colour_b, (parts.texture + 1) % 4, 1 - parts.scale,
+                                   parts.direction ^ 1).text)
+    bad = T.judge(decoded, wrong)
+    for key in ("direction", "texture", "scale"):
+        assert float(bad[key].float().mean()) <= 0.1, (key, bad[key])

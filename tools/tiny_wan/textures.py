@@ -1,0 +1,397 @@
+"""Procedural text-to-video data with detail at several scales, for the second tiny Wan2.1 model
+("textures"), and its ground-truth judge. Plain torch; never imports ComfyUI.
+
+A video (64 x 64 px, 8 frames): a grey textured background that slides one pixel per frame in the
+named direction (a slow camera pan), with two objects in front of it, a disc and a square of two
+named colours, each moving on its own straight path at 1-2 px per frame (they may overlap; the
+square is drawn over the disc). The prompt names the colours, the texture and its scale, and the
+pan direction, in exactly CONTEXT_LEN (8) words:
+
+    "red and blue over fine stripes panning left"
+
+Textures (luma only, on a grey level; rendered at 2x and averaged down, so edges are anti-aliased):
+  stripes  diagonal stripes (45 or 135 degrees, random per video)
+  checks   an axis-aligned checkerboard
+  dots     a square grid of round dots
+  noise    a band-limited random field (a sum of random plane waves near the scale's period)
+Scales: fine (period 4 px: below one model token, which covers 8 x 8 px) and coarse (period 12 px).
+
+The prompt goes through the same word-vector embedding as the shapes model (data.embed_prompt).
+
+Judge (what a generated video shows), on decoded RGB frames [B, 3, T, H, W] in [-1, 1]:
+  object colours   both named colours cover at least MIN_OBJECT_PX pixels on average per frame
+  pan direction    the summed frame-to-frame shift of the background (phase correlation of luma)
+  texture          kind and scale from the background's power spectrum, by nearest centroid of
+                   spectral features measured on ground-truth renders (texture_centroids)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+import data  # the shapes model's module: palette, word-vector prompt embedding, colour masks
+
+FRAMES = 8
+SIZE = 64
+SUPERSAMPLE = 2
+PAN_SPEED = 1.0                 # px per frame, the background
+OBJECT_SPEED = (1.0, 2.0)       # px per frame, each object, uniform
+BG_LEVEL = (-0.45, -0.15)       # grey level of the background, uniform per video
+CONTRAST = (0.25, 0.35)         # texture amplitude around the grey level, uniform per video
+LIGHT_WAVES = 3
+LIGHT_PERIOD = (40.0, 64.0)
+LIGHT_AMPLITUDE = 0.2
+DISC_RADIUS = 7.0
+SQUARE_HALF = 6.0
+
+COLOUR_NAMES = data.COLOUR_NAMES
+PALETTE = data.PALETTE
+TEXTURE_NAMES = ("stripes", "checks", "dots", "noise")
+SCALE_NAMES = ("fine", "coarse")
+PERIODS = {"fine": 4.0, "coarse": 12.0}
+DIRECTION_NAMES = data.DIRECTION_NAMES
+DIR_VEC = data.DIR_VEC
+
+PROMPT_TEMPLATE = "{a} and {b} over {scale} {texture} panning {direction}"
+COLOUR_PAIRS = tuple((a, b) for a in range(len(COLOUR_NAMES)) for b in range(len(COLOUR_NAMES)) if a != b)
+N_PROMPTS = len(COLOUR_PAIRS) * len(TEXTURE_NAMES) * len(SCALE_NAMES) * len(DIRECTION_NAMES)
+CONTEXT_LEN = data.CONTEXT_LEN
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    colour_a: int
+    colour_b: int
+    texture: int
+    scale: int
+    direction: int
+
+    @property
+    def text(self) -> str:
+        return PROMPT_TEMPLATE.format(a=COLOUR_NAMES[self.colour_a], b=COLOUR_NAMES[self.colour_b],
+                                      scale=SCALE_NAMES[self.scale], texture=TEXTURE_NAMES[self.texture],
+                                      direction=DIRECTION_NAMES[self.direction])
+
+
+def prompt_parts(index: int) -> PromptParts:
+    """Prompt number 0..N_PROMPTS-1 -> its parts (direction fastest, then scale, texture, colours)."""
+    if not 0 <= index < N_PROMPTS:
+        raise ValueError(f"prompt index {index} out of range 0..{N_PROMPTS - 1}")
+    index, direction = divmod(index, len(DIRECTION_NAMES))
+    index, scale = divmod(index, len(SCALE_NAMES))
+    pair, texture = divmod(index, len(TEXTURE_NAMES))
+    a, b = COLOUR_PAIRS[pair]
+    return PromptParts(a, b, texture, scale, direction)
+
+
+def prompt_index(p: PromptParts) -> int:
+    pair = COLOUR_PAIRS.index((p.colour_a, p.colour_b))
+    return ((pair * len(TEXTURE_NAMES) + p.texture) * len(SCALE_NAMES) + p.scale) * len(DIRECTION_NAMES) + p.direction
+
+
+def all_prompts() -> list[str]:
+    return [prompt_parts(i).text for i in range(N_PROMPTS)]
+
+
+def parse_prompt(prompt: str) -> PromptParts:
+    """The parts of a prompt: two colours (in order), one texture, one scale, one direction."""
+    words = prompt.lower().replace(",", " ").split()
+    colours = [COLOUR_NAMES.index(w) for w in words if w in COLOUR_NAMES]
+    if len(colours) != 2 or colours[0] == colours[1]:
+        raise ValueError(f"prompt {prompt!r} must name two different colours of {COLOUR_NAMES}")
+    found = {}
+    for key, names in (("texture", TEXTURE_NAMES), ("scale", SCALE_NAMES), ("direction", DIRECTION_NAMES)):
+        hits = [names.index(w) for w in words if w in names]
+        if len(hits) != 1:
+            raise ValueError(f"prompt {prompt!r} must name exactly one {key} of {names}")
+        found[key] = hits[0]
+    return PromptParts(colours[0], colours[1], **found)
+
+
+_TABLE: dict[int, torch.Tensor] = {}
+
+
+def prompt_table() -> torch.Tensor:
+    """Embeddings of all N_PROMPTS prompts [N, CONTEXT_LEN, 4096] (cached; about 30 MB)."""
+    if CONTEXT_LEN not in _TABLE:
+        _TABLE[CONTEXT_LEN] = data.embed_prompts(all_prompts(), CONTEXT_LEN)
+    return _TABLE[CONTEXT_LEN]
+
+
+# ----------------------------------------------------------------------------- rendering
+def _uniform(gen, shape, lo, hi):
+    return lo + (hi - lo) * torch.rand(shape, generator=gen)
+
+
+def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE) -> dict:
+    """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
+    background offset per frame [B, T, 2] and the two object paths [B, 2, T, 2] (x, y)."""
+    n = len(parts)
+    direction = torch.tensor([p.direction for p in parts])
+    pan = DIR_VEC[direction] * PAN_SPEED                                    # [B, 2] px / frame
+    t = torch.arange(frames, dtype=torch.float32)
+    offset = pan[:, None, :] * t[None, :, None]                             # [B, T, 2]
+    phase = torch.rand(n, 2, generator=gen) * 2 * math.pi
+    diagonal = torch.where(torch.rand(n, generator=gen) < 0.5, 1.0, -1.0)  # 45 or 135 degrees
+    wave_angle = torch.rand(n, 12, generator=gen) * 2 * math.pi             # noise: 12 plane waves
+    wave_freq = _uniform(gen, (n, 12), 0.8, 1.25)
+    wave_phase = torch.rand(n, 12, generator=gen) * 2 * math.pi
+    light_angle = torch.rand(n, LIGHT_WAVES, generator=gen) * 2 * math.pi   # the slow light field
+    light_period = _uniform(gen, (n, LIGHT_WAVES), *LIGHT_PERIOD)
+    light_phase = torch.rand(n, LIGHT_WAVES, generator=gen) * 2 * math.pi
+    half = torch.tensor([DISC_RADIUS, SQUARE_HALF])
+    paths = []
+    for k in range(2):
+        angle = torch.rand(n, generator=gen) * 2 * math.pi
+        speed = _uniform(gen, n, *OBJECT_SPEED)
+        vel = torch.stack([angle.cos(), angle.sin()], dim=-1) * speed[:, None]   # [B, 2]
+        travel = vel * (frames - 1)
+        lo = half[k] + 1.0
+        hi = size - 1 - half[k] - 1.0
+        start_lo = lo - travel.clamp(max=0)
+        start_hi = hi - travel.clamp(min=0)
+        start = start_lo + torch.rand(n, 2, generator=gen) * (start_hi - start_lo)
+        paths.append(start[:, None, :] + t[None, :, None] * vel[:, None, :])
+    return {"bg": _uniform(gen, n, *BG_LEVEL), "contrast": _uniform(gen, n, *CONTRAST), "offset": offset,
+            "phase": phase, "diagonal": diagonal, "wave_angle": wave_angle, "wave_freq": wave_freq,
+            "wave_phase": wave_phase, "light_angle": light_angle, "light_period": light_period,
+            "light_phase": light_phase, "paths": torch.stack(paths, dim=1), "direction": direction}
+
+
+def _texture(kind: int, scale: int, x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tensor:
+    """Texture value in [-1, 1] at pixel coordinates x, y (any broadcastable shape) for video i."""
+    period = PERIODS[SCALE_NAMES[scale]]
+    w = 2 * math.pi / period
+    px, py = layout["phase"][i]
+    if TEXTURE_NAMES[kind] == "stripes":
+        u = (x + layout["diagonal"][i] * y) / math.sqrt(2)
+        return torch.tanh(3.0 * torch.cos(w * u + px))
+    if TEXTURE_NAMES[kind] == "checks":
+        return torch.tanh(4.0 * torch.cos(w * x + px) * torch.cos(w * y + py))
+    if TEXTURE_NAMES[kind] == "dots":
+        gx = torch.remainder(x + px / w, period) - period / 2
+        gy = torch.remainder(y + py / w, period) - period / 2
+        r = period / 4
+        return (2 * (r + 0.5 - torch.sqrt(gx ** 2 + gy ** 2)).clamp(0, 1) - 1)
+    field = torch.zeros(torch.broadcast_shapes(x.shape, y.shape))
+    for a, f, ph in zip(layout["wave_angle"][i], layout["wave_freq"][i], layout["wave_phase"][i]):
+        field = field + torch.cos(w * f * (x * torch.cos(a) + y * torch.sin(a)) + ph)
+    return torch.tanh(field / math.sqrt(6.0))
+
+
+def _light(x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tensor:
+    """A slow light field (LIGHT_WAVES plane waves of period LIGHT_PERIOD px, LIGHT_AMPLITUDE in all)
+    that pans with the texture. Why: a periodic texture alone does not show every pan (diagonal
+    stripes moving right look the same as moving down, the aperture problem); the light field
+    does, for the model and for the judge's background_shift."""
+    out = torch.zeros(torch.broadcast_shapes(x.shape, y.shape))
+    for a, period, ph in zip(layout["light_angle"][i], layout["light_period"][i], layout["light_phase"][i]):
+        out = out + torch.cos(2 * math.pi / period * (x * torch.cos(a) + y * torch.sin(a)) + ph)
+    return out * (LIGHT_AMPLITUDE / LIGHT_WAVES)
+
+
+def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Coverage [T, H, W] of a disc or square following path [T, 2] (x, y), on the 2x grid."""
+    dx = x[None] - path[:, 0, None, None]
+    dy = y[None] - path[:, 1, None, None]
+    edge = 0.5
+    if kind == "disc":
+        return (DISC_RADIUS + edge - torch.sqrt(dx ** 2 + dy ** 2)).clamp(0, 1)
+    return (SQUARE_HALF + edge - dx.abs()).clamp(0, 1) * (SQUARE_HALF + edge - dy.abs()).clamp(0, 1)
+
+
+def render(parts: list[PromptParts], layout: dict, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw the videos: (frames [B, 3, T, H, W] in [-1, 1], object alpha [B, 2, T, H, W])."""
+    s = SUPERSAMPLE
+    coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s - 0.5
+    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    out, alphas = [], []
+    for i, p in enumerate(parts):
+        off = layout["offset"][i]                                           # [T, 2]
+        bx = x[None] - off[:, 0, None, None]                                # content slides with the pan
+        by = y[None] - off[:, 1, None, None]
+        tex = _texture(p.texture, p.scale, bx, by, layout, i)               # [T, H2, W2]
+        grey = layout["bg"][i] + layout["contrast"][i] * tex + _light(bx, by, layout, i)
+        video = grey[None].expand(3, *grey.shape).clone()                   # [3, T, H2, W2]
+        al = []
+        for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
+            a = _object_alpha(layout["paths"][i, k], kind, x, y)
+            video = video * (1 - a[None]) + PALETTE[colour][:, None, None, None] * a[None]
+            al.append(a)
+        out.append(video)
+        alphas.append(torch.stack(al))
+    frames = torch.stack(out)                                               # [B, 3, T, H2, W2]
+    b, c, t = frames.shape[:3]
+    frames = F.avg_pool2d(frames.reshape(b * c * t, 1, size * s, size * s), s).reshape(b, c, t, size, size)
+    alpha = torch.stack(alphas)
+    alpha = F.avg_pool2d(alpha.reshape(-1, 1, size * s, size * s), s).reshape(b, 2, t, size, size)
+    return frames, alpha
+
+
+def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE):
+    """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
+    parts = [prompt_parts(int(i)) for i in prompt_ids]
+    layout = sample_layout(parts, gen, frames, size)
+    video, alpha = render(parts, layout, size)
+    layout["alpha"] = alpha
+    return video, layout
+
+
+def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE):
+    """One ground-truth video for a prompt and seed: (frames [1, 3, T, H, W], layout)."""
+    parts = [parse_prompt(prompt)]
+    layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size)
+    video, alpha = render(parts, layout, size)
+    layout["alpha"] = alpha
+    return video, layout
+
+
+# ----------------------------------------------------------------------------- judge
+MIN_OBJECT_PX = 40       # mean pixels per frame of a named colour for "the object is there" (a full
+                         # disc is about 150 px, a full square about 170 px)
+MIN_PAN_PX = 3.0         # summed background shift along the named direction over the video
+
+
+def luma(frames: torch.Tensor) -> torch.Tensor:
+    return frames.mean(dim=1)                                               # [B, T, H, W]
+
+
+def object_mask(frames: torch.Tensor) -> torch.Tensor:
+    """Pixels near any palette colour (the objects): [B, T, H, W] bool. The grey background is at
+    least 1.4 away from every palette colour."""
+    return torch.stack([data.colour_mask(frames, i) for i in range(len(COLOUR_NAMES))]).any(dim=0)
+
+
+def colour_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """Mean pixels per frame near each palette colour: [B, n_colours]."""
+    return torch.stack([data.colour_mask(frames, i).float().sum(dim=(-2, -1)).mean(dim=-1)
+                        for i in range(len(COLOUR_NAMES))], dim=1)
+
+
+SHIFT_SEARCH_PX = 12     # largest background shift searched, per axis, first to last frame
+SHIFT_BLUR = 4.0         # px: the blur that leaves only the light field (textures are periodic: see _light)
+
+
+def background_shift(frames: torch.Tensor) -> torch.Tensor:
+    """Shift (x, y) in px [B, 2] of the background from the first to the last frame: the integer
+    shift that best matches the blurred luma of the two frames, away from the objects (their masks
+    grown by the blur's reach are left out of the comparison)."""
+    import kornia  # a ComfyUI requirement; only the judge needs it
+    y = luma(frames)                                                       # [B, T, H, W]
+    mask = object_mask(frames)
+    mean = torch.where(mask, 0.0, y).sum(dim=(-2, -1), keepdim=True) / (~mask).sum(dim=(-2, -1), keepdim=True).clamp(min=1)
+    y = torch.where(mask, mean, y)
+    k = int(2 * round(3 * SHIFT_BLUR) + 1)
+    first, last = (kornia.filters.gaussian_blur2d(y[:, [i]], (k, k), (SHIFT_BLUR, SHIFT_BLUR)) for i in (0, -1))
+    grow = int(round(2 * SHIFT_BLUR))
+    bad0 = F.max_pool2d(mask[:, :1].float(), 2 * grow + 1, 1, grow) > 0
+    bad1 = F.max_pool2d(mask[:, -1:].float(), 2 * grow + 1, 1, grow) > 0
+    r = SHIFT_SEARCH_PX
+    h, w = y.shape[-2:]
+    best = torch.full((y.shape[0],), float("inf"))
+    shift = torch.zeros(y.shape[0], 2)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            # last frame at (x, y) should equal the first at (x - dx, y - dy)
+            a = last[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
+            b = first[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+            ok = ~(bad1[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
+                   | bad0[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)])
+            err = (((a - b) ** 2) * ok).sum(dim=(1, 2, 3)) / ok.sum(dim=(1, 2, 3)).clamp(min=1)
+            better = err < best
+            best = torch.where(better, err, best)
+            shift[better] = torch.tensor([float(dx), float(dy)])
+    return shift
+
+
+def classify_direction(frames: torch.Tensor) -> torch.Tensor:
+    """Pan direction index [B] from the background shift; -1 when it moved less than MIN_PAN_PX."""
+    shift = background_shift(frames)
+    scores = shift @ DIR_VEC.T
+    best = scores.argmax(dim=1)
+    ok = scores.gather(1, best[:, None])[:, 0] >= MIN_PAN_PX
+    return torch.where(ok, best, torch.full_like(best, -1))
+
+
+def spectral_features(frames: torch.Tensor) -> torch.Tensor:
+    """Features [B, 8] of the background's power spectrum (objects replaced by the frame mean,
+    averaged over frames), as fractions of its AC energy: radial bands around the fine and the
+    coarse period, split into the axes, the two diagonals, and the rest. Stripes put their energy on
+    one diagonal, checks on both, dots on the axes, noise all round."""
+    y = luma(frames)
+    mask = object_mask(frames)
+    mean = torch.where(mask, 0.0, y).sum(dim=(-2, -1), keepdim=True) / (~mask).sum(dim=(-2, -1), keepdim=True).clamp(min=1)
+    y = torch.where(mask, mean, y) - mean
+    power = torch.fft.fft2(y).abs().pow(2).mean(dim=1)                    # [B, H, W]
+    h, w = power.shape[-2:]
+    fy = torch.fft.fftfreq(h)[:, None].expand(h, w)
+    fx = torch.fft.fftfreq(w)[None, :].expand(h, w)
+    radius = torch.sqrt(fx ** 2 + fy ** 2)
+    angle = torch.atan2(fy, fx)
+    total = power.sum(dim=(-2, -1)).clamp(min=1e-8)
+    axis = torch.cos(2 * angle).abs() > math.cos(math.pi / 8) * 1.0        # within 22.5 deg of an axis... of 0/90
+    diag1 = torch.sin(2 * angle) > math.cos(math.pi / 8)                   # near 45 deg (and 225)
+    diag2 = torch.sin(2 * angle) < -math.cos(math.pi / 8)                  # near 135 deg
+    feats = []
+    for period in (PERIODS["fine"], PERIODS["coarse"]):
+        f0 = 1.0 / period
+        band = (radius > f0 / 1.6) & (radius < f0 * 1.6)
+        if period == PERIODS["fine"]:                                      # checks' peaks sit at sqrt(2)/period
+            band = band | ((radius > f0 * 1.2) & (radius < f0 * 1.6))
+        e = lambda m: (power * (band & m)).sum(dim=(-2, -1)) / total       # noqa: E731
+        d1, d2 = e(diag1), e(diag2)
+        feats += [e(axis), torch.maximum(d1, d2), torch.minimum(d1, d2), e(torch.ones_like(band))]
+    return torch.stack(feats, dim=1)
+
+
+_CENTROIDS: dict[tuple, torch.Tensor] = {}
+
+
+def texture_centroids(n_per_class: int = 12, seed: int = 777) -> torch.Tensor:
+    """Mean spectral features [n_textures, n_scales, 8] of ground-truth renders (cached)."""
+    key = (n_per_class, seed)
+    if key not in _CENTROIDS:
+        gen = torch.Generator().manual_seed(seed)
+        out = torch.zeros(len(TEXTURE_NAMES), len(SCALE_NAMES), 8)
+        for kind in range(len(TEXTURE_NAMES)):
+            for scale in range(len(SCALE_NAMES)):
+                parts = [PromptParts(*(torch.randperm(len(COLOUR_NAMES), generator=gen)[:2].tolist()), kind, scale,
+                                     int(torch.randint(0, 4, (1,), generator=gen))) for _ in range(n_per_class)]
+                video, _ = render(parts, sample_layout(parts, gen))
+                out[kind, scale] = spectral_features(video).mean(dim=0)
+        _CENTROIDS[key] = out
+    return _CENTROIDS[key]
+
+
+def classify_texture(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(texture index [B], scale index [B]) by the nearest ground-truth centroid of spectral features."""
+    feats = spectral_features(frames)                                      # [B, 8]
+    cents = texture_centroids().flatten(0, 1)                              # [K*S, 8]
+    best = torch.cdist(feats, cents).argmin(dim=1)
+    return best // len(SCALE_NAMES), best % len(SCALE_NAMES)
+
+
+def judge(frames: torch.Tensor, prompts: list[str]) -> dict[str, torch.Tensor]:
+    """Does each decoded video show its prompt? Bool [B] tensors 'colours' (both named colours present
+    and the two largest colour areas), 'direction' (pan), 'texture' (kind), 'scale', and 'all'."""
+    parts = [parse_prompt(p) for p in prompts]
+    px = colour_pixels(frames)
+    top2 = px.topk(2, dim=1).indices
+    colours = torch.tensor([
+        bool(px[i, p.colour_a] >= MIN_OBJECT_PX and px[i, p.colour_b] >= MIN_OBJECT_PX
+             and set(top2[i].tolist()) == {p.colour_a, p.colour_b}) for i, p in enumerate(parts)])
+    direction = classify_direction(frames) == torch.tensor([p.direction for p in parts])
+    kind, scale = classify_texture(frames)
+    texture = kind == torch.tensor([p.texture for p in parts])
+    scale_ok = scale == torch.tensor([p.scale for p in parts])
+    return {"colours": colours, "direction": direction, "texture": texture, "scale": scale_ok,
+            "all": colours & direction & texture & scale_ok}
+
+
+def object_masks(frames: torch.Tensor, prompt: str) -> torch.Tensor:
+    """Masks [B, T, H, W] of the two named objects together (for structure scores against a reference)."""
+    p = parse_prompt(prompt)
+    return data.colour_mask(frames, p.colour_a) | data.colour_mask(frames, p.colour_b)
