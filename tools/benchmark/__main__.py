@@ -107,36 +107,52 @@ def early_window(steps: int) -> tuple[float, float]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
-    ap.add_argument("--samplers", default="euler,uni_pc")
+    ap.add_argument("--samplers", default=None, help="default euler,uni_pc")
     ap.add_argument("--steps", default=None, help="sampler step counts (default 30,50 for shapes; 30 for textures)")
     ap.add_argument("--pairs", type=int, default=None, help="prompt/seed pairs (of 8). Default 6 for shapes (every colour, "
-                    "shape and direction), 3 for textures (every texture but noise, both scales, three directions; "
-                    "its forward costs about 5 times the shapes model's), to stay under 30 minutes on 2 cores")
+                    "shape and direction) and 30 and 50 steps for shapes; 4 pairs (every texture, both scales, every "
+                    "direction) and 30 steps for textures, whose forward costs about 5 times the shapes model's: "
+                    "each stays under 30 minutes on 2 cores")
     ap.add_argument("--size", default=None, help="quality pass: width x height x frames of the empty latent "
                     "(default: the video size the model was trained on, from its metadata)")
-    ap.add_argument("--timing-size", default="192x192x17", help="wall-clock pass: a latent where the forward dominates")
-    ap.add_argument("--timing-repeats", type=int, default=2,
-                    help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts")
+    ap.add_argument("--timing-size", default=None, help="wall-clock pass: a latent where the forward dominates "
+                    "(default 192x192x17 for shapes; the quality latent for textures, where it already does)")
+    ap.add_argument("--timing-repeats", type=int, default=None,
+                    help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts "
+                         "(default 2)")
+    ap.add_argument("--families", default=None, help="comma-separated method families to run (default: all)")
     ap.add_argument("--model", default="shapes", help="shapes, textures (the committed tiny models) or a model file")
     ap.add_argument("--out", default=None, help="default results/benchmark (shapes) or results/benchmark_textures")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (1 keeps wall-clock timings stable on a shared machine)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default 1 for shapes, which keeps wall-clock timings stable on a shared "
+                         "machine; 2 for textures, whose larger forward needs both cores to finish in 30 minutes)")
     a = ap.parse_args()
-    import torch
-    torch.set_num_threads(a.threads)
     model_path = require_model(resolve_model(a.model))
     kind = kinds.kind_of(str(model_path))
+    import torch
+    torch.set_num_threads(a.threads or (2 if kind.name == "textures" else 1))
     if a.pairs is None:
-        a.pairs = 3 if kind.name == "textures" else 6
+        a.pairs = 4 if kind.name == "textures" else 6
+    textured = kind.name == "textures"
     if a.steps is None:
-        a.steps = "30" if kind.name == "textures" else "30,50"
+        a.steps = "30" if textured else "30,50"
+    if a.samplers is None:
+        a.samplers = "euler,uni_pc"
+    if a.timing_repeats is None:
+        a.timing_repeats = 2
+    families = set(a.families.split(",")) if a.families else None
     if a.quick:
         a.samplers, a.steps, a.pairs = "euler", "30", 2
     samplers = a.samplers.split(",")
     step_counts = [int(s) for s in a.steps.split(",")]
     pairs = PAIRS[kind.name][:a.pairs]
     size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(kind.frames, kind.size, kind.codec)
-    timing_size = tuple(int(v) for v in a.timing_size.split("x"))
+    timing_size = tuple(int(v) for v in a.timing_size.split("x")) if a.timing_size else size if textured else (192, 192, 17)
+
+    def methods_at(steps, profile):
+        """methods_for, keeping the chosen families (the full run always)."""
+        return [m for m in methods_for(steps, early_window(steps), profile)
+                if families is None or m.family in families or m.family == "full"]
     out = Path(a.out) if a.out else OUT_DIRS[kind.name]
     out.mkdir(parents=True, exist_ok=True)
     comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
@@ -164,7 +180,7 @@ def main():
     norm_curves = {}  # (sampler, steps) -> per-pair output-norm ratio curves of the full runs
     for sampler in samplers:
         for steps in step_counts:
-            methods = methods_for(steps, early_window(steps), profiles[(sampler, steps)])
+            methods = methods_at(steps, profiles[(sampler, steps)])
             full = methods[0]
             for prompt, seed in pairs:
                 # the full run also records the true per-step errors of this prompt and seed: the
@@ -191,7 +207,7 @@ def main():
     # wall clock at the larger latent: euler, the first step count, the first pair; the ablations and
     # the stack share their code path with the TaoCache rows and are not timed
     timing_steps = step_counts[0]
-    methods = methods_for(timing_steps, early_window(timing_steps), profiles.get(("euler", timing_steps)))
+    methods = methods_at(timing_steps, profiles.get(("euler", timing_steps)))
     prompt, seed = pairs[0]
     run(methods[0], prompt, seed, "euler", timing_size)  # warm-up at this size
 
@@ -221,7 +237,7 @@ def main():
                             text=True).stdout.strip() or "unknown"
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
-              f"Model {model_path.name}; {len(pairs)} prompt/seed pairs; cfg {CFG}, shift {SHIFT}, simple scheduler; "
+              f"Model {model_path.name} ({kind.name}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
               f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
               f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
               f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "

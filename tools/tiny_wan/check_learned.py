@@ -35,11 +35,19 @@ import textures  # noqa: E402
 
 
 def default_pairs(n: int, seed_base: int = 1000, source=data) -> list[tuple[str, int]]:
-    """n prompt/seed pairs cycling through all prompts of a data module (prompt i % N, seed seed_base + i;
-    for textures, whose 960 prompts cycle colours slowest, prompt (i * 97) % N to vary every part)."""
-    prompts = source.all_prompts()
-    stride = 1 if source is data else 97
-    return [(prompts[(i * stride) % len(prompts)], seed_base + i) for i in range(n)]
+    """n prompt/seed pairs cycling through the prompts of a data module, seed seed_base + i. Shapes:
+    prompt i % 72. Textures (960 prompts): pair i has texture i % 4, scale (i // 2) % 2, direction
+    (i + i // 4) % 4 and colour pair 7 i % 30, so any 8 consecutive pairs cover every texture, scale
+    and direction."""
+    if source is data:
+        prompts = source.all_prompts()
+        return [(prompts[i % len(prompts)], seed_base + i) for i in range(n)]
+    out = []
+    for i in range(n):
+        a, b = textures.COLOUR_PAIRS[(7 * i) % len(textures.COLOUR_PAIRS)]
+        parts = textures.PromptParts(a, b, i % 4, (i + i // 4) % 2, (i + i // 4) % 4)
+        out.append((parts.text, seed_base + i))
+    return out
 
 
 def model_video_spec(path: str) -> tuple[int, int]:

@@ -279,6 +279,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
     bins = [[0.0, 0] for _ in range(len(SIGMA_BINS) - 1)]
     run_loss, run_n = 0.0, 0
     t0 = time.time()
+    step_done = first_step
     for step in range(first_step, cfg["steps"]):
         lr = lr_at(step, cfg)
         for grp in opt.param_groups:
@@ -315,9 +316,10 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
             run_loss, run_n = 0.0, 0
             bins = [[0.0, 0] for _ in range(len(SIGMA_BINS) - 1)]
         if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < cfg["steps"]:
-            save(ema, cfg, history, out_path.replace(".safetensors", f"_step{step + 1}.safetensors"), t0, n_params)
+            save(ema, cfg, history, out_path.replace(".safetensors", f"_step{step + 1}.safetensors"), t0 - done_seconds, n_params, step + 1)
         if eval_fn is not None and eval_every and (step + 1) % eval_every == 0:
             print("eval", step + 1, eval_fn(ema), flush=True)
+        step_done = step + 1
         if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < cfg["steps"]:
             write_checkpoint(step + 1)
         if max_minutes and time.time() - t0 > max_minutes * 60 and step + 1 < cfg["steps"]:
@@ -325,10 +327,11 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
             print(f"stopped at step {step + 1} of {cfg['steps']} after {max_minutes} min: continue with the same "
                   f"command plus --resume (checkpoint {checkpoint_path(out_path)})", flush=True)
             break
-    return save(ema, cfg, history, out_path, t0 - done_seconds, n_params)
+    return save(ema, cfg, history, out_path, t0 - done_seconds, n_params, step_done)
 
 
-def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params: int) -> dict:
+def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params: int,
+         steps_done: int | None = None) -> dict:
     from safetensors.torch import save_file
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sd = state_dict_for_comfy(ema)
@@ -337,7 +340,7 @@ def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params
         "trained_by": "tools/tiny_wan/train.py",
         "config": cfg,
         "params": n_params,
-        "steps_done": history[-1]["step"] if history else 0,
+        "steps_done": steps_done if steps_done is not None else (history[-1]["step"] if history else 0),
         "train_seconds": round(time.time() - t0, 1),
         "final_loss": history[-1]["loss"] if history else None,
         "final_loss_by_sigma": history[-1]["loss_by_sigma"] if history else None,

@@ -1,0 +1,95 @@
+"""The second committed tiny model (models/tiny_wan21_t2v_textures.safetensors) loads through
+ComfyUI's real loader as WAN21_T2V with every key used, and samples videos that show what their
+prompt names: both object colours, the pan direction, the texture kind and its scale.
+
+As test_tiny_wan_model.py: ComfyUI comes from $COMFYUI_DIR or <repo>/.runtime/ComfyUI and is
+imported in a child process; without it these tests fail, they are never skipped.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOOLS = os.path.join(REPO, "tools", "tiny_wan")
+MODEL = os.path.join(REPO, "models", "tiny_wan21_t2v_textures.safetensors")
+N_PAIRS = 8          # check_learned.default_pairs(8, 3000): every texture, scale and direction twice or more
+STEPS = 12
+# What the committed model learned (models/tiny_wan21_t2v_textures_check.json has a larger sample): the
+# texture scale and, above chance (1/4), the texture kind. It did NOT learn the two object colours or
+# the pan direction (1/8 and 2/8 here; README "The second tiny model"); those checks are strict
+# xfails, so they fail the suite (XPASS) once a retrained model learns them and the bar must be set.
+MIN = {"colours": 6 / 8, "direction": 5 / 8, "texture": 5 / 8, "scale": 6 / 8}
+NOT_LEARNED = {"colours", "direction"}
+
+CHILD = textwrap.dedent("""
+    import json, logging, sys, time
+    import torch
+    torch.set_num_threads(2)
+    sys.path.insert(0, TOOLS)
+    records = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+    logging.getLogger().addHandler(Keep())
+    import check_learned, kinds, sample, textures
+    kind = kinds.kind_of(MODEL)
+    patched = sample.load_model(MODEL)
+    base = patched.model
+    pairs = check_learned.default_pairs(N_PAIRS, 3000, textures)
+    prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
+    t0 = time.time()
+    videos = sample.sample_videos(patched, prompts, seeds, steps=STEPS, frames=kind.frames, size=kind.size,
+                                  codec=kind.codec)
+    sample_s = time.time() - t0
+    v = textures.judge(videos, prompts)
+    print("RESULT" + json.dumps({
+        "kind": kind.name, "model_base": type(base).__name__, "model_config": type(base.model_config).__name__,
+        "unet_config": {k: v for k, v in base.model_config.unet_config.items() if isinstance(v, (int, float, str))},
+        "warnings": [r for r in records if "unet" in r], "prompts": prompts,
+        "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale")},
+        "video_shape": list(videos.shape), "sample_s": sample_s}))
+""")
+
+
+@pytest.fixture(scope="module")
+def child_result():
+    comfy = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
+    assert os.path.isdir(os.path.join(comfy, "comfy")), \
+        f"no ComfyUI at {comfy}: run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR)"
+    assert os.path.isfile(MODEL), f"{MODEL} is missing: train it with tools/tiny_wan/train.py --dataset textures"
+    code = f"TOOLS = {TOOLS!r}\nMODEL = {MODEL!r}\nN_PAIRS = {N_PAIRS}\nSTEPS = {STEPS}\n" + CHILD
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, COMFYUI_DIR=comfy), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT"):])
+
+
+def test_model_file_fits_and_records_its_training():
+    assert os.path.getsize(MODEL) <= 50 * 2 ** 20
+    with open(MODEL.replace(".safetensors", ".json")) as f:
+        meta = json.load(f)
+    assert meta["config"]["dataset"] == "textures" and meta["config"]["seed"] == 0
+    assert meta["steps_done"] == meta["config"]["steps"], "the committed weights finished their schedule"
+    assert meta["video"] == {"frames": 8, "size": 64, "latent": [16, 8, 16, 16]}
+
+
+def test_loads_as_wan21_t2v_with_every_key(child_result):
+    r = child_result
+    assert r["kind"] == "textures"
+    assert (r["model_base"], r["model_config"]) == ("WAN21", "WAN21_T2V")
+    assert r["unet_config"]["dim"] == 256 and r["unet_config"]["num_layers"] == 4
+    assert r["warnings"] == [], r["warnings"]
+    assert r["video_shape"] == [N_PAIRS, 3, 8, 64, 64]
+
+
+@pytest.mark.parametrize("attribute", [
+    pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="not learned by the committed textures model (issue 14)"))
+    if a in NOT_LEARNED else a for a in sorted(MIN)])
+def test_samples_show_what_the_prompt_names(child_result, attribute):
+    got = child_result["verdict"][attribute]
+    assert sum(got) / len(got) >= MIN[attribute], list(zip(child_result["prompts"], got))
