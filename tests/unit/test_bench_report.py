@@ -1,0 +1,44 @@
+"""The benchmark report's comparisons (tools/benchmark/report.py) on hand-made aggregate rows."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark"))
+
+import report  # noqa: E402
+
+
+def row(family, ratio, psnr, hp=None, edge=None, label="x"):
+    r = dict(sampler="euler", ref_steps=30, family=family, label=label, call_ratio=ratio, psnr=psnr, iou=0.9,
+             ssim=0.99, centroid_px=0.1)
+    if hp is not None:
+        r.update(hp_psnr=hp, hp_ssim=0.9, edge_f1=edge)
+    return r
+
+
+def test_late_vs_early_names_the_winner_per_metric():
+    agg = [row("TaoCache", 1.5, 40.0, 30.0, 0.9), row(report.EARLY_MID, 1.5, 42.0, 29.0, 0.95)]
+    lines = report.late_vs_early(agg, "euler", 30)
+    at_15 = next(line for line in lines if line.startswith("- ≥1.5x"))
+    assert "psnr 40 vs 42: early/mid ahead" in at_15
+    assert "hp_psnr 30 vs 29: late ahead" in at_15
+    assert "edge_f1 0.9 vs 0.95: early/mid ahead" in at_15
+    assert "does not reach it" in next(line for line in lines if line.startswith("- ≥1.6x"))
+
+
+def test_best_taocache_mode_takes_the_best_of_all_placements():
+    agg = [row("TaoCache", 2.0, 30.0, 20.0, 0.5), row(report.WHOLE_ONLINE, 2.0, 35.0, 26.0, 0.8),
+           row("fewer steps", 2.0, 33.0, 25.0, 0.9)]
+    lines = report.verdict(agg, "euler", 30, report.TAOCACHE_MODES, ("psnr", "hp_psnr", "edge_f1"))
+    at_2 = next(line for line in lines if line.startswith("- ≥2.0x"))
+    assert "PSNR 35: best" in at_2 and "HP_PSNR 26: best" in at_2
+    assert "EDGE_F1 0.8: not best, fewer steps ahead or equal" in at_2
+
+
+def test_realism_section_compares_nearest_2x_with_the_published_band():
+    agg = [row("fewer steps", 2.0, 33.0), row("fewer steps", 1.5, 40.0), row("EasyCache", 1.88, 15.6),
+           row("LazyCache", 1.3, 45.0)]
+    curves = {"tiny": [(0.5, 1.0), (1.0, 0.9)] * 5}
+    text = "\n".join(report.realism_section(agg, curves, "shapes"))
+    assert "PSNR 15.1-25.2 dB" in text                          # realism.published_psnr_band()
+    assert "| euler 30 | 33.0 dB (2.00x) | 15.6 dB (1.88x) | — | fewer steps > EasyCache |" in text
+    assert "| MagCache Wan2.1-1.3B, 50 steps (published) | 0.993 | 0.891 | 0.818 |" in text
