@@ -104,6 +104,22 @@ def early_window(steps: int) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
+def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: str, commit: str) -> str:
+    realism.plot_norm_ratio(curves, out / "norm_ratio.png")
+    text = report.markdown(agg, header) + "\n" + "\n".join(report.realism_section(agg, curves, kind_name))
+    (out / "results.md").write_text(text)
+    report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, {kind_name} model, commit {commit}")
+    return text
+
+
+def rerender(out: Path, model: str) -> None:
+    saved = json.loads((out / "results.json").read_text())
+    commit = saved["header"].split("Commit ", 1)[1].split(",", 1)[0]
+    write_reports(out, saved["aggregate"], saved["header"], saved["norm_ratio_curves"],
+                  kinds.kind_of(str(resolve_model(model))).name, commit)
+    print(f"rewritten from {out}/results.json: results.md, quality_vs_speedup.png, norm_ratio.png")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
@@ -126,7 +142,12 @@ def main():
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default 1 for shapes, which keeps wall-clock timings stable on a shared "
                          "machine; 2 for textures, whose larger forward needs both cores to finish in 30 minutes)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite results.md and the plots from the --out folder's results.json (no runs)")
     a = ap.parse_args()
+    if a.report_only:
+        rerender(Path(a.out) if a.out else OUT_DIRS[kinds.kind_of(str(resolve_model(a.model))).name], a.model)
+        return
     model_path = require_model(resolve_model(a.model))
     kind = kinds.kind_of(str(model_path))
     import torch
@@ -244,12 +265,9 @@ def main():
               f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
     curves = {f"{kind.name} model, {s} {n} steps (mean of {len(c)} full runs)": realism.mean_curve(c)
               for (s, n), c in sorted(norm_curves.items())}
-    realism.plot_norm_ratio(curves, out / "norm_ratio.png")
-    text = report.markdown(agg, header) + "\n" + "\n".join(report.realism_section(agg, curves, kind.name))
-    (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg,
                                                   "norm_ratio_curves": curves}, indent=1))
-    report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, {kind.name} model, commit {commit}")
+    text = write_reports(out, agg, header, curves, kind.name, commit)
     print(text)
     print(f"written: {out}/results.md, quality_vs_speedup.png, norm_ratio.png, results.json")
 

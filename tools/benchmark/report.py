@@ -90,7 +90,8 @@ def late_vs_early(agg: list[dict], sampler: str, ref_steps: int, metrics=("psnr"
                 cells.append(f"{metric}: " + ("late" if late is None else "early/mid") + " does not reach it")
             else:
                 word = "late ahead" if late > early else "early/mid ahead" if early > late else "equal"
-                cells.append(f"{metric} {late:.3g} vs {early:.3g}: {word}")
+                digits = ".4f" if metric in ("hp_ssim", "edge_f1", "ssim", "iou") else ".1f"
+                cells.append(f"{metric} {late:{digits}} vs {early:{digits}}: {word}")
         lines.append(f"- ≥{target:.1f}x: " + "; ".join(cells))
     return lines
 
