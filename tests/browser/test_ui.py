@@ -6,10 +6,12 @@ strip in the demo's colours and, under the pointer, a step's details, without to
 the saved widget values.
 
 The node after a run of the "default" setting on the trained tiny model is photographed in every
-configuration (docs/images/taocache_node_<frontend>_<canvas|vue>.png); the README's picture
-(docs/images/taocache_node.png) is the one of README_CONFIG.
+configuration (taocache_node_<frontend>_<canvas|vue>.png); the README's picture (taocache_node.png)
+is the one of README_CONFIG. They are written to out/screenshots/, so a test run leaves the working
+tree clean; with TAOCACHE_UPDATE_IMAGES=1 they replace the committed ones in docs/images/.
 """
 import io
+import os
 import re
 import sys
 import types
@@ -28,7 +30,9 @@ import demo  # noqa: E402  (the demo's plot colours, read from web/taocache.js)
 
 CONFIGS = comfy_browser.ui_configs()
 
-IMAGES = wt.REPO_ROOT / "docs" / "images"
+IMAGES = (wt.REPO_ROOT / "docs" / "images" if os.environ.get("TAOCACHE_UPDATE_IMAGES") == "1"
+          else wt.REPO_ROOT / "out" / "screenshots")
+IMAGES.mkdir(parents=True, exist_ok=True)
 README_SCREENSHOT = IMAGES / "taocache_node.png"
 README_CONFIG = next(c for c in CONFIGS if c.root is not None and not c.vue_nodes)  # newest frontend, canvas
 BUILD_CONFIG = CONFIGS[0]  # the runtime's frontend, classic canvas: tests/browser/build_workflows.py builds with it
