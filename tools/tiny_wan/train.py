@@ -138,7 +138,7 @@ def init_weights(model: torch.nn.Module, seed: int) -> None:
 
 def state_dict_for_comfy(model_or_sd) -> dict[str, torch.Tensor]:
     sd = model_or_sd.state_dict() if isinstance(model_or_sd, torch.nn.Module) else model_or_sd
-    return {k: v.detach().to(torch.float32).contiguous().clone() for k, v in sd.items()}
+    return {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in sd.items()}
 
 
 # ----------------------------------------------------------------------------- flow matching
@@ -236,18 +236,20 @@ def checkpoint_path(out_path: str) -> str:
 
 
 def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0,
-          init: str | None = None, resume: bool = False, max_minutes: float = 0.0):
+          init: str | None = None, resume: bool = False, max_minutes: float = 0.0, device: str = "cpu"):
     """Train to cfg["steps"]. ckpt_every: also write a resumable checkpoint (weights, EMA, optimiser,
     data generator, history) every N steps to checkpoint_path(out_path); resume: continue from it (the
     same config, so the run reaches the same step count; the weights match an uninterrupted run up to
     the thread-order rounding of torch). max_minutes > 0: stop after that long, write the checkpoint
-    and the EMA weights so far, and say how to continue."""
+    and the EMA weights so far, and say how to continue. device: where the model trains ("cuda" on a
+    GPU machine; the data is drawn on the CPU either way, from the same seeded stream)."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
     if init:
         from safetensors.torch import load_file
         model.load_state_dict(load_file(init))
+    model.to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in params)
@@ -260,7 +262,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
     history = []
     first_step, done_seconds = 0, 0.0
     if resume:
-        state = torch.load(checkpoint_path(out_path), weights_only=False)
+        state = torch.load(checkpoint_path(out_path), weights_only=False, map_location=device)
         if state["cfg"] != cfg:
             raise SystemExit(f"checkpoint {checkpoint_path(out_path)} was written with another config:\n"
                              f"  checkpoint {json.dumps(state['cfg'])}\n  this run   {json.dumps(cfg)}")
@@ -284,7 +286,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
         lr = lr_at(step, cfg)
         for grp in opt.param_groups:
             grp["lr"] = lr
-        xs, sigma, ctx, target = make_batch(cfg, gen, table)
+        xs, sigma, ctx, target = (t.to(device) for t in make_batch(cfg, gen, table))
         pred = model(xs, sigma * 1000.0, ctx)
         per = ((pred.float() - target) ** 2).mean(dim=(1, 2, 3, 4))
         loss = per.mean()
@@ -445,6 +447,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=None, help=f"default {DEFAULT_OUT} (shapes) or {TEXTURES_OUT} (textures)")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (not yet run on one)")
     ap.add_argument("--init", default=None, help="start from these weights (pilots only; the committed model starts from the seed)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
@@ -505,7 +508,8 @@ def main(argv=None):
     eval_fn = None
     if a.eval_every:
         eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
-    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init, a.resume, a.max_minutes)
+    meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init, a.resume, a.max_minutes,
+                 a.device)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 
