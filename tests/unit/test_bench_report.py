@@ -19,9 +19,9 @@ def test_late_vs_early_names_the_winner_per_metric():
     agg = [row("TaoCache", 1.5, 40.0, 30.0, 0.9), row(report.EARLY_MID, 1.5, 42.0, 29.0, 0.95)]
     lines = report.late_vs_early(agg, "euler", 30)
     at_15 = next(line for line in lines if line.startswith("- ≥1.5x"))
-    assert "psnr 40 vs 42: early/mid ahead" in at_15
-    assert "hp_psnr 30 vs 29: late ahead" in at_15
-    assert "edge_f1 0.9 vs 0.95: early/mid ahead" in at_15
+    assert "psnr 40.0 vs 42.0: early/mid ahead" in at_15
+    assert "hp_psnr 30.0 vs 29.0: late ahead" in at_15
+    assert "edge_f1 0.9000 vs 0.9500: early/mid ahead" in at_15
     assert "does not reach it" in next(line for line in lines if line.startswith("- ≥1.6x"))
 
 
