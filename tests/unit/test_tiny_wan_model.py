@@ -7,14 +7,11 @@ imported only once per process and the ComfyUI integration tests boot their own 
 """
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TOOLS = os.path.join(REPO, "tools", "tiny_wan")
+from comfy_child import REPO, run_child
+
 MODEL = os.path.join(REPO, "models", "tiny_wan21_t2v_shapes.safetensors")
 
 # The bar is set at what the committed model reliably achieves on these pairs (see the model's JSON
@@ -29,16 +26,7 @@ STEPS = 12
 MIN_COLOUR = 11 / 12
 MIN_DIRECTION = 9 / 12
 
-CHILD = textwrap.dedent("""
-    import json, logging, sys, time
-    import torch
-    torch.set_num_threads(1)
-    sys.path.insert(0, TOOLS)
-    records = []
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-    logging.getLogger().addHandler(Keep())
+CHILD = """
     import sample, data, latent, check_learned
     t0 = time.time()
     patched = sample.load_model(MODEL)
@@ -62,21 +50,12 @@ CHILD = textwrap.dedent("""
         "speed_along": v["speed_along"].tolist(), "first_timesteps": seen[0].tolist(),
         "sigmas": sigmas.tolist(), "frames": frames, "size": size, "video_shape": list(videos.shape),
         "load_s": load_s, "sample_s": sample_s}))
-""")
+"""
 
 
 @pytest.fixture(scope="module")
 def child_result():
-    comfy = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
-    assert os.path.isdir(os.path.join(comfy, "comfy")), \
-        f"no ComfyUI at {comfy}: run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR)"
-    assert os.path.isfile(MODEL), f"{MODEL} is missing: train it with tools/tiny_wan/train.py"
-    code = f"TOOLS = {TOOLS!r}\nMODEL = {MODEL!r}\nPAIRS = {PAIRS!r}\nSTEPS = {STEPS}\n" + CHILD
-    env = dict(os.environ, COMFYUI_DIR=comfy)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT"):])
+    return run_child(CHILD, MODEL, threads=1, timeout=300, PAIRS=PAIRS, STEPS=STEPS)
 
 
 def test_model_file_is_small_and_has_its_config():

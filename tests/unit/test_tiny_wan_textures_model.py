@@ -7,14 +7,11 @@ imported in a child process; without it these tests fail, they are never skipped
 """
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TOOLS = os.path.join(REPO, "tools", "tiny_wan")
+from comfy_child import REPO, run_child
+
 MODEL = os.path.join(REPO, "models", "tiny_wan21_t2v_textures.safetensors")
 N_PAIRS = 8          # check_learned.default_pairs(8, 3000): every texture, scale and direction twice or more
 STEPS = 12
@@ -25,16 +22,7 @@ STEPS = 12
 MIN = {"colours": 6 / 8, "direction": 5 / 8, "texture": 5 / 8, "scale": 6 / 8}
 NOT_LEARNED = {"colours", "direction"}
 
-CHILD = textwrap.dedent("""
-    import json, logging, sys, time
-    import torch
-    torch.set_num_threads(2)
-    sys.path.insert(0, TOOLS)
-    records = []
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-    logging.getLogger().addHandler(Keep())
+CHILD = """
     import check_learned, kinds, sample, textures
     kind = kinds.kind_of(MODEL)
     patched = sample.load_model(MODEL)
@@ -52,21 +40,12 @@ CHILD = textwrap.dedent("""
         "warnings": [r for r in records if "unet" in r], "prompts": prompts,
         "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale")},
         "video_shape": list(videos.shape), "sample_s": sample_s}))
-""")
+"""
 
 
 @pytest.fixture(scope="module")
 def child_result():
-    comfy = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
-    assert os.path.isdir(os.path.join(comfy, "comfy")), \
-        f"no ComfyUI at {comfy}: run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR)"
-    assert os.path.isfile(MODEL), f"{MODEL} is missing: train it with tools/tiny_wan/train.py --dataset textures"
-    code = f"TOOLS = {TOOLS!r}\nMODEL = {MODEL!r}\nN_PAIRS = {N_PAIRS}\nSTEPS = {STEPS}\n" + CHILD
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, COMFYUI_DIR=comfy), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT"):])
+    return run_child(CHILD, MODEL, threads=2, N_PAIRS=N_PAIRS, STEPS=STEPS)
 
 
 def test_model_file_fits_and_records_its_training():

@@ -332,15 +332,14 @@ def spectral_features(frames: torch.Tensor) -> torch.Tensor:
     radius = torch.sqrt(fx ** 2 + fy ** 2)
     angle = torch.atan2(fy, fx)
     total = power.sum(dim=(-2, -1)).clamp(min=1e-8)
-    axis = torch.cos(2 * angle).abs() > math.cos(math.pi / 8) * 1.0        # within 22.5 deg of an axis... of 0/90
-    diag1 = torch.sin(2 * angle) > math.cos(math.pi / 8)                   # near 45 deg (and 225)
-    diag2 = torch.sin(2 * angle) < -math.cos(math.pi / 8)                  # near 135 deg
+    near = math.cos(math.pi / 8)                                           # within 22.5 degrees
+    axis = torch.cos(2 * angle).abs() > near                               # near 0 or 90 degrees
+    diag1 = torch.sin(2 * angle) > near                                    # near 45 degrees (and 225)
+    diag2 = torch.sin(2 * angle) < -near                                   # near 135 degrees
     feats = []
     for period in (PERIODS["fine"], PERIODS["coarse"]):
         f0 = 1.0 / period
-        band = (radius > f0 / 1.6) & (radius < f0 * 1.6)
-        if period == PERIODS["fine"]:                                      # checks' peaks sit at sqrt(2)/period
-            band = band | ((radius > f0 * 1.2) & (radius < f0 * 1.6))
+        band = (radius > f0 / 1.6) & (radius < f0 * 1.6)                    # holds checks' peaks at sqrt(2) f0
         e = lambda m: (power * (band & m)).sum(dim=(-2, -1)) / total       # noqa: E731
         d1, d2 = e(diag1), e(diag2)
         feats += [e(axis), torch.maximum(d1, d2), torch.minimum(d1, d2), e(torch.ones_like(band))]
