@@ -4,6 +4,9 @@ fixed-point predictor would have done at each step is recorded into a calibratio
   OUTER_SAMPLE     once per sampling run: a fresh recorder; at the end the run's samples are added to
                    the profile file (never a half run: an interrupted run adds nothing).
   DIFFUSION_MODEL  after the forward: one sample per branch and step (r, c, one-step predictor error).
+With trial speedups the OUTER_SAMPLE wrapper then samples the same inputs again once per placement and
+speedup (taocache/placement.py), skipping through TaoCache's own wrappers (attached under this node's
+key), and adds each trial's measured error to the profile.
 """
 from __future__ import annotations
 
@@ -15,9 +18,13 @@ from typing import Optional
 
 import torch
 
-from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, identity
+from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity
+from ..taocache import placement as placements
+from ..taocache.planner import plan
 from . import compat, profiles
-from .wrappers import WRAPPER_KEY, branch_keys, current_sigma, sample_with_run_state, transformer_options_of
+from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
+                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, sample_with_run_state,
+                       transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -31,6 +38,10 @@ class CalibrationSettings:
     profile_name: str
     path: str
     node_id: Optional[str] = None
+    trial_speedups: tuple = ()  # speedups at which to try every placement after the full run
+
+
+TRIAL_MAX_CONSECUTIVE = 2  # the trials' max_consecutive_skips (2 reaches 2.0x; 1 cannot, after the guards)
 
 
 class LiveCalibration:
@@ -39,6 +50,7 @@ class LiveCalibration:
         self.schedule = schedule
         self.recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
         self.lock = threading.Lock()  # model calls may come from several threads (multi-GPU CFG split)
+        self.message = ""
 
 
 def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
@@ -73,21 +85,86 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
     metadata = profiles.run_metadata(guider, noise, sampler, sigmas)
     metadata["sigmas"] = [float(s) for s in sigmas]
 
+    saved = []
+
     def end(finished: bool) -> None:
         samples = live.recorder.close()
         if finished:
-            message = _save_calibration(settings, samples, metadata)
+            ok, message = _save_calibration(settings, samples, metadata)
+            saved.append(ok)
         else:
             message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
         log.info(message)
         compat.show_text_on_node(settings.node_id, message)
+        live.message = message
 
-    return sample_with_run_state(executor, args, kwargs, CALIBRATION_RUN_KEY, live, end)
+    output = sample_with_run_state(executor, args, kwargs, CALIBRATION_RUN_KEY, live, end)
+    if settings.trial_speedups and saved == [True]:
+        if isinstance(output, torch.Tensor):
+            _run_trials(executor, args, kwargs, settings, sigmas, output, live.message)
+        else:
+            message = live.message + "; no placement trials: this model's sampler output is not one latent tensor"
+            log.warning(message)
+            compat.show_text_on_node(settings.node_id, message)
+    return output
+
+
+def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, reference, saved_message: str):
+    """Sample the same inputs once per placement and trial speedup with the planned skips; keep each
+    trial's error (relative L2 distance of the final latent to `reference`, the full run's) in the
+    profile. Plans that come out identical are run once. Trials finished before an interrupt or an
+    error are kept."""
+    profile = Profile.load(settings.path)
+    values = [float(s) for s in sigmas]
+    schedule = Schedule(values, float("inf"), float("-inf"))
+    config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
+    wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
+    trials, measured = [], {}
+    reference = reference.float()
+    try:
+        for number, (target, placement) in enumerate(wanted, 1):
+            planned = plan(profile, schedule, mode="speedup", target_speedup=target,
+                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement)
+            if not planned.steps:
+                continue
+            if planned.steps not in measured:
+                compat.show_text_on_node(settings.node_id, f"TaoCache Calibrate: trial {number} of {len(wanted)}: "
+                                                           f"{placement} at {target:g}x")
+                live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps)))
+                output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
+                report = live.run.report
+                error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
+                measured[planned.steps] = (report.total / max(report.computed, 1), error)
+            speedup, error = measured[planned.steps]
+            trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error))
+            log.info(f"TaoCache Calibrate: trial {placement} at {target:g}x: {speedup:.2f}x, error {error:.4g}")
+    finally:
+        message = _save_trials(settings, trials, saved_message)
+        log.info(message)
+        compat.show_text_on_node(settings.node_id, message)
+
+
+def _save_trials(settings: CalibrationSettings, trials: list, saved_message: str) -> str:
+    if not trials:
+        return saved_message + "; no placement trial could run (no plan skipped anything)"
+    try:
+        profile = Profile.load(settings.path)
+    except ProfileError as error:
+        return saved_message + f"; trials not saved: {error}"
+    profile.trials.extend(trials)
+    profile.save(settings.path)
+    best = []
+    for target in sorted({t.target for t in trials}):
+        choice = placements.choose(trials, trials[0].steps, target)
+        if choice:
+            best.append(f"{target:g}x {choice[0]}")
+    return (saved_message + f"; {len(trials)} placement trials added (best in this run: "
+            + (", ".join(best) or "none reached its speedup") + ")")
 
 
 def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:
     if not any(s["error"] is not None for s in samples):
-        return (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
+        return False, (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
                 f"model without a DIFFUSION_MODEL wrapper point); profile {settings.profile_name} unchanged")
     profile = Profile()
     remarks = []
@@ -95,15 +172,15 @@ def _save_calibration(settings: CalibrationSettings, samples: list, metadata: di
         try:
             profile = Profile.load(settings.path)
         except ProfileError as error:
-            return f"TaoCache Calibrate: {error}; not overwriting it: choose another profile_name"
+            return False, f"TaoCache Calibrate: {error}; not overwriting it: choose another profile_name"
         fit = identity.compare(profile.metadata, metadata)
         if not fit.usable:
-            return (f"TaoCache Calibrate: profile {settings.profile_name} {fit.refusal}; not mixing them: "
+            return False, (f"TaoCache Calibrate: profile {settings.profile_name} {fit.refusal}; not mixing them: "
                     f"choose another profile_name")
         remarks = fit.warnings + fit.notes  # another shift or LoRA: the run is added, and we say so
     profile.add_run(samples, metadata)
     profile.save(settings.path)
-    return (f"TaoCache Calibrate: profile {settings.profile_name} now holds {len(profile.runs)} run(s); "
+    return True, (f"TaoCache Calibrate: profile {settings.profile_name} now holds {len(profile.runs)} run(s); "
             f"written to {settings.path}" + "".join(f"; note: the profile was {remark}" for remark in remarks))
 
 
@@ -111,3 +188,12 @@ def attach_calibration(model, settings: CalibrationSettings, types) -> None:
     model.model_options.setdefault("transformer_options", {})[CALIBRATION_KEY] = settings
     model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY + "_calibrate", calibration_outer_sample_wrapper)
     model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", calibration_diffusion_model_wrapper)
+    if settings.trial_speedups:  # the trials skip through TaoCache's own wrappers (idle outside a trial)
+        model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY + "_calibrate", calc_cond_batch_wrapper)
+        model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", diffusion_model_wrapper)
+        model.add_wrapper_with_key(types.APPLY_MODEL, WRAPPER_KEY + "_calibrate", apply_model_wrapper)
+
+
+def has_taocache(model) -> bool:
+    """True when a TaoCache node already patched this model (its wrappers would act in the trials too)."""
+    return SETTINGS_KEY in model.model_options.get("transformer_options", {})

@@ -69,7 +69,9 @@ class TaoCacheNode(io.ComfyNode):
                 io.Combo.Input("profile", options=profiles.profile_names(), default=profiles.NONE, optional=True,
                                tooltip="A calibration profile from TaoCache Calibrate (models/taocache_profiles). "
                                        "none: decide online from the sample itself. With a profile, the steps to "
-                                       "skip are chosen before the run to reach target_speedup."),
+                                       "skip are chosen before the run to reach target_speedup; where the profile holds "
+                                       "placement trials (TaoCache Calibrate's trial_speedups), with the placement "
+                                       "that measured best at the nearest tried speedup."),
                 io.Float.Input("target_speedup", default=1.5, min=1.0, max=4.0, step=0.05, optional=True,
                                tooltip="With a profile: the model-call ratio to reach (steps / computed steps), "
                                        "skipping the steps with the lowest calibrated error first. Ignored without "

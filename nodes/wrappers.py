@@ -20,6 +20,7 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
+from ..taocache import placement as placements
 from ..taocache.planner import plan
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, run_reports
@@ -387,10 +388,16 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return run
     if settings.profile is None:
         return TaoCacheRun(config, schedule)
+    placement, why = placements.DEFAULT, None
+    if settings.plan_mode == "speedup":
+        chosen = placements.choose(settings.profile.trials, schedule.steps, settings.target_speedup)
+        if chosen:
+            placement, why = chosen
     planned = plan(settings.profile, schedule, mode=settings.plan_mode, target_speedup=settings.target_speedup,
-                   target_error=settings.target_error, max_consecutive=config.max_consecutive_skips)
+                   target_error=settings.target_error, max_consecutive=config.max_consecutive_skips,
+                   placement=placement)
     run = TaoCacheRun(config, schedule, plan=set(planned.steps))
-    run.report.note = f"profile {settings.profile_name}: {planned.describe()}"
+    run.report.note = f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
     log.info(f"TaoCache: {run.report.note}")

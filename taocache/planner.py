@@ -25,8 +25,10 @@ result's relative displacement, used for ranking and bounding, not a measured er
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
+
+from . import placement as placements
 
 MODES = ("speedup", "error")
 WARMUP = 3
@@ -40,6 +42,7 @@ class Plan:
     expected_error: float  # summed estimated relative error of the planned skips
     total_steps: int
     target: float  # the target speedup or the error bound
+    placement: Optional[str] = None  # speedup mode: the placement rule (placement.py)
 
     @property
     def speedup(self) -> float:
@@ -48,7 +51,8 @@ class Plan:
     def describe(self) -> str:
         goal = (f"target {self.target:.2f}x" if self.mode == "speedup" else f"error bound {self.target:g}")
         listed = ",".join(str(i) for i in sorted(self.steps)) or "none"
-        return (f"{self.mode} mode, {goal}: skips steps {listed} (planned {self.speedup:.2f}x, "
+        where = f", {self.placement}" if self.placement else ""
+        return (f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, "
                 f"expected error {self.expected_error:.3g})")
 
 
@@ -65,12 +69,26 @@ def step_costs(profile, schedule) -> list[float]:
 
 
 def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
-         target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+         target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP,
+         placement: str = placements.DEFAULT) -> Plan:
+    """A plan inside the schedule's window and the placement's steps (placement.py; speedup mode:
+    error mode always plans greedily over the window)."""
     if mode not in MODES:
         raise ValueError(f"TaoCache: plan mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return plan_from_errors(step_costs(profile, schedule), schedule.window_steps(), mode=mode,
-                            target_speedup=target_speedup, target_error=target_error,
-                            max_consecutive=max_consecutive, warmup=warmup)
+    costs = step_costs(profile, schedule)
+    allowed = schedule.window_steps()
+    if mode == "speedup":
+        allowed = sorted(set(allowed) & set(placements.window(placement, schedule.steps)))
+    if mode == "speedup" and placements.is_rule(placement):
+        steps = schedule.steps
+        wanted = steps - math.floor(steps / target_speedup + 1e-9)
+        finite = [i for i in allowed if math.isfinite(costs[i])]
+        chosen = placements.rule_steps(placement, finite, steps, wanted, max_consecutive, warmup)
+        return Plan(mode=mode, steps=frozenset(chosen), expected_error=expected_error(chosen, costs),
+                    total_steps=steps, target=target_speedup, placement=placement)
+    result = plan_from_errors(costs, allowed, mode=mode, target_speedup=target_speedup, target_error=target_error,
+                              max_consecutive=max_consecutive, warmup=warmup)
+    return result if mode != "speedup" else replace(result, placement=placement)
 
 
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
@@ -111,7 +129,7 @@ def _greedy(candidates, errors, limits, wanted, tail_start, mode, target_error):
                 if i in chosen:
                     continue
                 trial = chosen | {i}
-                if _longest_run(trial) > limit or not _tail_share_ok(trial, tail_start, steps, wanted, mode):
+                if placements.longest_run(trial) > limit or not _tail_share_ok(trial, tail_start, steps, wanted, mode):
                     continue
                 cost = expected_error(trial, errors)
                 if mode == "error" and cost > target_error:
@@ -135,13 +153,3 @@ def _tail_share_ok(skips: set, tail_start: int, steps: int, wanted: int, mode: s
     total = wanted if mode == "speedup" else len(skips)
     in_tail = sum(1 for i in skips if i >= tail_start)
     return in_tail <= max(math.ceil(total * (steps - tail_start) / steps), 1)
-
-
-def _longest_run(steps: set) -> int:
-    longest = current = 0
-    previous: Optional[int] = None
-    for i in sorted(steps):
-        current = current + 1 if previous is not None and i == previous + 1 else 1
-        longest = max(longest, current)
-        previous = i
-    return longest

@@ -21,6 +21,7 @@ import torch
 from . import predictor as predictors
 from .history import BranchHistory
 from .identity import is_number as _is_number
+from .placement import Trial
 
 FORMAT = "taocache-profile"
 FORMAT_VERSION = 1
@@ -35,6 +36,7 @@ class ProfileError(ValueError):
 class Profile:
     metadata: dict = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)  # {"metadata": {...}, "samples": [{sigma, branch, r, c, ...}]}
+    trials: list[Trial] = field(default_factory=list)  # placement trials (placement.py), optional
 
     @property
     def model_class(self) -> Optional[str]:
@@ -65,7 +67,10 @@ class Profile:
         return mean, spread
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "metadata": self.metadata, "runs": self.runs}
+        out = {"format": FORMAT, "version": FORMAT_VERSION, "metadata": self.metadata, "runs": self.runs}
+        if self.trials:
+            out["trials"] = [t.to_dict() for t in self.trials]
+        return out
 
     def save(self, path: str) -> None:
         folder = os.path.dirname(os.path.abspath(path))
@@ -106,7 +111,20 @@ class Profile:
                 for stat in STATS:
                     if s.get(stat) is not None and not _is_number(s[stat]):
                         raise ProfileError(f"profile {name}: run {i} has a non-numeric {stat}: {s[stat]!r}")
-        return cls(metadata=metadata, runs=runs)
+        return cls(metadata=metadata, runs=runs, trials=_trials(raw.get("trials", []), name))
+
+
+def _trials(raw, name: str) -> list[Trial]:
+    if not isinstance(raw, list):
+        raise ProfileError(f"profile {name}: \"trials\" is not a list")
+    out = []
+    for t in raw:
+        ok = (isinstance(t, dict) and isinstance(t.get("placement"), str)
+              and all(_is_number(t.get(k)) for k in ("target", "steps", "speedup", "error")))
+        if not ok:
+            raise ProfileError(f"profile {name} has a malformed trial: {str(t)[:80]}")
+        out.append(Trial(t["placement"], float(t["target"]), int(t["steps"]), float(t["speedup"]), float(t["error"])))
+    return out
 
 
 def _interpolate(points: list[tuple[float, float]], sigma: float) -> Optional[float]:

@@ -6,6 +6,7 @@ import re
 import pytest
 
 import harness
+from taocache import placement as placements
 from test_taocache_node import PERMISSIVE, SUMMARY, summary_counts, taocache
 
 
@@ -48,7 +49,7 @@ def test_profile_with_target_speedup_reaches_it_within_one_step(wan_profile, com
     computed, skipped, total = summary_counts(result.log_text)
     assert total == 30 and abs(computed - 30 / 1.5) <= 1
     assert result.calls == [computed]
-    assert re.search(r"profile tiny_wan_test\.json: speedup mode, target 1\.50x: skips steps [\d,]+ "
+    assert re.search(r"profile tiny_wan_test\.json: speedup mode, target 1\.50x, whole greedy: skips steps [\d,]+ "
                      r"\(planned 1\.5\dx, expected error [\d.e-]+\)", result.log_text)
 
 
@@ -97,3 +98,38 @@ def test_profile_of_another_model_class_is_refused_naming_both(wan_profile, comf
     texts = result.texts_for(built.inserted[0])
     assert any("calibrated on model class WAN21, this model is WAN22" in t for t in texts)
     assert SUMMARY.search(result.log_text)
+
+
+def test_placement_trials_are_measured_kept_and_followed(comfy_inprocess, comfy_base):
+    """Calibrate with trial_speedups samples the seed again per placement; the profile keeps each
+    trial's error; the TaoCache node then plans with the best one, and running that plan on the same
+    seed reproduces the recorded error (recomputed here from the two latents)."""
+    name = "tiny_wan_trials"
+    profile_file(comfy_base, name).unlink(missing_ok=True)
+    steps, seed = 30, 21
+    node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
+    full = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
+    data = json.loads(profile_file(comfy_base, name).read_text())
+    trials = data["trials"]
+    assert sorted(t["placement"] for t in trials) == sorted(placements.PLACEMENTS)
+    assert all(t["steps"] == steps and t["target"] == 1.5 and t["speedup"] >= 1.47 for t in trials)
+    assert all(0 < t["error"] < 1 for t in trials), trials
+    distinct = len({t["error"] for t in trials})
+    assert full.calls == [steps] + [round(steps / 1.5)] * distinct, "the full run, then each distinct plan once"
+    assert any("placement trials added" in t for t in full.texts_for("10"))
+    best = min(trials, key=lambda t: (t["error"], placements.PLACEMENTS.index(t["placement"])))
+
+    node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                    max_consecutive_skips=2)
+    fast = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
+    assert f"placement {best['placement']} chosen by trial" in fast.log_text, fast.log_text[-1500:]
+    a, b = fast.latent.float(), full.latent.float()
+    error = float((a - b).norm() / b.norm())
+    assert error == pytest.approx(best["error"], rel=1e-3, abs=1e-7)
+
+
+def test_bad_trial_speedups_are_refused_naming_the_input(comfy_inprocess):
+    node = ("TaoCacheCalibrate", {"profile_name": "never_written", "trial_speedups": "1.5, fast"})
+    result = comfy_inprocess.run(harness.wan_t2v_graph(steps=12, seed=1, insert=[node]))
+    assert result.error is not None
+    assert "trial_speedups" in str(result.error) and "1.05 to 4.0" in str(result.error)

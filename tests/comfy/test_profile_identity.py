@@ -25,7 +25,7 @@ SHAPES = {SMALL: dict(dim=128, ffn_dim=256, num_layers=2, seed=21), LARGE: dict(
 SMALL_ARCH = "WAN21 (model_type t2v, dim 128, num_layers 2, in_dim 16, out_dim 16, patch_size 1x2x2)"
 LARGE_ARCH = "WAN21 (model_type t2v, dim 256, num_layers 3, in_dim 16, out_dim 16, patch_size 1x2x2)"
 PROFILE = "taotest_small_shape"
-PLANNED = "profile taotest_small_shape.json: speedup mode, target 1.50x: skips steps"
+PLANNED = "profile taotest_small_shape.json: speedup mode, target 1.50x, whole greedy: skips steps"
 
 
 def profile_path(base, name=PROFILE):

@@ -33,7 +33,7 @@ sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy")]
 import metrics  # noqa: E402
 import realism  # noqa: E402
 import report  # noqa: E402
-from methods import CALIBRATED, LATE_START, ORACLE, PLAN_TARGETS, Method, methods_for, planned  # noqa: E402
+from methods import CALIBRATED, LATE_START, ORACLE, PLAN_TARGETS, Method, calibration, methods_for, planned  # noqa: E402
 from tiny_comfy import CFG, SHIFT, comfy_size, decode, graph, paired_wall_ratios, require_model, start_comfy  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tools" / "tiny_wan"))
@@ -190,7 +190,7 @@ def main():
     for sampler in samplers:
         for steps in step_counts:
             name = f"{model_path.stem}_{sampler}_{steps}"
-            calibrate = Method("calibrate", "", steps, (("TaoCacheCalibrate", {"profile_name": name}),))
+            calibrate = calibration(steps, name)
             for prompt, seed in CALIBRATION_PAIRS[kind.name][:2 if a.quick else None]:
                 run(calibrate, prompt, seed, sampler, size)
             profiles[(sampler, steps)] = f"{name}.json"

@@ -1,0 +1,146 @@
+"""Placements: candidate rules for where in the schedule a plan puts its skips, and the choice
+between them by trial (ours, not the paper's).
+
+The planner's ranking (planner.py: calibrated one-step error times sigma distance) is a proxy; on our
+test model it sometimes put the skips worse than a fixed window did (docs/method.md, "Calibrated
+placement"). So TaoCache Calibrate can also *try* each placement: after its full run it samples the
+same prompt and seed again once per placement and target speedup, with that placement's skips, and
+keeps each trial's measured error (relative L2 distance of the final latent to the full run's) in the
+profile. The TaoCache node then plans with the placement whose trials came out best at the nearest
+tried speedup and step count. A placement is a rule, not a list of steps, so it carries over to
+another step count:
+
+  whole greedy      the planner over the whole schedule (the node's window still bounds it)
+  early/mid greedy  the planner over the first 70 % of the steps
+  early/mid spread  evenly spaced skips over the first 70 % of the steps
+  early alternate   every other step from the first skippable one on, as far as the count needs
+                    (what an open early window with max_consecutive_skips 1 does)
+  late spread       evenly spaced skips over the last 70 % (a fixed late window, the paper's placement)
+
+The 70 % windows match the benchmark's fixed windows: start_percent 0.3 at Wan's shift holds about
+the last 70 % of the steps. A spread placement ignores the profile's error ranking; it obeys the same
+guards as the planner (warm-up, the last two steps computed, at most max_consecutive in a row).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+PLACEMENTS = ("whole greedy", "early/mid greedy", "early/mid spread", "early alternate", "late spread")
+DEFAULT = "whole greedy"
+WINDOW_FRACTION = 0.7
+SPEEDUP_RANGE = (1.05, 4.0)  # trial speedups a user may ask for
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial run: a placement at a target speedup, on a schedule of `steps` steps."""
+    placement: str
+    target: float
+    steps: int
+    speedup: float  # the planned (achieved) model-call ratio
+    error: float  # relative L2 distance of the final latent to the full run's
+
+    def to_dict(self) -> dict:
+        return {"placement": self.placement, "target": self.target, "steps": self.steps,
+                "speedup": self.speedup, "error": self.error}
+
+
+def parse_speedups(text: str) -> list[float]:
+    """'1.5, 2' -> [1.5, 2.0]; '' -> []. ValueError naming the input and its range otherwise."""
+    values = []
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        lo, hi = SPEEDUP_RANGE
+        if not (lo <= value <= hi):
+            raise ValueError(f"trial_speedups: {part!r} is not a speedup from {lo} to {hi} "
+                             f"(comma-separated, for example 1.5,2.0; empty for no trials)")
+        values.append(value)
+    return sorted(set(values))
+
+
+def window(placement: str, steps: int) -> range:
+    """Steps a placement may use (before the planner's own guards)."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; one of {', '.join(PLACEMENTS)}")
+    if placement.startswith("whole") or placement == "early alternate":
+        return range(steps)
+    span = math.ceil(steps * WINDOW_FRACTION)
+    return range(span) if placement.startswith("early") else range(steps - span, steps)
+
+
+def is_rule(placement: str) -> bool:
+    """A placement that ignores the profile's error ranking (spread, alternate)."""
+    return placement.endswith("spread") or placement.endswith("alternate")
+
+
+def rule_steps(placement: str, allowed, steps: int, wanted: int, max_consecutive: int, warmup: int) -> set[int]:
+    if placement.endswith("alternate"):
+        return alternate_steps(allowed, steps, wanted, warmup)
+    return spread_steps(allowed, steps, wanted, max_consecutive, warmup)
+
+
+def alternate_steps(allowed, steps: int, wanted: int, warmup: int) -> set[int]:
+    """Every other usable step from the first on, `wanted` of them (fewer when the schedule ends
+    first): isolated skips, front-loaded."""
+    usable = sorted(i for i in set(allowed) if warmup <= i < steps - 2)
+    chosen: list[int] = []
+    for i in usable:
+        if len(chosen) >= wanted:
+            break
+        if not chosen or i > chosen[-1] + 1:
+            chosen.append(i)
+    return set(chosen)
+
+
+def spread_steps(allowed, steps: int, wanted: int, max_consecutive: int, warmup: int) -> set[int]:
+    """`wanted` skips spaced evenly over the usable `allowed` steps (fewer when the guards cannot
+    hold that many: at most max_consecutive in a row)."""
+    usable = sorted(i for i in set(allowed) if warmup <= i < steps - 2)
+    k = max(max_consecutive, 1)
+    for count in range(min(wanted, len(usable)), 0, -1):
+        chosen = {usable[min(int((j + 0.5) * len(usable) / count), len(usable) - 1)] for j in range(count)}
+        if len(chosen) == count and longest_run(chosen) <= k:
+            return chosen
+    return set()
+
+
+def longest_run(chosen: set[int]) -> int:
+    """The longest run of consecutive step indices in `chosen`."""
+    longest = current = 0
+    previous = None
+    for i in sorted(chosen):
+        current = current + 1 if previous is not None and i == previous + 1 else 1
+        longest, previous = max(longest, current), i
+    return longest
+
+
+def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
+    """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
+    speedup nearest `target`, the placement with the lowest mean error among those that reached the
+    speedup they were tried at (within 2 %); None when no trial qualifies."""
+    if not trials:
+        return None
+    nearest_steps = min({t.steps for t in trials}, key=lambda s: (abs(s - steps), -s))
+    at_steps = [t for t in trials if t.steps == nearest_steps]
+    nearest_target = min({t.target for t in at_steps}, key=lambda v: (abs(v - target), -v))
+    errors: dict[str, list[float]] = {}
+    for t in at_steps:
+        if t.placement in PLACEMENTS and t.target == nearest_target and t.speedup >= t.target * 0.98 and math.isfinite(t.error):
+            errors.setdefault(t.placement, []).append(t.error)
+    if not errors:
+        return None
+    means = {p: sum(v) / len(v) for p, v in errors.items()}
+    best = min(means, key=lambda p: (means[p], PLACEMENTS.index(p) if p in PLACEMENTS else 99))
+    runs = len(errors[best])
+    others = ", ".join(f"{p} {m:.3g}" for p, m in sorted(means.items(), key=lambda kv: kv[1]) if p != best)
+    why = (f"placement {best} chosen by trial (mean error {means[best]:.3g} over {runs} trial run(s) at "
+           f"{nearest_target:g}x, {nearest_steps} steps" + (f"; {others}" if others else "") + ")")
+    return best, why

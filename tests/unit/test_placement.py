@@ -1,0 +1,109 @@
+"""Placements (taocache/placement.py): their windows, evenly spread skips, the choice by trial, the
+trial_speedups input, trials kept in a profile, and the planner following a placement."""
+import math
+
+import pytest
+
+from taocache import Profile, ProfileError, Schedule
+from taocache import placement as placements
+from taocache.placement import Trial
+from taocache.planner import plan
+
+from helpers import linear_schedule
+from test_planner import longest_run
+
+
+def flat_profile(steps=50, error=0.01):
+    """A profile whose one-step error is the same at every noise level."""
+    sigmas = linear_schedule(steps)
+    samples = [{"sigma": s, "branch": "cond", "r": 0.9, "c": 0.99, "error": error, "step_change": 0.05}
+               for s in sigmas[:-1]]
+    profile = Profile()
+    profile.add_run(samples, {"model_class": "WAN21", "steps": steps})
+    return profile, Schedule(sigmas, math.inf, -math.inf)
+
+
+def test_trial_speedups_parse_and_bad_values_name_the_input_and_range():
+    assert placements.parse_speedups("") == []
+    assert placements.parse_speedups(" 2, 1.5 ;1.5") == [1.5, 2.0]
+    for bad in ("fast", "0.9", "5", "nan"):
+        with pytest.raises(ValueError, match=r"trial_speedups: .* from 1\.05 to 4\.0"):
+            placements.parse_speedups(bad)
+
+
+def test_windows_hold_seventy_percent_of_the_steps_at_either_end():
+    assert placements.window("whole greedy", 30) == range(30)
+    assert placements.window("early/mid spread", 30) == range(21)
+    assert placements.window("late spread", 30) == range(9, 30)
+    assert placements.window("early alternate", 30) == range(30)
+    with pytest.raises(ValueError, match="unknown placement"):
+        placements.window("middle", 30)
+
+
+@pytest.mark.parametrize("steps,wanted,k", [(30, 5, 1), (30, 10, 1), (50, 25, 2), (30, 20, 2)])
+def test_spread_skips_are_even_and_keep_the_guards(steps, wanted, k):
+    chosen = placements.spread_steps(range(steps), steps, wanted, k, warmup=3)
+    assert min(chosen) >= 3 and max(chosen) < steps - 2
+    assert longest_run(chosen) <= k
+    usable = steps - 5
+    if wanted * (k + 1) <= usable * k:  # reachable under the run limit
+        assert len(chosen) == wanted
+    gaps = [b - a for a, b in zip(sorted(chosen), sorted(chosen)[1:])]
+    assert max(gaps) - min(gaps) <= 2, f"not evenly spread: {sorted(chosen)}"
+
+
+def test_spread_holds_fewer_skips_when_the_run_limit_forbids_more():
+    chosen = placements.spread_steps(range(30), 30, 20, 1, warmup=3)
+    assert 0 < len(chosen) < 20 and longest_run(chosen) == 1
+
+
+def test_alternate_skips_every_other_step_from_the_first_usable_one():
+    assert placements.alternate_steps(range(50), 50, 5, warmup=3) == {3, 5, 7, 9, 11}
+    assert placements.alternate_steps(range(10, 50), 50, 3, warmup=3) == {10, 12, 14}
+    assert len(placements.alternate_steps(range(30), 30, 20, warmup=3)) == 13  # 3, 5, ..., 27: the schedule ends
+
+
+def test_the_planner_follows_the_placement():
+    profile, schedule = flat_profile(50)
+    for name in placements.PLACEMENTS:
+        planned = plan(profile, schedule, target_speedup=1.5, max_consecutive=2, placement=name)
+        assert planned.speedup >= 1.5 - 1e-9 and planned.placement == name
+        assert set(planned.steps) <= set(placements.window(name, 50)), name
+        assert name in planned.describe()
+    early = plan(profile, schedule, target_speedup=1.5, max_consecutive=2, placement="early/mid spread")
+    late = plan(profile, schedule, target_speedup=1.5, max_consecutive=2, placement="late spread")
+    assert max(early.steps) < 35 and min(late.steps) >= 15
+
+
+def test_choose_takes_the_lowest_mean_error_at_the_nearest_tried_speedup_and_step_count():
+    trials = [Trial("whole greedy", 1.5, 50, 1.52, 0.010), Trial("whole greedy", 1.5, 50, 1.52, 0.012),
+              Trial("early/mid spread", 1.5, 50, 1.52, 0.004), Trial("early/mid spread", 1.5, 50, 1.52, 0.020),
+              Trial("late spread", 1.5, 50, 1.52, 0.008),
+              Trial("early/mid spread", 2.0, 50, 2.0, 0.5), Trial("late spread", 2.0, 50, 2.0, 0.1),
+              Trial("whole greedy", 1.5, 30, 1.5, 0.9)]
+    best, why = placements.choose(trials, 50, 1.45)
+    assert best == "late spread", why  # 0.008 < whole 0.011 < early/mid 0.012 (means)
+    assert "1.5x, 50 steps" in why and "whole greedy 0.011" in why
+    assert placements.choose(trials, 48, 1.9)[0] == "late spread"
+    assert placements.choose(trials, 30, 1.5)[0] == "whole greedy"
+    assert placements.choose([], 50, 1.5) is None
+
+
+def test_choose_ignores_trials_that_fell_short_of_their_speedup_or_name_an_unknown_placement():
+    trials = [Trial("early/mid spread", 2.0, 30, 1.7, 0.001), Trial("whole greedy", 2.0, 30, 2.0, 0.05),
+              Trial("future placement", 2.0, 30, 2.0, 0.0)]
+    assert placements.choose(trials, 30, 2.0)[0] == "whole greedy"
+    assert placements.choose(trials[:1], 30, 2.0) is None
+
+
+def test_trials_survive_a_profile_round_trip_and_malformed_ones_are_refused():
+    profile, _ = flat_profile(30)
+    profile.trials.append(Trial("late spread", 1.5, 30, 1.5, 0.02))
+    back = Profile.from_dict(profile.to_dict())
+    assert back.trials == profile.trials
+    raw = profile.to_dict()
+    raw["trials"] = [{"placement": "late spread", "target": "fast", "steps": 30, "speedup": 1.5, "error": 0.1}]
+    with pytest.raises(ProfileError, match="malformed trial"):
+        Profile.from_dict(raw)
+    del raw["trials"]
+    assert Profile.from_dict(raw).trials == []  # profiles written before trials existed still load
