@@ -124,8 +124,8 @@ def longest_run(chosen: set[int]) -> int:
 
 def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
     """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
-    speedup nearest `target`, the placement with the lowest mean error among those that reached the
-    speedup they were tried at (within 2 %); None when no trial qualifies."""
+    speedup nearest `target`, the placement with the lowest mean (geometric) error among those that
+    reached the speedup they were tried at (within 2 %); None when no trial qualifies."""
     if not trials:
         return None
     nearest_steps = min({t.steps for t in trials}, key=lambda s: (abs(s - steps), -s))
@@ -137,10 +137,12 @@ def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str
             errors.setdefault(t.placement, []).append(t.error)
     if not errors:
         return None
-    means = {p: sum(v) / len(v) for p, v in errors.items()}
+    # geometric mean: quality is compared in dB (a log of the error) averaged over runs, so one
+    # run's large error should not outweigh several runs' small ones
+    means = {p: math.exp(sum(math.log(max(e, 1e-12)) for e in v) / len(v)) for p, v in errors.items()}
     best = min(means, key=lambda p: (means[p], PLACEMENTS.index(p) if p in PLACEMENTS else 99))
     runs = len(errors[best])
     others = ", ".join(f"{p} {m:.3g}" for p, m in sorted(means.items(), key=lambda kv: kv[1]) if p != best)
-    why = (f"placement {best} chosen by trial (mean error {means[best]:.3g} over {runs} trial run(s) at "
+    why = (f"placement {best} chosen by trial (geometric mean error {means[best]:.3g} over {runs} trial run(s) at "
            f"{nearest_target:g}x, {nearest_steps} steps" + (f"; {others}" if others else "") + ")")
     return best, why
