@@ -336,11 +336,14 @@ def wan21_calibrate() -> Workflow:
               "- Then, in the TaoCache workflow, pick **profile** wan2.1_t2v_1.3B.json on the TaoCache node and set "
               "**target_speedup** (try 1.5). The node reports the planned and the achieved speedup.",
               "- A profile made at 50 steps also serves 30 steps and other schedulers (it is read by noise level). "
-              "A profile from another model is refused with a message."]
-    w.note((-470, 0), [430, 500], "\n".join(lines))
+              "A profile from another model is refused with a message.",
+              "- Optional, **trial_speedups** (for example 1.5): after each full run the node samples the same "
+              "seed again once per placement (5 placements: up to 5 more sampling runs per speedup) and keeps each "
+              "trial's measured error; TaoCache then skips where the trials came out best on your model."]
+    w.note((-470, 0), [430, 560], "\n".join(lines))
     model, clip, vae, latent = wan21_t2v_loaders(w)
-    calibrate = w.add("TaoCacheCalibrate", (390, 110), size=[300, 82], title="TaoCache Calibrate",
-                      colours=TAOCACHE_COLOURS, model=model, profile_name="wan2.1_t2v_1.3B")
+    calibrate = w.add("TaoCacheCalibrate", (390, 110), size=[300, 106], title="TaoCache Calibrate",
+                      colours=TAOCACHE_COLOURS, model=model, profile_name="wan2.1_t2v_1.3B", trial_speedups="")
     pos, neg = wan_text(w, clip, 740, 0, "A red fox trots through fresh snow in a quiet birch forest at sunrise, "
                         "low golden light, slow tracking shot.")
     sampler = w.add("KSampler", (1210, 0), size=[300, 262], model=calibrate, positive=pos, negative=neg,
