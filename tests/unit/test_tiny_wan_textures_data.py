@@ -63,7 +63,8 @@ def test_latent_is_4x_and_keeps_the_fine_detail(batch):
     _, video, _ = batch
     z = latent_dct.encode(video)
     assert z.shape == (32, 16, T.FRAMES, T.SIZE // 4, T.SIZE // 4)
-    assert 0.6 < float(z.std(dim=(0, 2, 3, 4)).min()) and float(z.std(dim=(0, 2, 3, 4)).max()) < 1.4
+    # every mixed channel of order 1 (0.5-0.9 here: the fine luma terms are scaled small, latent_dct.SCALES)
+    assert 0.4 < float(z.std(dim=(0, 2, 3, 4)).min()) and float(z.std(dim=(0, 2, 3, 4)).max()) < 1.4
     back = latent_dct.decode(z)
     assert torch.allclose(latent_dct.encode(back), z, atol=1e-4)      # decode is an exact inverse on the latent
     assert float((back - video).pow(2).mean().sqrt()) < 0.12           # lossy, like a VAE, but close

@@ -15,12 +15,14 @@ from comfy_child import REPO, run_child
 MODEL = os.path.join(REPO, "models", "tiny_wan21_t2v_textures.safetensors")
 N_PAIRS = 8          # check_learned.default_pairs(8, 3000): every texture, scale and direction twice or more
 STEPS = 12
-# What the committed model learned (models/tiny_wan21_t2v_textures_check.json has a larger sample): the
-# texture scale and, above chance (1/4), the texture kind. It did NOT learn the two object colours or
-# the pan direction (1/8 and 2/8 here; README "The second tiny model"); those checks are strict
-# xfails, so they fail the suite (XPASS) once a retrained model learns them and the bar must be set.
-MIN = {"colours": 6 / 8, "direction": 5 / 8, "texture": 5 / 8, "scale": 6 / 8}
-NOT_LEARNED = {"colours", "direction"}
+# What the committed model learned (models/tiny_wan21_t2v_textures_check.json, 24 pairs at 25 steps:
+# scale 92%, both object colours 46%, texture kind 42%, pan 33%): the texture scale, the object colours
+# and the texture kind above chance (chance: 1/2, about 1/15 and 1/4), set here below what this
+# 8-pair, 12-step sample gave (scale 8/8, colours 6/8, kind 3/8). It did NOT learn the pan direction
+# (33%, mostly "left", against chance 25%; README "The second tiny model"): that check is a strict
+# xfail, so it fails the suite (XPASS) once a retrained model learns it and the bar must be set.
+MIN = {"colours": 4 / 8, "direction": 5 / 8, "texture": 3 / 8, "scale": 6 / 8}
+NOT_LEARNED = {"direction"}
 
 CHILD = """
     import check_learned, kinds, sample, textures
@@ -61,7 +63,7 @@ def test_loads_as_wan21_t2v_with_every_key(child_result):
     r = child_result
     assert r["kind"] == "textures"
     assert (r["model_base"], r["model_config"]) == ("WAN21", "WAN21_T2V")
-    assert r["unet_config"]["dim"] == 256 and r["unet_config"]["num_layers"] == 4
+    assert r["unet_config"]["dim"] == 128 and r["unet_config"]["num_layers"] == 4
     assert r["warnings"] == [], r["warnings"]
     assert r["video_shape"] == [N_PAIRS, 3, 8, 64, 64]
 

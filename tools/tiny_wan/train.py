@@ -56,10 +56,13 @@ DEFAULTS = dict(
 
 
 # The second model ("textures", data in textures.py, 4x lossy latent in latent_dct.py): what differs
-# from DEFAULTS. Sized for about an hour on two CPU cores (512 tokens a video; see latent_dct.py); a
-# shorter EMA than the shapes model's, since the run is half as many steps.
-TEXTURES = dict(dataset="textures", frames=8, size=64, batch=12, dim=256, ffn=1024, layers=4, steps=1800,
-                lr=8e-4, ema=0.995, warmup=150, frame_noise_frac=0.0, one_known_frac=0.0, trail_px=0.0, direction_tint=0.0)
+# from DEFAULTS. Sized for about an hour on two CPU cores (512 tokens a video; see latent_dct.py). The
+# first textures model was wider (dim 256, ffn 1024, batch 12, 1800 steps: 5.9 M parameters, 21,600
+# videos seen) and did not learn the objects or the pan; this one trades width for twice the videos
+# seen in the same hour (dim 128, batch 24), as the shapes model was trained; shorter EMA than the
+# shapes model's, since the run has fewer steps.
+TEXTURES = dict(dataset="textures", frames=8, size=64, batch=24, dim=128, ffn=512, layers=4, steps=2000,
+                lr=1e-3, ema=0.995, warmup=150, frame_noise_frac=0.0, one_known_frac=0.0, trail_px=0.0, direction_tint=0.0)
 DESCRIPTIONS = {"shapes": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural moving shapes",
                 "textures": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural textured videos "
                             "(two objects, panning textures at two scales; 4x lossy latent)"}
