@@ -98,10 +98,14 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
         compat.show_text_on_node(settings.node_id, message)
         live.message = message
 
+    # outer_sample processes guider.conds in place (comfy/samplers.py CFGGuider.outer_sample, 0.3.75
+    # and 0.38.1); each trial starts from a fresh copy of them as they entered, as CFGGuider.sample
+    # copies original_conds once per run
+    entry_conds = _copy_conds(getattr(guider, "conds", None)) if settings.trial_speedups else None
     output = sample_with_run_state(executor, args, kwargs, CALIBRATION_RUN_KEY, live, end)
     if settings.trial_speedups and saved == [True]:
         if isinstance(output, torch.Tensor):
-            _run_trials(executor, args, kwargs, settings, sigmas, output, live.message)
+            _run_trials(executor, args, kwargs, settings, sigmas, output, live.message, entry_conds)
         else:
             message = live.message + "; no placement trials: this model's sampler output is not one latent tensor"
             log.warning(message)
@@ -109,7 +113,15 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
     return output
 
 
-def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, reference, saved_message: str):
+def _copy_conds(conds):
+    """conds as CFGGuider.sample copies them: each list new, each cond dict copied (None stays None)."""
+    if not isinstance(conds, dict):
+        return None
+    return {k: [c.copy() if hasattr(c, "copy") else c for c in v] for k, v in conds.items()}
+
+
+def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, reference, saved_message: str,
+                entry_conds=None):
     """Sample the same inputs once per placement and trial speedup with the planned skips; keep each
     trial's error (relative L2 distance of the final latent to `reference`, the full run's) in the
     profile. Plans that come out identical are run once. Trials finished before an interrupt or an
@@ -130,6 +142,8 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             if planned.steps not in measured:
                 compat.show_text_on_node(settings.node_id, f"TaoCache Calibrate: trial {number} of {len(wanted)}: "
                                                            f"{placement} at {target:g}x")
+                if entry_conds is not None:
+                    executor.class_obj.conds = _copy_conds(entry_conds)
                 live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps)))
                 output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
                 report = live.run.report
