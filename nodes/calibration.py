@@ -127,15 +127,22 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
     profile. Plans that come out identical are run once. Trials finished before an interrupt or an
     error are kept."""
     profile = Profile.load(settings.path)
+    run_index = len(profile.runs) - 1  # the run just recorded (_save_calibration appends it)
     values = [float(s) for s in sigmas]
     schedule = Schedule(values, float("inf"), float("-inf"))
     config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
     wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
     trials, measured = [], {}
     reference = reference.float()
+    if any(placements.trial_source(profile, p) is None for p in placements.PLACEMENTS):
+        saved_message += ("; the greedy placements are tried from the profile's second run on (planned from the "
+                          "other runs, never from the run they are tried on)")
     try:
         for number, (target, placement) in enumerate(wanted, 1):
-            planned = plan(profile, schedule, mode="speedup", target_speedup=target,
+            source = placements.trial_source(profile, placement)
+            if source is None:
+                continue
+            planned = plan(source, schedule, mode="speedup", target_speedup=target,
                            max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement)
             if not planned.steps:
                 continue
@@ -150,7 +157,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
                 error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
                 measured[planned.steps] = (report.total / max(report.computed, 1), error)
             speedup, error = measured[planned.steps]
-            trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error))
+            trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error, run_index))
             log.info(f"TaoCache Calibrate: trial {placement} at {target:g}x: {speedup:.2f}x, error {error:.4g}")
     finally:
         message = _save_trials(settings, trials, saved_message)

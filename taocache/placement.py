@@ -17,6 +17,13 @@ another step count:
                     (what an open early window with max_consecutive_skips 1 does)
   late spread       evenly spaced skips over the last 70 % (a fixed late window, the paper's placement)
 
+Out of sample: a greedy placement plans from the profile's per-step errors, so its trial on the run
+just recorded must not see that run, or the trial measures a plan fitted to its own prompt and seed
+(an oracle, not what another prompt will get). trial_source() gives it the profile's other runs only;
+the first calibration run therefore tries the rule placements alone, and the greedy ones are tried from
+the second run on. Each trial records its run, and choose() compares placements on the runs they were
+all tried on (paired), so no placement is favoured by the prompts it happened to be tried on.
+
 The 70 % windows match the benchmark's fixed windows: start_percent 0.3 at Wan's shift holds about
 the last 70 % of the steps. A spread placement ignores the profile's error ranking; it obeys the same
 guards as the planner (warm-up, the last two steps computed, at most max_consecutive in a row).
@@ -41,10 +48,14 @@ class Trial:
     steps: int
     speedup: float  # the planned (achieved) model-call ratio
     error: float  # relative L2 distance of the final latent to the full run's
+    run: Optional[int] = None  # index of the profile's calibration run it was tried on (None: older profiles)
 
     def to_dict(self) -> dict:
-        return {"placement": self.placement, "target": self.target, "steps": self.steps,
-                "speedup": self.speedup, "error": self.error}
+        out = {"placement": self.placement, "target": self.target, "steps": self.steps,
+               "speedup": self.speedup, "error": self.error}
+        if self.run is not None:
+            out["run"] = self.run
+        return out
 
 
 def parse_speedups(text: str) -> list[float]:
@@ -122,27 +133,48 @@ def longest_run(chosen: set[int]) -> int:
     return longest
 
 
+def trial_source(profile, placement: str):
+    """The profile a placement's trial on the profile's last run plans from, or None when it has
+    none yet: a rule placement takes the whole profile (it needs only which steps were measured), a
+    greedy one the other runs only (out of sample: see the module docstring)."""
+    if is_rule(placement):
+        return profile
+    others = type(profile)(metadata=profile.metadata, runs=profile.runs[:-1])
+    return others if others.runs else None
+
+
 def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
     """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
     speedup nearest `target`, the placement with the lowest mean (geometric) error among those that
-    reached the speedup they were tried at (within 2 %); None when no trial qualifies."""
+    reached the speedup they were tried at (within 2 %); None when no trial qualifies. When the
+    trials record their runs, the means are taken over the runs every qualifying placement was
+    tried on (a paired comparison), where there are such runs."""
     if not trials:
         return None
     nearest_steps = min({t.steps for t in trials}, key=lambda s: (abs(s - steps), -s))
     at_steps = [t for t in trials if t.steps == nearest_steps]
     nearest_target = min({t.target for t in at_steps}, key=lambda v: (abs(v - target), -v))
-    errors: dict[str, list[float]] = {}
-    for t in at_steps:
-        if t.placement in PLACEMENTS and t.target == nearest_target and t.speedup >= t.target * 0.98 and math.isfinite(t.error):
-            errors.setdefault(t.placement, []).append(t.error)
-    if not errors:
+    qualifying = [t for t in at_steps if t.placement in PLACEMENTS and t.target == nearest_target
+                  and t.speedup >= t.target * 0.98 and math.isfinite(t.error)]
+    if not qualifying:
         return None
+    common = None
+    if all(t.run is not None for t in qualifying):
+        runs_of: dict[str, set] = {}
+        for t in qualifying:
+            runs_of.setdefault(t.placement, set()).add(t.run)
+        common = set.intersection(*runs_of.values()) or None
+    errors: dict[str, list[float]] = {}
+    for t in qualifying:
+        if common is None or t.run in common:
+            errors.setdefault(t.placement, []).append(t.error)
     # geometric mean: quality is compared in dB (a log of the error) averaged over runs, so one
     # run's large error should not outweigh several runs' small ones
     means = {p: math.exp(sum(math.log(max(e, 1e-12)) for e in v) / len(v)) for p, v in errors.items()}
     best = min(means, key=lambda p: (means[p], PLACEMENTS.index(p) if p in PLACEMENTS else 99))
     runs = len(errors[best])
     others = ", ".join(f"{p} {m:.3g}" for p, m in sorted(means.items(), key=lambda kv: kv[1]) if p != best)
-    why = (f"placement {best} chosen by trial (geometric mean error {means[best]:.3g} over {runs} trial run(s) at "
+    paired = ", paired" if common else ""
+    why = (f"placement {best} chosen by trial (geometric mean error {means[best]:.3g} over {runs} trial run(s){paired} at "
            f"{nearest_target:g}x, {nearest_steps} steps" + (f"; {others}" if others else "") + ")")
     return best, why

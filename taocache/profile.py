@@ -120,10 +120,12 @@ def _trials(raw, name: str) -> list[Trial]:
     out = []
     for t in raw:
         ok = (isinstance(t, dict) and isinstance(t.get("placement"), str)
-              and all(_is_number(t.get(k)) for k in ("target", "steps", "speedup", "error")))
+              and all(_is_number(t.get(k)) for k in ("target", "steps", "speedup", "error"))
+              and (t.get("run") is None or (_is_number(t["run"]) and float(t["run"]).is_integer())))
         if not ok:
             raise ProfileError(f"profile {name} has a malformed trial: {str(t)[:80]}")
-        out.append(Trial(t["placement"], float(t["target"]), int(t["steps"]), float(t["speedup"]), float(t["error"])))
+        run = None if t.get("run") is None else int(t["run"])
+        out.append(Trial(t["placement"], float(t["target"]), int(t["steps"]), float(t["speedup"]), float(t["error"]), run))
     return out
 
 

@@ -6,6 +6,7 @@ import re
 import pytest
 
 import harness
+from taocache import Profile
 from taocache import placement as placements
 from test_taocache_node import PERMISSIVE, SUMMARY, summary_counts, taocache
 
@@ -100,32 +101,57 @@ def test_profile_of_another_model_class_is_refused_naming_both(wan_profile, comf
     assert SUMMARY.search(result.log_text)
 
 
-def test_placement_trials_are_measured_kept_and_followed(comfy_inprocess, comfy_base):
-    """Calibrate with trial_speedups samples the seed again per placement; the profile keeps each
-    trial's error; the TaoCache node then plans with the best one, and running that plan on the same
-    seed reproduces the recorded error (recomputed here from the two latents)."""
+def test_placement_trials_are_measured_out_of_sample_kept_and_followed(comfy_inprocess, comfy_base):
+    """Calibrate with trial_speedups samples the seed again per placement and the profile keeps each
+    trial's error and run. The first run tries the rule placements only; from the second run on the
+    greedy ones too, planned from the other runs alone (a greedy trial on the same run it planned
+    from would measure an oracle). The TaoCache node then plans with the best placement on the runs
+    every placement was tried on, and running a plan reproduces its recorded error (recomputed here
+    from the two latents)."""
     name = "tiny_wan_trials"
     profile_file(comfy_base, name).unlink(missing_ok=True)
-    steps, seed = 30, 21
+    steps = 30
     node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
+    first = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=20, insert=[node])).raise_for_status()
+    data = json.loads(profile_file(comfy_base, name).read_text())
+    rules = sorted(p for p in placements.PLACEMENTS if placements.is_rule(p))
+    assert sorted(t["placement"] for t in data["trials"]) == rules and {t["run"] for t in data["trials"]} == {0}
+    assert any("tried from the profile's second run on" in t for t in first.texts_for("10")), first.texts_for("10")
+    run0 = dict(data, runs=data["runs"][:1], metadata=dict(data["metadata"], runs=1))
+    del run0["trials"]
+
+    seed = 21
     full = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
     data = json.loads(profile_file(comfy_base, name).read_text())
-    trials = data["trials"]
+    trials = [t for t in data["trials"] if t["run"] == 1]
     assert sorted(t["placement"] for t in trials) == sorted(placements.PLACEMENTS)
     assert all(t["steps"] == steps and t["target"] == 1.5 and t["speedup"] >= 1.47 for t in trials)
     assert all(0 < t["error"] < 1 for t in trials), trials
     distinct = len({t["error"] for t in trials})
     assert full.calls == [steps] + [round(steps / 1.5)] * distinct, "the full run, then each distinct plan once"
     assert any("placement trials added" in t for t in full.texts_for("10"))
-    best = min(trials, key=lambda t: (t["error"], placements.PLACEMENTS.index(t["placement"])))
 
+    def error_of(result):
+        a, b = result.latent.float(), full.latent.float()
+        return float((a - b).norm() / b.norm())
+
+    # out of sample: the whole-greedy trial on run 1 is the plan a profile of run 0 alone makes (the
+    # node's default placement when a profile has no trials)
+    profile_file(comfy_base, name + "_run0").write_text(json.dumps(run0))
+    greedy = taocache(profile=f"{name}_run0.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                      max_consecutive_skips=2)
+    alone = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[greedy])).raise_for_status()
+    recorded = next(t["error"] for t in trials if t["placement"] == "whole greedy")
+    assert error_of(alone) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
+
+    best, _ = placements.choose(Profile.from_dict(data).trials, steps, 1.5)
     node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
                     max_consecutive_skips=2)
     fast = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
-    assert f"placement {best['placement']} chosen by trial" in fast.log_text, fast.log_text[-1500:]
-    a, b = fast.latent.float(), full.latent.float()
-    error = float((a - b).norm() / b.norm())
-    assert error == pytest.approx(best["error"], rel=1e-3, abs=1e-7)
+    assert f"placement {best} chosen by trial" in fast.log_text and "paired" in fast.log_text, fast.log_text[-1500:]
+    if placements.is_rule(best):  # a rule's plan is the trial's; a greedy one now plans from both runs
+        recorded = next(t["error"] for t in trials if t["placement"] == best)
+        assert error_of(fast) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
 
 
 def test_bad_trial_speedups_are_refused_naming_the_input(comfy_inprocess):

@@ -107,3 +107,46 @@ def test_trials_survive_a_profile_round_trip_and_malformed_ones_are_refused():
         Profile.from_dict(raw)
     del raw["trials"]
     assert Profile.from_dict(raw).trials == []  # profiles written before trials existed still load
+
+
+def test_greedy_trials_plan_from_the_other_runs_only_and_rules_from_the_whole_profile():
+    """A greedy trial on the run just recorded must not plan from that run (it would measure a plan
+    fitted to its own prompt and seed); a rule placement needs only which steps were measured."""
+    profile, schedule = flat_profile(30)
+    assert placements.trial_source(profile, "whole greedy") is None  # one run: nothing out of sample yet
+    assert placements.trial_source(profile, "early/mid greedy") is None
+    assert placements.trial_source(profile, "early alternate") is profile
+    second, _ = flat_profile(30, error=0.02)
+    profile.add_run(second.runs[0]["samples"], {"model_class": "WAN21", "steps": 30})
+    source = placements.trial_source(profile, "whole greedy")
+    assert source.runs == profile.runs[:1] and len(profile.runs) == 2
+    assert source.at("error", schedule.sigmas[5])[0] == pytest.approx(0.01)  # the first run's statistics alone
+    assert plan(source, schedule, target_speedup=1.5, max_consecutive=2).steps  # it still plans
+
+
+def test_choose_compares_placements_on_the_runs_they_were_all_tried_on():
+    # early alternate was also tried on run 0, an easy prompt; whole greedy (out of sample) only from
+    # run 1 on. Unpaired, the easy prompt would make early alternate look best (geometric means
+    # 0.0046 against 0.008); on the common runs 1 and 2 whole greedy is ahead.
+    trials = [Trial("early alternate", 1.5, 30, 1.5, 0.001, 0), Trial("early alternate", 1.5, 30, 1.5, 0.010, 1),
+              Trial("early alternate", 1.5, 30, 1.5, 0.010, 2), Trial("whole greedy", 1.5, 30, 1.5, 0.008, 1),
+              Trial("whole greedy", 1.5, 30, 1.5, 0.008, 2)]
+    best, why = placements.choose(trials, 30, 1.5)
+    assert best == "whole greedy" and "over 2 trial run(s), paired" in why, why
+    # without run numbers (profiles written before them) every trial counts, as before
+    unnumbered = [Trial(t.placement, t.target, t.steps, t.speedup, t.error) for t in trials]
+    assert placements.choose(unnumbered, 30, 1.5)[0] == "early alternate"
+    # no run in common: every trial counts
+    apart = [Trial("early alternate", 1.5, 30, 1.5, 0.001, 0), Trial("whole greedy", 1.5, 30, 1.5, 0.008, 1)]
+    assert placements.choose(apart, 30, 1.5)[0] == "early alternate"
+
+
+def test_a_trials_run_survives_a_round_trip_and_a_bad_one_is_refused():
+    profile, _ = flat_profile(30)
+    profile.trials.append(Trial("late spread", 1.5, 30, 1.5, 0.02, 3))
+    raw = profile.to_dict()
+    assert raw["trials"][0]["run"] == 3
+    assert Profile.from_dict(raw).trials == profile.trials
+    raw["trials"][0]["run"] = 1.5
+    with pytest.raises(ProfileError, match="malformed trial"):
+        Profile.from_dict(raw)
