@@ -4,11 +4,12 @@ the calibration pairs carry over to the evaluation pairs? (Not in CI; a few minu
     bash tools/benchmark.sh  # first, once: builds the runtime (or any earlier run did)
     .runtime/venv/bin/python tools/benchmark/placement_study.py [--samplers euler,uni_pc] [--steps 30,50]
 
-For each sampler and step count, and each of the benchmark's calibration and evaluation pairs, it runs
-TaoCache Calibrate with trials at the report's speedups (methods.calibration) into a profile of that pair
-alone, and writes out/placement_study.json: per configuration, target speedup and placement, the trial
-error (relative L2 of the final latent to the full run's) of every pair. study_summary() prints, per
-configuration and target, the placement each rule picks on the calibration pairs and how it ranks on the
+For each sampler and step count it runs TaoCache Calibrate with trials at the report's speedups
+(methods.calibration) on the benchmark's calibration pairs, then its evaluation pairs, all into one
+profile, as a user calibrating on more and more prompts would; so every greedy trial plans from the
+runs before it (out of sample, taocache/placement.py). It writes out/placement_study.json: per
+configuration, each pair's role and trials. summary() prints, per configuration and target, the
+placement chosen on the calibration pairs (placement.choose, paired) and how it ranks on the
 evaluation pairs.
 """
 from __future__ import annotations
@@ -39,7 +40,6 @@ def main():
     ap.add_argument("--steps", default="30,50")
     ap.add_argument("--model", default="shapes")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only-new", action="store_true", help="add only the pairs the study lacks")
     ap.add_argument("--summary-only", action="store_true", help="print the summary of out/placement_study.json")
     a = ap.parse_args()
     if a.summary_only:
@@ -61,56 +61,55 @@ def main():
     comfy = start_comfy(model_path, "taocache_study_", quiet=True)
     roles = [("calibration", p) for p in bench.CALIBRATION_PAIRS[kind.name]] + [("evaluation", p) for p in bench.PAIRS[kind.name][:6]]
     study = json.loads(OUT.read_text()) if OUT.exists() else {}
-    if a.only_new:  # pairs not in the study yet (say, calibration pairs added to the benchmark since)
-        roles = [(r, p) for r, p in roles if not any(e["seed"] == p[1] for e in study.get(f"{a.samplers.split(',')[0]} {a.steps.split(',')[0]}", []))]
     started = time.time()
     for sampler in a.samplers.split(","):
         for steps in [int(s) for s in a.steps.split(",")]:
             config = f"{sampler} {steps}"
-            entries = [e for e in study.get(config, []) if a.only_new]
-            for role, (prompt, seed) in roles:
-                name = f"study_{sampler}_{steps}_{seed}"
+            name = f"study_{sampler}_{steps}"
+            for prompt, seed in (p for _, p in roles):
                 result = comfy.run(graph(calibration(steps, name), prompt, seed, sampler, size, model_path.name),
                                    log_level=logging.WARNING)
                 result.raise_for_status()
-                saved = json.loads((comfy.base.path / "models" / "taocache_profiles" / f"{name}.json").read_text())
-                entries.append({"role": role, "prompt": prompt, "seed": seed, "trials": saved.get("trials", [])})
-            study[config] = entries
+            saved = json.loads((comfy.base.path / "models" / "taocache_profiles" / f"{name}.json").read_text())
+            study[config] = [{"role": role, "prompt": prompt, "seed": seed,
+                              "trials": [t for t in saved["trials"] if t["run"] == run]}
+                             for run, (role, (prompt, seed)) in enumerate(roles)]
             OUT.parent.mkdir(exist_ok=True)
             OUT.write_text(json.dumps(study, indent=1))
-            print(f"{config}: {len(entries)} pairs ({time.time() - started:.0f} s)", flush=True)
+            print(f"{config}: {len(roles)} pairs ({time.time() - started:.0f} s)", flush=True)
     print(summary(study))
 
 
-def errors_by(entries, role: str) -> dict:
-    """{(target, placement): [error per pair]} over the pairs of a role (trials that reached their target)."""
-    out: dict = {}
-    for e in entries:
-        if e["role"] != role:
-            continue
-        for t in e["trials"]:
-            if t["speedup"] >= t["target"] * 0.98 and math.isfinite(t["error"]):
-                out.setdefault((t["target"], t["placement"]), []).append(t["error"])
-    return out
+def trials_of(entries, role: str) -> list:
+    from taocache.placement import Trial
+    return [Trial(t["placement"], t["target"], t["steps"], t["speedup"], t["error"], t["run"])
+            for e in entries if e["role"] == role for t in e["trials"]]
 
 
 def summary(study: dict) -> str:
+    """Per configuration and target: the placement placement.choose takes on the calibration pairs'
+    trials, and the evaluation pairs' paired geometric-mean errors of every placement, in dB from the
+    best there."""
+    sys.path.insert(0, str(REPO))
+    from taocache import placement
     lines = []
     for config, entries in study.items():
-        cal, ev = errors_by(entries, "calibration"), errors_by(entries, "evaluation")
-        targets = sorted({k[0] for k in ev})
+        cal, ev = trials_of(entries, "calibration"), trials_of(entries, "evaluation")
+        steps = cal[0].steps
         lines.append(f"## {config}")
-        for target in targets:
-            def means(errs):
-                return {p: geometric_mean(v) for (t, p), v in errs.items() if t == target}
-            mc, me = means(cal), means(ev)
-            if not mc or not me:
+        for target in sorted({t.target for t in ev}):
+            pick = placement.choose(cal, steps, target)
+            at = [t for t in ev if t.target == target and t.speedup >= t.target * 0.98]
+            runs = set.intersection(*({t.run for t in at if t.placement == p} for p in {t.placement for t in at}))
+            means = {p: geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
+                     for p in {t.placement for t in at}}
+            if not pick or not means:
                 continue
-            pick = min(mc, key=mc.get)
-            best = min(me, key=me.get)
-            ranked = ", ".join(f"{p} {20 * math.log10(me[best] / me[p]):+.2f} dB" for p in sorted(me, key=me.get))
-            lines.append(f"{target}x: calibration picks {pick}; evaluation best {best}; pick is "
-                         f"{20 * math.log10(me[best] / me[pick]):+.2f} dB from it | eval: {ranked}")
+            best = min(means, key=means.get)
+            ranked = ", ".join(f"{p} {20 * math.log10(means[best] / means[p]):+.2f} dB" for p in sorted(means, key=means.get))
+            gap = f"{20 * math.log10(means[best] / means[pick[0]]):+.2f} dB" if pick[0] in means else "not tried"
+            lines.append(f"{target}x: calibration picks {pick[0]} ({gap} from the evaluation's best) | "
+                         f"evaluation, {len(runs)} pairs: {ranked}")
     return "\n".join(lines)
 
 
