@@ -451,7 +451,7 @@ def parse_args(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (not yet run on one)")
-    ap.add_argument("--init", default=None, help="start from these weights (pilots only; the committed model starts from the seed)")
+    ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
     ap.add_argument("--bench", type=int, default=0, help="only time N training steps and exit")
@@ -477,6 +477,10 @@ def main(argv=None):
     a.out = a.out or (TEXTURES_OUT if a.dataset == "textures" else DEFAULT_OUT)
     if a.only_direction:
         cfg["only_direction"] = a.only_direction
+    if a.init:  # recorded, so a fine-tuned model names the weights it started from
+        import hashlib
+        with open(a.init, "rb") as f:
+            cfg["init"] = {"file": os.path.basename(a.init), "sha256": hashlib.sha256(f.read()).hexdigest()}
     if a.diagnose:
         from safetensors.torch import load_file
         torch.set_num_threads(cfg["threads"])
