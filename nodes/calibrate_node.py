@@ -34,7 +34,9 @@ class TaoCacheCalibrateNode(io.ComfyNode):
                                 tooltip="Optional, e.g. 1.5,2.0: after the full run, sample the same seed again once "
                                         f"per placement ({', '.join(placements.PLACEMENTS)}) at each of these "
                                         "speedups and keep each trial's measured error in the profile; the TaoCache "
-                                        "node then skips where the trials came out best. Costs up to "
+                                        "node then skips where the trials came out best. The greedy placements are "
+                                        "tried from the profile's second run on (planned from the other runs). "
+                                        "Costs up to "
                                         f"{len(placements.PLACEMENTS)} extra sampling runs per speedup (trials use "
                                         f"max_consecutive_skips {TRIAL_MAX_CONSECUTIVE}). Empty: no trials."),
             ],
