@@ -143,6 +143,13 @@ def trial_source(profile, placement: str):
     return others if others.runs else None
 
 
+def geometric_mean(errors) -> float:
+    """Mean of errors taken in log space: quality is compared in dB (a log of the error) averaged
+    over runs, so one run's large error should not outweigh several runs' small ones."""
+    errors = list(errors)
+    return math.exp(sum(math.log(max(e, 1e-12)) for e in errors) / len(errors))
+
+
 def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
     """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
     speedup nearest `target`, the placement with the lowest mean (geometric) error among those that
@@ -168,9 +175,7 @@ def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str
     for t in qualifying:
         if common is None or t.run in common:
             errors.setdefault(t.placement, []).append(t.error)
-    # geometric mean: quality is compared in dB (a log of the error) averaged over runs, so one
-    # run's large error should not outweigh several runs' small ones
-    means = {p: math.exp(sum(math.log(max(e, 1e-12)) for e in v) / len(v)) for p, v in errors.items()}
+    means = {p: geometric_mean(v) for p, v in errors.items()}
     best = min(means, key=lambda p: (means[p], PLACEMENTS.index(p) if p in PLACEMENTS else 99))
     runs = len(errors[best])
     others = ", ".join(f"{p} {m:.3g}" for p, m in sorted(means.items(), key=lambda kv: kv[1]) if p != best)

@@ -97,9 +97,12 @@ def test_ground_truth_passes_the_judge_and_a_wrong_prompt_fails(batch):
 
 
 def test_frames_whose_backgrounds_do_not_follow_each_other_show_no_pan():
-    """Independent backgrounds in every frame: the best match is at the edge of the search, which is
-    no pan (it used to count as "left")."""
+    """Independent backgrounds in every frame: no shift matches much better than the others (match
+    ratio well above MAX_MATCH_RATIO), so no pan, where the best of the poor matches used to give a
+    direction."""
     gen = torch.Generator().manual_seed(5)
     frames = (torch.rand(4, 1, T.FRAMES, T.SIZE, T.SIZE, generator=gen) * 0.6 - 0.5).expand(4, 3, -1, -1, -1)
     frames = torch.nn.functional.avg_pool3d(frames, (1, 5, 5), 1, (0, 2, 2))  # blotches, not pixel noise
+    _, ratio = T.shift_search(frames)
+    assert bool((ratio > T.MAX_MATCH_RATIO).all()), ratio
     assert T.classify_direction(frames).tolist() == [-1, -1, -1, -1], T.background_shift(frames)

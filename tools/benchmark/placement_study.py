@@ -24,14 +24,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy"), str(REPO / "tools" / "tiny_wan")]
+sys.path[:0] = [str(REPO), str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy"), str(REPO / "tools" / "tiny_wan")]
+
+from taocache import placement  # noqa: E402
 
 OUT = REPO / "out" / "placement_study.json"
-
-
-def geometric_mean(values) -> float:
-    values = list(values)
-    return math.exp(sum(math.log(max(v, 1e-12)) for v in values) / len(values))
 
 
 def main():
@@ -81,8 +78,7 @@ def main():
 
 
 def trials_of(entries, role: str) -> list:
-    from taocache.placement import Trial
-    return [Trial(t["placement"], t["target"], t["steps"], t["speedup"], t["error"], t["run"])
+    return [placement.Trial(t["placement"], t["target"], t["steps"], t["speedup"], t["error"], t["run"])
             for e in entries if e["role"] == role for t in e["trials"]]
 
 
@@ -90,8 +86,6 @@ def summary(study: dict) -> str:
     """Per configuration and target: the placement placement.choose takes on the calibration pairs'
     trials, and the evaluation pairs' paired geometric-mean errors of every placement, in dB from the
     best there."""
-    sys.path.insert(0, str(REPO))
-    from taocache import placement
     lines = []
     for config, entries in study.items():
         cal, ev = trials_of(entries, "calibration"), trials_of(entries, "evaluation")
@@ -100,8 +94,10 @@ def summary(study: dict) -> str:
         for target in sorted({t.target for t in ev}):
             pick = placement.choose(cal, steps, target)
             at = [t for t in ev if t.target == target and t.speedup >= t.target * 0.98]
+            if not at:
+                continue
             runs = set.intersection(*({t.run for t in at if t.placement == p} for p in {t.placement for t in at}))
-            means = {p: geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
+            means = {p: placement.geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
                      for p in {t.placement for t in at}}
             if not pick or not means:
                 continue
