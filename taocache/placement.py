@@ -15,6 +15,9 @@ another step count:
   early/mid spread  evenly spaced skips over the first 70 % of the steps
   early alternate   every other step from the first skippable one on, as far as the count needs
                     (what an open early window with max_consecutive_skips 1 does)
+  early pairs       two skips, one computed step, from the first skippable one on (what an open
+                    early window with max_consecutive_skips 2 does; single skips where the node
+                    allows only one in a row): reaches 1.8-2.0x, which alternate steps cannot
   late spread       evenly spaced skips over the last 70 % (a fixed late window, the paper's placement)
 
 Out of sample: a greedy placement plans from the profile's per-step errors, so its trial on the run
@@ -34,7 +37,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-PLACEMENTS = ("whole greedy", "early/mid greedy", "early/mid spread", "early alternate", "late spread")
+PLACEMENTS = ("whole greedy", "early/mid greedy", "early/mid spread", "early alternate", "early pairs", "late spread")
 DEFAULT = "whole greedy"
 WINDOW_FRACTION = 0.7
 SPEEDUP_RANGE = (1.05, 4.0)  # trial speedups a user may ask for
@@ -81,33 +84,41 @@ def window(placement: str, steps: int) -> range:
     """Steps a placement may use (before the planner's own guards)."""
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; one of {', '.join(PLACEMENTS)}")
-    if placement.startswith("whole") or placement == "early alternate":
+    if placement.startswith("whole") or placement in ("early alternate", "early pairs"):
         return range(steps)
     span = math.ceil(steps * WINDOW_FRACTION)
     return range(span) if placement.startswith("early") else range(steps - span, steps)
 
 
 def is_rule(placement: str) -> bool:
-    """A placement that ignores the profile's error ranking (spread, alternate)."""
-    return placement.endswith("spread") or placement.endswith("alternate")
+    """A placement that ignores the profile's error ranking (spread, alternate, pairs)."""
+    return placement.endswith(("spread", "alternate", "pairs"))
 
 
 def rule_steps(placement: str, allowed, steps: int, wanted: int, max_consecutive: int, warmup: int) -> set[int]:
     if placement.endswith("alternate"):
-        return alternate_steps(allowed, steps, wanted, warmup)
+        return packed_steps(allowed, steps, wanted, 1, warmup)
+    if placement.endswith("pairs"):
+        return packed_steps(allowed, steps, wanted, min(2, max(max_consecutive, 1)), warmup)
     return spread_steps(allowed, steps, wanted, max_consecutive, warmup)
 
 
-def alternate_steps(allowed, steps: int, wanted: int, warmup: int) -> set[int]:
-    """Every other usable step from the first on, `wanted` of them (fewer when the schedule ends
-    first): isolated skips, front-loaded."""
+def packed_steps(allowed, steps: int, wanted: int, run: int, warmup: int) -> set[int]:
+    """Runs of `run` skips, each followed by one computed step, from the first usable step on,
+    `wanted` skips (fewer when the schedule ends first): front-loaded. run 1: every other step."""
     usable = sorted(i for i in set(allowed) if warmup <= i < steps - 2)
     chosen: list[int] = []
+    in_a_row = 0
     for i in usable:
         if len(chosen) >= wanted:
             break
-        if not chosen or i > chosen[-1] + 1:
-            chosen.append(i)
+        if chosen and i == chosen[-1] + 1:
+            if in_a_row >= run:
+                continue
+            in_a_row += 1
+        else:
+            in_a_row = 1
+        chosen.append(i)
     return set(chosen)
 
 
@@ -150,10 +161,17 @@ def geometric_mean(errors) -> float:
     return math.exp(sum(math.log(max(e, 1e-12)) for e in errors) / len(errors))
 
 
+def reached(trial: Trial) -> bool:
+    """The trial's planned speedup is at least its target (a plan short of it, because the placement
+    cannot hold that many skips under the guards, is no candidate at that target: it would be
+    compared with placements that skip more)."""
+    return trial.speedup >= trial.target - 1e-3
+
+
 def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
     """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
     speedup nearest `target`, the placement with the lowest mean (geometric) error among those that
-    reached the speedup they were tried at (within 2 %); None when no trial qualifies. When the
+    reached the speedup they were tried at; None when no trial qualifies. When the
     trials record their runs, the means are taken over the runs every qualifying placement was
     tried on (a paired comparison), where there are such runs."""
     if not trials:
@@ -162,7 +180,7 @@ def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str
     at_steps = [t for t in trials if t.steps == nearest_steps]
     nearest_target = min({t.target for t in at_steps}, key=lambda v: (abs(v - target), -v))
     qualifying = [t for t in at_steps if t.placement in PLACEMENTS and t.target == nearest_target
-                  and t.speedup >= t.target * 0.98 and math.isfinite(t.error)]
+                  and reached(t) and math.isfinite(t.error)]
     if not qualifying:
         return None
     common = None

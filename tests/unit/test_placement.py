@@ -58,9 +58,22 @@ def test_spread_holds_fewer_skips_when_the_run_limit_forbids_more():
 
 
 def test_alternate_skips_every_other_step_from_the_first_usable_one():
-    assert placements.alternate_steps(range(50), 50, 5, warmup=3) == {3, 5, 7, 9, 11}
-    assert placements.alternate_steps(range(10, 50), 50, 3, warmup=3) == {10, 12, 14}
-    assert len(placements.alternate_steps(range(30), 30, 20, warmup=3)) == 13  # 3, 5, ..., 27: the schedule ends
+    assert placements.packed_steps(range(50), 50, 5, 1, warmup=3) == {3, 5, 7, 9, 11}
+    assert placements.packed_steps(range(10, 50), 50, 3, 1, warmup=3) == {10, 12, 14}
+    assert len(placements.packed_steps(range(30), 30, 20, 1, warmup=3)) == 13  # 3, 5, ..., 27: the schedule ends
+
+
+def test_pairs_skip_two_steps_compute_one_and_reach_speedups_alternate_steps_cannot():
+    profile, schedule = flat_profile(30)
+    assert placements.packed_steps(range(30), 30, 7, 2, warmup=3) == {3, 4, 6, 7, 9, 10, 12}
+    # 1.8x at 30 steps needs 14 skips; alternate steps hold 13 before the last two computed steps
+    pairs = plan(profile, schedule, target_speedup=1.8, max_consecutive=2, placement="early pairs")
+    alternate = plan(profile, schedule, target_speedup=1.8, max_consecutive=2, placement="early alternate")
+    assert pairs.speedup >= 1.8 > alternate.speedup
+    assert sorted(pairs.steps) == [3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22]  # the open K2 early window's
+    # a node that allows one skip in a row gets single skips from the same rule
+    single = plan(profile, schedule, target_speedup=1.4, max_consecutive=1, placement="early pairs")
+    assert longest_run(single.steps) == 1 and single.speedup >= 1.4
 
 
 def test_the_planner_follows_the_placement():
@@ -94,6 +107,9 @@ def test_choose_ignores_trials_that_fell_short_of_their_speedup_or_name_an_unkno
               Trial("future placement", 2.0, 30, 2.0, 0.0)]
     assert placements.choose(trials, 30, 2.0)[0] == "whole greedy"
     assert placements.choose(trials[:1], 30, 2.0) is None
+    # even a little short is short: 13 skips of 30 (1.76x) is not 1.8x, however small its error
+    close = [Trial("early alternate", 1.8, 30, 1.7647, 0.001), Trial("early pairs", 1.8, 30, 1.875, 0.01)]
+    assert placements.choose(close, 30, 1.8)[0] == "early pairs"
 
 
 def test_trials_survive_a_profile_round_trip_and_malformed_ones_are_refused():

@@ -93,7 +93,7 @@ def summary(study: dict) -> str:
         lines.append(f"## {config}")
         for target in sorted({t.target for t in ev}):
             pick = placement.choose(cal, steps, target)
-            at = [t for t in ev if t.target == target and t.speedup >= t.target * 0.98]
+            at = [t for t in ev if t.target == target and placement.reached(t)]
             if not at:
                 continue
             runs = set.intersection(*({t.run for t in at if t.placement == p} for p in {t.placement for t in at}))
