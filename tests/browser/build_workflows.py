@@ -338,7 +338,7 @@ def wan21_calibrate() -> Workflow:
               "- A profile made at 50 steps also serves 30 steps and other schedulers (it is read by noise level). "
               "A profile from another model is refused with a message.",
               "- Optional, **trial_speedups** (for example 1.5): after each full run the node samples the same "
-              "seed again once per placement (5 placements: up to 5 more sampling runs per speedup) and keeps each "
+              "seed again once per placement (6 placements: up to 6 more sampling runs per speedup) and keeps each "
               "trial's measured error; TaoCache then skips where the trials came out best on your model."]
     w.note((-470, 0), [430, 560], "\n".join(lines))
     model, clip, vae, latent = wan21_t2v_loaders(w)
