@@ -50,9 +50,7 @@ SHAPES_PAIRS = [  # (prompt, seed): every colour, shape and direction at least o
 SHAPES_CALIBRATION = [("a green disc moving right", 201), ("a magenta square moving down", 202),
                       ("a yellow bar moving left", 203), ("a cyan disc moving up", 204),
                       ("a blue square moving left", 205), ("a red bar moving down", 206),
-                      ("a yellow square moving right", 207), ("a green bar moving up", 208),
-                      ("a cyan bar moving right", 209), ("a magenta disc moving left", 210),
-                      ("a red disc moving up", 211), ("a blue bar moving down", 212)]  # disjoint from the pairs
+                      ("a yellow square moving right", 207), ("a green bar moving up", 208)]  # disjoint from the pairs
 TEXTURES_PAIRS = [  # every texture, both scales and every pan direction; colours vary
     ("red and blue over fine stripes panning left", 101), ("green and yellow over coarse checks panning up", 102),
     ("cyan and magenta over fine dots panning right", 103), ("blue and red over coarse noise panning down", 104),
