@@ -1,8 +1,9 @@
 """The fixed online windows measured the way placement trials are: on the benchmark's calibration
 pairs, each window setting's relative L2 latent error to the full run (geometric mean over the pairs)
-and the spread of its model-call ratio. (Not in CI; about a minute per configuration.)
+and the spread of its model-call ratio, and the steps each skipped on the first pair. (Not in CI;
+about a minute per configuration.)
 
-    .runtime/venv/bin/python tools/benchmark/fixed_window_errors.py uni_pc 30 [--family early|late]
+    .runtime/venv/bin/python tools/benchmark/fixed_window_errors.py uni_pc 30 [--family early|late] [--pairs evaluation]
 
 Compare with the placement trials' errors at the same speedup (placement_study.py, or the node text of
 a calibrated run): would a candidate that reproduces an online window have been chosen on the
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("sampler")
     ap.add_argument("steps", type=int)
     ap.add_argument("--family", choices=("early", "late"), default="early")
+    ap.add_argument("--pairs", choices=("calibration", "evaluation"), default="calibration",
+                    help="the benchmark's calibration pairs, or the 6 it evaluates on")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -47,7 +50,9 @@ def main():
     chosen = [m for m in methods.methods_for(a.steps, bench.early_window(a.steps)) if m.family in ("full", family)]
     errors: dict[str, list] = {m.name: [] for m in chosen if m.family != "full"}
     speedups: dict[str, list] = {name: [] for name in errors}
-    for prompt, seed in bench.CALIBRATION_PAIRS["shapes"]:
+    first_skips: dict[str, list] = {}
+    pairs = bench.CALIBRATION_PAIRS["shapes"] if a.pairs == "calibration" else bench.PAIRS["shapes"][:6]
+    for prompt, seed in pairs:
         reference = None
         for m in chosen:  # the full run comes first
             result = comfy.run(graph(m, prompt, seed, a.sampler, size, model_path.name), log_level=logging.WARNING)
@@ -56,12 +61,14 @@ def main():
             if m.family == "full":
                 reference = output
                 continue
-            speedups[m.name].append(result.events("taocache.report")[-1]["speedup"])
+            report = result.events("taocache.report")[-1]
+            speedups[m.name].append(report["speedup"])
+            first_skips.setdefault(m.name, sorted({round(c["step"]) for c in report["calls"] if c["skipped"]}))
             errors[m.name].append(float((output - reference).norm() / reference.norm()))
-    print(f"{a.sampler} {a.steps} steps, {len(bench.CALIBRATION_PAIRS['shapes'])} calibration pairs:")
+    print(f"{a.sampler} {a.steps} steps, {len(pairs)} {a.pairs} pairs (skips: on {pairs[0][0]!r}, seed {pairs[0][1]}):")
     for name, values in errors.items():
         print(f"  {name:40s} {min(speedups[name]):.2f}-{max(speedups[name]):.2f}x  "
-              f"geometric mean error {geometric_mean(values):.4g}")
+              f"geometric mean error {geometric_mean(values):.4g}  skips {first_skips[name]}")
 
 
 if __name__ == "__main__":

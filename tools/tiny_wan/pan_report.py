@@ -50,7 +50,7 @@ def main(argv=None):
     judged = whole_ratio.isfinite()
     print(f"judgeable {int(judged.sum())}/{len(prompts)}; first->last matched {int((whole_ratio <= textures.MAX_MATCH_RATIO).sum())}; "
           f"frames 0->1 matched {int((first_ratio <= textures.MAX_MATCH_RATIO).sum())}; "
-          f"pan direction right {int((textures.classify_direction(videos) == torch.tensor([textures.parse_prompt(p).direction for p in prompts])).sum())}")
+          f"pan direction correct {int((textures.classify_direction(videos) == torch.tensor([textures.parse_prompt(p).direction for p in prompts])).sum())}")
     if a.png:
         import torchvision.utils
         grid = videos[:4, :, [0, 3, kind.frames - 1]].permute(0, 2, 1, 3, 4).reshape(-1, 3, kind.size, kind.size)
