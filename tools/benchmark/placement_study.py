@@ -105,7 +105,7 @@ def summary(study: dict) -> str:
             ranked = ", ".join(f"{p} {20 * math.log10(means[best] / means[p]):+.2f} dB" for p in sorted(means, key=means.get))
             gap = f"{20 * math.log10(means[best] / means[pick[0]]):+.2f} dB" if pick[0] in means else "not tried"
             lines.append(f"{target}x: calibration picks {pick[0]} ({gap} from the evaluation's best) | "
-                         f"evaluation, {len(runs)} pairs: {ranked}")
+                         f"evaluation, {len(runs)} pairs: {ranked}\n    calibration: {pick[1]}")
     return "\n".join(lines)
 
 
