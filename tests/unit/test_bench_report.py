@@ -42,3 +42,28 @@ def test_realism_section_compares_nearest_2x_with_the_published_band():
     assert "PSNR 15.1-25.2 dB" in text                          # realism.published_psnr_band()
     assert "| euler 30 | 33.0 dB (2.00x) | 15.6 dB (1.88x) | — | fewer steps > EasyCache |" in text
     assert "| MagCache Wan2.1-1.3B, 50 steps (published) | 0.993 | 0.891 | 0.818 |" in text
+
+
+def pair_rows(family, label, psnrs):
+    return [dict(sampler="euler", ref_steps=30, family=family, label=label, prompt=f"p{i}", seed=i, psnr=v, iou=0.9)
+            for i, v in enumerate(psnrs)]
+
+
+def test_a_miss_gets_its_paired_interval_resolved_or_not():
+    late = [14.0, 20.0, 17.0, 16.0]              # mean 16.75
+    noisy = [10.0, 24.0, 13.0, 19.0]             # mean 16.5: below, but differences -4, +4, -4, +3
+    steady = [13.0, 19.0, 16.0, 15.0]            # mean 15.75: below by 1 dB on every pair
+    for ours, word in ((noisy, "not resolved"), (steady, "resolved")):
+        mean = sum(ours) / len(ours)
+        agg = [row("TaoCache", 1.5, sum(late) / 4, label="late"), row(report.CALIBRATED, 1.5, mean, label="cal")]
+        rows = pair_rows("TaoCache", "late", late) + pair_rows(report.CALIBRATED, "cal", ours)
+        at_15 = next(line for line in report.placement_verdict(agg, "euler", 30, rows) if line.startswith("- ≥1.5x"))
+        assert f"below the better fixed window (paired {mean - 16.75:+.3g} dB" in at_15
+        assert f"over 4 pairs: {word})" in at_15
+    diff = report.paired_difference(pair_rows("TaoCache", "late", late) + pair_rows(report.CALIBRATED, "cal", steady),
+                                    dict(sampler="euler", ref_steps=30, family=report.CALIBRATED, label="cal"),
+                                    dict(sampler="euler", ref_steps=30, family="TaoCache", label="late"), "psnr")
+    assert diff == (-1.0, 0.0, 4)                # the same difference on every pair: no spread
+    # without per-pair rows (older results.json) the verdict stays as it was
+    agg = [row("TaoCache", 1.5, 16.75, label="late"), row(report.CALIBRATED, 1.5, 16.5, label="cal")]
+    assert "paired" not in " ".join(report.placement_verdict(agg, "euler", 30))

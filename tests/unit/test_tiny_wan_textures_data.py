@@ -106,3 +106,18 @@ def test_frames_whose_backgrounds_do_not_follow_each_other_show_no_pan():
     _, ratio = T.shift_search(frames)
     assert bool((ratio > T.MAX_MATCH_RATIO).all()), ratio
     assert T.classify_direction(frames).tolist() == [-1, -1, -1, -1], T.background_shift(frames)
+
+
+def test_direction_tint_colours_the_background_per_direction_and_leaves_luma_alone():
+    parts = [T.PromptParts(0, 1, 0, 0, d) for d in range(len(T.DIRECTION_NAMES))]
+    layout = T.sample_layout(parts, torch.Generator().manual_seed(9))
+    tinted, _ = T.render(parts, layout)
+    plain, _ = T.render(parts, layout, tint=0.0)
+    assert T.DIRECTION_TINT > 0 and tinted.abs().max() <= 1.0
+    changed = (T.luma(tinted) - T.luma(plain)).abs()                  # the tints sum to 0 over RGB:
+    assert changed.max() <= T.DIRECTION_TINT / 3 + 1e-6                # luma moves only where the clamp
+    assert (changed > 1e-4).float().mean() < 0.1                       # to [-1, 1] bites (dark pixels)
+    offsets = (tinted - plain).mean(dim=(2, 3, 4))                     # [directions, RGB]
+    assert torch.cdist(offsets, offsets).add(torch.eye(4)).min() > 0.05  # a different colour cast per direction
+    judged = T.judge(tinted, [p.text for p in parts])
+    assert judged["colours"].all() and judged["direction"].all()

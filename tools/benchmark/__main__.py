@@ -106,9 +106,10 @@ def early_window(steps: int) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
-def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: str, commit: str) -> str:
+def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: str, commit: str,
+                  rows: list | None = None) -> str:
     realism.plot_norm_ratio(curves, out / "norm_ratio.png")
-    text = report.markdown(agg, header) + "\n" + "\n".join(report.realism_section(agg, curves, kind_name))
+    text = report.markdown(agg, header, rows) + "\n" + "\n".join(report.realism_section(agg, curves, kind_name))
     (out / "results.md").write_text(text)
     report.plot(agg, out / "quality_vs_speedup.png", f"TaoCache benchmark, {kind_name} model, commit {commit}")
     return text
@@ -118,7 +119,7 @@ def rerender(out: Path, model: str) -> None:
     saved = json.loads((out / "results.json").read_text())
     commit = saved["header"].split("Commit ", 1)[1].split(",", 1)[0]
     write_reports(out, saved["aggregate"], saved["header"], saved["norm_ratio_curves"],
-                  kinds.kind_of(str(resolve_model(model))).name, commit)
+                  kinds.kind_of(str(resolve_model(model))).name, commit, saved.get("rows"))
     print(f"rewritten from {out}/results.json: results.md, quality_vs_speedup.png, norm_ratio.png")
 
 
@@ -269,7 +270,7 @@ def main():
               for (s, n), c in sorted(norm_curves.items())}
     (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg,
                                                   "norm_ratio_curves": curves}, indent=1))
-    text = write_reports(out, agg, header, curves, kind.name, commit)
+    text = write_reports(out, agg, header, curves, kind.name, commit, rows)
     print(text)
     print(f"written: {out}/results.md, quality_vs_speedup.png, norm_ratio.png, results.json")
 

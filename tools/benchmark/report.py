@@ -130,28 +130,65 @@ def realism_section(agg: list[dict], curves: dict, model_name: str) -> list[str]
     return lines + [""]
 
 
+def best_row(agg, sampler, ref_steps, family, target, metric):
+    """The family's setting (aggregated row) with the best `metric` among those reaching `target`."""
+    rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps
+            and r["family"] == family and r["call_ratio"] >= target - 1e-6 and metric in r]
+    return max(rows, key=lambda r: r[metric]) if rows else None
+
+
 def best_at(agg, sampler, ref_steps, family, target, metric):
-    values = [r[metric] for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps
-              and r["family"] == family and r["call_ratio"] >= target - 1e-6 and metric in r]
-    return max(values) if values else None
+    row = best_row(agg, sampler, ref_steps, family, target, metric)
+    return None if row is None else row[metric]
 
 
-def placement_verdict(agg: list[dict], sampler: str, ref_steps: int) -> list[str]:
+def paired_difference(rows: list[dict], a: dict, b: dict, metric: str):
+    """(mean, 95% half-width, pairs) of a - b on `metric`, paired by prompt and seed, between two
+    aggregated settings `a` and `b` (same sampler and steps); None with fewer than two common pairs.
+    Why: a cell's verdict compares means over a handful of pairs whose paired differences spread by
+    several dB (docs/method.md); the interval says whether a miss is resolved by them at all."""
+    def per_pair(setting):
+        return {(r["prompt"], r["seed"]): r[metric] for r in rows
+                if all(r[k] == setting[k] for k in ("sampler", "ref_steps", "family", "label")) and metric in r}
+    pa, pb = per_pair(a), per_pair(b)
+    diffs = [pa[k] - pb[k] for k in sorted(pa.keys() & pb.keys()) if finite(pa[k]) and finite(pb[k])]
+    n = len(diffs)
+    if n < 2:
+        return None
+    from scipy.stats import t as student_t  # a ComfyUI requirement
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return mean, float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n), n
+
+
+def placement_verdict(agg: list[dict], sampler: str, ref_steps: int, rows: list[dict] | None = None) -> list[str]:
     """Calibrated placement against the better of the two fixed windows (late, early/mid), each the
-    best over its settings reaching the speedup, on PSNR and on mask IoU."""
+    best over its settings reaching the speedup, on PSNR and on mask IoU. With the per-pair `rows`,
+    each cell below the better window also gets its paired difference and 95% interval."""
     lines = []
     for target in TARGETS:
         cells = []
         for metric in ("psnr", "iou"):
-            ours = best_at(agg, sampler, ref_steps, CALIBRATED, target, metric)
-            fixed = [v for v in (best_at(agg, sampler, ref_steps, f, target, metric) for f in FIXED_WINDOWS) if v is not None]
+            ours = best_row(agg, sampler, ref_steps, CALIBRATED, target, metric)
+            fixed = [r for r in (best_row(agg, sampler, ref_steps, f, target, metric) for f in FIXED_WINDOWS) if r is not None]
             if ours is None:
                 cells.append(f"{metric.upper()}: calibrated placement does not reach it")
             elif not fixed:
-                cells.append(f"{metric.upper()} {ours:.3g}: no fixed window reaches it")
+                cells.append(f"{metric.upper()} {ours[metric]:.3g}: no fixed window reaches it")
             else:
-                word = "at least the better fixed window" if ours >= max(fixed) - 1e-9 else "below the better fixed window"
-                cells.append(f"{metric.upper()} {ours:.3g} vs {max(fixed):.3g}: {word}")
+                best = max(fixed, key=lambda r: r[metric])
+                if ours[metric] >= best[metric] - 1e-9:
+                    word = "at least the better fixed window"
+                else:
+                    word = "below the better fixed window"
+                    diff = paired_difference(rows, ours, best, metric) if rows else None
+                    if diff is not None:
+                        mean, half, n = diff
+                        unit = " dB" if metric == "psnr" else ""
+                        resolved = "resolved" if mean + half < 0 else "not resolved"
+                        word += (f" (paired {mean:+.3g}{unit}, 95% interval {mean - half:+.3g} to {mean + half:+.3g}"
+                                 f" over {n} pairs: {resolved})")
+                cells.append(f"{metric.upper()} {ours[metric]:.3g} vs {best[metric]:.3g}: {word}")
         lines.append(f"- ≥{target:.1f}x: " + "; ".join(cells))
     return lines
 
@@ -173,7 +210,8 @@ def oracle_gaps(agg: list[dict], sampler: str, ref_steps: int) -> list[str]:
     return lines
 
 
-def markdown(agg: list[dict], header: str) -> str:
+def markdown(agg: list[dict], header: str, rows: list[dict] | None = None) -> str:
+    """The results page; with the per-pair `rows`, paired intervals where calibrated placement misses."""
     lines = [header, ""]
     for sampler, ref_steps in sorted({(r["sampler"], r["ref_steps"]) for r in agg}):
         lines += [f"### {sampler}, {ref_steps} steps", "",
@@ -209,7 +247,7 @@ def markdown(agg: list[dict], header: str) -> str:
                 late_vs_early(agg, sampler, ref_steps)
         if any(r["family"] == CALIBRATED for r in agg):
             lines += ["", "Calibrated placement against the better of the fixed late window (TaoCache) and the "
-                      "fixed early/mid window:", ""] + placement_verdict(agg, sampler, ref_steps)
+                      "fixed early/mid window:", ""] + placement_verdict(agg, sampler, ref_steps, rows)
         if any(r["family"] == ORACLE for r in agg):
             lines += ["", "Gap to the oracle (oracle minus family, PSNR dB / mask IoU; the oracle plans from the "
                       "true per-step errors of the same prompt and seed):", ""] + oracle_gaps(agg, sampler, ref_steps)

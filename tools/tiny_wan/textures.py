@@ -45,6 +45,8 @@ CONTRAST = (0.25, 0.35)         # texture amplitude around the grey level, unifo
 LIGHT_WAVES = 3
 LIGHT_PERIOD = (40.0, 64.0)
 LIGHT_AMPLITUDE = 0.35          # 0.2 before the pan fine-tune
+DIRECTION_TINT = 0.1            # a faint background tint per pan direction (data.TINTS; 0 before the
+                                # third training stage): see render()
 DISC_RADIUS = 7.0
 SQUARE_HALF = 6.0
 
@@ -204,8 +206,16 @@ def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tenso
     return (SQUARE_HALF + edge - dx.abs()).clamp(0, 1) * (SQUARE_HALF + edge - dy.abs()).clamp(0, 1)
 
 
-def render(parts: list[PromptParts], layout: dict, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw the videos: (frames [B, 3, T, H, W] in [-1, 1], object alpha [B, 2, T, H, W])."""
+def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
+           tint: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw the videos: (frames [B, 3, T, H, W] in [-1, 1], object alpha [B, 2, T, H, W]).
+
+    tint (default DIRECTION_TINT): the background gets the first model's faint RGB offset per
+    direction (data.TINTS, each summing to 0, so luma and every luma-based judge are unchanged).
+    Why: a model trained without it learned to map the four direction words to the same text
+    embedding (a 1% change for left -> right, 48% at initialisation; README "The second tiny
+    model"), as the first model did before its tint; a cue every token shows keeps the word alive."""
+    tint = DIRECTION_TINT if tint is None else tint
     s = SUPERSAMPLE
     coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s - 0.5
     y, x = torch.meshgrid(coords, coords, indexing="ij")
@@ -217,6 +227,8 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE) -> tuple[to
         tex = _texture(p.texture, p.scale, bx, by, layout, i)               # [T, H2, W2]
         grey = (layout["bg"][i] + layout["contrast"][i] * tex + _light(bx, by, layout, i)).clamp(-1, 1)
         video = grey[None].expand(3, *grey.shape).clone()                   # [3, T, H2, W2]
+        if tint > 0:
+            video = (video + tint * data.TINTS[p.direction][:, None, None, None]).clamp(-1, 1)
         al = []
         for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
             a = _object_alpha(layout["paths"][i, k], kind, x, y)
@@ -232,11 +244,12 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE) -> tuple[to
     return frames, alpha
 
 
-def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE):
+def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
+                 tint: float | None = None):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
     layout = sample_layout(parts, gen, frames, size)
-    video, alpha = render(parts, layout, size)
+    video, alpha = render(parts, layout, size, tint)
     layout["alpha"] = alpha
     return video, layout
 

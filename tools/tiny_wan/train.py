@@ -62,7 +62,8 @@ DEFAULTS = dict(
 # seen in the same hour (dim 128, batch 24), as the shapes model was trained; shorter EMA than the
 # shapes model's, since the run has fewer steps.
 TEXTURES = dict(dataset="textures", frames=8, size=64, batch=24, dim=128, ffn=512, layers=4, steps=2000,
-                lr=1e-3, ema=0.995, warmup=150, frame_noise_frac=0.0, one_known_frac=0.0, trail_px=0.0, direction_tint=0.0)
+                lr=1e-3, ema=0.995, warmup=150, frame_noise_frac=0.0, one_known_frac=0.0, trail_px=0.0,
+                direction_tint=0.1)  # the tint: from the third stage on (README); stages 1-2 ran with 0
 DESCRIPTIONS = {"shapes": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural moving shapes",
                 "textures": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedural textured videos "
                             "(two objects, panning textures at two scales; 4x lossy latent)"}
@@ -200,7 +201,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.
     if source is data:
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
     else:
-        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"])
+        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"])
     return codec.encode(video)
 
 
