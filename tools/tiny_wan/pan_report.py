@@ -7,6 +7,8 @@ colours cover (the judge compares backgrounds only), and the background shift wi
 A match ratio above textures.MAX_MATCH_RATIO (0.3) means no shift matched; inf means fewer than a
 quarter of the shifts could be judged (too much of the frame in object colours). Ground truth:
 colours cover about 7% of a frame, and first to last shifts 14 px along the named direction.
+"tint" is the direction whose background tint (textures.DIRECTION_TINT, data.TINTS) the background's
+mean colour cast is nearest to: whether the model follows the direction word at all, moving or not.
 """
 from __future__ import annotations
 
@@ -26,6 +28,16 @@ import sample as sampler  # noqa: E402
 import textures  # noqa: E402
 
 
+def tint_direction(videos: torch.Tensor) -> torch.Tensor:
+    """Direction index [B] whose tint best matches the background's mean colour cast (RGB minus
+    luma, away from the objects)."""
+    mask = textures.object_mask(videos)[:, None]                          # [B, 1, T, H, W]
+    cast = videos - videos.mean(dim=1, keepdim=True)
+    keep = (~mask).float()
+    mean = (cast * keep).sum(dim=(2, 3, 4)) / keep.sum(dim=(2, 3, 4)).clamp(min=1)   # [B, 3]
+    return (mean @ textures.data.TINTS.T).argmax(dim=1)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=kinds.KINDS["textures"].model_file)
@@ -43,14 +55,17 @@ def main(argv=None):
     whole, whole_ratio = textures.shift_search(videos)
     first, first_ratio = textures.shift_search(videos[:, :, :2])
     cover = textures.object_mask(videos).float().mean(dim=(1, 2, 3))
+    tint = tint_direction(videos)
     print(f"{a.model}, cfg {a.cfg:g}, {a.steps} steps")
     for i, prompt in enumerate(prompts):
         print(f"{prompt:55s} colours cover {cover[i]:.0%}  first->last {whole[i].tolist()} ratio {whole_ratio[i]:.2f}"
-              f"  frames 0->1 {first[i].tolist()} ratio {first_ratio[i]:.2f}")
+              f"  frames 0->1 {first[i].tolist()} ratio {first_ratio[i]:.2f}  tint {textures.DIRECTION_NAMES[tint[i]]}")
+    named = torch.tensor([textures.parse_prompt(p).direction for p in prompts])
     judged = whole_ratio.isfinite()
     print(f"judgeable {int(judged.sum())}/{len(prompts)}; first->last matched {int((whole_ratio <= textures.MAX_MATCH_RATIO).sum())}; "
           f"frames 0->1 matched {int((first_ratio <= textures.MAX_MATCH_RATIO).sum())}; "
-          f"pan direction correct {int((textures.classify_direction(videos) == torch.tensor([textures.parse_prompt(p).direction for p in prompts])).sum())}")
+          f"pan direction correct {int((textures.classify_direction(videos) == named).sum())}; "
+          f"tint direction correct {int((tint == named).sum())}")
     if a.png:
         import torchvision.utils
         grid = videos[:4, :, [0, 3, kind.frames - 1]].permute(0, 2, 1, 3, 4).reshape(-1, 3, kind.size, kind.size)

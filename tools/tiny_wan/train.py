@@ -428,12 +428,22 @@ def prompt_sensitivity(model, probe) -> dict:
     return out
 
 
+TEXT_SWAPS = {
+    "shapes": ("a red disc moving right", {"colour": ("red", "blue"), "shape": ("disc", "bar"),
+                                           "direction": ("right", "left")}),
+    "textures": ("red and blue over fine stripes panning left",
+                 {"colour": ("red", "green"), "texture": ("stripes", "dots"), "scale": ("fine", "coarse"),
+                  "direction": ("left", "right")}),
+}
+
+
 @torch.no_grad()
-def text_path_sensitivity(model, base: str = "a red disc moving right") -> dict:
+def text_path_sensitivity(model, dataset_name: str = "shapes") -> dict:
     """Relative change of the model's text embedding (its own MLP on the context) when one word of
-    `base` is swapped for another of its kind. Near 0 means the network has learned to map those
-    words to the same vector: it cannot follow them, whatever the blocks after it learn."""
-    swaps = {"colour": ("red", "blue"), "shape": ("disc", "bar"), "direction": ("right", "left")}
+    the dataset's example prompt is swapped for another of its kind. Near 0 means the network has
+    learned to map those words to the same vector: it cannot follow them, whatever the blocks after
+    it learn."""
+    base, swaps = TEXT_SWAPS[dataset_name]
     ref = model.text_embedding(data.embed_prompt(base)[None])
     out = {}
     for kind, (a, b) in swaps.items():
@@ -486,11 +496,13 @@ def main(argv=None):
         from safetensors.torch import load_file
         torch.set_num_threads(cfg["threads"])
         model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
-        print(json.dumps({"text_change_at_init": text_path_sensitivity(model)}))
+        print(json.dumps({"text_change_at_init": text_path_sensitivity(model, a.dataset)}))
         model.load_state_dict(load_file(a.diagnose))
         model.eval()
-        print(json.dumps({"model": a.diagnose, "text_change": text_path_sensitivity(model),
-                          "loss_gap": prompt_sensitivity(model, make_probe(cfg))}))
+        out = {"model": a.diagnose, "text_change": text_path_sensitivity(model, a.dataset)}
+        if a.dataset == "shapes":  # (the loss-gap probe swaps the shapes model's words)
+            out["loss_gap"] = prompt_sensitivity(model, make_probe(cfg))
+        print(json.dumps(out))
         return
     if a.bench:
         torch.set_num_threads(cfg["threads"])
