@@ -129,12 +129,14 @@ def _uniform(gen, shape, lo, hi):
     return lo + (hi - lo) * torch.rand(shape, generator=gen)
 
 
-def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE) -> dict:
+def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
+                  pan_speed: float | None = None) -> dict:
     """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
-    background offset per frame [B, T, 2] and the two object paths [B, 2, T, 2] (x, y)."""
+    background offset per frame [B, T, 2] (pan_speed px a frame, default PAN_SPEED) and the two
+    object paths [B, 2, T, 2] (x, y)."""
     n = len(parts)
     direction = torch.tensor([p.direction for p in parts])
-    pan = DIR_VEC[direction] * PAN_SPEED                                    # [B, 2] px / frame
+    pan = DIR_VEC[direction] * (PAN_SPEED if pan_speed is None else pan_speed)   # [B, 2] px / frame
     t = torch.arange(frames, dtype=torch.float32)
     offset = pan[:, None, :] * t[None, :, None]                             # [B, T, 2]
     phase = torch.rand(n, 2, generator=gen) * 2 * math.pi
@@ -245,10 +247,10 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
 
 
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
-                 tint: float | None = None):
+                 tint: float | None = None, pan_speed: float | None = None):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
-    layout = sample_layout(parts, gen, frames, size)
+    layout = sample_layout(parts, gen, frames, size, pan_speed)
     video, alpha = render(parts, layout, size, tint)
     layout["alpha"] = alpha
     return video, layout

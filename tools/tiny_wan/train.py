@@ -201,7 +201,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.
     if source is data:
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
     else:
-        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"])
+        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"))
     return codec.encode(video)
 
 
@@ -463,6 +463,8 @@ def parse_args(argv=None):
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (not yet run on one)")
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
+    ap.add_argument("--pan-px", type=float, default=None,
+                    help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save EMA checkpoints every N steps")
     ap.add_argument("--bench", type=int, default=0, help="only time N training steps and exit")
@@ -488,6 +490,10 @@ def main(argv=None):
     a.out = a.out or (TEXTURES_OUT if a.dataset == "textures" else DEFAULT_OUT)
     if a.only_direction:
         cfg["only_direction"] = a.only_direction
+    if a.pan_px is not None:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--pan-px: only the textures dataset has a pan")
+        cfg["pan_px"] = a.pan_px
     if a.init:  # recorded, so a fine-tuned model names the weights it started from
         import hashlib
         with open(a.init, "rb") as f:
