@@ -67,3 +67,19 @@ def test_a_miss_gets_its_paired_interval_resolved_or_not():
     # without per-pair rows (older results.json) the verdict stays as it was
     agg = [row("TaoCache", 1.5, 16.75, label="late"), row(report.CALIBRATED, 1.5, 16.5, label="cal")]
     assert "paired" not in " ".join(report.placement_verdict(agg, "euler", 30))
+
+
+def test_every_configuration_of_the_page_gets_its_paired_intervals():
+    """Regression: markdown() once rebound `rows` while listing the first configuration's settings,
+    so only the first configuration's misses got intervals."""
+    late, ours = [14.0, 20.0, 17.0, 16.0], [10.0, 24.0, 13.0, 19.0]
+    agg, rows = [], []
+    for sampler in ("euler", "uni_pc"):
+        for family, label, values in (("TaoCache", "late", late), (report.CALIBRATED, "cal", ours)):
+            agg.append(dict(row(family, 1.5, sum(values) / 4, label=label), sampler=sampler))
+            rows += [dict(r, sampler=sampler) for r in pair_rows(family, label, values)]
+    agg.append(dict(row("full", 1.0, 99.0, label=""), sampler="euler"))
+    page = report.markdown(agg, "# header", rows)
+    euler, uni_pc = page.split("### ")[1:]
+    for section in (euler, uni_pc):                 # the 1.2-1.5x cells of each: four misses
+        assert section.count("over 4 pairs: not resolved") == 4

@@ -261,8 +261,8 @@ def markdown(agg: list[dict], header: str, rows: list[dict] | None = None) -> st
                   "| family | setting | call ratio | wall ratio (timing size) | PSNR dB | SSIM | mask IoU | centroid px "
                   "| HP-PSNR dB | HP-SSIM | edge F1 |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
-        rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps]
-        for r in sorted(rows, key=lambda r: (r["family"], r["call_ratio"])):
+        settings = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps]
+        for r in sorted(settings, key=lambda r: (r["family"], r["call_ratio"])):
             wall = r.get("wall_ratio")
             # the wall clock is measured at a larger latent, where a content-driven cache may skip a
             # different number of calls: its own call ratio there is shown beside it
