@@ -471,7 +471,7 @@ def parse_args(argv=None):
     ap.add_argument("--only-direction", choices=data.DIRECTION_NAMES, default=None,
                     help="diagnostic: render every video moving this way (the prompt's direction word is ignored)")
     ap.add_argument("--diagnose", metavar="MODEL", default=None,
-                    help="print how much MODEL's text embedding and its v-loss react to each kind of prompt word, and exit")
+                    help="print how much MODEL's text embedding (and, shapes: its v-loss) reacts to each kind of prompt word; textures: also pan_probe.py's score for carrying the named pan from one known frame; then exit")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="every N steps sample --eval-pairs prompt/seed pairs with the EMA weights and report "
                          "the learned fractions (check_learned.py's judge; in-process, no ComfyUI loader)")
@@ -508,6 +508,9 @@ def main(argv=None):
         out = {"model": a.diagnose, "text_change": text_path_sensitivity(model, a.dataset)}
         if a.dataset == "shapes":  # (the loss-gap probe swaps the shapes model's words)
             out["loss_gap"] = prompt_sensitivity(model, make_probe(cfg))
+        else:                      # does it carry the named pan from one known frame (pan_probe.py)
+            import pan_probe
+            out["pan_extrapolation"] = pan_probe.pan_extrapolation(model, dict(cfg, direction_tint=0.0))
         print(json.dumps(out))
         return
     if a.bench:

@@ -1,0 +1,108 @@
+"""Does the textures model carry the named pan from one known frame to the others? A teacher-forced
+probe, no sampler: the first frame of a ground-truth video is given nearly clean (sigma 0.05), the
+other frames at noise level u, and the model's clean estimate of those frames is scored against the
+same video panning the named way and panning the opposite way (same seed, same first frame):
+
+    score = <x0hat - mid, half> / |half|^2,  mid = (named + opposite) / 2,  half = (named - opposite) / 2
+
+over frames 1.., in the latent. +1: the named pan; -1: the opposite pan; 0: neither (a static or
+blurred background). At u = 1 the noisy frames hold nothing, so the pan must come from the prompt
+(or, for a model trained on one direction, from habit): that is the extrapolation sampling needs.
+At u = 0.6 the noisy frames still show the pan, so a model that only denoises already scores high.
+
+    python tools/tiny_wan/pan_probe.py MODEL [MODEL ...] [--videos 16]
+
+Why it exists: check_learned and pan_report judge sampled videos, where a missing pan can have many
+causes; this separates "the model cannot extrapolate the pan" from "sampling does not use it".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import textures  # noqa: E402
+
+KNOWN_SIGMA = 0.05
+UNKNOWN_LEVELS = (0.6, 0.9, 1.0)
+
+
+def direction_score(x0hat: torch.Tensor, named: torch.Tensor, opposite: torch.Tensor) -> float:
+    """Where the estimate of frames 1.. lies between the named-pan video (+1) and the opposite-pan
+    video (-1); latents [B, C, T, H, W] with the same first frame."""
+    mid, half = ((named + opposite) / 2)[:, :, 1:], ((named - opposite) / 2)[:, :, 1:]
+    denom = float((half * half).sum())
+    if denom == 0.0:
+        raise ValueError("the named and the opposite videos are identical: no pan to score")
+    return float(((x0hat[:, :, 1:] - mid) * half).sum()) / denom
+
+
+def opposite(direction: int) -> int:
+    """right<->left, down<->up (textures.DIRECTION_NAMES order)."""
+    return direction ^ 1
+
+
+@torch.no_grad()
+def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS, seed: int = 11) -> dict:
+    """{direction name: {u: score}} for `videos` prompts of each direction (train.py's config `cfg`
+    draws the data: size, frames, tint, pan speed)."""
+    import train  # (imports ComfyUI's WanModel lazily, as train.py does)
+    table = textures.prompt_table()
+    out = {}
+    base = torch.arange(videos) * 37 % textures.N_PROMPTS
+    base = base - base % len(textures.DIRECTION_NAMES)
+    for d, name in enumerate(textures.DIRECTION_NAMES):
+        ids, ids_opp = base + d, base + opposite(d)
+        named = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
+        away = train.render_latents(ids_opp, torch.Generator().manual_seed(seed), cfg)
+        noise = torch.randn(named.shape, generator=torch.Generator().manual_seed(seed + 1))
+        frames = named.shape[2]
+        out[name] = {}
+        for u in levels:
+            sigma = torch.tensor([KNOWN_SIGMA] + [u] * (frames - 1)).expand(videos, frames)
+            s = sigma.reshape(videos, 1, frames, 1, 1)
+            xs = (1 - s) * named + s * noise
+            x0hat = xs - s * model(xs, sigma * 1000.0, table[ids])
+            out[name][u] = round(direction_score(x0hat, named, away), 3)
+    return out
+
+
+def load(path: str):
+    """The model at `path` with train.py's architecture from its config (the .json beside it, else
+    the committed textures model's)."""
+    import train
+    from safetensors.torch import load_file
+    meta = os.path.splitext(path)[0] + ".json"
+    if not os.path.exists(meta):
+        meta = os.path.join(HERE, "..", "..", "models", "tiny_wan21_t2v_textures.json")
+    with open(meta) as f:
+        cfg = json.load(f)["config"]
+    model = train.build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
+    model.load_state_dict(load_file(path))
+    return model.eval(), cfg
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--videos", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    for path in a.models:
+        model, cfg = load(path)
+        # the probe's data: the model's own pan speed, no direction tint (the score is about motion)
+        scores = pan_extrapolation(model, dict(cfg, direction_tint=0.0), a.videos)
+        cells = " | ".join(f"{d} " + " ".join(f"u{u}:{v:+.2f}" for u, v in by_u.items()) for d, by_u in scores.items())
+        print(f"{os.path.basename(path)}: {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
