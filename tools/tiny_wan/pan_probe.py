@@ -9,8 +9,10 @@ over frames 1.., in the latent. +1: the named pan; -1: the opposite pan; 0: neit
 blurred background). At u = 1 the noisy frames hold nothing, so the pan must come from the prompt
 (or, for a model trained on one direction, from habit): that is the extrapolation sampling needs.
 At u = 0.6 the noisy frames still show the pan, so a model that only denoises already scores high.
+With --no-known-frame every frame is at u, as in sampling: how far up the noise levels the model
+still keeps (or makes) the pan when no frame is given.
 
-    python tools/tiny_wan/pan_probe.py MODEL [MODEL ...] [--videos 16]
+    python tools/tiny_wan/pan_probe.py MODEL [MODEL ...] [--videos 16] [--no-known-frame]
 
 Why it exists: check_learned and pan_report judge sampled videos, where a missing pan can have many
 causes; this separates "the model cannot extrapolate the pan" from "sampling does not use it".
@@ -50,9 +52,10 @@ def opposite(direction: int) -> int:
 
 
 @torch.no_grad()
-def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS, seed: int = 11) -> dict:
+def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS, seed: int = 11,
+                      known_frame: bool = True) -> dict:
     """{direction name: {u: score}} for `videos` prompts of each direction (train.py's config `cfg`
-    draws the data: size, frames, tint, pan speed)."""
+    draws the data: size, frames, tint, pan speed). known_frame False: every frame at u."""
     import train  # (imports ComfyUI's WanModel lazily, as train.py does)
     table = textures.prompt_table()
     out = {}
@@ -66,7 +69,8 @@ def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS,
         frames = named.shape[2]
         out[name] = {}
         for u in levels:
-            sigma = torch.tensor([KNOWN_SIGMA] + [u] * (frames - 1)).expand(videos, frames)
+            first = KNOWN_SIGMA if known_frame else u
+            sigma = torch.tensor([first] + [u] * (frames - 1)).expand(videos, frames)
             s = sigma.reshape(videos, 1, frames, 1, 1)
             xs = (1 - s) * named + s * noise
             x0hat = xs - s * model(xs, sigma * 1000.0, table[ids])
@@ -94,12 +98,15 @@ def main(argv=None):
     ap.add_argument("models", nargs="+")
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-known-frame", action="store_true", help="every frame at u, as in sampling")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     for path in a.models:
         model, cfg = load(path)
         # the probe's data: the model's own pan speed, no direction tint (the score is about motion)
-        scores = pan_extrapolation(model, dict(cfg, direction_tint=0.0), a.videos)
+        scores = pan_extrapolation(model, dict(cfg, direction_tint=0.0), a.videos,
+                                   (0.3, 0.5, 0.7, 0.85, 0.95) if a.no_known_frame else UNKNOWN_LEVELS,
+                                   known_frame=not a.no_known_frame)
         cells = " | ".join(f"{d} " + " ".join(f"u{u}:{v:+.2f}" for u, v in by_u.items()) for d, by_u in scores.items())
         print(f"{os.path.basename(path)}: {cells}", flush=True)
 
