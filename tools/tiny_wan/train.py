@@ -41,6 +41,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import batches  # noqa: E402
 import data  # noqa: E402
 import latent  # noqa: E402
 
@@ -240,13 +241,15 @@ def checkpoint_path(out_path: str) -> str:
 
 
 def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0,
-          init: str | None = None, resume: bool = False, max_minutes: float = 0.0, device: str = "cpu"):
+          init: str | None = None, resume: bool = False, max_minutes: float = 0.0, device: str = "cpu",
+          data_workers: int = 0):
     """Train to cfg["steps"]. ckpt_every: also write a resumable checkpoint (weights, EMA, optimiser,
     data generator, history) every N steps to checkpoint_path(out_path); resume: continue from it (the
     same config, so the run reaches the same step count; the weights match an uninterrupted run up to
     the thread-order rounding of torch). max_minutes > 0: stop after that long, write the checkpoint
     and the EMA weights so far, and say how to continue. device: where the model trains ("cuda" on a
-    GPU machine; the data is drawn on the CPU either way, from the same seeded stream)."""
+    GPU machine; the data is drawn on the CPU either way, from the same seeded stream). data_workers:
+    processes drawing batches ahead (needs cfg["per_step_data"]; batches.py)."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
@@ -286,11 +289,12 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
     run_loss, run_n = 0.0, 0
     t0 = time.time()
     step_done = first_step
+    stream = batches.BatchStream(cfg, gen, table, data_workers, first_step)
     for step in range(first_step, cfg["steps"]):
         lr = lr_at(step, cfg)
         for grp in opt.param_groups:
             grp["lr"] = lr
-        xs, sigma, ctx, target = (t.to(device) for t in make_batch(cfg, gen, table))
+        xs, sigma, ctx, target = (t.to(device) for t in stream.get(step))
         pred = model(xs, sigma * 1000.0, ctx)
         per = ((pred.float() - target) ** 2).mean(dim=(1, 2, 3, 4))
         loss = per.mean()
@@ -333,6 +337,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
             print(f"stopped at step {step + 1} of {cfg['steps']} after {max_minutes} min: continue with the same "
                   f"command plus --resume (checkpoint {checkpoint_path(out_path)})", flush=True)
             break
+    stream.close()
     return save(ema, cfg, history, out_path, t0 - done_seconds, n_params, step_done)
 
 
@@ -462,6 +467,10 @@ def parse_args(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (not yet run on one)")
+    ap.add_argument("--per-step-data", action="store_true",
+                    help="seed each step's batch by its step (recorded in the config; needed by --data-workers)")
+    ap.add_argument("--data-workers", type=int, default=0,
+                    help="processes drawing batches ahead (with --per-step-data; the batches do not depend on it)")
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
@@ -494,6 +503,10 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--pan-px: only the textures dataset has a pan")
         cfg["pan_px"] = a.pan_px
+    if a.per_step_data:  # (recorded only when given, so earlier configs still resume)
+        cfg["per_step_data"] = True
+    if a.data_workers and not a.per_step_data:
+        raise SystemExit("--data-workers needs --per-step-data (a batch seeded by its step)")
     if a.init:  # recorded, so a fine-tuned model names the weights it started from
         import hashlib
         with open(a.init, "rb") as f:
@@ -538,7 +551,7 @@ def main(argv=None):
     if a.eval_every:
         eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
     meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init, a.resume, a.max_minutes,
-                 a.device)
+                 a.device, a.data_workers)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 
