@@ -167,7 +167,7 @@ def main(argv=None):
     plan = set(window[1::2])
     build_s = time.perf_counter() - t_build
 
-    sample(model, x, context, sigmas[:3], a.cfg, a.device)          # warm-up: kernels, allocator
+    sample(model, x, context, sigmas[:6], a.cfg, a.device)          # warm-up: kernels, allocator (5 calls)
     full = sample(model, x, context, sigmas, a.cfg, a.device)
     rows = {"full": full}
     for name, plan_of in (("taocache defaults (online)", None), ("taocache planned, every other window step", plan)):
