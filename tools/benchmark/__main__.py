@@ -2,6 +2,10 @@
 
     bash tools/benchmark.sh [--quick] [--model shapes|textures|PATH]
 
+    # a study: the same calibrated placements against the two fixed windows on 30 evaluation pairs
+    bash tools/benchmark.sh --pairs 30 --profiles-from results/benchmark/profiles --timing-repeats 0 \
+        --families "TaoCache,ablation: early/mid window,TaoCache calibrated placement" --out results/placement_30_pairs
+
 Every method runs the same prompts and seeds through ComfyUI's real executor (UNETLoader ->
 ModelSamplingSD3(8) -> [method's nodes] -> KSampler, cfg 5) on one of the trained tiny
 Wan2.1-architecture models (tools/tiny_wan/kinds.py: shapes, or textures with fine detail), and is
@@ -63,6 +67,17 @@ TEXTURES_CALIBRATION = [("green and red over coarse stripes panning right", 201)
                         ("cyan and yellow over coarse noise panning up", 204)]
 PAIRS = {"shapes": SHAPES_PAIRS, "textures": TEXTURES_PAIRS}
 CALIBRATION_PAIRS = {"shapes": SHAPES_CALIBRATION, "textures": TEXTURES_CALIBRATION}
+def evaluation_pairs(kind_name: str, n: int) -> list[tuple[str, int]]:
+    """The first n evaluation pairs: the listed ones (PAIRS), then, beyond them, the model's prompts in
+    a fixed stride with seeds from 301 on (never a calibration pair: those use seeds 201-208), for
+    studies that need more pairs than the benchmark's time allows."""
+    listed = PAIRS[kind_name][:n]
+    source = textures if kind_name == "textures" else data
+    prompts = source.all_prompts()
+    extra = [(prompts[(7 * i + 3) % len(prompts)], 301 + i) for i in range(max(n - len(listed), 0))]
+    return listed + extra
+
+
 OUT_DIRS = {"shapes": REPO / "results" / "benchmark", "textures": REPO / "results" / "benchmark_textures"}
 
 
@@ -128,7 +143,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2 pairs, euler 30 steps only (a smoke run)")
     ap.add_argument("--samplers", default=None, help="default euler,uni_pc")
     ap.add_argument("--steps", default=None, help="sampler step counts (default 30,50 for shapes; 30 for textures)")
-    ap.add_argument("--pairs", type=int, default=None, help="prompt/seed pairs (of 8). Default 6 for shapes (every colour, "
+    ap.add_argument("--pairs", type=int, default=None, help="prompt/seed pairs (8 listed, more drawn from the "
+                    "prompts with seeds from 301). Default 6 for shapes (every colour, "
                     "shape and direction) and 30 and 50 steps for shapes; 4 pairs (every texture, both scales, every "
                     "direction) and 30 steps for textures, whose forward costs about 5 times the shapes model's: "
                     "each stays under 30 minutes on 2 cores")
@@ -138,13 +154,17 @@ def main():
                     "(default 192x192x17 for shapes; the quality latent for textures, where it already does)")
     ap.add_argument("--timing-repeats", type=int, default=None,
                     help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts "
-                         "(default 2)")
-    ap.add_argument("--families", default=None, help="comma-separated method families to run (default: all)")
+                         "(default 2; 0 leaves the pass out)")
+    ap.add_argument("--families", default=None, help="comma-separated method families to run (default: all; "
+                    "the oracle rows only when 'oracle' is named)")
     ap.add_argument("--model", default="shapes", help="shapes, textures (the committed tiny models) or a model file")
     ap.add_argument("--out", default=None, help="default results/benchmark (shapes) or results/benchmark_textures")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default 1 for shapes, which keeps wall-clock timings stable on a shared "
                          "machine; 2 for textures, whose larger forward needs both cores to finish in 30 minutes)")
+    ap.add_argument("--profiles-from", default=None,
+                    help="use the calibration profiles in this folder (a run's <out>/profiles) instead of calibrating: "
+                         "the same calibrated placements, evaluated on other or more pairs")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite results.md and the plots from the --out folder's results.json (no runs)")
     a = ap.parse_args()
@@ -169,7 +189,7 @@ def main():
         a.samplers, a.steps, a.pairs = "euler", "30", 2
     samplers = a.samplers.split(",")
     step_counts = [int(s) for s in a.steps.split(",")]
-    pairs = PAIRS[kind.name][:a.pairs]
+    pairs = evaluation_pairs(kind.name, a.pairs)
     size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(kind.frames, kind.size, kind.codec)
     timing_size = tuple(int(v) for v in a.timing_size.split("x")) if a.timing_size else size if textured else (192, 192, 17)
 
@@ -193,6 +213,12 @@ def main():
     for sampler in samplers:
         for steps in step_counts:
             name = f"{model_path.stem}_{sampler}_{steps}"
+            if a.profiles_from:
+                folder = comfy.base.path / "models" / "taocache_profiles"
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path(a.profiles_from) / f"{name}.json", folder)
+                profiles[(sampler, steps)] = f"{name}.json"
+                continue
             calibrate = calibration(steps, name)
             for prompt, seed in CALIBRATION_PAIRS[kind.name][:2 if a.quick else None]:
                 run(calibrate, prompt, seed, sampler, size)
@@ -215,7 +241,8 @@ def main():
                 ref_frames = decode(reference.latent, kind.codec)
                 norm_curves.setdefault((sampler, steps), []).append(
                     realism.output_norm_ratio_curve(reference.call_records[0]["output_norms"]))
-                for method in methods + planned(ORACLE, steps, f"{oracle_name}.json"):
+                oracle = planned(ORACLE, steps, f"{oracle_name}.json") if families is None or ORACLE in families else []
+                for method in methods + oracle:
                     result = reference if method is full else run(method, prompt, seed, sampler, size)
                     frames = decode(result.latent, kind.codec)
                     rows.append(dict(
@@ -224,13 +251,21 @@ def main():
                         psnr=metrics.psnr(frames, ref_frames), ssim=metrics.ssim(frames, ref_frames),
                         hp_psnr=metrics.highpass_psnr(frames, ref_frames), hp_ssim=metrics.highpass_ssim(frames, ref_frames),
                         edge_f1=metrics.edge_f1(frames, ref_frames), **structure(kind, frames, ref_frames, prompt)))
-            print(f"{sampler} {steps} steps: {len(methods) + len(PLAN_TARGETS)} methods x {len(pairs)} pairs done "
+            print(f"{sampler} {steps} steps: {len(methods) + len(oracle)} methods x {len(pairs)} pairs done "
                   f"({time.time() - started:.0f} s)", flush=True)
 
     agg = report.aggregate(rows)
-    # wall clock at the larger latent: euler, the first step count, the first pair; the ablations and
-    # the stack share their code path with the TaoCache rows and are not timed
     timing_steps = step_counts[0]
+    if a.timing_repeats > 0:
+        timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_size)
+        print(f"timing pass done ({time.time() - started:.0f} s)", flush=True)
+    write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started)
+
+
+def timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_size):
+    """Wall clock at the larger latent: euler, the first step count, the first pair (sets wall_ratio
+    and timing_call_ratio on the timed rows of agg); the ablations and the stack share their code
+    path with the TaoCache rows and are not timed."""
     methods = methods_at(timing_steps, profiles.get(("euler", timing_steps)))
     prompt, seed = pairs[0]
     run(methods[0], prompt, seed, "euler", timing_size)  # warm-up at this size
@@ -255,17 +290,23 @@ def main():
             calls, ratio = wall[name]
             row["wall_ratio"] = ratio
             row["timing_call_ratio"] = full_calls / calls
-    print(f"timing pass done ({time.time() - started:.0f} s)", flush=True)
 
+
+def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started):
+    """results.json, results.md and the plots of a finished run."""
+    import torch
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
               f"Model {model_path.name} ({kind.name}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
-              f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
-              f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
-              f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
-              f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
+              + (f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
+                 f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
+                 f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
+                 if a.timing_repeats > 0 else f"quality latent {size}, no wall-clock pass. ")
+              + (f"Calibration profiles from {a.profiles_from} (no calibration in this run). " if a.profiles_from else "")
+              + (f"Families: {a.families}. " if a.families else "")
+              + f"LPIPS skipped: no backbone weights on this machine. Runtime {time.time() - started:.0f} s.")
     curves = {f"{kind.name} model, {s} {n} steps (mean of {len(c)} full runs)": realism.mean_curve(c)
               for (s, n), c in sorted(norm_curves.items())}
     (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "aggregate": agg,
