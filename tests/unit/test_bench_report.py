@@ -83,3 +83,18 @@ def test_every_configuration_of_the_page_gets_its_paired_intervals():
     euler, uni_pc = page.split("### ")[1:]
     for section in (euler, uni_pc):                 # the 1.2-1.5x cells of each: four misses
         assert section.count("over 4 pairs: not resolved") == 4
+
+
+def test_evaluation_pairs_beyond_the_listed_ones_never_repeat_a_calibration_pair():
+    import importlib.util
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_pairs", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for kind in ("shapes", "textures"):
+        pairs = bench.evaluation_pairs(kind, 30)
+        assert len(pairs) == len(set(pairs)) == 30
+        assert pairs[:8] == bench.PAIRS[kind]                     # the benchmark's own pairs first
+        assert not set(pairs) & set(bench.CALIBRATION_PAIRS[kind])
+        assert not {seed for _, seed in pairs} & {seed for _, seed in bench.CALIBRATION_PAIRS[kind]}
+        assert bench.evaluation_pairs(kind, 6) == bench.PAIRS[kind][:6]
