@@ -3,7 +3,8 @@
     bash tools/benchmark.sh [--quick] [--model shapes|textures|PATH]
 
     # a study: the same calibrated placements against the two fixed windows on 30 evaluation pairs
-    bash tools/benchmark.sh --pairs 30 --profiles-from results/benchmark/profiles --timing-repeats 0 \
+    # (results/placement_30_pairs/profiles are the profiles of the committed shapes run, 5e4cae7)
+    bash tools/benchmark.sh --pairs 30 --profiles-from results/placement_30_pairs/profiles --timing-repeats 0 \
         --families "TaoCache,ablation: early/mid window,TaoCache calibrated placement" --out results/placement_30_pairs
 
 Every method runs the same prompts and seeds through ComfyUI's real executor (UNETLoader ->
