@@ -121,3 +121,20 @@ def test_direction_tint_colours_the_background_per_direction_and_leaves_luma_alo
     assert torch.cdist(offsets, offsets).add(torch.eye(4)).min() > 0.05  # a different colour cast per direction
     judged = T.judge(tinted, [p.text for p in parts])
     assert judged["colours"].all() and judged["direction"].all()
+
+
+def test_objects_move_on_straight_tracks_in_the_data_and_not_in_a_still_or_shuffled_video(batch):
+    """textures.objects_moving: the ground truth's objects (through the lossy latent) follow straight
+    tracks at 1-2 px a frame; the same video frozen on its first frame, or with its frames in a
+    scrambled order, does not move its objects that way."""
+    prompts, video, layout = batch
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    moving = T.objects_moving(decoded, prompts)
+    assert float(moving.mean()) >= 0.6, moving
+    tracks = T.object_tracks(decoded, prompts)
+    speed = tracks[..., 0][tracks[..., 0].isfinite()]
+    assert 0.8 <= float(speed.median()) <= 2.2, speed
+    frozen = decoded[:, :, :1].expand_as(decoded)
+    assert float(T.objects_moving(frozen, prompts).max()) == 0.0
+    order = torch.tensor([0, 5, 2, 7, 1, 4, 6, 3])
+    assert float(T.objects_moving(decoded[:, :, order], prompts).mean()) <= 0.2

@@ -21,8 +21,12 @@ STEPS = 12
 # 8-pair, 12-step sample gave (scale 7/8, colours 6/8, kind 4/8). It did NOT learn the pan direction
 # (1 of 8 here; README "The second tiny model"): that check is a strict xfail, so it fails the suite
 # (XPASS) once a retrained model learns it and the bar must be set.
-MIN = {"colours": 5 / 8, "direction": 5 / 8, "texture": 3 / 8, "scale": 6 / 8}
-NOT_LEARNED = {"direction"}
+# Nor did it learn to move its objects: their colour centroids do not follow straight tracks at a
+# data-like speed (textures.objects_moving: 17% of the objects on 24 pairs at 25 steps,
+# models/tiny_wan21_t2v_textures_check.json; the ground truth through the latent: 93% on 48 pairs):
+# a strict xfail too.
+MIN = {"colours": 5 / 8, "direction": 5 / 8, "texture": 3 / 8, "scale": 6 / 8, "objects_moving": 0.5}
+NOT_LEARNED = {"direction", "objects_moving"}
 
 CHILD = """
     import check_learned, kinds, sample, textures
@@ -40,7 +44,7 @@ CHILD = """
         "kind": kind.name, "model_base": type(base).__name__, "model_config": type(base.model_config).__name__,
         "unet_config": {k: v for k, v in base.model_config.unet_config.items() if isinstance(v, (int, float, str))},
         "warnings": [r for r in records if "unet" in r], "prompts": prompts,
-        "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale")},
+        "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale", "objects_moving")},
         "video_shape": list(videos.shape), "sample_s": sample_s}))
 """
 

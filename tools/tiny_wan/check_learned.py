@@ -8,7 +8,9 @@ three together, with breakdowns per shape and direction.
 
 A textures model (kinds.py; models/tiny_wan21_t2v_textures.safetensors) is judged by textures.judge
 instead: both object colours present, the pan direction, the texture kind and its scale. Chance
-levels there: texture 1/4, scale 1/2, direction 1/4 or less.
+levels there: texture 1/4, scale 1/2, direction 1/4 or less. It also reports `objects_moving`: the
+fraction of named objects whose colour centroids follow a straight track at 0.5-3 px a frame
+(textures.objects_moving; not part of "all", since the prompt does not name the objects' paths).
 
 Chance levels: colour 1/6, shape 1/3, direction 1/4 (or less: a static blob counts as wrong).
 The ground-truth renders score 100% / 100% / 100% with the same judge (--ground-truth).
@@ -80,6 +82,7 @@ def summarize(verdict: dict, prompts: list[str]) -> dict:
 def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
     out = {k: round(float(verdict[k].float().mean()), 4) for k in ("colours", "direction", "texture", "scale", "all")}
     out["n"] = len(prompts)
+    out["objects_moving"] = round(float(verdict["objects_moving"].mean()), 4)
     parts = [textures.parse_prompt(p) for p in prompts]
     for key, names in (("texture", textures.TEXTURE_NAMES), ("scale", textures.SCALE_NAMES),
                        ("direction", textures.DIRECTION_NAMES)):
