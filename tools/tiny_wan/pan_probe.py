@@ -14,6 +14,10 @@ still keeps (or makes) the pan when no frame is given.
 
     python tools/tiny_wan/pan_probe.py MODEL [MODEL ...] [--videos 16] [--no-known-frame]
 
+It also prints how much of the known frame's content reaches the other frames at all
+(content_carryover), beside what a static copy of that frame would score: a model near the static
+copy carries the content but not the motion.
+
 Why it exists: check_learned and pan_report judge sampled videos, where a missing pan can have many
 causes; this separates "the model cannot extrapolate the pan" from "sampling does not use it".
 """
@@ -78,6 +82,31 @@ def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS,
     return out
 
 
+@torch.no_grad()
+def content_carryover(model, cfg: dict, videos: int = 32, levels=UNKNOWN_LEVELS, seed: int = 11) -> dict:
+    """Does the known frame's content reach the other frames at all, shifted or not? The estimate of
+    frames 1.. scored (direction_score) between this video (+1) and the same prompt's video of another
+    seed with the same first frame (-1): 0 is neither (the prompt's average). Returns {u: score} and,
+    under "static copy", what a copy of the known frame into every frame scores: a model that
+    carries the content but not the pan lands near it."""
+    import train
+    table = textures.prompt_table()
+    ids = torch.arange(videos) * 37 % textures.N_PROMPTS
+    this = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
+    other = train.render_latents(ids, torch.Generator().manual_seed(seed + 88), cfg)
+    other = torch.cat([this[:, :, :1], other[:, :, 1:]], dim=2)
+    noise = torch.randn(this.shape, generator=torch.Generator().manual_seed(seed + 1))
+    frames = this.shape[2]
+    out = {"static copy": round(direction_score(this[:, :, :1].expand_as(this), this, other), 3)}
+    for u in levels:
+        sigma = torch.tensor([KNOWN_SIGMA] + [u] * (frames - 1)).expand(videos, frames)
+        s = sigma.reshape(videos, 1, frames, 1, 1)
+        xs = (1 - s) * this + s * noise
+        x0hat = xs - s * model(xs, sigma * 1000.0, table[ids])
+        out[u] = round(direction_score(x0hat, this, other), 3)
+    return out
+
+
 def load(path: str):
     """The model at `path` with train.py's architecture from its config (the .json beside it, else
     the committed textures model's)."""
@@ -109,6 +138,11 @@ def main(argv=None):
                                    known_frame=not a.no_known_frame)
         cells = " | ".join(f"{d} " + " ".join(f"u{u}:{v:+.2f}" for u, v in by_u.items()) for d, by_u in scores.items())
         print(f"{os.path.basename(path)}: {cells}", flush=True)
+        if not a.no_known_frame:
+            carried = content_carryover(model, dict(cfg, direction_tint=0.0), 2 * a.videos)
+            print(f"  content of the known frame in the others: "
+                  + " ".join(f"u{u}:{v:+.2f}" for u, v in carried.items() if u != "static copy")
+                  + f" (a static copy of it: {carried['static copy']:+.2f})", flush=True)
 
 
 if __name__ == "__main__":
