@@ -419,28 +419,24 @@ TRACK_MAX_RESIDUAL = 1.5   # px, RMS distance of the centroids from their straig
 
 
 def object_tracks(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-    """Straight-line fits of the two named objects' colour centroids over the frames: [B, 2, 2] holding
-    (speed px per frame, RMS residual px) per object, NaN where the object is missing from a frame.
-    The data moves each object on a straight path at 1-2 px a frame, so a model that learned motion
-    gives speeds there and small residuals; a still or flickering object does not."""
-    b, _, t, h, w = frames.shape
-    ys = torch.arange(h, dtype=frames.dtype)[:, None]
-    xs = torch.arange(w, dtype=frames.dtype)[None]
-    design = torch.stack([torch.ones(t), torch.arange(t, dtype=torch.float32)], dim=1).to(frames.dtype)
-    out = torch.full((b, 2, 2), float("nan"))
-    for i, prompt in enumerate(prompts):
-        parts = parse_prompt(prompt)
-        for k, colour in enumerate((parts.colour_a, parts.colour_b)):
-            m = data.colour_mask(frames[i:i + 1], colour)[0].to(frames.dtype)   # [T, H, W]
-            n = m.sum(dim=(1, 2))
-            if bool((n < TRACK_MIN_PX).any()):
-                continue
-            centre = torch.stack([(m * xs).sum(dim=(1, 2)) / n, (m * ys).sum(dim=(1, 2)) / n], dim=1)  # [T, 2]
-            coef = torch.linalg.lstsq(design, centre).solution                              # [2, 2]
-            residual = centre - design @ coef
-            out[i, k, 0] = coef[1].norm()
-            out[i, k, 1] = residual.pow(2).sum(dim=1).mean().sqrt()
-    return out
+    """Straight-line fits (data.motion_fit) of the two named objects' colour centroids over the frames:
+    [B, 2, 2] holding (speed px per frame, RMS residual px) per object, NaN where the object covers
+    fewer than TRACK_MIN_PX pixels in some frame. The data moves each object on a straight path at 1-2 px
+    a frame, so a model that learned motion gives speeds there and small residuals; a still or
+    flickering object does not."""
+    parts = [parse_prompt(p) for p in prompts]
+    masks = torch.stack([torch.cat([data.colour_mask(frames[i:i + 1], c) for c in (p.colour_a, p.colour_b)])
+                         for i, p in enumerate(parts)])                          # [B, 2, T, H, W]
+    b, _, t = masks.shape[:3]
+    cents = data.centroids(masks.flatten(0, 1))                                  # [2B, T, 2]
+    vel = data.motion_fit(cents)                                                  # [2B, 2]
+    tt = torch.arange(t, dtype=torch.float32).view(1, t, 1)
+    line = cents.mean(dim=1, keepdim=True) + (tt - tt.mean()) * vel[:, None]     # the fitted track
+    residual = (cents - line).pow(2).sum(dim=-1).mean(dim=-1).sqrt()
+    out = torch.stack([vel.norm(dim=-1), residual], dim=-1)                      # [2B, 2]
+    missing = (masks.flatten(0, 1).sum(dim=(-2, -1)) < TRACK_MIN_PX).any(dim=-1)
+    out[missing] = float("nan")
+    return out.view(b, 2, 2)
 
 
 def objects_moving(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
