@@ -138,3 +138,49 @@ def test_objects_move_on_straight_tracks_in_the_data_and_not_in_a_still_or_shuff
     assert float(T.objects_moving(frozen, prompts).max()) == 0.0
     order = torch.tensor([0, 5, 2, 7, 1, 4, 6, 3])
     assert float(T.objects_moving(decoded[:, :, order], prompts).mean()) <= 0.2
+
+
+def test_object_trail_lies_behind_the_motion_and_stays_out_of_the_judges_masks():
+    """textures._object_trail (trail_px > 0): a faint tail behind each object, none in frame 0, on
+    the side the object came from; the bodies and the judge's verdict do not change, nor (but for a
+    about 1% of their pixels) the colour masks it measures."""
+    parts = [T.PromptParts(0, 1, 3, 1, 0) for _ in range(6)]
+    layout = T.sample_layout(parts, torch.Generator().manual_seed(12))
+    plain, body = T.render(parts, layout, trail_px=0.0)
+    trailed, body_t = T.render(parts, layout, trail_px=8.0)
+    assert T.OBJECT_TRAIL_PX == 0.0 and torch.equal(body, body_t)          # the committed data: no trail
+    assert torch.equal(plain[:, :, 0], trailed[:, :, 0])                    # it grows from nothing
+    diff = (trailed - plain).abs().sum(dim=1)                               # [B, T, H, W]
+    assert float(diff[:, -1].amax(dim=(-2, -1)).min()) > 0.1                # every video has one at the end
+    prompts = [p.text for p in parts]
+    for key, value in T.judge(trailed, prompts).items():
+        assert torch.equal(value, T.judge(plain, prompts)[key]), key
+    mask_p = torch.stack([torch.stack([T.data.colour_mask(plain[i:i + 1], c)[0] for c in (0, 1)]) for i in range(6)])
+    mask_t = torch.stack([torch.stack([T.data.colour_mask(trailed[i:i + 1], c)[0] for c in (0, 1)]) for i in range(6)])
+    # (a faint tail over a texture pixel already far from the mean grey can tip it into the mask:
+    # about 1% of the masks' pixels, next to the bodies)
+    assert int((mask_p != mask_t).sum()) < 0.02 * int(mask_p.sum()), (mask_p != mask_t).sum()
+    # each tail's centre of mass lies behind its body, against the object's velocity
+    y, x = torch.meshgrid(torch.arange(T.SIZE, dtype=torch.float32), torch.arange(T.SIZE, dtype=torch.float32),
+                          indexing="ij")
+    for i in range(6):
+        for k, kind in enumerate(("disc", "square")):
+            path = layout["paths"][i, k]
+            tail = T._object_trail(path, kind, x, y, 8.0)[-1] * (T._object_alpha(path, kind, x, y)[-1] == 0)
+            centre = torch.stack([(tail * x).sum(), (tail * y).sum()]) / tail.sum()
+            assert float(((centre - path[-1]) * (path[-1] - path[0])).sum()) < 0, (i, k)
+
+
+def test_periodic_textures_alias_some_pans_and_a_one_pixel_pan_none():
+    """textures.pan_aliasing: at 1 px a frame every texture shows its pan (moving it the opposite way
+    matches worse than leaving it still); at the data's 2 px a fine checkerboard or dot grid (period
+    4 px) looks the same panned either way; at 8 px (one model token, the diagnostic pan of README
+    "The second tiny model") it looks still, and coarse stripes look nearly as if panned the other way."""
+    one, two, eight = (T.pan_aliasing(s, videos=6) for s in (1.0, 2.0, 8.0))
+    for key, (named, opposite, static) in one.items():
+        assert named < 1e-6 and opposite > 1.5 * static > 0.004, (key, one[key])
+    for key in (("checks", "fine"), ("dots", "fine")):
+        assert two[key][1] < 0.005 < 0.05 < two[key][2], (key, two[key])
+        assert eight[key][2] < 0.005, (key, eight[key])
+    assert eight[("stripes", "coarse")][1] < 0.1 * eight[("stripes", "coarse")][2]
+    assert T.PAN_SPEED == 2.0

@@ -49,6 +49,8 @@ DIRECTION_TINT = 0.1            # a faint background tint per pan direction (dat
                                 # third training stage): see render()
 DISC_RADIUS = 7.0
 SQUARE_HALF = 6.0
+OBJECT_TRAIL_PX = 0.0           # a faint motion trail behind each object (data.TRAIL_ALPHA, as the shapes
+                                # model's); 0 for the committed model: see _object_trail
 
 COLOUR_NAMES = data.COLOUR_NAMES
 PALETTE = data.PALETTE
@@ -208,16 +210,38 @@ def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tenso
     return (SQUARE_HALF + edge - dx.abs()).clamp(0, 1) * (SQUARE_HALF + edge - dy.abs()).clamp(0, 1)
 
 
+def _object_trail(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor, trail_px: float) -> torch.Tensor:
+    """Coverage [T, H, W] of a faint trail behind an object on path [T, 2]: ghosts of it up to
+    trail_px back along its motion, fading from data.TRAIL_ALPHA, growing from nothing in frame 0
+    (so it never reaches behind the first position). As in the shapes data (data.render_layout): each
+    frame then shows which way its object moves, and frame t+1's tail lies where frame t's body was.
+    TRAIL_ALPHA < 0.5 keeps the trail out of colour_mask, so the judge sees the body only."""
+    t = path.shape[0]
+    vel = (path[-1] - path[0]) / max(t - 1, 1)                               # [2] px / frame
+    speed = vel.norm()
+    back = vel / speed.clamp(min=1e-6)
+    length = (speed * torch.arange(t, dtype=torch.float32)).clamp(max=trail_px)[:, None]   # [T, 1]
+    out = torch.zeros(t, *torch.broadcast_shapes(x.shape, y.shape))
+    for k in range(1, data.TRAIL_SAMPLES + 1):
+        frac = k / data.TRAIL_SAMPLES
+        ghost = _object_alpha(path - back * length * frac, kind, x, y)
+        out = torch.maximum(out, ghost * (data.TRAIL_ALPHA * (1 - frac + 1 / data.TRAIL_SAMPLES)))
+    return out
+
+
 def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
-           tint: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           tint: float | None = None, trail_px: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw the videos: (frames [B, 3, T, H, W] in [-1, 1], object alpha [B, 2, T, H, W]).
 
     tint (default DIRECTION_TINT): the background gets the first model's faint RGB offset per
     direction (data.TINTS, each summing to 0, so luma and every luma-based judge are unchanged).
     Why: a model trained without it learned to map the four direction words to the same text
     embedding (a 1% change for left -> right, 48% at initialisation; README "The second tiny
-    model"), as the first model did before its tint; a cue every token shows keeps the word alive."""
+    model"), as the first model did before its tint; a cue every token shows keeps the word alive.
+    trail_px (default OBJECT_TRAIL_PX): a faint trail behind each object (_object_trail); the
+    returned alpha is the objects' bodies only."""
     tint = DIRECTION_TINT if tint is None else tint
+    trail_px = OBJECT_TRAIL_PX if trail_px is None else trail_px
     s = SUPERSAMPLE
     coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s - 0.5
     y, x = torch.meshgrid(coords, coords, indexing="ij")
@@ -234,7 +258,8 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
         al = []
         for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
             a = _object_alpha(layout["paths"][i, k], kind, x, y)
-            video = video * (1 - a[None]) + PALETTE[colour][:, None, None, None] * a[None]
+            drawn = torch.maximum(a, _object_trail(layout["paths"][i, k], kind, x, y, trail_px)) if trail_px > 0 else a
+            video = video * (1 - drawn[None]) + PALETTE[colour][:, None, None, None] * drawn[None]
             al.append(a)
         out.append(video)
         alphas.append(torch.stack(al))
@@ -247,11 +272,11 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
 
 
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
-                 tint: float | None = None, pan_speed: float | None = None):
+                 tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
     layout = sample_layout(parts, gen, frames, size, pan_speed)
-    video, alpha = render(parts, layout, size, tint)
+    video, alpha = render(parts, layout, size, tint, trail_px)
     layout["alpha"] = alpha
     return video, layout
 
@@ -264,6 +289,33 @@ def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE
     layout["alpha"] = alpha
     return video, layout
 
+
+
+def pan_aliasing(speed: float, videos: int = 16, seed: int = 1) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """What a pan of `speed` px a frame (to the right) does to each texture alone, without objects,
+    light field or tint: {(texture, scale): (mse_named, mse_opposite, mse_static)}, the mean squared
+    luma difference between frame 1 and frame 0 moved the named way (0 by construction), the
+    opposite way, and not at all. The textures are periodic (4 and 12 px), so some pans alias: at
+    2 px a fine checkerboard or dot grid looks the same panned either way (mse_opposite near 0), and
+    at 4 or 8 px it does not seem to move at all (mse_static near 0); then only the light field shows
+    the pan (_light)."""
+    s = SUPERSAMPLE
+    coords = (torch.arange(SIZE * s, dtype=torch.float32) + 0.5) / s - 0.5
+    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    out = {}
+    for kind, kind_name in enumerate(TEXTURE_NAMES):
+        for scale, scale_name in enumerate(SCALE_NAMES):
+            parts = [PromptParts(0, 1, kind, scale, 0) for _ in range(videos)]
+            layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames=2, pan_speed=speed)
+
+            def frame(i: int, dx: float) -> torch.Tensor:
+                tex = _texture(kind, scale, x - dx, y, layout, i)
+                return F.avg_pool2d(tex[None, None], s)[0, 0] * layout["contrast"][i]
+
+            errs = torch.tensor([[float((frame(i, speed) - frame(i, d)).pow(2).mean()) for d in (speed, -speed, 0.0)]
+                                 for i in range(videos)])
+            out[(kind_name, scale_name)] = tuple(round(float(v), 4) for v in errs.mean(dim=0))
+    return out
 
 # ----------------------------------------------------------------------------- judge
 MIN_OBJECT_PX = 40       # mean pixels per frame of a named colour for "the object is there" (a full

@@ -202,7 +202,8 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.
     if source is data:
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
     else:
-        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"))
+        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
+                                       cfg["trail_px"])
     return codec.encode(video)
 
 
