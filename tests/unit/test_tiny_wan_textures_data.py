@@ -184,3 +184,16 @@ def test_periodic_textures_alias_some_pans_and_a_one_pixel_pan_none():
         assert eight[key][2] < 0.005, (key, eight[key])
     assert eight[("stripes", "coarse")][1] < 0.1 * eight[("stripes", "coarse")][2]
     assert T.PAN_SPEED == 2.0
+
+
+def test_object_speed_sets_the_objects_speed_and_a_path_that_cannot_fit_is_refused():
+    parts = [T.PromptParts(0, 1, 0, 1, 0) for _ in range(8)]
+    layout = T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(4.0, 5.0))
+    step = (layout["paths"][:, :, 1:] - layout["paths"][:, :, :-1]).norm(dim=-1)   # [B, 2, T-1]
+    assert 4.0 - 1e-4 <= float(step.min()) and float(step.max()) <= 5.0 + 1e-4
+    paths = layout["paths"]
+    assert float(paths.min()) > 0 and float(paths.max()) < T.SIZE - 1                 # inside the frame
+    with pytest.raises(ValueError, match="object_speed"):
+        T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(7.0, 8.0))
+    with pytest.raises(ValueError, match="object_speed"):
+        T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(2.0, 1.0))

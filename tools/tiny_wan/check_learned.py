@@ -124,7 +124,12 @@ def main(argv=None):
     ap.add_argument("--kind", choices=tuple(kinds.KINDS), default=None,
                     help="which tiny model's data and judge (default: read from the model file)")
     ap.add_argument("--ground-truth", action="store_true", help="judge ground-truth renders instead (sanity check)")
+    ap.add_argument("--track-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help=f"textures: the px-a-frame range objects_moving counts (default {textures.TRACK_SPEED}; "
+                         "for a model trained with train.py --object-speed)")
     a = ap.parse_args(argv)
+    if a.track_speed:
+        textures.TRACK_SPEED = tuple(a.track_speed)
     torch.set_num_threads(a.threads)
     if a.kind and a.model == sampler.DEFAULT_MODEL:
         a.model = kinds.KINDS[a.kind].model_file

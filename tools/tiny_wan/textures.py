@@ -132,10 +132,14 @@ def _uniform(gen, shape, lo, hi):
 
 
 def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
-                  pan_speed: float | None = None) -> dict:
+                  pan_speed: float | None = None, object_speed: tuple[float, float] | None = None) -> dict:
     """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
     background offset per frame [B, T, 2] (pan_speed px a frame, default PAN_SPEED) and the two
-    object paths [B, 2, T, 2] (x, y)."""
+    object paths [B, 2, T, 2] (x, y), each at a speed uniform in object_speed (default OBJECT_SPEED)."""
+    lo_speed, hi_speed = OBJECT_SPEED if object_speed is None else object_speed
+    if not 0 <= lo_speed <= hi_speed or (hi_speed * (frames - 1) > size - 2 * (DISC_RADIUS + 2)):
+        raise ValueError(f"object_speed {object_speed}: need 0 <= LO <= HI and a path that fits the frame "
+                         f"(HI at most {(size - 2 * (DISC_RADIUS + 2)) / max(frames - 1, 1):.1f} px a frame)")
     n = len(parts)
     direction = torch.tensor([p.direction for p in parts])
     pan = DIR_VEC[direction] * (PAN_SPEED if pan_speed is None else pan_speed)   # [B, 2] px / frame
@@ -153,7 +157,7 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
     paths = []
     for k in range(2):
         angle = torch.rand(n, generator=gen) * 2 * math.pi
-        speed = _uniform(gen, n, *OBJECT_SPEED)
+        speed = _uniform(gen, n, lo_speed, hi_speed)
         vel = torch.stack([angle.cos(), angle.sin()], dim=-1) * speed[:, None]   # [B, 2]
         travel = vel * (frames - 1)
         lo = half[k] + 1.0
@@ -272,10 +276,11 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
 
 
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
-                 tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None):
+                 tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
+                 object_speed: tuple[float, float] | None = None):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
-    layout = sample_layout(parts, gen, frames, size, pan_speed)
+    layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed)
     video, alpha = render(parts, layout, size, tint, trail_px)
     layout["alpha"] = alpha
     return video, layout

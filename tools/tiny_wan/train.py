@@ -203,7 +203,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
     else:
         video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
-                                       cfg["trail_px"])
+                                       cfg["trail_px"], cfg.get("object_speed"))
     return codec.encode(video)
 
 
@@ -473,6 +473,8 @@ def parse_args(argv=None):
     ap.add_argument("--data-workers", type=int, default=0,
                     help="processes drawing batches ahead (with --per-step-data; the batches do not depend on it)")
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
+    ap.add_argument("--object-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="textures: each object's speed, px per frame, uniform in [LO, HI] (default textures.OBJECT_SPEED)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -504,6 +506,10 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--pan-px: only the textures dataset has a pan")
         cfg["pan_px"] = a.pan_px
+    if a.object_speed is not None:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--object-speed: only the textures dataset has two objects")
+        cfg["object_speed"] = list(a.object_speed)
     if a.per_step_data:  # (recorded only when given, so earlier configs still resume)
         cfg["per_step_data"] = True
     if a.data_workers and not a.per_step_data:
