@@ -142,7 +142,7 @@ def test_objects_move_on_straight_tracks_in_the_data_and_not_in_a_still_or_shuff
 
 def test_object_trail_lies_behind_the_motion_and_stays_out_of_the_judges_masks():
     """textures._object_trail (trail_px > 0): a faint tail behind each object, none in frame 0, on
-    the side the object came from; the bodies and the judge's verdict do not change, nor (but for a
+    the side the object came from; the bodies and the judge's verdict do not change, nor (but for
     about 1% of their pixels) the colour masks it measures."""
     parts = [T.PromptParts(0, 1, 3, 1, 0) for _ in range(6)]
     layout = T.sample_layout(parts, torch.Generator().manual_seed(12))

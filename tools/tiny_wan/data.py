@@ -234,6 +234,19 @@ TINTS = torch.tensor([[1.0, 0.0, -1.0], [-1.0, 0.0, 1.0], [0.0, 1.0, -1.0], [0.0
 DIRECTION_TINT = 0.1
 
 
+def trail_coverage(alpha_at, centres: torch.Tensor, back: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """Coverage of a motion trail: TRAIL_SAMPLES ghosts of a body (alpha_at(centres) -> coverage)
+    moved up to `length` px along the unit vector `back`, fading from TRAIL_ALPHA; the strongest
+    ghost wins at each pixel. Shared by both tiny models' data (render_layout, textures._object_trail).
+    TRAIL_ALPHA < 0.5 keeps a trail out of colour_mask."""
+    out = None
+    for k in range(1, TRAIL_SAMPLES + 1):
+        frac = k / TRAIL_SAMPLES
+        ghost = alpha_at(centres - back * length * frac) * (TRAIL_ALPHA * (1 - frac + 1 / TRAIL_SAMPLES))
+        out = ghost if out is None else torch.maximum(out, ghost)
+    return out
+
+
 def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, torch.Tensor],
                   size: int = SIZE, trail_px: float | None = None,
                   tint: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,10 +270,7 @@ def render_layout(colour: torch.Tensor, shape: torch.Tensor, layout: dict[str, t
         travelled = layout["speed"][:, None] * torch.arange(frames, dtype=torch.float32)[None, :]
         length = travelled.clamp(max=trail_px)[:, :, None]   # [B, T, 1]
         back = layout["dvec"][:, None, :]                    # [B, 1, 2]
-        for k in range(1, TRAIL_SAMPLES + 1):
-            frac = k / TRAIL_SAMPLES
-            ghost = _shape_alpha(centres - back * length * frac, geom, size)
-            alpha = torch.maximum(alpha, ghost * (TRAIL_ALPHA * (1 - frac + 1 / TRAIL_SAMPLES)))
+        alpha = torch.maximum(alpha, trail_coverage(lambda c: _shape_alpha(c, geom, size), centres, back, length))
     col = PALETTE[colour][:, :, None, None, None]            # [B, 3, 1, 1, 1]
     bg = layout["bg"][:, None, None, None, None]
     if tint > 0:

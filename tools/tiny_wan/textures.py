@@ -225,12 +225,13 @@ def _object_trail(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tenso
     speed = vel.norm()
     back = vel / speed.clamp(min=1e-6)
     length = (speed * torch.arange(t, dtype=torch.float32)).clamp(max=trail_px)[:, None]   # [T, 1]
-    out = torch.zeros(t, *torch.broadcast_shapes(x.shape, y.shape))
-    for k in range(1, data.TRAIL_SAMPLES + 1):
-        frac = k / data.TRAIL_SAMPLES
-        ghost = _object_alpha(path - back * length * frac, kind, x, y)
-        out = torch.maximum(out, ghost * (data.TRAIL_ALPHA * (1 - frac + 1 / data.TRAIL_SAMPLES)))
-    return out
+    return data.trail_coverage(lambda c: _object_alpha(c, kind, x, y), path, back, length)
+
+
+def _grid(size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates (y, x) [size*SUPERSAMPLE]^2 of the 2x render grid, in px of the frame."""
+    coords = (torch.arange(size * SUPERSAMPLE, dtype=torch.float32) + 0.5) / SUPERSAMPLE - 0.5
+    return torch.meshgrid(coords, coords, indexing="ij")
 
 
 def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
@@ -247,8 +248,7 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
     tint = DIRECTION_TINT if tint is None else tint
     trail_px = OBJECT_TRAIL_PX if trail_px is None else trail_px
     s = SUPERSAMPLE
-    coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s - 0.5
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    y, x = _grid(size)
     out, alphas = [], []
     for i, p in enumerate(parts):
         off = layout["offset"][i]                                           # [T, 2]
@@ -295,7 +295,6 @@ def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE
     return video, layout
 
 
-
 def pan_aliasing(speed: float, videos: int = 16, seed: int = 1) -> dict[tuple[str, str], tuple[float, float, float]]:
     """What a pan of `speed` px a frame (to the right) does to each texture alone, without objects,
     light field or tint: {(texture, scale): (mse_named, mse_opposite, mse_static)}, the mean squared
@@ -304,9 +303,7 @@ def pan_aliasing(speed: float, videos: int = 16, seed: int = 1) -> dict[tuple[st
     2 px a fine checkerboard or dot grid looks the same panned either way (mse_opposite near 0), and
     at 4 or 8 px it does not seem to move at all (mse_static near 0); then only the light field shows
     the pan (_light)."""
-    s = SUPERSAMPLE
-    coords = (torch.arange(SIZE * s, dtype=torch.float32) + 0.5) / s - 0.5
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    y, x = _grid()
     out = {}
     for kind, kind_name in enumerate(TEXTURE_NAMES):
         for scale, scale_name in enumerate(SCALE_NAMES):
@@ -315,12 +312,13 @@ def pan_aliasing(speed: float, videos: int = 16, seed: int = 1) -> dict[tuple[st
 
             def frame(i: int, dx: float) -> torch.Tensor:
                 tex = _texture(kind, scale, x - dx, y, layout, i)
-                return F.avg_pool2d(tex[None, None], s)[0, 0] * layout["contrast"][i]
+                return F.avg_pool2d(tex[None, None], SUPERSAMPLE)[0, 0] * layout["contrast"][i]
 
             errs = torch.tensor([[float((frame(i, speed) - frame(i, d)).pow(2).mean()) for d in (speed, -speed, 0.0)]
                                  for i in range(videos)])
             out[(kind_name, scale_name)] = tuple(round(float(v), 4) for v in errs.mean(dim=0))
     return out
+
 
 # ----------------------------------------------------------------------------- judge
 MIN_OBJECT_PX = 40       # mean pixels per frame of a named colour for "the object is there" (a full
