@@ -8,7 +8,7 @@
 # 1. A textures model trained on the GPU (tools/tiny_wan/train.py --device cuda), data drawn by
 #    worker processes (--per-step-data --data-workers), stopped after TRAIN_MINUTES and resumable:
 #    by default a two-head model (dim 256) from scratch, since fine-tuning the committed one-head
-#    model longer showed no trend towards motion (README "The second tiny model"); INIT=<weights>
+#    model longer showed no trend towards motion (docs/textures_model.md); INIT=<weights>
 #    fine-tunes those instead (with TRAIN_ARGS fitting their size). Then check_learned.py (colours,
 #    kind, scale, pan, objects_moving) and pan_probe.py on the result, on the machine's CPUs.
 # 2. tools/benchmark/realsize_timing.py: TaoCache's wall clock against its model-call ratio and its

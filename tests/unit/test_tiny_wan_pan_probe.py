@@ -1,5 +1,5 @@
 """tools/tiny_wan/pan_probe.py: the teacher-forced pan score, on plain tensors and on the committed
-textures model (README "The second tiny model": it denoises a visible pan but does not extrapolate
+textures model (docs/textures_model.md: it denoises a visible pan but does not extrapolate
 the named one from a single known frame)."""
 import os
 import sys
@@ -63,7 +63,7 @@ def test_the_committed_model_extrapolates_the_named_pan_from_one_frame(scores):
 def test_the_committed_model_carries_the_known_frames_content_without_its_motion(scores):
     """At u = 1 the other frames hold nothing of the video, yet the estimate leans towards it about as
     far as a static copy of the known frame does: the content travels between frames, the pan does
-    not (README, "What it learns is extrapolation...")."""
+    not (docs/textures_model.md, "What it learns is extrapolation...")."""
     content = scores["content"]
     assert content["1.0"] > 0.1, content
     assert content["1.0"] < content["static copy"] + 0.15, content

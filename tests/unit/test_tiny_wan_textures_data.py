@@ -174,8 +174,8 @@ def test_object_trail_lies_behind_the_motion_and_stays_out_of_the_judges_masks()
 def test_periodic_textures_alias_some_pans_and_a_one_pixel_pan_none():
     """textures.pan_aliasing: at 1 px a frame every texture shows its pan (moving it the opposite way
     matches worse than leaving it still); at the data's 2 px a fine checkerboard or dot grid (period
-    4 px) looks the same panned either way; at 8 px (one model token, the diagnostic pan of README
-    "The second tiny model") it looks still, and coarse stripes look nearly as if panned the other way."""
+    4 px) looks the same panned either way; at 8 px (one model token, the diagnostic pan of
+    docs/textures_model.md) it looks still, and coarse stripes look nearly as if panned the other way."""
     one, two, eight = (T.pan_aliasing(s, videos=6) for s in (1.0, 2.0, 8.0))
     for key, (named, opposite, static) in one.items():
         assert named < 1e-6 and opposite > 1.5 * static > 0.004, (key, one[key])

@@ -63,3 +63,35 @@ def test_workers_and_a_resume_reach_the_plain_runs_weights(tmp_path):
     resumed = run_train(tmp_path / "split.safetensors", "--data-workers", "2", "--resume")
     for other in (pooled, resumed):
         assert all(torch.allclose(plain[k], other[k], atol=1e-6) for k in plain)
+
+
+def test_object_weight_covers_the_objects_blocks_and_their_neighbours_only():
+    """train.object_loss_weight: 1 + w on latent pixels at or next to an object, 1 elsewhere; a
+    batch gets it as a fifth item only with object_weight, so the plain batches stay 4 items."""
+    alpha = torch.zeros(1, 2, 2, 64, 64)
+    alpha[0, 0, 0, 20:24, 40:44] = 1.0            # one 4x4 block: latent pixel (5, 10), frame 0
+    alpha[0, 1, 1, 0:2, 0:2] = 0.5                # a corner, frame 1 (the other object)
+    w = train.object_loss_weight(alpha, 4.0, 4)
+    assert w.shape == (1, 1, 2, 16, 16)
+    on = torch.zeros(2, 16, 16, dtype=torch.bool)
+    on[0, 4:7, 9:12] = True
+    on[1, 0:2, 0:2] = True
+    assert torch.equal(w[0, 0] > 1, on)
+    assert set(w.unique().tolist()) == {1.0, 5.0}
+    cfg = dict(CFG, object_weight=4.0)
+    table = train.dataset(cfg)[0].prompt_table()
+    batch = train.make_batch(cfg, torch.Generator().manual_seed(2), table)
+    plain = train.make_batch(CFG, torch.Generator().manual_seed(2), table)
+    assert len(batch) == 5 and len(plain) == 4
+    assert all(torch.equal(x, y) for x, y in zip(batch[:4], plain))   # the weight draws nothing from the stream
+    covered = (batch[4] > 1).float().mean().item()
+    assert 0.05 < covered < 0.5, covered
+    err = torch.ones_like(batch[3])
+    assert torch.allclose(train.batch_loss(err, torch.zeros_like(err), batch[4]), batch[4].mean(dim=(1, 2, 3, 4)))
+
+
+@pytest.mark.parametrize("dataset, weight, message", [("textures", "-1", "must be in"), ("textures", "101", "must be in"),
+                                                     ("shapes", "2", "only the textures")])
+def test_object_weight_outside_its_range_or_on_the_shapes_data_is_refused(dataset, weight, message):
+    with pytest.raises(SystemExit, match=message):
+        train.main(["--dataset", dataset, "--object-weight", weight, "--steps", "1"])

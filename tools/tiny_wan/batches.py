@@ -29,7 +29,7 @@ def draw(cfg: dict, step: int):
 
 
 class BatchStream:
-    """get(step) -> (xs, sigma, ctx, target). Steps must be asked in order from `first_step`."""
+    """get(step) -> (xs, sigma, ctx, target[, weight]): the weight only with the config's object_weight. Steps must be asked in order from `first_step`."""
 
     def __init__(self, cfg: dict, gen: torch.Generator, table: torch.Tensor, workers: int = 0,
                  first_step: int = 0, last_step: int | None = None):

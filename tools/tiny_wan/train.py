@@ -196,15 +196,30 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one
     return torch.where(pick[:, None], per_frame, sigma)
 
 
-def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict) -> torch.Tensor:
-    """Videos for prompt numbers `ids`, drawn with the config's data options, as model latents."""
+def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alpha: bool = False):
+    """Videos for prompt numbers `ids`, drawn with the config's data options, as model latents
+    (with_alpha, textures only: also the objects' coverage [B, 2, T, H, W] in frame pixels)."""
     source, codec = dataset(cfg)
     if source is data:
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
-    else:
-        video, _ = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
-                                       cfg["trail_px"], cfg.get("object_speed"))
-    return codec.encode(video)
+        return codec.encode(video)
+    video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
+                                        cfg["trail_px"], cfg.get("object_speed"))
+    return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
+
+
+def object_loss_weight(alpha: torch.Tensor, weight: float, spatial: int) -> torch.Tensor:
+    """Per-latent-pixel loss weight [B, 1, T, h, w]: 1 + weight where either object covers any of the
+    latent pixel's `spatial` x `spatial` block, or a neighbouring block (so the pixels it moves into
+    and out of count too). Why: the two objects cover about 7% of a textures frame, so the textured
+    background holds most of the plain loss; a model trained on it draws colour blotches, not moving
+    objects (docs/textures_model.md)."""
+    b, k, t, h, w = alpha.shape
+    cover = alpha.amax(dim=1).reshape(b * t, 1, h, w)
+    cover = torch.nn.functional.max_pool2d(cover, spatial)
+    cover = torch.nn.functional.max_pool2d(cover, 3, stride=1, padding=1)
+    cover = (cover > 0.05).float().reshape(b, t, 1, h // spatial, w // spatial).transpose(1, 2)
+    return 1.0 + weight * cover
 
 
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
@@ -212,7 +227,12 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     ids = torch.randint(0, dataset(cfg)[0].N_PROMPTS, (b,), generator=gen)
     if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
         ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
-    x0 = render_latents(ids, gen, cfg)
+    weight = None
+    if cfg.get("object_weight"):
+        x0, alpha = render_latents(ids, gen, cfg, with_alpha=True)
+        weight = object_loss_weight(alpha, cfg["object_weight"], dataset(cfg)[1].SPATIAL)
+    else:
+        x0 = render_latents(ids, gen, cfg)
     ctx = table[ids].clone()
     drop = torch.rand(b, generator=gen) < cfg["cond_drop"]
     ctx[drop] = 0.0
@@ -224,7 +244,15 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     noise = torch.randn(x0.shape, generator=gen)
     s = sigma.view(b, 1, t, 1, 1)
     xs = (1 - s) * x0 + s * noise
+    if weight is not None:           # (a fifth item only then, so the committed runs' batches are unchanged)
+        return xs, sigma, ctx, noise - x0, weight
     return xs, sigma, ctx, noise - x0
+
+
+def batch_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-video mean squared error [B], weighted per latent pixel when the batch has a weight."""
+    err = (pred.float() - target) ** 2
+    return (err if weight is None else err * weight).mean(dim=(1, 2, 3, 4))
 
 
 def lr_at(step: int, cfg: dict) -> float:
@@ -295,9 +323,9 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
         lr = lr_at(step, cfg)
         for grp in opt.param_groups:
             grp["lr"] = lr
-        xs, sigma, ctx, target = (t.to(device) for t in stream.get(step))
+        xs, sigma, ctx, target, *weight = (t.to(device) for t in stream.get(step))
         pred = model(xs, sigma * 1000.0, ctx)
-        per = ((pred.float() - target) ** 2).mean(dim=(1, 2, 3, 4))
+        per = batch_loss(pred, target, *weight)
         loss = per.mean()
         uniform = (sigma == sigma[:, :1]).all(dim=1)              # per-video losses by level: uniform-level videos only
         sigma, per_log = sigma[uniform, 0], per.detach()[uniform]
@@ -434,6 +462,26 @@ def prompt_sensitivity(model, probe) -> dict:
     return out
 
 
+@torch.no_grad()
+def object_loss_share(model, cfg: dict, n: int = 48, sigmas=(0.3, 0.7, 0.9, 0.97)) -> dict:
+    """Textures: per noise level, the fraction of latent pixels at or next to an object (the region
+    object_loss_weight weighs) and that region's share of the model's plain v-loss. A share near the
+    area means the objects get no more of the training signal than their size."""
+    gen = torch.Generator().manual_seed(98)
+    ids = torch.randint(0, dataset(cfg)[0].N_PROMPTS, (n,), generator=gen)
+    x0, alpha = render_latents(ids, gen, cfg, with_alpha=True)
+    region = object_loss_weight(alpha, 1.0, dataset(cfg)[1].SPATIAL) > 1
+    noise = torch.randn(x0.shape, generator=gen)
+    ctx = dataset(cfg)[0].prompt_table()[ids]
+    out = {}
+    for sig in sigmas:
+        xs = (1 - sig) * x0 + sig * noise
+        err = ((model(xs, torch.full((n, x0.shape[2]), sig * 1000.0), ctx) - (noise - x0)) ** 2).sum(dim=1, keepdim=True)
+        out[str(sig)] = {"area": round(region.float().mean().item(), 3),
+                         "loss_share": round((err * region).sum().item() / err.sum().item(), 3)}
+    return out
+
+
 TEXT_SWAPS = {
     "shapes": ("a red disc moving right", {"colour": ("red", "blue"), "shape": ("disc", "bar"),
                                            "direction": ("right", "left")}),
@@ -475,6 +523,8 @@ def parse_args(argv=None):
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
     ap.add_argument("--object-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="textures: each object's speed, px per frame, uniform in [LO, HI] (default textures.OBJECT_SPEED)")
+    ap.add_argument("--object-weight", type=float, default=0.0,
+                    help="textures: weigh the loss on latent pixels at or next to an object by 1 + this (0: off)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -510,6 +560,12 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--object-speed: only the textures dataset has two objects")
         cfg["object_speed"] = list(a.object_speed)
+    if a.object_weight:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--object-weight: only the textures dataset has objects to weight")
+        if not 0 < a.object_weight <= 100:
+            raise SystemExit(f"--object-weight {a.object_weight}: must be in (0, 100] (0, the default, is off)")
+        cfg["object_weight"] = a.object_weight
     if a.per_step_data:  # (recorded only when given, so earlier configs still resume)
         cfg["per_step_data"] = True
     if a.data_workers and not a.per_step_data:
@@ -531,6 +587,7 @@ def main(argv=None):
         else:                      # does it carry the named pan from one known frame (pan_probe.py)
             import pan_probe
             out["pan_extrapolation"] = pan_probe.pan_extrapolation(model, dict(cfg, direction_tint=0.0))
+            out["object_loss_share"] = object_loss_share(model, cfg)
         print(json.dumps(out))
         return
     if a.bench:
@@ -542,8 +599,8 @@ def main(argv=None):
         times = []
         for i in range(a.bench + 2):
             t = time.time()
-            xs, sigma, ctx, target = make_batch(cfg, gen, table)
-            loss = ((model(xs, sigma * 1000.0, ctx) - target) ** 2).mean()
+            xs, sigma, ctx, target, *weight = make_batch(cfg, gen, table)
+            loss = batch_loss(model(xs, sigma * 1000.0, ctx), target, *weight).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
