@@ -197,3 +197,20 @@ def test_object_speed_sets_the_objects_speed_and_a_path_that_cannot_fit_is_refus
         T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(7.0, 8.0))
     with pytest.raises(ValueError, match="object_speed"):
         T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(2.0, 1.0))
+
+
+def test_flat_background_draws_the_same_objects_on_a_plain_grey():
+    """render_batch(flat_background=True), the diagnostic of train.py --flat-background: away from
+    the objects every pixel of a frame has one value; the objects' paths are the textured batch's."""
+    ids = torch.arange(0, T.N_PROMPTS, T.N_PROMPTS // 6)
+    textured, lt = T.render_batch(ids, torch.Generator().manual_seed(6))
+    flat, lf = T.render_batch(ids, torch.Generator().manual_seed(6), flat_background=True)
+    assert torch.equal(lt["paths"], lf["paths"])
+    away = (lf["alpha"].amax(dim=1) == 0)[:, None].expand_as(flat)          # [B, 3, T, H, W]
+    for frames in (flat, textured):
+        spread = [float(frames[i][away[i]].reshape(3, -1).std(dim=1).max()) for i in range(len(ids))]
+        if frames is flat:
+            assert max(spread) < 1e-5, spread
+        else:
+            assert min(spread) > 0.05, spread
+    assert (T.colour_pixels(flat) > 0).any()

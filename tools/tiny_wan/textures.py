@@ -201,7 +201,7 @@ def _light(x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tens
     out = torch.zeros(torch.broadcast_shapes(x.shape, y.shape))
     for a, period, ph in zip(layout["light_angle"][i], layout["light_period"][i], layout["light_phase"][i]):
         out = out + torch.cos(2 * math.pi / period * (x * torch.cos(a) + y * torch.sin(a)) + ph)
-    return out * (LIGHT_AMPLITUDE / LIGHT_WAVES)
+    return out * (layout.get("light_amplitude", LIGHT_AMPLITUDE) / LIGHT_WAVES)
 
 
 def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -277,10 +277,15 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
 
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                  tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
-                 object_speed: tuple[float, float] | None = None):
-    """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout)."""
+                 object_speed: tuple[float, float] | None = None, flat_background: bool = False):
+    """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout). flat_background (a
+    diagnostic): no texture and no light field, only the grey level, the tint and the two objects;
+    the same random draws, so the objects' paths are those of the textured batch."""
     parts = [prompt_parts(int(i)) for i in prompt_ids]
     layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed)
+    if flat_background:
+        layout["contrast"] = torch.zeros_like(layout["contrast"])
+        layout["light_amplitude"] = 0.0
     video, alpha = render(parts, layout, size, tint, trail_px)
     layout["alpha"] = alpha
     return video, layout

@@ -204,7 +204,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
         return codec.encode(video)
     video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
-                                        cfg["trail_px"], cfg.get("object_speed"))
+                                        cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False))
     return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
 
 
@@ -523,6 +523,8 @@ def parse_args(argv=None):
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune; the JSON records their file name and sha256)")
     ap.add_argument("--object-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="textures: each object's speed, px per frame, uniform in [LO, HI] (default textures.OBJECT_SPEED)")
+    ap.add_argument("--flat-background", action="store_true",
+                    help="textures, diagnostic: no texture and no light field behind the objects (the prompt still names them)")
     ap.add_argument("--object-weight", type=float, default=0.0,
                     help="textures: weigh the loss on latent pixels at or next to an object by 1 + this (0: off)")
     ap.add_argument("--pan-px", type=float, default=None,
@@ -560,6 +562,10 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--object-speed: only the textures dataset has two objects")
         cfg["object_speed"] = list(a.object_speed)
+    if a.flat_background:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--flat-background: only the textures dataset has a textured background")
+        cfg["flat_background"] = True
     if a.object_weight:  # (recorded only when given, so earlier configs still resume)
         if a.dataset != "textures":
             raise SystemExit("--object-weight: only the textures dataset has objects to weight")
