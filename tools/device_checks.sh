@@ -10,7 +10,8 @@
 #    by default a two-head model (dim 256) from scratch, since fine-tuning the committed one-head
 #    model longer showed no trend towards motion (docs/textures_model.md); INIT=<weights>
 #    fine-tunes those instead (with TRAIN_ARGS fitting their size). Then check_learned.py (colours,
-#    kind, scale, pan, objects_moving) and pan_probe.py on the result, on the machine's CPUs.
+#    kind, scale, pan, objects_moving), pan_report.py's frames as a PNG and pan_probe.py on the
+#    result, on the machine's CPUs.
 # 2. tools/benchmark/realsize_timing.py: TaoCache's wall clock against its model-call ratio and its
 #    per-step bookkeeping on a Wan2.1 1.3B-sized WanModel at 480p, 81 frames.
 # Each part is bounded by `timeout`, so the script ends inside the call whatever the speeds are.
@@ -50,8 +51,11 @@ rm -f "$OUT"/textures_gpu_resume.pt   # (28 MB: over what comes back with the re
 if [ -f "$OUT/textures_gpu.safetensors" ] && [ "${PROBES:-1}" = 1 ]; then
     timeout 150 $PY tools/tiny_wan/check_learned.py --model "$OUT/textures_gpu.safetensors" --pairs 24 --steps 25 \
         --threads 8 --json "$OUT/textures_gpu_check.json" 2>&1 | grep -v WARNING | tee -a "$OUT/summary.txt"
+    # frames 0, 3 and 7 of four pairs as an image: does it draw a disc and a square, and do they move
+    timeout 60 $PY tools/tiny_wan/pan_report.py --model "$OUT/textures_gpu.safetensors" --pairs 4 --cfg 5 \
+        --png "$OUT/textures_gpu_frames.png" 2>&1 | grep -v WARNING | tee -a "$OUT/summary.txt"
     for mode in "" "--no-known-frame"; do
-        timeout 90 $PY tools/tiny_wan/pan_probe.py "$OUT/textures_gpu.safetensors" models/tiny_wan21_t2v_textures.safetensors \
+        timeout 75 $PY tools/tiny_wan/pan_probe.py "$OUT/textures_gpu.safetensors" models/tiny_wan21_t2v_textures.safetensors \
             --threads 8 $mode 2>&1 | grep -v WARNING | tee -a "$OUT/summary.txt"
     done
 fi
