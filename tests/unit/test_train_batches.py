@@ -95,3 +95,14 @@ def test_object_weight_covers_the_objects_blocks_and_their_neighbours_only():
 def test_object_weight_outside_its_range_or_on_the_shapes_data_is_refused(dataset, weight, message):
     with pytest.raises(SystemExit, match=message):
         train.main(["--dataset", dataset, "--object-weight", weight, "--steps", "1"])
+
+
+def test_object_loss_share_matches_the_area_when_the_error_is_uniform():
+    """train.object_loss_share (in --diagnose): with an error that is the same on every latent pixel
+    the objects' region holds exactly its area of the loss; with a plain error it is a fraction."""
+    cfg = dict(CFG)
+    huge = train.object_loss_share(lambda x, t, c: torch.full_like(x, 1e4), cfg, n=6, sigmas=(0.5,))["0.5"]
+    assert 0.05 < huge["area"] < 0.5
+    assert huge["loss_share"] == pytest.approx(huge["area"], abs=0.002)
+    zero = train.object_loss_share(lambda x, t, c: torch.zeros_like(x), cfg, n=6, sigmas=(0.5,))["0.5"]
+    assert zero["area"] == huge["area"] and 0 < zero["loss_share"] < 1
