@@ -78,3 +78,17 @@ def test_loads_as_wan21_t2v_with_every_key(child_result):
 def test_samples_show_what_the_prompt_names(child_result, attribute):
     got = child_result["verdict"][attribute]
     assert sum(got) / len(got) >= MIN[attribute], list(zip(child_result["prompts"], got))
+
+
+def test_the_learned_check_samples_at_the_models_own_clip_length(tmp_path):
+    """check_learned.model_video_spec: a textures model trained on shorter clips (train.py --frames 4)
+    is judged at its own length, read from its metadata; a file without metadata gets the default."""
+    import sys
+    from comfy_child import TOOLS
+    sys.path.insert(0, TOOLS)
+    import check_learned
+    from safetensors.torch import load_file, save_file
+    assert check_learned.model_video_spec(MODEL, (5, 32)) == (8, 64)
+    bare = tmp_path / "bare.safetensors"
+    save_file({k: v for k, v in list(load_file(MODEL).items())[:2]}, str(bare))
+    assert check_learned.model_video_spec(str(bare), (5, 32)) == (5, 32)

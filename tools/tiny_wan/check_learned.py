@@ -52,15 +52,15 @@ def default_pairs(n: int, seed_base: int = 1000, source=data) -> list[tuple[str,
     return out
 
 
-def model_video_spec(path: str) -> tuple[int, int]:
-    """(frames, size) the model was trained on, from the safetensors metadata (data defaults if absent)."""
+def model_video_spec(path: str, default: tuple[int, int] = (data.FRAMES, data.SIZE)) -> tuple[int, int]:
+    """(frames, size) the model was trained on, from the safetensors metadata (`default` if absent)."""
     try:
         from safetensors import safe_open
         with safe_open(path, "pt") as f:
             meta = json.loads((f.metadata() or {}).get("taocache_tiny_wan", "{}"))
         return int(meta["video"]["frames"]), int(meta["video"]["size"])
     except (KeyError, ValueError, OSError):
-        return data.FRAMES, data.SIZE
+        return default
 
 
 def summarize(verdict: dict, prompts: list[str]) -> dict:
@@ -140,10 +140,11 @@ def main(argv=None):
         vids = torch.cat([kind.data.render_prompt(p, s)[0] for p, s in pairs])
         res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])
     elif kind.data is textures:
+        frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)
         patched = sampler.load_model(a.model)
         prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
         videos = torch.cat([sampler.sample_videos(patched, prompts[i:i + 12], seeds[i:i + 12], a.steps, a.cfg,
-                                                  kind.frames, kind.size, codec=kind.codec)
+                                                  frames, size, codec=kind.codec)
                             for i in range(0, len(pairs), 12)])
         res = judge_summary(kind, videos, prompts) | {"steps": a.steps, "cfg": a.cfg}
         res["model"] = os.path.relpath(a.model)
