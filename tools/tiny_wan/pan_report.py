@@ -44,14 +44,15 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=12)
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--cfg", type=float, default=sampler.CFG)
-    ap.add_argument("--png", default=None, help="also save frames 0, 3 and 7 of the first 4 pairs as a grid")
+    ap.add_argument("--png", default=None, help="also save the first, a middle and the last frame (0, 3, 7 of 8) of the first 4 pairs as a grid")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     kind = kinds.KINDS["textures"]
     pairs = check_learned.default_pairs(a.pairs, 1000, textures)
     prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
-    videos = sampler.sample_videos(sampler.load_model(a.model), prompts, seeds, a.steps, a.cfg, kind.frames,
-                                   kind.size, codec=kind.codec)
+    frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))   # the model's own clip length
+    videos = sampler.sample_videos(sampler.load_model(a.model), prompts, seeds, a.steps, a.cfg, frames,
+                                   size, codec=kind.codec)
     whole, whole_ratio = textures.shift_search(videos)
     first, first_ratio = textures.shift_search(videos[:, :, :2])
     cover = textures.object_mask(videos).float().mean(dim=(1, 2, 3))
@@ -68,7 +69,7 @@ def main(argv=None):
           f"tint direction correct {int((tint == named).sum())}")
     if a.png:
         import torchvision.utils
-        grid = videos[:4, :, [0, 3, kind.frames - 1]].permute(0, 2, 1, 3, 4).reshape(-1, 3, kind.size, kind.size)
+        grid = videos[:4, :, [0, frames // 2 - 1, frames - 1]].permute(0, 2, 1, 3, 4).reshape(-1, 3, size, size)
         torchvision.utils.save_image((grid.clamp(-1, 1) + 1) / 2, a.png, nrow=3)
 
 

@@ -211,9 +211,9 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
 def object_loss_weight(alpha: torch.Tensor, weight: float, spatial: int) -> torch.Tensor:
     """Per-latent-pixel loss weight [B, 1, T, h, w]: 1 + weight where either object covers any of the
     latent pixel's `spatial` x `spatial` block, or a neighbouring block (so the pixels it moves into
-    and out of count too). Why: the two objects cover about 7% of a textures frame, so the textured
-    background holds most of the plain loss; a model trained on it draws colour blotches, not moving
-    objects (docs/textures_model.md)."""
+    and out of count too). A diagnostic: the committed textures model draws colour blotches, not
+    moving objects, although this region (about a quarter of the latent) already holds 40-48% of its
+    plain loss; a fine-tune with weight 4 did not move them either (docs/textures_model.md)."""
     b, k, t, h, w = alpha.shape
     cover = alpha.amax(dim=1).reshape(b * t, 1, h, w)
     cover = torch.nn.functional.max_pool2d(cover, spatial)
