@@ -1,0 +1,50 @@
+"""tools/tiny_wan/train_textures_curriculum.sh: the textures model's two stages (4-frame clips from
+scratch, then 8-frame clips from that model) run in order, the second records the first's sha256,
+a finished stage is skipped on a rerun, and a stage stopped by MAX_MINUTES continues from its
+checkpoint. Runs the real script on a one-layer model for a few steps."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPT = os.path.join(REPO, "tools", "tiny_wan", "train_textures_curriculum.sh")
+SMALL = "--dim 128 --ffn 256 --layers 1 --batch 2 --log-every 1"
+
+
+def curriculum(out_dir, **env):
+    comfy = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
+    full_env = dict(os.environ, COMFYUI_DIR=comfy, COMFYUI_PYTHON=sys.executable, OUT_DIR=str(out_dir),
+                    STEPS4="2", STEPS8="2", THREADS="1", EXTRA_ARGS=SMALL)
+    full_env.update({k: str(v) for k, v in env.items()})
+    return subprocess.run(["bash", SCRIPT], capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def meta(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_two_stages_in_order_and_a_rerun_skips_them(tmp_path):
+    run = curriculum(tmp_path)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    f4, f8 = meta(tmp_path / "f4.json"), meta(tmp_path / "f8.json")
+    assert (f4["video"]["frames"], f4["steps_done"], "init" in f4["config"]) == (4, 2, False)
+    assert (f8["video"]["frames"], f8["steps_done"]) == (8, 2)
+    with open(tmp_path / "f4.safetensors", "rb") as f:
+        assert f8["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    weights = (tmp_path / "f8.safetensors").read_bytes()
+    again = curriculum(tmp_path)
+    assert again.returncode == 0 and again.stdout.count("stage skipped") == 2, again.stdout[-2000:]
+    assert (tmp_path / "f8.safetensors").read_bytes() == weights
+
+
+def test_a_stopped_stage_continues_from_its_checkpoint(tmp_path):
+    stopped = curriculum(tmp_path, STEPS4=3, MAX_MINUTES=0.000001)   # stops after the first step
+    assert stopped.returncode == 3 and "stopped early" in stopped.stdout, stopped.stdout[-2000:]
+    assert not (tmp_path / "f8.json").exists()
+    resumed = curriculum(tmp_path, STEPS4=3)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout and "f4_resume.pt at step 1" in resumed.stdout
+    assert meta(tmp_path / "f4.json")["steps_done"] == 3 and meta(tmp_path / "f8.json")["steps_done"] == 2

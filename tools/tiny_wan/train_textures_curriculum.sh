@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Train the textures test model as a curriculum: 4-frame clips from scratch, then 8-frame clips
+# from that model (docs/textures_model.md, "Shorter clips are what the objects needed").
+# Both stages are resumable: rerun this script and a stage that stopped (MAX_MINUTES, or a killed
+# run) continues from its last checkpoint; a stage whose JSON says it finished is skipped.
+#   OUT_DIR      where the stages write (default out/curriculum; git-ignored)
+#   STEPS4 STEPS8  steps of each stage (default 3000 and 2400)
+#   THREADS      torch threads (default 2)
+#   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
+#   EXTRA_ARGS   more train.py flags for both stages (the tests use "--batch 2")
+# About 29 min + 55 min on two CPU cores. The result is $OUT_DIR/f8.safetensors (with its JSON);
+# copy both to models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$REPO"
+PY=${COMFYUI_PYTHON:-$REPO/.runtime/venv/bin/python}
+OUT_DIR=${OUT_DIR:-out/curriculum}
+STEPS4=${STEPS4:-3000}
+STEPS8=${STEPS8:-2400}
+THREADS=${THREADS:-2}
+MAX_MINUTES=${MAX_MINUTES:-0}
+read -r -a EXTRA <<< "${EXTRA_ARGS:-}"
+mkdir -p "$OUT_DIR"
+finished() {  # finished OUT: its JSON records as many steps done as configured
+    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); sys.exit(m["steps_done"] < m["config"]["steps"])' \
+        "${1%.safetensors}.json" 2>/dev/null
+}
+stage() {  # stage OUT ARGS...: run train.py to OUT unless it finished; resume when a checkpoint exists
+    local out=$1; shift
+    if finished "$out"; then echo "curriculum: $out finished, stage skipped"; return; fi
+    local resume=()
+    if [ -f "${out%.safetensors}_resume.pt" ]; then resume=(--resume); fi
+    "$PY" tools/tiny_wan/train.py --dataset textures --out "$out" --threads "$THREADS" \
+        --max-minutes "$MAX_MINUTES" "${resume[@]}" "${EXTRA[@]}" "$@"
+    finished "$out" || { echo "curriculum: $out stopped early; rerun to continue"; exit 3; }
+}
+stage "$OUT_DIR/f4.safetensors" --frames 4 --steps "$STEPS4" --frame-noise-frac 0.25 --one-known-frac 0.5 \
+    --ckpt-every 1000
+stage "$OUT_DIR/f8.safetensors" --init "$OUT_DIR/f4.safetensors" --frames 8 --steps "$STEPS8" --lr 0.0005 \
+    --warmup 50 --frame-noise-frac 0.25 --one-known-frac 0.5 --ckpt-every 600
+echo "curriculum: done, $OUT_DIR/f8.safetensors"
