@@ -1,0 +1,85 @@
+"""Wall-clock probe: why does TaoCache's wall-clock ratio fall short of its call ratio?
+
+Runs the benchmark's own graphs (tiny_comfy.graph, the in-process ComfyUI, TaoTestCountCalls' timing)
+in a fresh process: the full run and each chosen TaoCache setting interleaved, and for every run prints
+the sampling seconds, the real forwards of the model (WanModel.forward_orig, counted here; a skipped
+call never reaches it), the time inside them and the time outside them. Not a benchmark; a tool to
+find where time goes (README, "On the second model").
+
+    python tools/benchmark/wall_probe.py [--model textures] [--settings "K1 open,K2 open"] [--repeats 2]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tiny_comfy  # noqa: E402  (puts the test harness and tools/ on sys.path)
+from methods import methods_for  # noqa: E402
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="textures", help="shapes, textures or a model file")
+    ap.add_argument("--settings", default="K1 open,K2 open", help="TaoCache (late window) setting labels")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--size", default="128x128x29", help="width x height x frames of the empty latent")
+    ap.add_argument("--prompt", default="red and blue over fine stripes panning left")
+    ap.add_argument("--seed", type=int, default=101)
+    ap.add_argument("--repeats", type=int, default=2)
+    a = ap.parse_args(argv)
+    repo = HERE.parent.parent
+    model_path = Path(a.model) if a.model.endswith(".safetensors") else repo / "models" / f"tiny_wan21_t2v_{a.model}.safetensors"
+    size = tuple(int(v) for v in a.size.split("x"))
+    comfy = tiny_comfy.start_comfy(tiny_comfy.require_model(model_path), "taocache_probe_", quiet=True)
+    import comfy.ldm.wan.model as wan  # after start_comfy: ComfyUI is importable now
+
+    forwards = [0, 0.0]
+    original = wan.WanModel.forward_orig
+
+    def counted(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = original(self, *args, **kwargs)
+        forwards[0] += 1
+        forwards[1] += time.perf_counter() - t0
+        return out
+
+    wan.WanModel.forward_orig = counted
+    methods = methods_for(a.steps, (0.0, 0.73))
+    full = methods[0]
+    labels = [s.strip() for s in a.settings.split(",") if s.strip()]
+    chosen = [m for m in methods if m.family == "TaoCache" and m.label in labels]
+    if len(chosen) != len(labels):
+        known = sorted({m.label for m in methods if m.family == "TaoCache"})
+        raise SystemExit(f"--settings: each label must be one of {known}, got {labels}")
+
+    def run(method) -> dict:
+        forwards[:] = [0, 0.0]
+        result = comfy.run(tiny_comfy.graph(method, a.prompt, a.seed, "euler", size, model_path.name),
+                           log_level=logging.WARNING)
+        result.raise_for_status()
+        record = result.call_records[0]
+        return dict(name=method.name, calls=record["calls"], seconds=record["seconds"], forwards=forwards[0],
+                    forward_seconds=forwards[1])
+
+    run(full)  # warm-up
+    rows = []
+    for _ in range(a.repeats):
+        for method in chosen:
+            reference, row = run(full), run(method)
+            row["wall_over_call"] = (reference["seconds"] / row["seconds"]) / (reference["calls"] / row["calls"])
+            for r in (reference, row):
+                print(f"{r['name']:30s} calls {r['calls']:3d}  sampling {r['seconds']:.3f} s  real forwards "
+                      f"{r['forwards']:3d} in {r['forward_seconds']:.3f} s  outside them "
+                      f"{r['seconds'] - r['forward_seconds']:.3f} s", flush=True)
+            print(f"  wall ratio / call ratio {row['wall_over_call']:.2f}", flush=True)
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
