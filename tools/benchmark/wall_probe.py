@@ -21,6 +21,9 @@ sys.path.insert(0, str(HERE))
 import tiny_comfy  # noqa: E402  (puts the test harness and tools/ on sys.path)
 from methods import methods_for  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent / "tiny_wan"))
+import kinds  # noqa: E402
+
 
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,8 +35,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args(argv)
-    repo = HERE.parent.parent
-    model_path = Path(a.model) if a.model.endswith(".safetensors") else repo / "models" / f"tiny_wan21_t2v_{a.model}.safetensors"
+    model_path = Path(kinds.KINDS[a.model].model_file) if a.model in kinds.KINDS else Path(a.model)  # as the benchmark
     size = tuple(int(v) for v in a.size.split("x"))
     comfy = tiny_comfy.start_comfy(tiny_comfy.require_model(model_path), "taocache_probe_", quiet=True)
     import comfy.ldm.wan.model as wan  # after start_comfy: ComfyUI is importable now
@@ -49,7 +51,7 @@ def main(argv=None) -> list[dict]:
         return out
 
     wan.WanModel.forward_orig = counted
-    methods = methods_for(a.steps, (0.0, 0.73))
+    methods = methods_for(a.steps, (0.0, 0.73))  # (the early/mid window is for rows this probe does not run)
     full = methods[0]
     labels = [s.strip() for s in a.settings.split(",") if s.strip()]
     chosen = [m for m in methods if m.family == "TaoCache" and m.label in labels]

@@ -8,7 +8,7 @@
 #   THREADS      torch threads (default 2)
 #   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
 #   EXTRA_ARGS   more train.py flags for both stages (the tests use "--batch 2")
-# About 29 min + 55 min on two CPU cores. The result is $OUT_DIR/f8.safetensors (with its JSON);
+# Measured on two CPU cores: 24 min (0.47 s a step) + 43 min (1.07 s a step). The result is $OUT_DIR/f8.safetensors (with its JSON);
 # copy both to models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
