@@ -36,7 +36,7 @@ sys.path[:0] = [str(REPO / "tools" / "benchmark"), str(REPO / "tools")]
 
 import metrics  # noqa: E402  (tools/benchmark: PSNR, SSIM on decoded frames)
 from methods import LATE_START, Method, taocache  # noqa: E402
-from tiny_comfy import (CFG, MODEL_FILE, SHIFT, comfy_size, decode, graph, paired_wall_ratios,  # noqa: E402
+from tiny_comfy import (CFG, MODEL_FILE, SHIFT, TIMING_DEPTHS, comfy_size, decode, graph, paired_wall_ratios,  # noqa: E402
                         require_model, start_comfy)
 from tiny_wan import check_learned, data, sample  # noqa: E402
 
@@ -164,7 +164,9 @@ def main():
                          "from its metadata: 112x112x13 for 28x28 px, 4 frames)")
     ap.add_argument("--timing-size", default="192x192x17",
                     help="wall-clock pass: a latent where the model forward dominates a step")
-    ap.add_argument("--repeats", type=int, default=3, help="timing pass: paired (full, method) runs per method")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="timing pass: rounds; in each, the full run and each method are timed in pairs at three "
+                         "Python call depths and the fastest of each counts (tiny_comfy.TIMING_DEPTHS says why)")
     ap.add_argument("--scale", type=int, default=8, help="upscaling of the decoded frames in the WEBP")
     ap.add_argument("--out", default=str(REPO / "out" / "demo"))
     ap.add_argument("--threads", type=int, default=1,
@@ -251,7 +253,8 @@ def main():
     # ---- timing pass at a larger latent
     warm = run(full, timing_size)  # warm-up at this size
     print(f"\ntiming: {a.timing_size} (latent {list(warm.latent.shape)}), sampling run only, "
-          f"{a.repeats} pair(s) (full run, method) per method, median of the ratios", flush=True)
+          f"{a.repeats} round(s) of (full run, method) pairs at call depths {'/'.join(map(str, TIMING_DEPTHS))}, "
+          f"fastest of each, median of the rounds' ratios", flush=True)
 
     def time_run(method):
         result = run(method, timing_size)

@@ -12,12 +12,18 @@ PROBE = os.path.join(REPO, "tools", "benchmark", "wall_probe.py")
 
 def test_probe_counts_only_the_computed_forwards():
     comfy = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
-    proc = subprocess.run([sys.executable, PROBE, "--settings", "K1 open", "--repeats", "1", "--size", "64x64x29"],
+    proc = subprocess.run([sys.executable, PROBE, "--settings", "K1 open", "--repeats", "1", "--size", "64x64x29",
+                           "--depths", "0,20"],
                           capture_output=True, text=True, env=dict(os.environ, COMFYUI_DIR=comfy), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = re.findall(r"^(full|TaoCache \[K1 open\]) +calls +(\d+) .* real forwards +(\d+) in", proc.stdout, re.M)
-    assert [name for name, _, _ in rows] == ["full", "TaoCache [K1 open]"], proc.stdout
-    (_, full_calls, full_forwards), (_, tao_calls, tao_forwards) = rows
-    assert int(full_calls) == int(full_forwards) == 30
-    assert int(tao_calls) == int(tao_forwards) < 30
-    assert re.search(r"wall ratio / call ratio \d+\.\d\d", proc.stdout)
+    rows = re.findall(r"^(full|TaoCache \[K1 open\]) +depth +(\d+) +calls +(\d+) .* real forwards +(\d+) in .*"
+                      r"page faults (\d+)$", proc.stdout, re.M)
+    # one (full, TaoCache) pair at each of the two call depths
+    assert [(name, depth) for name, depth, *_ in rows] == [
+        ("full", "0"), ("TaoCache [K1 open]", "0"), ("full", "20"), ("TaoCache [K1 open]", "20")], proc.stdout
+    for name, _, calls, forwards, _ in rows:
+        if name == "full":
+            assert int(calls) == int(forwards) == 30
+        else:
+            assert int(calls) == int(forwards) < 30
+    assert len(re.findall(r"wall ratio / call ratio \d+\.\d\d", proc.stdout)) == 2

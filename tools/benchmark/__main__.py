@@ -39,7 +39,8 @@ import metrics  # noqa: E402
 import realism  # noqa: E402
 import report  # noqa: E402
 from methods import CALIBRATED, LATE_START, ORACLE, PLAN_TARGETS, Method, calibration, methods_for, planned  # noqa: E402
-from tiny_comfy import CFG, SHIFT, comfy_size, decode, graph, paired_wall_ratios, require_model, start_comfy  # noqa: E402
+from tiny_comfy import (CFG, SHIFT, TIMING_DEPTHS, comfy_size, decode, graph, paired_wall_ratios,  # noqa: E402
+                        require_model, start_comfy)
 
 sys.path.insert(0, str(REPO / "tools" / "tiny_wan"))
 # top-level imports, as the tiny_wan tools import each other (kinds.Kind.data is these very modules)
@@ -154,8 +155,10 @@ def main():
     ap.add_argument("--timing-size", default=None, help="wall-clock pass: a latent where the forward dominates "
                     "(default 192x192x17 for shapes; the quality latent for textures, where it already does)")
     ap.add_argument("--timing-repeats", type=int, default=None,
-                    help="paired (full, method) timings per method in the wall-clock pass; the median ratio counts "
-                         "(default 2; 0 leaves the pass out)")
+                    help="rounds of the wall-clock pass: in each, every timed method and the full run are timed "
+                         "in pairs at three Python call depths and the fastest of each makes the round's ratio "
+                         "(tiny_comfy.TIMING_DEPTHS says why); the median over rounds counts (default 1; 0 leaves the "
+                         "pass out)")
     ap.add_argument("--families", default=None, help="comma-separated method families to run (default: all; "
                     "the oracle rows only when 'oracle' is named)")
     ap.add_argument("--model", default="shapes", help="shapes, textures (the committed tiny models) or a model file")
@@ -184,7 +187,7 @@ def main():
     if a.samplers is None:
         a.samplers = "euler,uni_pc"
     if a.timing_repeats is None:
-        a.timing_repeats = 2
+        a.timing_repeats = 1
     families = set(a.families.split(",")) if a.families else None
     if a.quick:
         a.samplers, a.steps, a.pairs = "euler", "30", 2
@@ -302,7 +305,9 @@ def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, 
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
               f"Model {model_path.name} ({kind.name}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
               + (f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
-                 f"median of {a.timing_repeats} paired ratios against the full run; fewer-steps, EasyCache, LazyCache and "
+                 f"paired with the full run at Python call depths {'/'.join(map(str, TIMING_DEPTHS))} "
+                 f"(the fastest of each counts, against CPython's frame-stack chunk thrash), median of {a.timing_repeats} "
+                 f"such ratio(s); fewer-steps, EasyCache, LazyCache and "
                  f"TaoCache rows, the ablations share TaoCache's code path and are not timed). "
                  if a.timing_repeats > 0 else f"quality latent {size}, no wall-clock pass. ")
               + (f"Calibration profiles from {a.profiles_from} (no calibration in this run). " if a.profiles_from else "")

@@ -105,19 +105,49 @@ def decode(comfy_latent, codec=latent):
     return codec.decode(latent.comfy_latent_to_model(comfy_latent))
 
 
-def paired_wall_ratios(time_run: Callable, reference, methods: list, repeats: int) -> list[dict]:
+# Python call depths (extra frames of at_call_depth) at which every timed run is repeated; the fastest
+# counts. CPython 3.11 keeps frames on a data stack of 16 KiB chunks and unmaps a chunk as soon as the
+# last frame in it returns, so a hot call path (the model's forward calls its blocks, they call torch)
+# that straddles a chunk boundary maps, faults in and unmaps a chunk at each crossing: about 70 us
+# each with two torch threads, 5 ms of a 25 ms forward of the textures model. Which run straddles a
+# boundary depends on how deep the sampling loop sits, not on the method (the wrapper frames of a
+# cache node shift it: the full run is the slow one at some depths, the cached run at others;
+# `python tools/benchmark/wall_probe.py --depths 0,6,...,150`). One chunk holds about 130 frames of
+# at_call_depth, so three depths a third of that apart put at least one run of each method clear of
+# a boundary. On a real model a forward costs seconds and the crossings stay the same few
+# milliseconds, so this matters only at test-model size.
+TIMING_DEPTHS = (0, 43, 86)
+
+
+def at_call_depth(extra_frames: int, fn: Callable):
+    """fn(), called extra_frames Python frames deeper than this call."""
+    if extra_frames <= 0:
+        return fn()
+    return at_call_depth(extra_frames - 1, fn)
+
+
+def paired_wall_ratios(time_run: Callable, reference, methods: list, repeats: int,
+                       depths: tuple[int, ...] = TIMING_DEPTHS) -> list[dict]:
     """Wall-clock ratios reference/method, paired: each timing of a method is taken right after one
-    of the reference, methods interleaved, `repeats` rounds (wall clock on a shared CPU drifts, so a
-    ratio of neighbours is steadier than a ratio of separate means). time_run(method) -> (calls,
-    seconds). Returns one dict(calls, ratios, median, pairs=[(reference s, method s), ...]) per method."""
-    out = [dict(calls=None, ratios=[], pairs=[]) for _ in methods]
+    of the reference at the same call depth, methods interleaved, `repeats` rounds (wall clock on a
+    shared CPU drifts, so a ratio of neighbours is steadier than a ratio of separate means). In a
+    round both are timed at every depth in `depths` (TIMING_DEPTHS: why) and the fastest of each
+    makes the round's pair. time_run(method) -> (calls, seconds). Returns one dict(calls, ratios,
+    median, pairs=[(reference s, method s), ...], by_depth=[[(depth, reference s, method s), ...]
+    per round]) per method."""
+    out = [dict(calls=None, ratios=[], pairs=[], by_depth=[]) for _ in methods]
     for _ in range(repeats):
         for m, entry in zip(methods, out):
-            _, reference_seconds = time_run(reference)
-            calls, seconds = time_run(m)
-            entry["calls"] = calls
-            entry["pairs"].append((reference_seconds, seconds))
-            entry["ratios"].append(reference_seconds / seconds)
+            timings = []
+            for depth in depths:
+                _, reference_seconds = at_call_depth(depth, lambda: time_run(reference))
+                calls, seconds = at_call_depth(depth, lambda: time_run(m))
+                entry["calls"] = calls
+                timings.append((depth, reference_seconds, seconds))
+            pair = (min(t[1] for t in timings), min(t[2] for t in timings))
+            entry["by_depth"].append(timings)
+            entry["pairs"].append(pair)
+            entry["ratios"].append(pair[0] / pair[1])
     for entry in out:
         entry["median"] = statistics.median(entry["ratios"])
     return out

@@ -4,14 +4,19 @@ Runs the benchmark's own graphs (tiny_comfy.graph, the in-process ComfyUI, TaoTe
 in a fresh process: the full run and each chosen TaoCache setting interleaved, and for every run prints
 the sampling seconds, the real forwards of the model (WanModel.forward_orig, counted here; a skipped
 call never reaches it), the time inside them and the time outside them. Not a benchmark; a tool to
-find where time goes (README, "On the second model").
+find where time goes (README, "On the second model"). With --depths, every pair runs at each of those
+Python call depths (extra frames of tiny_comfy.at_call_depth) and the page faults of each run are
+printed: CPython's frame-stack chunk thrash (tiny_comfy.TIMING_DEPTHS) shows as a depth band where one
+run's forwards are slower and its minor page faults jump.
 
     python tools/benchmark/wall_probe.py [--model textures] [--settings "K1 open,K2 open"] [--repeats 2]
+    python tools/benchmark/wall_probe.py --settings "K1 open" --repeats 1 --depths $(seq -s, 0 6 150)
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import sys
 import time
 from pathlib import Path
@@ -34,9 +39,11 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--prompt", default="red and blue over fine stripes panning left")
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--depths", default="0", help="comma-separated extra Python call depths to run every pair at")
     a = ap.parse_args(argv)
     model_path = Path(kinds.KINDS[a.model].model_file) if a.model in kinds.KINDS else Path(a.model)  # as the benchmark
     size = tuple(int(v) for v in a.size.split("x"))
+    depths = [int(v) for v in a.depths.split(",") if v.strip()]
     comfy = tiny_comfy.start_comfy(tiny_comfy.require_model(model_path), "taocache_probe_", quiet=True)
     import comfy.ldm.wan.model as wan  # after start_comfy: ComfyUI is importable now
 
@@ -59,27 +66,31 @@ def main(argv=None) -> list[dict]:
         known = sorted({m.label for m in methods if m.family == "TaoCache"})
         raise SystemExit(f"--settings: each label must be one of {known}, got {labels}")
 
-    def run(method) -> dict:
+    def run(method, depth=0) -> dict:
         forwards[:] = [0, 0.0]
-        result = comfy.run(tiny_comfy.graph(method, a.prompt, a.seed, "euler", size, model_path.name),
-                           log_level=logging.WARNING)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        result = tiny_comfy.at_call_depth(depth, lambda: comfy.run(
+            tiny_comfy.graph(method, a.prompt, a.seed, "euler", size, model_path.name), log_level=logging.WARNING))
         result.raise_for_status()
         record = result.call_records[0]
-        return dict(name=method.name, calls=record["calls"], seconds=record["seconds"], forwards=forwards[0],
-                    forward_seconds=forwards[1])
+        return dict(name=method.name, depth=depth, calls=record["calls"], seconds=record["seconds"],
+                    forwards=forwards[0], forward_seconds=forwards[1],
+                    page_faults=resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
 
     run(full)  # warm-up
     rows = []
     for _ in range(a.repeats):
         for method in chosen:
-            reference, row = run(full), run(method)
-            row["wall_over_call"] = (reference["seconds"] / row["seconds"]) / (reference["calls"] / row["calls"])
-            for r in (reference, row):
-                print(f"{r['name']:30s} calls {r['calls']:3d}  sampling {r['seconds']:.3f} s  real forwards "
-                      f"{r['forwards']:3d} in {r['forward_seconds']:.3f} s  outside them "
-                      f"{r['seconds'] - r['forward_seconds']:.3f} s", flush=True)
-            print(f"  wall ratio / call ratio {row['wall_over_call']:.2f}", flush=True)
-            rows.append(row)
+            for depth in depths:
+                reference, row = run(full, depth), run(method, depth)
+                row["wall_over_call"] = (reference["seconds"] / row["seconds"]) / (reference["calls"] / row["calls"])
+                for r in (reference, row):
+                    print(f"{r['name']:30s} depth {r['depth']:3d}  calls {r['calls']:3d}  sampling {r['seconds']:.3f} s  "
+                          f"real forwards {r['forwards']:3d} in {r['forward_seconds']:.3f} s "
+                          f"({1000 * r['forward_seconds'] / max(1, r['forwards']):.1f} ms each)  outside them "
+                          f"{r['seconds'] - r['forward_seconds']:.3f} s  page faults {r['page_faults']}", flush=True)
+                print(f"  wall ratio / call ratio {row['wall_over_call']:.2f}", flush=True)
+                rows.append(row)
     return rows
 
 
