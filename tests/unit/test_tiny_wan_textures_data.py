@@ -140,6 +140,22 @@ def test_objects_move_on_straight_tracks_in_the_data_and_not_in_a_still_or_shuff
     assert float(T.objects_moving(decoded[:, :, order], prompts).mean()) <= 0.2
 
 
+def test_track_summary_tells_one_direction_from_a_wandering_object(batch):
+    """textures.track_summary: the data's objects keep one direction (the velocities of the two halves
+    of the clip agree) and stay near their straight track; a clip whose second half runs backwards
+    turns its objects round (the halves disagree), and its tracks bend away from a straight line."""
+    prompts, video, layout = batch
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    truth = T.track_summary(decoded, prompts)
+    assert truth["tracked"] >= 48, truth
+    assert truth["halves_direction_cos_median"] >= 0.9, truth
+    assert truth["residual_px_median"] <= 1.0 and 0.8 <= truth["speed_px_median"] <= 2.2, truth
+    there_and_back = torch.cat([decoded[:, :, :4], decoded[:, :, :4].flip(2)], dim=2)
+    turned = T.track_summary(there_and_back, prompts)
+    assert turned["halves_direction_cos_median"] <= -0.9, turned
+    assert turned["residual_px_median"] > truth["residual_px_median"] + 0.5, (turned, truth)
+
+
 def test_object_trail_lies_behind_the_motion_and_stays_out_of_the_judges_masks():
     """textures._object_trail (trail_px > 0): a faint tail behind each object, none in frame 0, on
     the side the object came from; the bodies and the judge's verdict do not change, nor (but for

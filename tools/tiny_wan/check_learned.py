@@ -94,7 +94,8 @@ def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
 
 def judge_summary(kind: kinds.Kind, videos: torch.Tensor, prompts: list[str]) -> dict:
     if kind.data is textures:
-        return summarize_textures(textures.judge(videos, prompts), prompts)
+        return summarize_textures(textures.judge(videos, prompts), prompts) | {
+            "tracks": textures.track_summary(videos, prompts)}
     return summarize(data.judge(videos, prompts), prompts)
 
 
