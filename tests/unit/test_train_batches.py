@@ -106,3 +106,21 @@ def test_object_loss_share_matches_the_area_when_the_error_is_uniform():
     assert huge["loss_share"] == pytest.approx(huge["area"], abs=0.002)
     zero = train.object_loss_share(lambda x, t, c: torch.zeros_like(x), cfg, n=6, sigmas=(0.5,))["0.5"]
     assert zero["area"] == huge["area"] and 0 < zero["loss_share"] < 1
+
+
+def test_known_prefix_frames_are_a_leading_run_of_two_or_more_and_off_by_default():
+    """train.mix_frame_levels(known_prefix_frac=1): every mixed video's known frames (sigma < 0.8)
+    are its first k, 2 <= k <= T-1, so the rest is a continuation of the motion they show; at the
+    default 0 the draws are the committed models' (no extra random numbers)."""
+    b, t = 256, 8
+    sigma = torch.full((b, t), 0.5)
+    levels = train.mix_frame_levels(sigma, torch.Generator().manual_seed(0), 1.0, 0.5, known_prefix_frac=1.0)
+    known = levels < 0.8
+    k = known.sum(dim=1)
+    assert bool(((k >= 2) & (k <= t - 1)).all()), k
+    assert bool((known == (torch.arange(t)[None, :] < k[:, None])).all())  # a prefix, nothing after it
+    assert len(set(k.tolist())) == t - 2  # every length from 2 to T-1 drawn
+    plain = train.mix_frame_levels(sigma, torch.Generator().manual_seed(0), 1.0, 0.5)
+    off = train.mix_frame_levels(sigma, torch.Generator().manual_seed(0), 1.0, 0.5, known_prefix_frac=0.0)
+    assert torch.equal(plain, off)
+    assert not bool(((plain < 0.8) == (torch.arange(t)[None, :] < (plain < 0.8).sum(dim=1)[:, None])).all())

@@ -52,7 +52,7 @@ DEFAULTS = dict(
     seed=0, steps=3600, batch=32, dim=128, ffn=512, layers=4, frames=data.FRAMES, size=data.SIZE,
     lr=1e-3, min_lr_frac=0.1, warmup=200, weight_decay=0.01, grad_clip=1.0, ema=0.999,
     sigma_shift=1.0, uniform_frac=0.2, infer_frac=0.4, frame_noise_frac=0.25, one_known_frac=0.5, cond_drop=0.1,
-    trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, threads=2,
+    known_prefix_frac=0.0, trail_px=data.TRAIL_PX, direction_tint=data.DIRECTION_TINT, threads=2,
 )
 
 
@@ -168,7 +168,8 @@ def sample_sigmas(n: int, gen: torch.Generator, shift: float, uniform_frac: floa
     return sigma.clamp(1e-3, 1.0)
 
 
-def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one_known_frac: float = 0.0) -> torch.Tensor:
+def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one_known_frac: float = 0.0,
+                     known_prefix_frac: float = 0.0) -> torch.Tensor:
     """For a fraction `frac` of the videos, give each frame its own noise level (the WanModel takes
     a timestep per latent frame, as Wan2.2's image-to-video conditioning uses it): every frame is
     independently "known" (sigma ~ U(0, 0.8)) or "unknown" (sigma in [0.85, 1], dense near 1), with
@@ -178,6 +179,9 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one
     With probability one_known_frac a mixed video has exactly one known frame: then the others can
     only be extrapolated, which needs the direction (with several known frames the model can
     interpolate between them without it).
+    With probability known_prefix_frac (taking precedence) the known frames are the first k, k from 2
+    to T-1: the rest is a continuation, which for motion the prompt does not name (the textures
+    objects' directions) needs the velocity the known frames show, not a guess from one frame.
     The sampler never uses this: it always feeds one level per video."""
     b, t = sigma.shape
     pick = torch.rand(b, generator=gen) < frac
@@ -186,6 +190,10 @@ def mix_frame_levels(sigma: torch.Tensor, gen: torch.Generator, frac: float, one
         one = torch.rand(b, generator=gen) < one_known_frac
         only = torch.nn.functional.one_hot(torch.randint(0, t, (b,), generator=gen), t).bool()
         known = torch.where(one[:, None], only, known)
+    if known_prefix_frac > 0 and t >= 3:                 # (likewise)
+        prefix = torch.rand(b, generator=gen) < known_prefix_frac
+        k = torch.randint(2, t, (b,), generator=gen)
+        known = torch.where(prefix[:, None], torch.arange(t)[None, :] < k[:, None], known)
     known[:, 0] |= ~known.any(dim=1)                     # at least one known frame
     all_known = known.all(dim=1)
     last = torch.randint(0, t, (b,), generator=gen)
@@ -240,7 +248,8 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     sigma = sample_sigmas(b, gen, cfg["sigma_shift"], cfg["uniform_frac"], cfg["infer_frac"])
     sigma = sigma[:, None].expand(b, t).clone()                         # [B, T]: one level per video
     if cfg["frame_noise_frac"] > 0:
-        sigma = mix_frame_levels(sigma, gen, cfg["frame_noise_frac"], cfg["one_known_frac"])
+        sigma = mix_frame_levels(sigma, gen, cfg["frame_noise_frac"], cfg["one_known_frac"],
+                                 cfg.get("known_prefix_frac", 0.0))
     noise = torch.randn(x0.shape, generator=gen)
     s = sigma.view(b, 1, t, 1, 1)
     xs = (1 - s) * x0 + s * noise
