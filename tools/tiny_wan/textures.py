@@ -488,21 +488,26 @@ def _object_centroids(frames: torch.Tensor, prompts: list[str]) -> tuple[torch.T
     return data.centroids(flat), (flat.sum(dim=(-2, -1)) < TRACK_MIN_PX).any(dim=-1)
 
 
-def object_tracks(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-    """Straight-line fits (data.motion_fit) of the two named objects' colour centroids over the frames:
-    [B, 2, 2] holding (speed px per frame, RMS residual px) per object, NaN where the object covers
-    fewer than TRACK_MIN_PX pixels in some frame. The data moves each object on a straight path at 1-2 px
-    a frame, so a model that learned motion gives speeds there and small residuals; a still or
-    flickering object does not."""
-    cents, missing = _object_centroids(frames, prompts)
-    b, t = frames.shape[0], cents.shape[1]
+def _fit_tracks(cents: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """(speed px per frame, RMS residual px) [2B, 2] of straight-line fits to centroids [2B, T, 2];
+    NaN where `missing`."""
+    t = cents.shape[1]
     vel = data.motion_fit(cents)                                                  # [2B, 2]
     tt = torch.arange(t, dtype=torch.float32).view(1, t, 1)
     line = cents.mean(dim=1, keepdim=True) + (tt - tt.mean()) * vel[:, None]     # the fitted track
     residual = (cents - line).pow(2).sum(dim=-1).mean(dim=-1).sqrt()
     out = torch.stack([vel.norm(dim=-1), residual], dim=-1)                      # [2B, 2]
     out[missing] = float("nan")
-    return out.view(b, 2, 2)
+    return out
+
+
+def object_tracks(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+    """Straight-line fits (data.motion_fit) of the two named objects' colour centroids over the frames:
+    [B, 2, 2] holding (speed px per frame, RMS residual px) per object, NaN where the object covers
+    fewer than TRACK_MIN_PX pixels in some frame. The data moves each object on a straight path at 1-2 px
+    a frame, so a model that learned motion gives speeds there and small residuals; a still or
+    flickering object does not."""
+    return _fit_tracks(*_object_centroids(frames, prompts)).view(frames.shape[0], 2, 2)
 
 
 def track_summary(frames: torch.Tensor, prompts: list[str]) -> dict:
@@ -510,12 +515,12 @@ def track_summary(frames: torch.Tensor, prompts: list[str]) -> dict:
     frame), the median RMS residual from the straight track (px), and the median cosine between the
     velocities fitted to the first and to the second half of the frames (near 1: one direction
     throughout, as in the data; near 0 or below: the object wanders)."""
-    tracks = object_tracks(frames, prompts).flatten(0, 1)                        # [2B, 2]
     cents, missing = _object_centroids(frames, prompts)
+    tracks = _fit_tracks(cents, missing)                                          # [2B, 2]
     half = cents.shape[1] // 2
     cos = torch.nn.functional.cosine_similarity(data.motion_fit(cents[:, :half]),
                                                 data.motion_fit(cents[:, half:]), dim=-1)
-    ok = ~missing & tracks[:, 0].isfinite() & cos.isfinite()
+    ok = tracks[:, 0].isfinite() & cos.isfinite()
     if not bool(ok.any()):
         return {"tracked": 0}
     return {"tracked": int(ok.sum()), "speed_px_median": round(float(tracks[ok, 0].median()), 2),
