@@ -98,3 +98,37 @@ def test_evaluation_pairs_beyond_the_listed_ones_never_repeat_a_calibration_pair
         assert not set(pairs) & set(bench.CALIBRATION_PAIRS[kind])
         assert not {seed for _, seed in pairs} & {seed for _, seed in bench.CALIBRATION_PAIRS[kind]}
         assert bench.evaluation_pairs(kind, 6) == bench.PAIRS[kind][:6]
+
+
+def test_a_named_motion_model_gets_each_pair_with_the_objects_direction_named(tmp_path):
+    """__main__.pairs_for_model: a textures model trained with --named-object-motion (its metadata says
+    so) is given named-motion prompts, every direction in any four consecutive pairs, the same seeds;
+    the committed models get the pairs unchanged."""
+    import importlib.util
+    import json
+    import torch
+    from safetensors.torch import save_file
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_named", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    import textures
+    named_model = tmp_path / "named.safetensors"
+    save_file({"x": torch.zeros(1)}, str(named_model), metadata={"taocache_tiny_wan": json.dumps(
+        {"config": {"dataset": "textures", "named_object_motion": True}})})
+    pairs = bench.TEXTURES_PAIRS
+    named = bench.pairs_for_model(pairs, named_model)
+    assert [s for _, s in named] == [s for _, s in pairs]
+    parts = [textures.parse_prompt(p) for p, _ in named]
+    assert all(dataclass_eq(q, textures.parse_prompt(p)) for q, (p, _) in zip(parts, pairs))
+    assert {q.object_direction for q in parts[:4]} == {q.object_direction for q in parts[4:]} == {0, 1, 2, 3}
+    plain_model = tmp_path / "plain.safetensors"
+    save_file({"x": torch.zeros(1)}, str(plain_model), metadata={"taocache_tiny_wan": json.dumps(
+        {"config": {"dataset": "textures"}})})
+    assert bench.pairs_for_model(pairs, plain_model) == pairs
+
+
+def dataclass_eq(named, plain) -> bool:
+    """The same prompt apart from the objects' direction."""
+    return (named.colour_a, named.colour_b, named.texture, named.scale, named.direction) == (
+        plain.colour_a, plain.colour_b, plain.texture, plain.scale, plain.direction)

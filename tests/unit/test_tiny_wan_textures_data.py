@@ -230,3 +230,63 @@ def test_flat_background_draws_the_same_objects_on_a_plain_grey():
         else:
             assert min(spread) > 0.05, spread
     assert (T.colour_pixels(flat) > 0).any()
+
+
+def test_named_motion_prompts_parse_back_and_move_both_objects_the_named_way():
+    """The named-motion set (train.py --named-object-motion): four times the prompts, each still
+    CONTEXT_LEN words and parsing back to its number; both objects move exactly the named way; the
+    other draws of the stream are those of the plain set, and a plain prompt names no direction."""
+    prompts = T.all_prompts(named_motion=True)
+    assert len(prompts) == len(set(prompts)) == T.prompt_count(True) == 4 * T.N_PROMPTS
+    assert prompts[0] == "red and green rightward, fine stripes panning right"
+    for i in range(0, len(prompts), 29):
+        parts = T.parse_prompt(prompts[i])
+        assert parts == T.prompt_parts(i, named_motion=True) and T.prompt_index(parts) == i
+        assert len(prompts[i].replace(",", " ").split()) == T.CONTEXT_LEN
+    assert T.parse_prompt(T.all_prompts()[5]).object_direction is None
+    with pytest.raises(ValueError, match="at most one"):
+        T.parse_prompt("red and blue upward, leftward fine stripes panning left")
+    ids = torch.arange(0, 4 * T.N_PROMPTS, 37)
+    named, ln = T.render_batch(ids, torch.Generator().manual_seed(8), named_motion=True)
+    plain, lp = T.render_batch(ids // 4, torch.Generator().manual_seed(8))
+    step = ln["paths"][:, :, 1:] - ln["paths"][:, :, :-1]                   # [B, 2, T-1, 2]
+    want = T.DIR_VEC[ids % 4][:, None, None, :]
+    cos = torch.nn.functional.cosine_similarity(step, want.expand_as(step), dim=-1)
+    assert float(cos.min()) > 0.9999, cos.min()
+    assert torch.equal(ln["offset"], lp["offset"]) and torch.equal(ln["bg"], lp["bg"])
+    assert torch.allclose(step.norm(dim=-1), (lp["paths"][:, :, 1:] - lp["paths"][:, :, :-1]).norm(dim=-1))
+
+
+def test_objects_heading_follows_the_named_direction(batch):
+    """textures.objects_heading: the ground truth of named-motion prompts moves its objects the named
+    way; the same videos judged against the opposite word do not; a plain prompt gives NaN."""
+    ids = torch.arange(0, 4 * T.N_PROMPTS, 131)
+    video, _ = T.render_batch(ids, torch.Generator().manual_seed(9), named_motion=True)
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    prompts = [T.prompt_parts(int(i), named_motion=True).text for i in ids]
+    heading = T.objects_heading(decoded, prompts)
+    assert float(heading.mean()) >= 0.6, heading
+    opposite = {0: 1, 1: 0, 2: 3, 3: 2}
+    wrong = [T.PromptParts(**{**T.parse_prompt(p).__dict__,
+                              "object_direction": opposite[T.parse_prompt(p).object_direction]}).text for p in prompts]
+    assert float(T.objects_heading(decoded, wrong).max()) == 0.0
+    assert T.track_summary(decoded, prompts)["named_direction_cos_median"] >= 0.95
+    plain_prompts, plain_video, _ = batch
+    assert bool(T.objects_heading(plain_video[:2], plain_prompts[:2]).isnan().all())
+    assert "objects_heading" not in T.judge(plain_video[:2], plain_prompts[:2])
+
+
+def test_motion_tint_gives_each_pair_of_directions_its_own_background_cast():
+    """render(motion_tint=...) (train.py --motion-tint): the background's mean RGB offset from its
+    luma differs for every (pan, objects' direction) pair, leaves luma alone, and is absent when off."""
+    parts = [T.PromptParts(0, 1, 0, 0, pan, moving) for pan in range(4) for moving in range(4)]
+    layout = T.sample_layout(parts, torch.Generator().manual_seed(10))
+    tinted, alpha = T.render(parts, layout, motion_tint=0.05)
+    plain, _ = T.render(parts, layout, tint=0.0)                            # no tint at all
+    away = (alpha.amax(dim=1) == 0)[:, None]                                  # [B, 1, T, H, W]
+    cast = ((tinted - plain) * away).sum(dim=(2, 3, 4)) / away.sum(dim=(2, 3, 4))   # [B, 3]
+    assert float(torch.cdist(cast, cast).add(torch.eye(16)).min()) > 0.02, cast
+    assert float(cast.sum(dim=1).abs().max()) < 0.01                        # the tints sum to 0 over RGB
+    unnamed = [T.PromptParts(0, 1, 0, 0, 1)]
+    lay = T.sample_layout(unnamed, torch.Generator().manual_seed(10))
+    assert torch.equal(T.render(unnamed, lay, motion_tint=0.05)[0], T.render(unnamed, lay)[0])

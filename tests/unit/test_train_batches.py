@@ -124,3 +124,29 @@ def test_known_prefix_frames_are_a_leading_run_of_two_or_more_and_off_by_default
     off = train.mix_frame_levels(sigma, torch.Generator().manual_seed(0), 1.0, 0.5, known_prefix_frac=0.0)
     assert torch.equal(plain, off)
     assert not bool(((plain < 0.8) == (torch.arange(t)[None, :] < (plain < 0.8).sum(dim=1)[:, None])).all())
+
+
+def test_named_object_motion_draws_named_prompts_and_is_refused_off_textures():
+    """train.py --named-object-motion: batches come from the named-motion prompt set (their contexts
+    are its embeddings); the flag is recorded only when given, so the committed configs still resume."""
+    cfg = dict(CFG, named_object_motion=True)
+    assert train.prompt_count(cfg) == 4 * train.prompt_count(CFG)
+    table = train.prompt_table(cfg)
+    gen = torch.Generator().manual_seed(2)
+    ids = torch.randint(0, train.prompt_count(cfg), (cfg["batch"],), generator=torch.Generator().manual_seed(2))
+    _, _, ctx, _ = train.make_batch(cfg, gen, table)
+    dropped = ctx.abs().sum(dim=(1, 2)) == 0            # (cond_drop zeroes a few contexts)
+    assert torch.equal(ctx[~dropped], table[ids][~dropped])
+    assert "named_object_motion" not in CFG
+    with pytest.raises(SystemExit, match="only the textures"):
+        train.main(["--dataset", "shapes", "--named-object-motion", "--steps", "1"])
+    with pytest.raises(SystemExit, match="pick one"):
+        train.main(["--dataset", "textures", "--named-object-motion", "--only-direction", "left", "--steps", "1"])
+
+
+@pytest.mark.parametrize("flags, message", [(["--motion-tint", "0.05"], "needs --named-object-motion"),
+                                            (["--named-object-motion", "--motion-tint", "0.1"], "differ from"),
+                                            (["--named-object-motion", "--motion-tint", "0.5"], "must be in")])
+def test_motion_tint_needs_named_motion_and_a_tint_of_its_own(flags, message):
+    with pytest.raises(SystemExit, match=message):
+        train.main(["--dataset", "textures", *flags, "--steps", "1"])

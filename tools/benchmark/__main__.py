@@ -80,6 +80,16 @@ def evaluation_pairs(kind_name: str, n: int) -> list[tuple[str, int]]:
     return listed + extra
 
 
+def pairs_for_model(pairs: list[tuple[str, int]], model_path) -> list[tuple[str, int]]:
+    """The pairs as the model's prompts: a textures model trained on named-motion prompts
+    (train.py --named-object-motion) gets each prompt with the objects' direction named, pair i
+    (i // 2 + 2 i) % 4, so any four consecutive pairs name every direction; other models, unchanged."""
+    import check_learned
+    if not check_learned.model_names_motion(str(model_path)):
+        return pairs
+    return [(textures.name_object_motion(p, (i // 2 + 2 * i) % 4), s) for i, (p, s) in enumerate(pairs)]
+
+
 OUT_DIRS = {"shapes": REPO / "results" / "benchmark", "textures": REPO / "results" / "benchmark_textures"}
 
 
@@ -193,7 +203,7 @@ def main():
         a.samplers, a.steps, a.pairs = "euler", "30", 2
     samplers = a.samplers.split(",")
     step_counts = [int(s) for s in a.steps.split(",")]
-    pairs = evaluation_pairs(kind.name, a.pairs)
+    pairs = pairs_for_model(evaluation_pairs(kind.name, a.pairs), model_path)
     size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(kind.frames, kind.size, kind.codec)
     timing_size = tuple(int(v) for v in a.timing_size.split("x")) if a.timing_size else size if textured else (192, 192, 17)
 
@@ -224,7 +234,7 @@ def main():
                 profiles[(sampler, steps)] = f"{name}.json"
                 continue
             calibrate = calibration(steps, name)
-            for prompt, seed in CALIBRATION_PAIRS[kind.name][:2 if a.quick else None]:
+            for prompt, seed in pairs_for_model(CALIBRATION_PAIRS[kind.name], model_path)[:2 if a.quick else None]:
                 run(calibrate, prompt, seed, sampler, size)
             profiles[(sampler, steps)] = f"{name}.json"
             (out / "profiles").mkdir(exist_ok=True)  # kept with the results (models/taocache_profiles of the run)

@@ -25,7 +25,7 @@ def draw(cfg: dict, step: int):
     """The batch of `step` in per-step mode (in any process)."""
     import train
     torch.set_num_threads(1)
-    return train.make_batch(cfg, step_generator(cfg["seed"], step), train.dataset(cfg)[0].prompt_table())
+    return train.make_batch(cfg, step_generator(cfg["seed"], step), train.prompt_table(cfg))
 
 
 class BatchStream:

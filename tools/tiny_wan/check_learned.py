@@ -36,20 +36,33 @@ import sample as sampler  # noqa: E402
 import textures  # noqa: E402
 
 
-def default_pairs(n: int, seed_base: int = 1000, source=data) -> list[tuple[str, int]]:
+def default_pairs(n: int, seed_base: int = 1000, source=data, named_motion: bool = False) -> list[tuple[str, int]]:
     """n prompt/seed pairs cycling through the prompts of a data module, seed seed_base + i. Shapes:
     prompt i % 72. Textures (960 prompts): pair i has texture i % 4, scale (i // 2) % 2, direction
     (i + i // 4) % 4 and colour pair 7 i % 30, so any 8 consecutive pairs cover every texture, scale
-    and direction."""
+    and direction; named_motion (textures.NAMED_MOTION_TEMPLATE): the same pairs, naming the objects'
+    direction (i // 2 + i // 8) % 4, so any 8 consecutive pairs name each twice."""
     if source is data:
         prompts = source.all_prompts()
         return [(prompts[i % len(prompts)], seed_base + i) for i in range(n)]
     out = []
     for i in range(n):
         a, b = textures.COLOUR_PAIRS[(7 * i) % len(textures.COLOUR_PAIRS)]
-        parts = textures.PromptParts(a, b, i % 4, (i + i // 4) % 2, (i + i // 4) % 4)
+        parts = textures.PromptParts(a, b, i % 4, (i + i // 4) % 2, (i + i // 4) % 4,
+                                     (i // 2 + i // 8) % 4 if named_motion else None)
         out.append((parts.text, seed_base + i))
     return out
+
+
+def model_names_motion(path: str) -> bool:
+    """Was the model trained on named-motion prompts (train.py --named-object-motion)?"""
+    try:
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("taocache_tiny_wan", "{}"))
+        return bool(meta.get("config", {}).get("named_object_motion", False))
+    except (ValueError, OSError):
+        return False
 
 
 def model_video_spec(path: str, default: tuple[int, int] = (data.FRAMES, data.SIZE)) -> tuple[int, int]:
@@ -83,6 +96,8 @@ def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
     out = {k: round(float(verdict[k].float().mean()), 4) for k in ("colours", "direction", "texture", "scale", "all")}
     out["n"] = len(prompts)
     out["objects_moving"] = round(float(verdict["objects_moving"].mean()), 4)
+    if "objects_heading" in verdict:   # named-motion prompts: on a track the named way
+        out["objects_heading"] = round(float(verdict["objects_heading"].nanmean()), 4)
     parts = [textures.parse_prompt(p) for p in prompts]
     for key, names in (("texture", textures.TEXTURE_NAMES), ("scale", textures.SCALE_NAMES),
                        ("direction", textures.DIRECTION_NAMES)):
@@ -128,6 +143,8 @@ def main(argv=None):
     ap.add_argument("--track-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help=f"textures: the px-a-frame range objects_moving counts (default {textures.TRACK_SPEED}; "
                          "for a model trained with train.py --object-speed)")
+    ap.add_argument("--named-object-motion", action="store_true",
+                    help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
     if a.track_speed:
         textures.TRACK_SPEED = tuple(a.track_speed)
@@ -135,7 +152,8 @@ def main(argv=None):
     if a.kind and a.model == sampler.DEFAULT_MODEL:
         a.model = kinds.KINDS[a.kind].model_file
     kind = kinds.KINDS[a.kind] if a.kind else kinds.kind_of(a.model)
-    pairs = default_pairs(a.pairs, a.seed_base, kind.data)
+    named = kind.data is textures and (a.named_object_motion or (not a.ground_truth and model_names_motion(a.model)))
+    pairs = default_pairs(a.pairs, a.seed_base, kind.data, named)
     t0 = time.time()
     if a.ground_truth:
         vids = torch.cat([kind.data.render_prompt(p, s)[0] for p, s in pairs])

@@ -26,6 +26,7 @@ Judge (what a generated video shows), on decoded RGB frames [B, 3, T, H, W] in [
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -65,6 +66,18 @@ COLOUR_PAIRS = tuple((a, b) for a in range(len(COLOUR_NAMES)) for b in range(len
 N_PROMPTS = len(COLOUR_PAIRS) * len(TEXTURE_NAMES) * len(SCALE_NAMES) * len(DIRECTION_NAMES)
 CONTEXT_LEN = data.CONTEXT_LEN
 
+# The named-motion prompt set (train.py --named-object-motion; off for the committed model): the
+# prompt also names the way both objects move, one of four words in DIRECTION_NAMES' order, and
+# both objects then move exactly that way (at their own speed). Still CONTEXT_LEN words:
+#     "red and blue upward, fine stripes panning left"
+# Why: with the objects' directions drawn at random and never named, no model of this size kept an
+# object on one direction (docs/textures_model.md); the shapes model, whose prompt names its
+# shape's direction, moves it in 100% of pairs.
+OBJECT_MOTION_NAMES = ("rightward", "leftward", "downward", "upward")
+NAMED_MOTION_TEMPLATE = "{a} and {b} {motion}, {scale} {texture} panning {direction}"
+N_NAMED_PROMPTS = N_PROMPTS * len(OBJECT_MOTION_NAMES)
+assert len(OBJECT_MOTION_NAMES) == len(DIRECTION_NAMES)
+
 
 @dataclass(frozen=True)
 class PromptParts:
@@ -73,18 +86,29 @@ class PromptParts:
     texture: int
     scale: int
     direction: int
+    object_direction: int | None = None    # named-motion prompts only: where both objects move
 
     @property
     def text(self) -> str:
-        return PROMPT_TEMPLATE.format(a=COLOUR_NAMES[self.colour_a], b=COLOUR_NAMES[self.colour_b],
-                                      scale=SCALE_NAMES[self.scale], texture=TEXTURE_NAMES[self.texture],
-                                      direction=DIRECTION_NAMES[self.direction])
+        words = dict(a=COLOUR_NAMES[self.colour_a], b=COLOUR_NAMES[self.colour_b], scale=SCALE_NAMES[self.scale],
+                     texture=TEXTURE_NAMES[self.texture], direction=DIRECTION_NAMES[self.direction])
+        if self.object_direction is None:
+            return PROMPT_TEMPLATE.format(**words)
+        return NAMED_MOTION_TEMPLATE.format(motion=OBJECT_MOTION_NAMES[self.object_direction], **words)
 
 
-def prompt_parts(index: int) -> PromptParts:
-    """Prompt number 0..N_PROMPTS-1 -> its parts (direction fastest, then scale, texture, colours)."""
-    if not 0 <= index < N_PROMPTS:
-        raise ValueError(f"prompt index {index} out of range 0..{N_PROMPTS - 1}")
+def prompt_count(named_motion: bool = False) -> int:
+    return N_NAMED_PROMPTS if named_motion else N_PROMPTS
+
+
+def prompt_parts(index: int, named_motion: bool = False) -> PromptParts:
+    """Prompt number -> its parts (direction fastest, then scale, texture, colours). With named_motion
+    (0..N_NAMED_PROMPTS-1) the objects' direction comes fastest, before all of those."""
+    if not 0 <= index < prompt_count(named_motion):
+        raise ValueError(f"prompt index {index} out of range 0..{prompt_count(named_motion) - 1}")
+    if named_motion:
+        index, moving = divmod(index, len(OBJECT_MOTION_NAMES))
+        return dataclasses.replace(prompt_parts(index), object_direction=moving)
     index, direction = divmod(index, len(DIRECTION_NAMES))
     index, scale = divmod(index, len(SCALE_NAMES))
     pair, texture = divmod(index, len(TEXTURE_NAMES))
@@ -93,16 +117,19 @@ def prompt_parts(index: int) -> PromptParts:
 
 
 def prompt_index(p: PromptParts) -> int:
+    """The prompt's number (in the named-motion set when it names the objects' direction)."""
     pair = COLOUR_PAIRS.index((p.colour_a, p.colour_b))
-    return ((pair * len(TEXTURE_NAMES) + p.texture) * len(SCALE_NAMES) + p.scale) * len(DIRECTION_NAMES) + p.direction
+    index = ((pair * len(TEXTURE_NAMES) + p.texture) * len(SCALE_NAMES) + p.scale) * len(DIRECTION_NAMES) + p.direction
+    return index if p.object_direction is None else index * len(OBJECT_MOTION_NAMES) + p.object_direction
 
 
-def all_prompts() -> list[str]:
-    return [prompt_parts(i).text for i in range(N_PROMPTS)]
+def all_prompts(named_motion: bool = False) -> list[str]:
+    return [prompt_parts(i, named_motion).text for i in range(prompt_count(named_motion))]
 
 
 def parse_prompt(prompt: str) -> PromptParts:
-    """The parts of a prompt: two colours (in order), one texture, one scale, one direction."""
+    """The parts of a prompt: two colours (in order), one texture, one scale, one direction, and at
+    most one of OBJECT_MOTION_NAMES (object_direction; None when the prompt names none)."""
     words = prompt.lower().replace(",", " ").split()
     colours = [COLOUR_NAMES.index(w) for w in words if w in COLOUR_NAMES]
     if len(colours) != 2 or colours[0] == colours[1]:
@@ -113,17 +140,28 @@ def parse_prompt(prompt: str) -> PromptParts:
         if len(hits) != 1:
             raise ValueError(f"prompt {prompt!r} must name exactly one {key} of {names}")
         found[key] = hits[0]
-    return PromptParts(colours[0], colours[1], **found)
+    moving = [OBJECT_MOTION_NAMES.index(w) for w in words if w in OBJECT_MOTION_NAMES]
+    if len(moving) > 1:
+        raise ValueError(f"prompt {prompt!r} may name at most one objects' direction of {OBJECT_MOTION_NAMES}")
+    return PromptParts(colours[0], colours[1], object_direction=moving[0] if moving else None, **found)
 
 
-_TABLE: dict[int, torch.Tensor] = {}
+def name_object_motion(prompt: str, object_direction: int) -> str:
+    """The named-motion form of a prompt (for a model trained on those): the same colours, texture,
+    scale and pan, with the objects' direction object_direction (an index of OBJECT_MOTION_NAMES)."""
+    return dataclasses.replace(parse_prompt(prompt), object_direction=object_direction).text
 
 
-def prompt_table() -> torch.Tensor:
-    """Embeddings of all N_PROMPTS prompts [N, CONTEXT_LEN, 4096] (cached; about 30 MB)."""
-    if CONTEXT_LEN not in _TABLE:
-        _TABLE[CONTEXT_LEN] = data.embed_prompts(all_prompts(), CONTEXT_LEN)
-    return _TABLE[CONTEXT_LEN]
+_TABLE: dict[tuple[int, bool], torch.Tensor] = {}
+
+
+def prompt_table(named_motion: bool = False) -> torch.Tensor:
+    """Embeddings of all prompts of the set [N, CONTEXT_LEN, 4096] (cached; about 125 MB, or 500 MB
+    for the named-motion set)."""
+    key = (CONTEXT_LEN, named_motion)
+    if key not in _TABLE:
+        _TABLE[key] = data.embed_prompts(all_prompts(named_motion), CONTEXT_LEN)
+    return _TABLE[key]
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -155,8 +193,12 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
     light_phase = torch.rand(n, LIGHT_WAVES, generator=gen) * 2 * math.pi
     half = torch.tensor([DISC_RADIUS, SQUARE_HALF])
     paths = []
+    named = torch.tensor([p.object_direction is not None for p in parts])
+    named_vec = DIR_VEC[torch.tensor([p.object_direction or 0 for p in parts])]   # [B, 2] (dx, dy)
+    named_angle = torch.atan2(named_vec[:, 1], named_vec[:, 0])
     for k in range(2):
-        angle = torch.rand(n, generator=gen) * 2 * math.pi
+        angle = torch.rand(n, generator=gen) * 2 * math.pi                 # (drawn either way: same stream)
+        angle = torch.where(named, named_angle, angle)
         speed = _uniform(gen, n, lo_speed, hi_speed)
         vel = torch.stack([angle.cos(), angle.sin()], dim=-1) * speed[:, None]   # [B, 2]
         travel = vel * (frames - 1)
@@ -234,8 +276,8 @@ def _grid(size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.meshgrid(coords, coords, indexing="ij")
 
 
-def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
-           tint: float | None = None, trail_px: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def render(parts: list[PromptParts], layout: dict, size: int = SIZE, tint: float | None = None,
+           trail_px: float | None = None, motion_tint: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw the videos: (frames [B, 3, T, H, W] in [-1, 1], object alpha [B, 2, T, H, W]).
 
     tint (default DIRECTION_TINT): the background gets the first model's faint RGB offset per
@@ -244,7 +286,11 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
     embedding (a 1% change for left -> right, 48% at initialisation; README "The second tiny
     model"), as the first model did before its tint; a cue every token shows keeps the word alive.
     trail_px (default OBJECT_TRAIL_PX): a faint trail behind each object (_object_trail); the
-    returned alpha is the objects' bodies only."""
+    returned alpha is the objects' bodies only. motion_tint (named-motion prompts only; 0: off): a
+    second background tint, data.TINTS of the objects' named direction times motion_tint, for the same
+    reason: a cue every token shows, so the objects' direction word is not collapsed before the model
+    can use it. With motion_tint below tint and different from it, each (pan, objects) pair of
+    directions gives its own RGB offset (the TINTS are two independent vectors and their negatives)."""
     tint = DIRECTION_TINT if tint is None else tint
     trail_px = OBJECT_TRAIL_PX if trail_px is None else trail_px
     s = SUPERSAMPLE
@@ -257,8 +303,11 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
         tex = _texture(p.texture, p.scale, bx, by, layout, i)               # [T, H2, W2]
         grey = (layout["bg"][i] + layout["contrast"][i] * tex + _light(bx, by, layout, i)).clamp(-1, 1)
         video = grey[None].expand(3, *grey.shape).clone()                   # [3, T, H2, W2]
-        if tint > 0:
-            video = (video + tint * data.TINTS[p.direction][:, None, None, None]).clamp(-1, 1)
+        offset = tint * data.TINTS[p.direction] if tint > 0 else torch.zeros(3)
+        if motion_tint > 0 and p.object_direction is not None:
+            offset = offset + motion_tint * data.TINTS[p.object_direction]
+        if tint > 0 or (motion_tint > 0 and p.object_direction is not None):
+            video = (video + offset[:, None, None, None]).clamp(-1, 1)
         al = []
         for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
             a = _object_alpha(layout["paths"][i, k], kind, x, y)
@@ -277,16 +326,18 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE,
 
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                  tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
-                 object_speed: tuple[float, float] | None = None, flat_background: bool = False):
+                 object_speed: tuple[float, float] | None = None, flat_background: bool = False,
+                 named_motion: bool = False, motion_tint: float = 0.0):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout). flat_background (a
     diagnostic): no texture and no light field, only the grey level, the tint and the two objects;
-    the same random draws, so the objects' paths are those of the textured batch."""
-    parts = [prompt_parts(int(i)) for i in prompt_ids]
+    the same random draws, so the objects' paths are those of the textured batch. named_motion: the
+    numbers are of the named-motion set (prompt_parts); motion_tint: see render."""
+    parts = [prompt_parts(int(i), named_motion) for i in prompt_ids]
     layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed)
     if flat_background:
         layout["contrast"] = torch.zeros_like(layout["contrast"])
         layout["light_amplitude"] = 0.0
-    video, alpha = render(parts, layout, size, tint, trail_px)
+    video, alpha = render(parts, layout, size, tint, trail_px, motion_tint)
     layout["alpha"] = alpha
     return video, layout
 
@@ -523,9 +574,37 @@ def track_summary(frames: torch.Tensor, prompts: list[str]) -> dict:
     ok = tracks[:, 0].isfinite() & cos.isfinite()
     if not bool(ok.any()):
         return {"tracked": 0}
-    return {"tracked": int(ok.sum()), "speed_px_median": round(float(tracks[ok, 0].median()), 2),
-            "residual_px_median": round(float(tracks[ok, 1].median()), 2),
-            "halves_direction_cos_median": round(float(cos[ok].median()), 2)}
+    out = {"tracked": int(ok.sum()), "speed_px_median": round(float(tracks[ok, 0].median()), 2),
+           "residual_px_median": round(float(tracks[ok, 1].median()), 2),
+           "halves_direction_cos_median": round(float(cos[ok].median()), 2)}
+    named = _named_cosine(cents, prompts)
+    ok = ok & named.isfinite()
+    if bool(ok.any()):   # prompts that name the objects' direction: how well the fitted one follows it
+        out["named_direction_cos_median"] = round(float(named[ok].median()), 2)
+    return out
+
+
+def _named_cosine(cents: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+    """Cosine [2B] between each object's fitted velocity and the direction its prompt names (NaN where
+    the prompt names none)."""
+    named = [parse_prompt(p).object_direction for p in prompts]
+    want = torch.stack([DIR_VEC[d] if d is not None else torch.full((2,), float("nan")) for d in named])
+    want = want.repeat_interleave(2, dim=0)                                        # both objects
+    return torch.nn.functional.cosine_similarity(data.motion_fit(cents), want, dim=-1)
+
+
+def objects_heading(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+    """Fraction [B] of the two named objects that move on a straight track at a data-like speed (as
+    objects_moving) within 45 degrees of the direction the prompt names: 0, 0.5 or 1; NaN for a
+    prompt that names no direction for them."""
+    cents, missing = _object_centroids(frames, prompts)
+    speed, residual = _fit_tracks(cents, missing).unbind(-1)
+    named = _named_cosine(cents, prompts)
+    ok = ((speed >= TRACK_SPEED[0]) & (speed <= TRACK_SPEED[1]) & (residual <= TRACK_MAX_RESIDUAL)
+          & (named >= math.cos(math.pi / 4)))
+    out = ok.float().view(-1, 2).mean(dim=1)
+    out[torch.tensor([parse_prompt(p).object_direction is None for p in prompts])] = float("nan")
+    return out
 
 
 def objects_moving(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
@@ -551,9 +630,12 @@ def judge(frames: torch.Tensor, prompts: list[str]) -> dict[str, torch.Tensor]:
     kind, scale = classify_texture(frames)
     texture = kind == torch.tensor([p.texture for p in parts])
     scale_ok = scale == torch.tensor([p.scale for p in parts])
-    return {"colours": colours, "direction": direction, "texture": texture, "scale": scale_ok,
-            "all": colours & direction & texture & scale_ok,
-            "objects_moving": objects_moving(frames, prompts)}
+    out = {"colours": colours, "direction": direction, "texture": texture, "scale": scale_ok,
+           "all": colours & direction & texture & scale_ok,
+           "objects_moving": objects_moving(frames, prompts)}
+    if any(p.object_direction is not None for p in parts):   # named-motion prompts
+        out["objects_heading"] = objects_heading(frames, prompts)
+    return out
 
 
 def object_masks(frames: torch.Tensor, prompt: str) -> torch.Tensor:

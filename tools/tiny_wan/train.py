@@ -79,6 +79,18 @@ def dataset(cfg: dict):
     return data, latent
 
 
+def prompt_count(cfg: dict) -> int:
+    """How many prompts the config draws from (textures --named-object-motion: the named-motion set)."""
+    source = dataset(cfg)[0]
+    return source.prompt_count(True) if cfg.get("named_object_motion") else source.N_PROMPTS
+
+
+def prompt_table(cfg: dict) -> torch.Tensor:
+    """The config's prompt embeddings [prompt_count(cfg), CONTEXT_LEN, 4096]."""
+    source = dataset(cfg)[0]
+    return source.prompt_table(True) if cfg.get("named_object_motion") else source.prompt_table()
+
+
 def comfy_dir() -> str:
     path = os.environ.get("COMFYUI_DIR") or os.path.join(REPO, ".runtime", "ComfyUI")
     if not os.path.isdir(os.path.join(path, "comfy")):
@@ -212,7 +224,8 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
         return codec.encode(video)
     video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
-                                        cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False))
+                                        cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False),
+                                        cfg.get("named_object_motion", False), cfg.get("motion_tint", 0.0))
     return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
 
 
@@ -232,7 +245,7 @@ def object_loss_weight(alpha: torch.Tensor, weight: float, spatial: int) -> torc
 
 def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     b = cfg["batch"]
-    ids = torch.randint(0, dataset(cfg)[0].N_PROMPTS, (b,), generator=gen)
+    ids = torch.randint(0, prompt_count(cfg), (b,), generator=gen)
     if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
         ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
     weight = None
@@ -301,7 +314,7 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(params, lr=cfg["lr"], betas=(0.9, 0.99), weight_decay=cfg["weight_decay"])
     gen = torch.Generator().manual_seed(cfg["seed"] + 1)
-    table = dataset(cfg)[0].prompt_table()
+    table = prompt_table(cfg)
     print(f"params {n_params / 1e6:.2f} M, config {json.dumps(cfg)}", flush=True)
 
     history = []
@@ -477,11 +490,11 @@ def object_loss_share(model, cfg: dict, n: int = 48, sigmas=(0.3, 0.7, 0.9, 0.97
     object_loss_weight weighs) and that region's share of the model's plain v-loss. A share near the
     area means the objects get no more of the training signal than their size."""
     gen = torch.Generator().manual_seed(98)
-    ids = torch.randint(0, dataset(cfg)[0].N_PROMPTS, (n,), generator=gen)
+    ids = torch.randint(0, prompt_count(cfg), (n,), generator=gen)
     x0, alpha = render_latents(ids, gen, cfg, with_alpha=True)
     region = object_loss_weight(alpha, 1.0, dataset(cfg)[1].SPATIAL) > 1
     noise = torch.randn(x0.shape, generator=gen)
-    ctx = dataset(cfg)[0].prompt_table()[ids]
+    ctx = prompt_table(cfg)[ids]
     out = {}
     for sig in sigmas:
         xs = (1 - sig) * x0 + sig * noise
@@ -497,6 +510,9 @@ TEXT_SWAPS = {
     "textures": ("red and blue over fine stripes panning left",
                  {"colour": ("red", "green"), "texture": ("stripes", "dots"), "scale": ("fine", "coarse"),
                   "direction": ("left", "right")}),
+    "textures_named": ("red and blue upward, fine stripes panning left",          # --named-object-motion
+                       {"colour": ("red", "green"), "texture": ("stripes", "dots"), "scale": ("fine", "coarse"),
+                        "direction": ("left", "right"), "object_direction": ("upward", "downward")}),
 }
 
 
@@ -536,6 +552,12 @@ def parse_args(argv=None):
                     help="textures, diagnostic: no texture and no light field behind the objects (the prompt still names them)")
     ap.add_argument("--object-weight", type=float, default=0.0,
                     help="textures: weigh the loss on latent pixels at or next to an object by 1 + this (0: off)")
+    ap.add_argument("--named-object-motion", action="store_true",
+                    help="textures: the prompt also names where both objects move (textures.OBJECT_MOTION_NAMES), "
+                         "and they move that way")
+    ap.add_argument("--motion-tint", type=float, default=0.0,
+                    help="textures, with --named-object-motion: a faint background tint per objects' direction "
+                         "(textures.render motion_tint; 0: off)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -581,6 +603,19 @@ def main(argv=None):
         if not 0 < a.object_weight <= 100:
             raise SystemExit(f"--object-weight {a.object_weight}: must be in (0, 100] (0, the default, is off)")
         cfg["object_weight"] = a.object_weight
+    if a.named_object_motion:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--named-object-motion: only the textures dataset has two objects")
+        if a.only_direction:
+            raise SystemExit("--named-object-motion and --only-direction: pick one (their prompt numbers differ)")
+        cfg["named_object_motion"] = True
+    if a.motion_tint:  # (recorded only when given, so earlier configs still resume)
+        if not a.named_object_motion:
+            raise SystemExit("--motion-tint needs --named-object-motion (it tints by the objects' named direction)")
+        if not 0 < a.motion_tint <= 0.3 or a.motion_tint == cfg["direction_tint"]:
+            raise SystemExit(f"--motion-tint {a.motion_tint}: must be in (0, 0.3] and differ from --direction-tint "
+                             f"{cfg['direction_tint']}, so each pair of directions tints differently")
+        cfg["motion_tint"] = a.motion_tint
     if a.per_step_data:  # (recorded only when given, so earlier configs still resume)
         cfg["per_step_data"] = True
     if a.data_workers and not a.per_step_data:
@@ -593,10 +628,11 @@ def main(argv=None):
         from safetensors.torch import load_file
         torch.set_num_threads(cfg["threads"])
         model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
-        print(json.dumps({"text_change_at_init": text_path_sensitivity(model, a.dataset)}))
+        swaps = a.dataset + ("_named" if cfg.get("named_object_motion") else "")
+        print(json.dumps({"text_change_at_init": text_path_sensitivity(model, swaps)}))
         model.load_state_dict(load_file(a.diagnose))
         model.eval()
-        out = {"model": a.diagnose, "text_change": text_path_sensitivity(model, a.dataset)}
+        out = {"model": a.diagnose, "text_change": text_path_sensitivity(model, swaps)}
         if a.dataset == "shapes":  # (the loss-gap probe swaps the shapes model's words)
             out["loss_gap"] = prompt_sensitivity(model, make_probe(cfg))
         else:                      # does it carry the named pan from one known frame (pan_probe.py)
@@ -610,7 +646,7 @@ def main(argv=None):
         model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         gen = torch.Generator().manual_seed(0)
-        table = dataset(cfg)[0].prompt_table()
+        table = prompt_table(cfg)
         times = []
         for i in range(a.bench + 2):
             t = time.time()
