@@ -67,3 +67,22 @@ def test_the_committed_model_carries_the_known_frames_content_without_its_motion
     content = scores["content"]
     assert content["1.0"] > 0.1, content
     assert content["1.0"] < content["static copy"] + 0.15, content
+
+
+def test_object_probe_scores_a_static_copy_near_zero_and_needs_a_named_motion_model():
+    """pan_probe.object_extrapolation: a 'model' whose clean estimate is the known first frame copied
+    into every frame moves no object either way (the mirrored reference shares that first frame); a
+    model trained on plain prompts is refused."""
+    import train
+    cfg = {**train.DEFAULTS, **train.TEXTURES, "frames": 4, "named_object_motion": True, "trail_px": 8.0,
+           "motion_tint": 0.05}
+
+    def static_copy(xs, t, ctx):
+        s = (t / 1000.0).view(xs.shape[0], 1, xs.shape[2], 1, 1)
+        return (xs - xs[:, :, :1].expand_as(xs)) / s
+
+    scores = pan_probe.object_extrapolation(static_copy, cfg, videos=4, levels=(1.0,))
+    assert set(scores) == {"rightward", "leftward", "downward", "upward"}
+    assert all(abs(by_u[1.0]) < 0.5 for by_u in scores.values()), scores
+    with pytest.raises(ValueError, match="named-motion"):
+        pan_probe.object_extrapolation(static_copy, dict(cfg, named_object_motion=False), videos=2)

@@ -143,6 +143,9 @@ def main(argv=None):
     ap.add_argument("--track-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help=f"textures: the px-a-frame range objects_moving counts (default {textures.TRACK_SPEED}; "
                          "for a model trained with train.py --object-speed)")
+    ap.add_argument("--only-object-direction", default=None, choices=textures.OBJECT_MOTION_NAMES,
+                    help="textures, named-motion prompts: every pair names this direction for the objects "
+                         "(for a model trained with train.py --only-object-direction)")
     ap.add_argument("--named-object-motion", action="store_true",
                     help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
@@ -154,6 +157,9 @@ def main(argv=None):
     kind = kinds.KINDS[a.kind] if a.kind else kinds.kind_of(a.model)
     named = kind.data is textures and (a.named_object_motion or (not a.ground_truth and model_names_motion(a.model)))
     pairs = default_pairs(a.pairs, a.seed_base, kind.data, named)
+    if a.only_object_direction:
+        pairs = [(textures.name_object_motion(p, textures.OBJECT_MOTION_NAMES.index(a.only_object_direction)), s)
+                 for p, s in pairs]
     t0 = time.time()
     if a.ground_truth:
         vids = torch.cat([kind.data.render_prompt(p, s)[0] for p, s in pairs])

@@ -69,16 +69,24 @@ def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS,
         ids, ids_opp = base + d, base + opposite(d)
         named = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
         away = train.render_latents(ids_opp, torch.Generator().manual_seed(seed), cfg)
-        noise = torch.randn(named.shape, generator=torch.Generator().manual_seed(seed + 1))
-        frames = named.shape[2]
-        out[name] = {}
-        for u in levels:
-            first = KNOWN_SIGMA if known_frame else u
-            sigma = torch.tensor([first] + [u] * (frames - 1)).expand(videos, frames)
-            s = sigma.reshape(videos, 1, frames, 1, 1)
-            xs = (1 - s) * named + s * noise
-            x0hat = xs - s * model(xs, sigma * 1000.0, table[ids])
-            out[name][u] = round(direction_score(x0hat, named, away), 3)
+        out[name] = scores_by_level(model, named, away, table[ids], levels, seed, known_frame)
+    return out
+
+
+def scores_by_level(model, named: torch.Tensor, away: torch.Tensor, context: torch.Tensor, levels, seed: int,
+                    known_frame: bool = True) -> dict:
+    """{u: direction_score} of the model's clean estimate of `named` [B, C, T, H, W] (frame 0 at
+    KNOWN_SIGMA, or at u without a known frame; the others at u; noise seeded by seed + 1)."""
+    noise = torch.randn(named.shape, generator=torch.Generator().manual_seed(seed + 1))
+    videos, frames = named.shape[0], named.shape[2]
+    out = {}
+    for u in levels:
+        first = KNOWN_SIGMA if known_frame else u
+        sigma = torch.tensor([first] + [u] * (frames - 1)).expand(videos, frames)
+        s = sigma.reshape(videos, 1, frames, 1, 1)
+        xs = (1 - s) * named + s * noise
+        x0hat = xs - s * model(xs, sigma * 1000.0, context)
+        out[u] = round(direction_score(x0hat, named, away), 3)
     return out
 
 
@@ -95,15 +103,34 @@ def content_carryover(model, cfg: dict, videos: int = 32, levels=UNKNOWN_LEVELS,
     this = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
     other = train.render_latents(ids, torch.Generator().manual_seed(seed + 88), cfg)
     other = torch.cat([this[:, :, :1], other[:, :, 1:]], dim=2)
-    noise = torch.randn(this.shape, generator=torch.Generator().manual_seed(seed + 1))
-    frames = this.shape[2]
-    out = {"static copy": round(direction_score(this[:, :, :1].expand_as(this), this, other), 3)}
-    for u in levels:
-        sigma = torch.tensor([KNOWN_SIGMA] + [u] * (frames - 1)).expand(videos, frames)
-        s = sigma.reshape(videos, 1, frames, 1, 1)
-        xs = (1 - s) * this + s * noise
-        x0hat = xs - s * model(xs, sigma * 1000.0, table[ids])
-        out[u] = round(direction_score(x0hat, this, other), 3)
+    static = round(direction_score(this[:, :, :1].expand_as(this), this, other), 3)
+    return {"static copy": static, **scores_by_level(model, this, other, table[ids], levels, seed)}
+
+
+@torch.no_grad()
+def object_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS, seed: int = 11) -> dict:
+    """The same probe for the objects of a named-motion model (train.py --named-object-motion):
+    {objects' direction word: {u: score}}, scored between the video whose objects move the named way
+    (+1) and the same video with each object's path mirrored about its first position (-1: the same
+    first frame, the objects moving the opposite way; the background and its pan unchanged). At u = 1
+    only the word (and the known frame) can say where the objects go."""
+    import train
+    if not cfg.get("named_object_motion"):
+        raise ValueError("object_extrapolation: the model was not trained on named-motion prompts")
+    codec = train.dataset(cfg)[1]
+    table = train.prompt_table(cfg)
+    moving = len(textures.OBJECT_MOTION_NAMES)
+    base = torch.arange(videos) * 37 % textures.N_PROMPTS * moving           # named ids, objects' direction 0
+    out = {}
+    for d, name in enumerate(textures.OBJECT_MOTION_NAMES):
+        ids = base + d
+        parts = [textures.prompt_parts(int(i), named_motion=True) for i in ids]
+        layout = textures.sample_layout(parts, torch.Generator().manual_seed(seed), cfg["frames"], cfg["size"],
+                                        cfg.get("pan_px"), cfg.get("object_speed"))
+        mirrored = dict(layout, paths=2 * layout["paths"][:, :, :1] - layout["paths"])
+        named, away = (codec.encode(textures.render(parts, lay, cfg["size"], cfg["direction_tint"], cfg["trail_px"],
+                                                    cfg.get("motion_tint", 0.0))[0]) for lay in (layout, mirrored))
+        out[name] = scores_by_level(model, named, away, table[ids], levels, seed)
     return out
 
 
@@ -128,10 +155,17 @@ def main(argv=None):
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-known-frame", action="store_true", help="every frame at u, as in sampling")
+    ap.add_argument("--objects", action="store_true",
+                    help="named-motion models: score the objects' named direction instead (object_extrapolation)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     for path in a.models:
         model, cfg = load(path)
+        if a.objects:
+            scores = object_extrapolation(model, cfg, a.videos)
+            print(f"{os.path.basename(path)} objects: " + " | ".join(
+                f"{d} " + " ".join(f"u{u}:{v:+.2f}" for u, v in by_u.items()) for d, by_u in scores.items()), flush=True)
+            continue
         # the probe's data: the model's own pan speed, no direction tint (the score is about motion)
         scores = pan_extrapolation(model, dict(cfg, direction_tint=0.0), a.videos,
                                    (0.3, 0.5, 0.7, 0.85, 0.95) if a.no_known_frame else UNKNOWN_LEVELS,

@@ -248,6 +248,9 @@ def make_batch(cfg: dict, gen: torch.Generator, table: torch.Tensor):
     ids = torch.randint(0, prompt_count(cfg), (b,), generator=gen)
     if cfg.get("only_direction"):             # diagnostic: every video moves this way, whatever the prompt says
         ids = ids - ids % len(data.DIRECTION_NAMES) + data.DIRECTION_NAMES.index(cfg["only_direction"])
+    if cfg.get("only_object_direction"):      # diagnostic: the objects of every video move this way (named so)
+        moving = dataset(cfg)[0].OBJECT_MOTION_NAMES
+        ids = ids - ids % len(moving) + moving.index(cfg["only_object_direction"])
     weight = None
     if cfg.get("object_weight"):
         x0, alpha = render_latents(ids, gen, cfg, with_alpha=True)
@@ -558,6 +561,8 @@ def parse_args(argv=None):
     ap.add_argument("--motion-tint", type=float, default=0.0,
                     help="textures, with --named-object-motion: a faint background tint per objects' direction "
                          "(textures.render motion_tint; 0: off)")
+    ap.add_argument("--only-object-direction", default=None, choices=("rightward", "leftward", "downward", "upward"),
+                    help="textures, diagnostic, with --named-object-motion: every video's objects move this way")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -609,6 +614,10 @@ def main(argv=None):
         if a.only_direction:
             raise SystemExit("--named-object-motion and --only-direction: pick one (their prompt numbers differ)")
         cfg["named_object_motion"] = True
+    if a.only_object_direction:
+        if not a.named_object_motion:
+            raise SystemExit("--only-object-direction needs --named-object-motion")
+        cfg["only_object_direction"] = a.only_object_direction
     if a.motion_tint:  # (recorded only when given, so earlier configs still resume)
         if not a.named_object_motion:
             raise SystemExit("--motion-tint needs --named-object-motion (it tints by the objects' named direction)")
