@@ -9,6 +9,11 @@ pan direction, in exactly CONTEXT_LEN (8) words:
 
     "red and blue over fine stripes panning left"
 
+A second prompt set (train.py --named-object-motion; no committed model uses it) also names where
+both objects move, still in CONTEXT_LEN words, and both then move exactly that way:
+
+    "red and blue upward, fine stripes panning left"
+
 Textures (luma only, on a grey level; rendered at 2x and averaged down, so edges are anti-aliased):
   stripes  diagonal stripes (45 or 135 degrees, random per video)
   checks   an axis-aligned checkerboard
