@@ -102,7 +102,7 @@ def test_evaluation_pairs_beyond_the_listed_ones_never_repeat_a_calibration_pair
 
 def test_a_named_motion_model_gets_each_pair_with_the_objects_direction_named(tmp_path):
     """__main__.pairs_for_model: a textures model trained with --named-object-motion (its metadata says
-    so) is given named-motion prompts, every direction in any four consecutive pairs, the same seeds;
+    so) is given named-motion prompts, every direction in each block of four pairs, the same seeds;
     the committed models get the pairs unchanged."""
     import importlib.util
     import json

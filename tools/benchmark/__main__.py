@@ -83,7 +83,8 @@ def evaluation_pairs(kind_name: str, n: int) -> list[tuple[str, int]]:
 def pairs_for_model(pairs: list[tuple[str, int]], model_path) -> list[tuple[str, int]]:
     """The pairs as the model's prompts: a textures model trained on named-motion prompts
     (train.py --named-object-motion) gets each prompt with the objects' direction named, pair i
-    (i // 2 + 2 i) % 4, so any four consecutive pairs name every direction; other models, unchanged."""
+    (i // 2 + 2 i) % 4, so each block of four pairs (i = 4k .. 4k + 3) names every direction; other
+    models, unchanged."""
     import check_learned
     if not check_learned.model_names_motion(str(model_path)):
         return pairs

@@ -41,7 +41,7 @@ def default_pairs(n: int, seed_base: int = 1000, source=data, named_motion: bool
     prompt i % 72. Textures (960 prompts): pair i has texture i % 4, scale (i // 2) % 2, direction
     (i + i // 4) % 4 and colour pair 7 i % 30, so any 8 consecutive pairs cover every texture, scale
     and direction; named_motion (textures.NAMED_MOTION_TEMPLATE): the same pairs, naming the objects'
-    direction (i // 2 + i // 8) % 4, so any 8 consecutive pairs name each twice."""
+    direction (i // 2 + i // 8) % 4, so each block of 8 pairs (i = 8k .. 8k + 7) names each twice."""
     if source is data:
         prompts = source.all_prompts()
         return [(prompts[i % len(prompts)], seed_base + i) for i in range(n)]
