@@ -290,3 +290,48 @@ def test_motion_tint_gives_each_pair_of_directions_its_own_background_cast():
     unnamed = [T.PromptParts(0, 1, 0, 0, 1)]
     lay = T.sample_layout(unnamed, torch.Generator().manual_seed(10))
     assert torch.equal(T.render(unnamed, lay, motion_tint=0.05)[0], T.render(unnamed, lay)[0])
+
+
+def test_objects_displaced_needs_the_region_to_move_not_only_its_centroid(batch):
+    """textures.objects_displaced: the ground truth's objects (through the lossy latent) move as whole
+    regions; a still object whose colour region grows on one side, frame by frame (a centroid that
+    walks a straight line at a data-like speed, as a flickering blob's can), passes objects_moving and
+    not objects_displaced, which is the stricter judge of motion."""
+    prompts, video, layout = batch
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    assert float(T.objects_displaced(decoded, prompts).mean()) >= 0.9
+    shifts = T.object_region_shifts(decoded, prompts)
+    moved = shifts[..., :2].norm(dim=-1)
+    assert 7.0 <= float(moved[moved.isfinite()].median()) <= 14.0       # 1-2 px a frame over 7 frames
+    frozen = decoded[:, :, :1].expand_as(decoded)
+    assert float(T.objects_displaced(frozen, prompts).max()) == 0.0
+
+    # one still disc in frame 0's place, growing by a 2-px column of its own colour to the right each frame
+    t, size = decoded.shape[2], decoded.shape[-1]
+    grey = torch.zeros(1, 3, t, size, size)
+    red = torch.tensor(T.data.COLOURS["red"]).view(3, 1, 1)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disc = (xx - 20) ** 2 + (yy - 32) ** 2 <= 7 ** 2
+    for f in range(t):
+        grown = disc | ((xx > 20) & (xx <= 27 + 2 * f) & ((yy - 32).abs() <= 6))
+        grey[0, :, f] = torch.where(grown, red, grey[0, :, f])
+    prompt = ["red and blue over fine dots panning left"]
+    assert float(T.objects_moving(grey, prompt)[0]) == 0.5              # the red one "moves" (blue is absent)
+    assert float(T.objects_displaced(grey, prompt)[0]) == 0.0
+    dx, dy, gain = T.object_region_shifts(grey, prompt)[0, 0].tolist()
+    assert (dx, dy) == (0.0, 0.0) and gain == 0.0
+
+
+def test_objects_displaced_heading_follows_the_named_direction():
+    """objects_displaced(named=True): the ground truth of named-motion prompts moves its regions the
+    named way; judged against the opposite word, none count; a plain prompt gives NaN."""
+    ids = torch.arange(0, 4 * T.N_PROMPTS, 131)
+    video, _ = T.render_batch(ids, torch.Generator().manual_seed(9), named_motion=True)
+    decoded = latent_dct.decode(latent_dct.encode(video)).clamp(-1, 1)
+    prompts = [T.prompt_parts(int(i), named_motion=True).text for i in ids]
+    assert float(T.objects_displaced(decoded, prompts, named=True).mean()) >= 0.8
+    opposite = {0: 1, 1: 0, 2: 3, 3: 2}
+    wrong = [T.name_object_motion(p, opposite[T.parse_prompt(p).object_direction]) for p in prompts]
+    assert float(T.objects_displaced(decoded, wrong, named=True).max()) == 0.0
+    plain = [T.prompt_parts(0).text]
+    assert bool(T.objects_displaced(decoded[:1], plain, named=True).isnan().all())

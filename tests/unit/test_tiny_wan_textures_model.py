@@ -25,8 +25,11 @@ STEPS = 12
 # data-like speed (textures.objects_moving: 19% of the objects on 24 pairs at 25 steps,
 # models/tiny_wan21_t2v_textures_check.json; the ground truth through the latent: 93% on 48 pairs):
 # a strict xfail too.
-MIN = {"colours": 5 / 8, "direction": 5 / 8, "texture": 3 / 8, "scale": 6 / 8, "objects_moving": 0.5}
-NOT_LEARNED = {"direction", "objects_moving"}
+# The stricter judge of the same, textures.objects_displaced (the colour region as a whole shifted from
+# the first frame to the last), gives it 8% (ground truth: 96%): a strict xfail as well.
+MIN = {"colours": 5 / 8, "direction": 5 / 8, "texture": 3 / 8, "scale": 6 / 8, "objects_moving": 0.5,
+       "objects_displaced": 0.5}
+NOT_LEARNED = {"direction", "objects_moving", "objects_displaced"}
 
 CHILD = """
     import check_learned, kinds, sample, textures
@@ -44,7 +47,8 @@ CHILD = """
         "kind": kind.name, "model_base": type(base).__name__, "model_config": type(base.model_config).__name__,
         "unet_config": {k: v for k, v in base.model_config.unet_config.items() if isinstance(v, (int, float, str))},
         "warnings": [r for r in records if "unet" in r], "prompts": prompts,
-        "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale", "objects_moving")},
+        "verdict": {k: v[k].tolist() for k in ("colours", "direction", "texture", "scale", "objects_moving",
+                                                          "objects_displaced")},
         "video_shape": list(videos.shape), "sample_s": sample_s}))
 """
 

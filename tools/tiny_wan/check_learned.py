@@ -10,7 +10,10 @@ A textures model (kinds.py; models/tiny_wan21_t2v_textures.safetensors) is judge
 instead: both object colours present, the pan direction, the texture kind and its scale. Chance
 levels there: texture 1/4, scale 1/2, direction 1/4 or less. It also reports `objects_moving`: the
 fraction of named objects whose colour centroids follow a straight track at 0.5-3 px a frame
-(textures.objects_moving; not part of "all", since the prompt does not name the objects' paths).
+(textures.objects_moving; not part of "all", since the prompt does not name the objects' paths), and
+`objects_displaced`: the fraction whose colour region as a whole moved that far from the first frame
+to the last (textures.objects_displaced; a still region whose outline flickers can pass the first, not
+this one).
 
 Chance levels: colour 1/6, shape 1/3, direction 1/4 (or less: a static blob counts as wrong).
 The ground-truth renders score 100% / 100% / 100% with the same judge (--ground-truth).
@@ -96,8 +99,10 @@ def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
     out = {k: round(float(verdict[k].float().mean()), 4) for k in ("colours", "direction", "texture", "scale", "all")}
     out["n"] = len(prompts)
     out["objects_moving"] = round(float(verdict["objects_moving"].mean()), 4)
-    if "objects_heading" in verdict:   # named-motion prompts: on a track the named way
-        out["objects_heading"] = round(float(verdict["objects_heading"].nanmean()), 4)
+    out["objects_displaced"] = round(float(verdict["objects_displaced"].mean()), 4)
+    for key in ("objects_heading", "objects_displaced_heading"):   # named-motion prompts: the named way
+        if key in verdict:
+            out[key] = round(float(verdict[key].nanmean()), 4)
     parts = [textures.parse_prompt(p) for p in prompts]
     for key, names in (("texture", textures.TEXTURE_NAMES), ("scale", textures.SCALE_NAMES),
                        ("direction", textures.DIRECTION_NAMES)):
