@@ -215,6 +215,23 @@ def test_object_speed_sets_the_objects_speed_and_a_path_that_cannot_fit_is_refus
         T.sample_layout(parts, torch.Generator().manual_seed(4), object_speed=(2.0, 1.0))
 
 
+def test_render_prompt_at_whole_token_speed_moves_the_regions_one_token_a_frame(monkeypatch):
+    """render_prompt(object_speed=(8, 8), frames=4), check_learned.py --ground-truth --object-speed:
+    each object steps 8 px (one model token) a frame, and judged at that speed (--track-speed 5 11)
+    most regions are displaced the named way."""
+    monkeypatch.setattr(T, "TRACK_SPEED", (5.0, 11.0))
+    prompts = [T.prompt_parts(int(i), named_motion=True).text for i in range(0, 4 * T.N_PROMPTS, 197)]
+    videos, steps = [], []
+    for seed, prompt in enumerate(prompts):
+        video, layout = T.render_prompt(prompt, 100 + seed, frames=4, object_speed=(8.0, 8.0))
+        videos.append(video)
+        steps.append((layout["paths"][:, :, 1:] - layout["paths"][:, :, :-1]).norm(dim=-1))
+    assert torch.allclose(torch.cat(steps), torch.tensor(8.0), atol=1e-4)
+    decoded = latent_dct.decode(latent_dct.encode(torch.cat(videos))).clamp(-1, 1)
+    assert decoded.shape[2] == 4
+    assert float(T.objects_displaced(decoded, prompts, named=True).mean()) >= 0.8
+
+
 def test_flat_background_draws_the_same_objects_on_a_plain_grey():
     """render_batch(flat_background=True), the diagnostic of train.py --flat-background: away from
     the objects every pixel of a frame has one value; the objects' paths are the textured batch's."""

@@ -151,6 +151,11 @@ def main(argv=None):
     ap.add_argument("--only-object-direction", default=None, choices=textures.OBJECT_MOTION_NAMES,
                     help="textures, named-motion prompts: every pair names this direction for the objects "
                          "(for a model trained with train.py --only-object-direction)")
+    ap.add_argument("--object-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="textures, --ground-truth: render the objects at this px-a-frame range "
+                         f"(default {textures.OBJECT_SPEED}; as train.py --object-speed)")
+    ap.add_argument("--frames", type=int, default=None,
+                    help="--ground-truth: frames per video (default the kind's; a whole-token speed fits 4 frames)")
     ap.add_argument("--named-object-motion", action="store_true",
                     help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
@@ -167,7 +172,9 @@ def main(argv=None):
                  for p, s in pairs]
     t0 = time.time()
     if a.ground_truth:
-        vids = torch.cat([kind.data.render_prompt(p, s)[0] for p, s in pairs])
+        spec = ({} if a.frames is None else {"frames": a.frames}) | (
+            {} if a.object_speed is None else {"object_speed": tuple(a.object_speed)})
+        vids = torch.cat([kind.data.render_prompt(p, s, **spec)[0] for p, s in pairs])
         res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])
     elif kind.data is textures:
         frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)

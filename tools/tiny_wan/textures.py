@@ -347,10 +347,11 @@ def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = F
     return video, layout
 
 
-def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE):
+def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE,
+                  object_speed: tuple[float, float] | None = None):
     """One ground-truth video for a prompt and seed: (frames [1, 3, T, H, W], layout)."""
     parts = [parse_prompt(prompt)]
-    layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size)
+    layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size, object_speed=object_speed)
     video, alpha = render(parts, layout, size)
     layout["alpha"] = alpha
     return video, layout
