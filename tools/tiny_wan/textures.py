@@ -329,6 +329,14 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE, tint: float
     return frames, alpha
 
 
+def flatten_background(layout: dict) -> dict:
+    """The flat-background diagnostic (train.py --flat-background), in place: no texture and no light
+    field, only the grey level, the tints and the objects."""
+    layout["contrast"] = torch.zeros_like(layout["contrast"])
+    layout["light_amplitude"] = 0.0
+    return layout
+
+
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                  tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
                  object_speed: tuple[float, float] | None = None, flat_background: bool = False,
@@ -340,8 +348,7 @@ def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = F
     parts = [prompt_parts(int(i), named_motion) for i in prompt_ids]
     layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed)
     if flat_background:
-        layout["contrast"] = torch.zeros_like(layout["contrast"])
-        layout["light_amplitude"] = 0.0
+        flatten_background(layout)
     video, alpha = render(parts, layout, size, tint, trail_px, motion_tint)
     layout["alpha"] = alpha
     return video, layout
