@@ -352,3 +352,22 @@ def test_objects_displaced_heading_follows_the_named_direction():
     assert float(T.objects_displaced(decoded, wrong, named=True).max()) == 0.0
     plain = [T.prompt_parts(0).text]
     assert bool(T.objects_displaced(decoded[:1], plain, named=True).isnan().all())
+
+
+def test_frames_png_draws_the_ground_truth_as_the_model_was_trained(monkeypatch):
+    """frames_png.ground_truth: the clip length and object speed of the model's config, and a flat
+    background when it was trained on one."""
+    import frames_png
+    pairs = [(T.prompt_parts(5, named_motion=True).text, 1000), (T.prompt_parts(200, named_motion=True).text, 1001)]
+    cfg = {"object_speed": [8.0, 8.0], "trail_px": 8.0, "motion_tint": 0.05, "direction_tint": 0.1}
+    textured = frames_png.ground_truth(pairs, cfg, 4, 64)
+    flat = frames_png.ground_truth(pairs, dict(cfg, flat_background=True), 4, 64)
+    assert textured.shape == flat.shape == (2, 3, 4, 64, 64)
+    for video, plain in ((flat, True), (textured, False)):
+        for i in range(2):
+            px = video[i].flatten(1).T                                          # [T*H*W, 3]
+            at_median = ((px - px.median(dim=0).values).abs().amax(dim=1) < 0.02).float().mean()
+            assert (float(at_median) > 0.8) == plain, (plain, i, float(at_median))   # (objects, trails: the rest)
+    monkeypatch.setattr(T, "TRACK_SPEED", (5.0, 11.0))                        # (searches shifts up to 33 px)
+    regions = T.object_region_shifts(textured, [p for p, _ in pairs])          # [B, 2, 3]: dx, dy, gain
+    assert float(regions[..., :2].norm(dim=-1).median()) >= 20                 # 8 px x 3 frames
