@@ -371,3 +371,24 @@ def test_frames_png_draws_the_ground_truth_as_the_model_was_trained(monkeypatch)
     monkeypatch.setattr(T, "TRACK_SPEED", (5.0, 11.0))                        # (searches shifts up to 33 px)
     regions = T.object_region_shifts(textured, [p for p, _ in pairs])          # [B, 2, 3]: dx, dy, gain
     assert float(regions[..., :2].norm(dim=-1).median()) >= 20                 # 8 px x 3 frames
+
+
+def test_a_lossless_latent_textures_model_is_sampled_and_judged_with_that_latent(tmp_path):
+    """train.py --latent lossless (a diagnostic): the config says so, train.dataset and kinds.kind_of
+    give the shapes model's lossless codec, so check_learned and frames_png decode its videos right;
+    without the key a textures model keeps the DCT latent."""
+    import json as _json
+
+    import kinds
+    import latent
+    import train
+    from safetensors.torch import save_file
+    assert train.dataset({"dataset": "textures", "latent": "lossless"}) == (T, latent)
+    assert train.dataset({"dataset": "textures"}) == (T, latent_dct)
+    for config, codec in (({"dataset": "textures", "latent": "lossless"}, latent), ({"dataset": "textures"}, latent_dct)):
+        path = str(tmp_path / "m.safetensors")
+        save_file({"w": torch.zeros(1)}, path, metadata={"taocache_tiny_wan": _json.dumps({"config": config})})
+        kind = kinds.kind_of(path)
+        assert kind.name == "textures" and kind.codec is codec and kind.data is T
+    with pytest.raises(SystemExit, match="--latent"):
+        train.main(["--latent", "lossless", "--bench", "1"])

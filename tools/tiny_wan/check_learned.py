@@ -156,6 +156,8 @@ def main(argv=None):
                          f"(default {textures.OBJECT_SPEED}; as train.py --object-speed)")
     ap.add_argument("--frames", type=int, default=None,
                     help="--ground-truth: frames per video (default the kind's; a whole-token speed fits 4 frames)")
+    ap.add_argument("--size", type=int, default=None,
+                    help="--ground-truth: frame size in px (default the kind's; for a model trained with train.py --size)")
     ap.add_argument("--named-object-motion", action="store_true",
                     help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
@@ -172,7 +174,7 @@ def main(argv=None):
                  for p, s in pairs]
     t0 = time.time()
     if a.ground_truth:
-        spec = ({} if a.frames is None else {"frames": a.frames}) | (
+        spec = ({} if a.frames is None else {"frames": a.frames}) | ({} if a.size is None else {"size": a.size}) | (
             {} if a.object_speed is None else {"object_speed": tuple(a.object_speed)})
         vids = torch.cat([kind.data.render_prompt(p, s, **spec)[0] for p, s in pairs])
         res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])

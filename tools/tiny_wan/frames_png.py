@@ -62,7 +62,9 @@ def main(argv=None):
     if a.pairs < 1:
         raise SystemExit(f"--pairs {a.pairs}: need at least 1")
     torch.set_num_threads(a.threads)
-    kind = kinds.KINDS["textures"]
+    kind = kinds.kind_of(a.model)
+    if kind.data is not textures:
+        raise SystemExit(f"--model {a.model}: a textures model is needed (this one is {kind.name})")
     cfg = training_config(a.model)
     pairs = check_learned.default_pairs(a.pairs, 1000, textures, bool(cfg.get("named_object_motion")))
     frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))

@@ -11,6 +11,7 @@ files without it are shapes models (the first model predates the field).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -50,11 +51,15 @@ def model_metadata(path: str) -> dict:
 
 
 def kind_of(path: str) -> Kind:
-    """The Kind of a model file, from its metadata (shapes when it has none)."""
+    """The Kind of a model file, from its metadata (shapes when it has none); a textures model trained
+    with train.py --latent lossless gets the shapes model's codec."""
     try:
-        name = model_metadata(path).get("config", {}).get("dataset", "shapes")
+        config = model_metadata(path).get("config", {})
     except (OSError, ValueError):
-        name = "shapes"
+        config = {}
+    name = config.get("dataset", "shapes")
     if name not in KINDS:
         raise ValueError(f"{path}: unknown tiny model dataset {name!r} (known: {', '.join(KINDS)})")
+    if config.get("latent") == "lossless":
+        return dataclasses.replace(KINDS[name], codec=latent)
     return KINDS[name]

@@ -75,7 +75,7 @@ def dataset(cfg: dict):
     if cfg.get("dataset", "shapes") == "textures":
         import latent_dct
         import textures
-        return textures, latent_dct
+        return textures, (latent if cfg.get("latent") == "lossless" else latent_dct)
     return data, latent
 
 
@@ -563,6 +563,9 @@ def parse_args(argv=None):
                          "(textures.render motion_tint; 0: off)")
     ap.add_argument("--only-object-direction", default=None, choices=("rightward", "leftward", "downward", "upward"),
                     help="textures, diagnostic, with --named-object-motion: every video's objects move this way")
+    ap.add_argument("--latent", choices=("dct", "lossless"), default=None,
+                    help="textures, diagnostic: the latent codec (default dct: latent_dct.py, 4x lossy; lossless: "
+                         "the shapes model's 2x latent.py, four times the tokens)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -598,6 +601,10 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--object-speed: only the textures dataset has two objects")
         cfg["object_speed"] = list(a.object_speed)
+    if a.latent is not None:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--latent: only the textures dataset has a choice of latent (shapes: lossless)")
+        cfg["latent"] = a.latent
     if a.flat_background:  # (recorded only when given, so earlier configs still resume)
         if a.dataset != "textures":
             raise SystemExit("--flat-background: only the textures dataset has a textured background")
