@@ -392,3 +392,21 @@ def test_a_lossless_latent_textures_model_is_sampled_and_judged_with_that_latent
         assert kind.name == "textures" and kind.codec is codec and kind.data is T
     with pytest.raises(SystemExit, match="--latent"):
         train.main(["--latent", "lossless", "--bench", "1"])
+
+
+def test_object_scale_scales_the_disc_and_the_square_and_keeps_the_path_inside():
+    """train.py --object-scale (textures.sample_layout object_scale): the disc's radius and the
+    square's half side scale; the paths still keep the larger objects inside the frame; a scale out
+    of range is refused naming it."""
+    parts = [T.PromptParts(0, 1, 0, 1, 0) for _ in range(6)]
+    areas = {}
+    for scale in (1.0, 1.75):
+        layout = T.sample_layout(parts, torch.Generator().manual_seed(2), frames=4, object_scale=scale)
+        assert torch.allclose(layout["object_half"], torch.tensor([T.DISC_RADIUS, T.SQUARE_HALF]) * scale)
+        _, alpha = T.render(parts, layout)
+        areas[scale] = alpha.sum(dim=(-2, -1)).mean(dim=(0, 2))                 # [2]: disc, square (px)
+        disc = layout["paths"][:, 0]
+        assert float(disc.min()) >= float(layout["object_half"][0]) and float(disc.max()) <= T.SIZE - 1 - float(layout["object_half"][0])
+    assert torch.allclose(areas[1.75] / areas[1.0], torch.tensor(1.75 ** 2), rtol=0.1), areas
+    with pytest.raises(ValueError, match="object_scale"):
+        T.sample_layout(parts, torch.Generator().manual_seed(2), object_scale=3.0)

@@ -156,6 +156,8 @@ def main(argv=None):
                          f"(default {textures.OBJECT_SPEED}; as train.py --object-speed)")
     ap.add_argument("--frames", type=int, default=None,
                     help="--ground-truth: frames per video (default the kind's; a whole-token speed fits 4 frames)")
+    ap.add_argument("--object-scale", type=float, default=None,
+                    help="--ground-truth: scale the disc and the square (as train.py --object-scale)")
     ap.add_argument("--size", type=int, default=None,
                     help="--ground-truth: frame size in px (default the kind's; for a model trained with train.py --size)")
     ap.add_argument("--named-object-motion", action="store_true",
@@ -175,7 +177,8 @@ def main(argv=None):
     t0 = time.time()
     if a.ground_truth:
         spec = ({} if a.frames is None else {"frames": a.frames}) | ({} if a.size is None else {"size": a.size}) | (
-            {} if a.object_speed is None else {"object_speed": tuple(a.object_speed)})
+            {} if a.object_speed is None else {"object_speed": tuple(a.object_speed)}) | (
+            {} if a.object_scale is None else {"object_scale": a.object_scale})
         vids = torch.cat([kind.data.render_prompt(p, s, **spec)[0] for p, s in pairs])
         res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])
     elif kind.data is textures:

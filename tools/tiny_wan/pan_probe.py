@@ -126,7 +126,7 @@ def object_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVE
         ids = base + d
         parts = [textures.prompt_parts(int(i), named_motion=True) for i in ids]
         layout = textures.sample_layout(parts, torch.Generator().manual_seed(seed), cfg["frames"], cfg["size"],
-                                        cfg.get("pan_px"), cfg.get("object_speed"))
+                                        cfg.get("pan_px"), cfg.get("object_speed"), cfg.get("object_scale", 1.0))
         if cfg.get("flat_background"):   # probe it on the data it was trained on
             textures.flatten_background(layout)
         mirrored = dict(layout, paths=2 * layout["paths"][:, :, :1] - layout["paths"])

@@ -175,14 +175,19 @@ def _uniform(gen, shape, lo, hi):
 
 
 def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
-                  pan_speed: float | None = None, object_speed: tuple[float, float] | None = None) -> dict:
+                  pan_speed: float | None = None, object_speed: tuple[float, float] | None = None,
+                  object_scale: float = 1.0) -> dict:
     """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
     background offset per frame [B, T, 2] (pan_speed px a frame, default PAN_SPEED) and the two
     object paths [B, 2, T, 2] (x, y), each at a speed uniform in object_speed (default OBJECT_SPEED)."""
     lo_speed, hi_speed = OBJECT_SPEED if object_speed is None else object_speed
-    if not 0 <= lo_speed <= hi_speed or (hi_speed * (frames - 1) > size - 2 * (DISC_RADIUS + 2)):
+    if not 0.1 <= object_scale <= 2.0:
+        raise ValueError(f"object_scale {object_scale}: must be in [0.1, 2.0] (1: a disc of radius {DISC_RADIUS} px)")
+    half = torch.tensor([DISC_RADIUS, SQUARE_HALF]) * object_scale
+    room = size - 2 * (float(half[0]) + 2)
+    if not 0 <= lo_speed <= hi_speed or (hi_speed * (frames - 1) > room):
         raise ValueError(f"object_speed {object_speed}: need 0 <= LO <= HI and a path that fits the frame "
-                         f"(HI at most {(size - 2 * (DISC_RADIUS + 2)) / max(frames - 1, 1):.1f} px a frame)")
+                         f"(HI at most {room / max(frames - 1, 1):.1f} px a frame)")
     n = len(parts)
     direction = torch.tensor([p.direction for p in parts])
     pan = DIR_VEC[direction] * (PAN_SPEED if pan_speed is None else pan_speed)   # [B, 2] px / frame
@@ -196,7 +201,6 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
     light_angle = torch.rand(n, LIGHT_WAVES, generator=gen) * 2 * math.pi   # the slow light field
     light_period = _uniform(gen, (n, LIGHT_WAVES), *LIGHT_PERIOD)
     light_phase = torch.rand(n, LIGHT_WAVES, generator=gen) * 2 * math.pi
-    half = torch.tensor([DISC_RADIUS, SQUARE_HALF])
     paths = []
     named = torch.tensor([p.object_direction is not None for p in parts])
     named_vec = DIR_VEC[torch.tensor([p.object_direction or 0 for p in parts])]   # [B, 2] (dx, dy)
@@ -216,7 +220,8 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
     return {"bg": _uniform(gen, n, *BG_LEVEL), "contrast": _uniform(gen, n, *CONTRAST), "offset": offset,
             "phase": phase, "diagonal": diagonal, "wave_angle": wave_angle, "wave_freq": wave_freq,
             "wave_phase": wave_phase, "light_angle": light_angle, "light_period": light_period,
-            "light_phase": light_phase, "paths": torch.stack(paths, dim=1), "direction": direction}
+            "light_phase": light_phase, "paths": torch.stack(paths, dim=1), "direction": direction,
+            "object_half": half}
 
 
 def _texture(kind: int, scale: int, x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tensor:
@@ -251,17 +256,22 @@ def _light(x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tens
     return out * (layout.get("light_amplitude", LIGHT_AMPLITUDE) / LIGHT_WAVES)
 
 
-def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Coverage [T, H, W] of a disc or square following path [T, 2] (x, y), on the 2x grid."""
+def _object_alpha(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor,
+                  half: float | None = None) -> torch.Tensor:
+    """Coverage [T, H, W] of a disc (radius half, default DISC_RADIUS) or square (half side, default
+    SQUARE_HALF) following path [T, 2] (x, y), on the 2x grid."""
     dx = x[None] - path[:, 0, None, None]
     dy = y[None] - path[:, 1, None, None]
     edge = 0.5
     if kind == "disc":
-        return (DISC_RADIUS + edge - torch.sqrt(dx ** 2 + dy ** 2)).clamp(0, 1)
-    return (SQUARE_HALF + edge - dx.abs()).clamp(0, 1) * (SQUARE_HALF + edge - dy.abs()).clamp(0, 1)
+        r = DISC_RADIUS if half is None else half
+        return (r + edge - torch.sqrt(dx ** 2 + dy ** 2)).clamp(0, 1)
+    h = SQUARE_HALF if half is None else half
+    return (h + edge - dx.abs()).clamp(0, 1) * (h + edge - dy.abs()).clamp(0, 1)
 
 
-def _object_trail(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor, trail_px: float) -> torch.Tensor:
+def _object_trail(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tensor, trail_px: float,
+                  half: float | None = None) -> torch.Tensor:
     """Coverage [T, H, W] of a faint trail behind an object on path [T, 2]: ghosts of it up to
     trail_px back along its motion, fading from data.TRAIL_ALPHA, growing from nothing in frame 0
     (so it never reaches behind the first position). As in the shapes data (data.render_layout): each
@@ -272,7 +282,7 @@ def _object_trail(path: torch.Tensor, kind: str, x: torch.Tensor, y: torch.Tenso
     speed = vel.norm()
     back = vel / speed.clamp(min=1e-6)
     length = (speed * torch.arange(t, dtype=torch.float32)).clamp(max=trail_px)[:, None]   # [T, 1]
-    return data.trail_coverage(lambda c: _object_alpha(c, kind, x, y), path, back, length)
+    return data.trail_coverage(lambda c: _object_alpha(c, kind, x, y, half), path, back, length)
 
 
 def _grid(size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,8 +325,10 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE, tint: float
             video = (video + offset[:, None, None, None]).clamp(-1, 1)
         al = []
         for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
-            a = _object_alpha(layout["paths"][i, k], kind, x, y)
-            drawn = torch.maximum(a, _object_trail(layout["paths"][i, k], kind, x, y, trail_px)) if trail_px > 0 else a
+            half = float(layout["object_half"][k]) if "object_half" in layout else None
+            a = _object_alpha(layout["paths"][i, k], kind, x, y, half)
+            drawn = (torch.maximum(a, _object_trail(layout["paths"][i, k], kind, x, y, trail_px, half))
+                     if trail_px > 0 else a)
             video = video * (1 - drawn[None]) + PALETTE[colour][:, None, None, None] * drawn[None]
             al.append(a)
         out.append(video)
@@ -340,13 +352,13 @@ def flatten_background(layout: dict) -> dict:
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                  tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
                  object_speed: tuple[float, float] | None = None, flat_background: bool = False,
-                 named_motion: bool = False, motion_tint: float = 0.0):
+                 named_motion: bool = False, motion_tint: float = 0.0, object_scale: float = 1.0):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout). flat_background (a
     diagnostic): no texture and no light field, only the grey level, the tint and the two objects;
     the same random draws, so the objects' paths are those of the textured batch. named_motion: the
     numbers are of the named-motion set (prompt_parts); motion_tint: see render."""
     parts = [prompt_parts(int(i), named_motion) for i in prompt_ids]
-    layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed)
+    layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed, object_scale)
     if flat_background:
         flatten_background(layout)
     video, alpha = render(parts, layout, size, tint, trail_px, motion_tint)
@@ -355,10 +367,11 @@ def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = F
 
 
 def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE,
-                  object_speed: tuple[float, float] | None = None):
+                  object_speed: tuple[float, float] | None = None, object_scale: float = 1.0):
     """One ground-truth video for a prompt and seed: (frames [1, 3, T, H, W], layout)."""
     parts = [parse_prompt(prompt)]
-    layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size, object_speed=object_speed)
+    layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size, object_speed=object_speed,
+                           object_scale=object_scale)
     video, alpha = render(parts, layout, size)
     layout["alpha"] = alpha
     return video, layout

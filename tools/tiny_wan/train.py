@@ -225,7 +225,8 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
         return codec.encode(video)
     video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
                                         cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False),
-                                        cfg.get("named_object_motion", False), cfg.get("motion_tint", 0.0))
+                                        cfg.get("named_object_motion", False), cfg.get("motion_tint", 0.0),
+                                        cfg.get("object_scale", 1.0))
     return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
 
 
@@ -566,6 +567,8 @@ def parse_args(argv=None):
     ap.add_argument("--latent", choices=("dct", "lossless"), default=None,
                     help="textures, diagnostic: the latent codec (default dct: latent_dct.py, 4x lossy; lossless: "
                          "the shapes model's 2x latent.py, four times the tokens)")
+    ap.add_argument("--object-scale", type=float, default=None,
+                    help="textures, diagnostic: scale the disc and the square (radius 7 and half side 6 px at 1)")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -605,6 +608,12 @@ def main(argv=None):
         if a.dataset != "textures":
             raise SystemExit("--latent: only the textures dataset has a choice of latent (shapes: lossless)")
         cfg["latent"] = a.latent
+    if a.object_scale is not None:  # (recorded only when given, so earlier configs still resume)
+        if a.dataset != "textures":
+            raise SystemExit("--object-scale: only the textures dataset has a disc and a square")
+        if not 0.1 <= a.object_scale <= 2.0:
+            raise SystemExit(f"--object-scale {a.object_scale}: must be in [0.1, 2.0]")
+        cfg["object_scale"] = a.object_scale
     if a.flat_background:  # (recorded only when given, so earlier configs still resume)
         if a.dataset != "textures":
             raise SystemExit("--flat-background: only the textures dataset has a textured background")
