@@ -11,7 +11,6 @@ blotches on the latent's blocks rather than a disc and a square; the picture doe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,15 +24,6 @@ import check_learned  # noqa: E402
 import kinds  # noqa: E402
 import sample as sampler  # noqa: E402
 import textures  # noqa: E402
-
-
-def training_config(model_path: str) -> dict:
-    """The train.py config saved beside the weights ({} if none)."""
-    meta = os.path.splitext(model_path)[0] + ".json"
-    if not os.path.exists(meta):
-        return {}
-    with open(meta) as f:
-        return json.load(f).get("config", {})
 
 
 def ground_truth(pairs: list[tuple[str, int]], cfg: dict, frames: int, size: int) -> torch.Tensor:
@@ -65,7 +55,7 @@ def main(argv=None):
     kind = kinds.kind_of(a.model)
     if kind.data is not textures:
         raise SystemExit(f"--model {a.model}: a textures model is needed (this one is {kind.name})")
-    cfg = training_config(a.model)
+    cfg = kinds.model_metadata(a.model).get("config", {})   # the train.py config it was trained with
     pairs = check_learned.default_pairs(a.pairs, 1000, textures, bool(cfg.get("named_object_motion")))
     frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))
     truth = ground_truth(pairs, cfg, frames, size)

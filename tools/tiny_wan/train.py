@@ -596,28 +596,19 @@ def main(argv=None):
     a.out = a.out or (TEXTURES_OUT if a.dataset == "textures" else DEFAULT_OUT)
     if a.only_direction:
         cfg["only_direction"] = a.only_direction
-    if a.pan_px is not None:  # (recorded only when given, so earlier configs still resume)
+    if a.object_scale is not None and not 0.1 <= a.object_scale <= 2.0:
+        raise SystemExit(f"--object-scale {a.object_scale}: must be in [0.1, 2.0]")
+    textures_only = (("pan_px", a.pan_px, "has a pan"),
+                     ("object_speed", None if a.object_speed is None else list(a.object_speed), "has two objects"),
+                     ("latent", a.latent, "has a choice of latent (shapes: lossless)"),
+                     ("object_scale", a.object_scale, "has a disc and a square"),
+                     ("flat_background", True if a.flat_background else None, "has a textured background"))
+    for key, value, why in textures_only:   # (each recorded only when given, so earlier configs still resume)
+        if value is None:
+            continue
         if a.dataset != "textures":
-            raise SystemExit("--pan-px: only the textures dataset has a pan")
-        cfg["pan_px"] = a.pan_px
-    if a.object_speed is not None:  # (recorded only when given, so earlier configs still resume)
-        if a.dataset != "textures":
-            raise SystemExit("--object-speed: only the textures dataset has two objects")
-        cfg["object_speed"] = list(a.object_speed)
-    if a.latent is not None:  # (recorded only when given, so earlier configs still resume)
-        if a.dataset != "textures":
-            raise SystemExit("--latent: only the textures dataset has a choice of latent (shapes: lossless)")
-        cfg["latent"] = a.latent
-    if a.object_scale is not None:  # (recorded only when given, so earlier configs still resume)
-        if a.dataset != "textures":
-            raise SystemExit("--object-scale: only the textures dataset has a disc and a square")
-        if not 0.1 <= a.object_scale <= 2.0:
-            raise SystemExit(f"--object-scale {a.object_scale}: must be in [0.1, 2.0]")
-        cfg["object_scale"] = a.object_scale
-    if a.flat_background:  # (recorded only when given, so earlier configs still resume)
-        if a.dataset != "textures":
-            raise SystemExit("--flat-background: only the textures dataset has a textured background")
-        cfg["flat_background"] = True
+            raise SystemExit(f"--{key.replace('_', '-')}: only the textures dataset {why}")
+        cfg[key] = value
     if a.object_weight:  # (recorded only when given, so earlier configs still resume)
         if a.dataset != "textures":
             raise SystemExit("--object-weight: only the textures dataset has objects to weight")
