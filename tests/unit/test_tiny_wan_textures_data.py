@@ -410,3 +410,28 @@ def test_object_scale_scales_the_disc_and_the_square_and_keeps_the_path_inside()
     assert torch.allclose(areas[1.75] / areas[1.0], torch.tensor(1.75 ** 2), rtol=0.1), areas
     with pytest.raises(ValueError, match="object_scale"):
         T.sample_layout(parts, torch.Generator().manual_seed(2), object_scale=3.0)
+
+
+def test_one_object_draws_the_disc_only_on_the_same_path_and_the_judge_counts_it_alone():
+    """train.py --objects 1 (textures.sample_layout objects, a diagnostic): the same random stream, so
+    the disc and its path are the two-object video's and the square is gone (its alpha all zero); the
+    judge with objects=1 passes that video on the disc alone, and the two-object judge does not (the
+    second colour is missing); a still disc fails both motion judges; 3 objects are refused."""
+    ids = torch.arange(0, T.N_PROMPTS, T.N_PROMPTS // 8)
+    prompts = [T.prompt_parts(int(i)).text for i in ids]
+    both, l2 = T.render_batch(ids, torch.Generator().manual_seed(6), frames=4)
+    one, l1 = T.render_batch(ids, torch.Generator().manual_seed(6), frames=4, objects=1)
+    assert torch.equal(l1["paths"], l2["paths"]) and torch.equal(l1["alpha"][:, 0], l2["alpha"][:, 0])
+    assert float(l1["alpha"][:, 1].abs().max()) == 0 and float(l2["alpha"][:, 1].max()) > 0.9
+    alone = T.judge(one, prompts, objects=1)
+    assert bool(alone["colours"].all()) and float(alone["objects_displaced"].mean()) >= 0.9
+    assert not bool(T.judge(one, prompts)["colours"].any())
+    still = one[:, :, :1].expand_as(one)
+    assert float(T.judge(still, prompts, objects=1)["objects_displaced"].max()) == 0
+    assert T.track_summary(one, prompts, objects=1)["tracked"] <= len(ids)
+    with pytest.raises(ValueError, match="objects 3"):
+        T.sample_layout([T.prompt_parts(0)], torch.Generator().manual_seed(1), objects=3)
+    import train
+    for argv in (["--objects", "1", "--bench", "1"], ["--dataset", "textures", "--objects", "3", "--bench", "1"]):
+        with pytest.raises(SystemExit, match="--objects"):
+            train.main(argv)

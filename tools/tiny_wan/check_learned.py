@@ -57,15 +57,17 @@ def default_pairs(n: int, seed_base: int = 1000, source=data, named_motion: bool
     return out
 
 
+def model_config(path: str) -> dict:
+    """The train.py config a model file records ({} when it has none or cannot be read)."""
+    try:
+        return kinds.model_metadata(path).get("config", {})
+    except (ValueError, OSError):
+        return {}
+
+
 def model_names_motion(path: str) -> bool:
     """Was the model trained on named-motion prompts (train.py --named-object-motion)?"""
-    try:
-        from safetensors import safe_open
-        with safe_open(path, "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("taocache_tiny_wan", "{}"))
-        return bool(meta.get("config", {}).get("named_object_motion", False))
-    except (ValueError, OSError):
-        return False
+    return bool(model_config(path).get("named_object_motion", False))
 
 
 def model_video_spec(path: str, default: tuple[int, int] = (data.FRAMES, data.SIZE)) -> tuple[int, int]:
@@ -112,10 +114,11 @@ def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
     return out
 
 
-def judge_summary(kind: kinds.Kind, videos: torch.Tensor, prompts: list[str]) -> dict:
+def judge_summary(kind: kinds.Kind, videos: torch.Tensor, prompts: list[str], objects: int = 2) -> dict:
+    """objects (textures): 1 judges the disc only (a model trained with train.py --objects 1)."""
     if kind.data is textures:
-        return summarize_textures(textures.judge(videos, prompts), prompts) | {
-            "tracks": textures.track_summary(videos, prompts)}
+        return summarize_textures(textures.judge(videos, prompts, objects), prompts) | {
+            "tracks": textures.track_summary(videos, prompts, objects)} | ({"objects": 1} if objects == 1 else {})
     return summarize(data.judge(videos, prompts), prompts)
 
 
@@ -160,6 +163,9 @@ def main(argv=None):
                     help="--ground-truth: scale the disc and the square (as train.py --object-scale)")
     ap.add_argument("--size", type=int, default=None,
                     help="--ground-truth: frame size in px (default the kind's; for a model trained with train.py --size)")
+    ap.add_argument("--objects", type=int, choices=(1, 2), default=None,
+                    help="textures: judge the disc only (1) or both objects (2); default as the model was trained "
+                         "(train.py --objects), with --ground-truth 2; --ground-truth renders that many")
     ap.add_argument("--named-object-motion", action="store_true",
                     help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
@@ -174,13 +180,17 @@ def main(argv=None):
     if a.only_object_direction:
         pairs = [(textures.name_object_motion(p, textures.OBJECT_MOTION_NAMES.index(a.only_object_direction)), s)
                  for p, s in pairs]
+    if a.objects is None:
+        a.objects = 2 if a.ground_truth else model_config(a.model).get("objects", 2)
     t0 = time.time()
     if a.ground_truth:
         spec = ({} if a.frames is None else {"frames": a.frames}) | ({} if a.size is None else {"size": a.size}) | (
             {} if a.object_speed is None else {"object_speed": tuple(a.object_speed)}) | (
-            {} if a.object_scale is None else {"object_scale": a.object_scale})
+            {} if a.object_scale is None else {"object_scale": a.object_scale}) | (
+            {"objects": a.objects} if kind.data is textures else {})
         vids = torch.cat([kind.data.render_prompt(p, s, **spec)[0] for p, s in pairs])
-        res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs])
+        res = judge_summary(kind, kind.codec.decode(kind.codec.encode(vids)).clamp(-1, 1), [p for p, _ in pairs],
+                            a.objects)
     elif kind.data is textures:
         frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)
         patched = sampler.load_model(a.model)
@@ -188,7 +198,7 @@ def main(argv=None):
         videos = torch.cat([sampler.sample_videos(patched, prompts[i:i + 12], seeds[i:i + 12], a.steps, a.cfg,
                                                   frames, size, codec=kind.codec)
                             for i in range(0, len(pairs), 12)])
-        res = judge_summary(kind, videos, prompts) | {"steps": a.steps, "cfg": a.cfg}
+        res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg}
         res["model"] = os.path.relpath(a.model)
     else:
         frames, size = model_video_spec(a.model)

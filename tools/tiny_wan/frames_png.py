@@ -31,10 +31,7 @@ def ground_truth(pairs: list[tuple[str, int]], cfg: dict, frames: int, size: int
     out = []
     for prompt, seed in pairs:
         parts = [textures.parse_prompt(prompt)]
-        layout = textures.sample_layout(parts, torch.Generator().manual_seed(seed), frames, size,
-                                        cfg.get("pan_px"), cfg.get("object_speed"), cfg.get("object_scale", 1.0))
-        if cfg.get("flat_background"):
-            textures.flatten_background(layout)
+        layout = textures.config_layout(parts, torch.Generator().manual_seed(seed), cfg | {"frames": frames, "size": size})
         out.append(textures.render(parts, layout, size, cfg.get("direction_tint"), cfg.get("trail_px", 0.0),
                                    cfg.get("motion_tint", 0.0))[0])
     return torch.cat(out)

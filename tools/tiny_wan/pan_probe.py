@@ -125,10 +125,7 @@ def object_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVE
     for d, name in enumerate(textures.OBJECT_MOTION_NAMES):
         ids = base + d
         parts = [textures.prompt_parts(int(i), named_motion=True) for i in ids]
-        layout = textures.sample_layout(parts, torch.Generator().manual_seed(seed), cfg["frames"], cfg["size"],
-                                        cfg.get("pan_px"), cfg.get("object_speed"), cfg.get("object_scale", 1.0))
-        if cfg.get("flat_background"):   # probe it on the data it was trained on
-            textures.flatten_background(layout)
+        layout = textures.config_layout(parts, torch.Generator().manual_seed(seed), cfg)   # the data it was trained on
         mirrored = dict(layout, paths=2 * layout["paths"][:, :, :1] - layout["paths"])
         named, away = (codec.encode(textures.render(parts, lay, cfg["size"], cfg["direction_tint"], cfg["trail_px"],
                                                     cfg.get("motion_tint", 0.0))[0]) for lay in (layout, mirrored))

@@ -176,11 +176,15 @@ def _uniform(gen, shape, lo, hi):
 
 def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                   pan_speed: float | None = None, object_speed: tuple[float, float] | None = None,
-                  object_scale: float = 1.0) -> dict:
+                  object_scale: float = 1.0, objects: int = 2) -> dict:
     """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
     background offset per frame [B, T, 2] (pan_speed px a frame, default PAN_SPEED) and the two
-    object paths [B, 2, T, 2] (x, y), each at a speed uniform in object_speed (default OBJECT_SPEED)."""
+    object paths [B, 2, T, 2] (x, y), each at a speed uniform in object_speed (default OBJECT_SPEED).
+    objects 1 (a diagnostic, train.py --objects): render draws the disc only; both paths are still
+    drawn, so the random stream and the disc's path are those of the two-object data."""
     lo_speed, hi_speed = OBJECT_SPEED if object_speed is None else object_speed
+    if objects not in (1, 2):
+        raise ValueError(f"objects {objects}: must be 1 (the disc only) or 2 (the disc and the square)")
     if not 0.1 <= object_scale <= 2.0:
         raise ValueError(f"object_scale {object_scale}: must be in [0.1, 2.0] (1: a disc of radius {DISC_RADIUS} px)")
     half = torch.tensor([DISC_RADIUS, SQUARE_HALF]) * object_scale
@@ -221,7 +225,7 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
             "phase": phase, "diagonal": diagonal, "wave_angle": wave_angle, "wave_freq": wave_freq,
             "wave_phase": wave_phase, "light_angle": light_angle, "light_period": light_period,
             "light_phase": light_phase, "paths": torch.stack(paths, dim=1), "direction": direction,
-            "object_half": half}
+            "object_half": half, "objects": objects}
 
 
 def _texture(kind: int, scale: int, x: torch.Tensor, y: torch.Tensor, layout: dict, i: int) -> torch.Tensor:
@@ -325,6 +329,9 @@ def render(parts: list[PromptParts], layout: dict, size: int = SIZE, tint: float
             video = (video + offset[:, None, None, None]).clamp(-1, 1)
         al = []
         for k, (kind, colour) in enumerate((("disc", p.colour_a), ("square", p.colour_b))):
+            if k >= layout.get("objects", 2):
+                al.append(torch.zeros_like(al[0]))
+                continue
             half = float(layout["object_half"][k]) if "object_half" in layout else None
             a = _object_alpha(layout["paths"][i, k], kind, x, y, half)
             drawn = (torch.maximum(a, _object_trail(layout["paths"][i, k], kind, x, y, trail_px, half))
@@ -349,29 +356,41 @@ def flatten_background(layout: dict) -> dict:
     return layout
 
 
+def config_layout(parts: list[PromptParts], gen: torch.Generator, cfg: dict) -> dict:
+    """The layout of videos as a training config (train.py's; its frames, size and data options) draws
+    them: sample_layout, then flatten_background for a flat-background model."""
+    layout = sample_layout(parts, gen, cfg["frames"], cfg["size"], cfg.get("pan_px"), cfg.get("object_speed"),
+                           cfg.get("object_scale", 1.0), cfg.get("objects", 2))
+    if cfg.get("flat_background"):
+        flatten_background(layout)
+    return layout
+
+
 def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                  tint: float | None = None, pan_speed: float | None = None, trail_px: float | None = None,
                  object_speed: tuple[float, float] | None = None, flat_background: bool = False,
-                 named_motion: bool = False, motion_tint: float = 0.0, object_scale: float = 1.0):
+                 named_motion: bool = False, motion_tint: float = 0.0, object_scale: float = 1.0,
+                 objects: int = 2):
     """Training batch: prompt numbers [B] -> (frames [B, 3, T, H, W], layout). flat_background (a
     diagnostic): no texture and no light field, only the grey level, the tint and the two objects;
     the same random draws, so the objects' paths are those of the textured batch. named_motion: the
-    numbers are of the named-motion set (prompt_parts); motion_tint: see render."""
+    numbers are of the named-motion set (prompt_parts); motion_tint: see render; objects: see
+    sample_layout."""
     parts = [prompt_parts(int(i), named_motion) for i in prompt_ids]
-    layout = sample_layout(parts, gen, frames, size, pan_speed, object_speed, object_scale)
-    if flat_background:
-        flatten_background(layout)
+    layout = config_layout(parts, gen, {"frames": frames, "size": size, "pan_px": pan_speed,
+                                        "object_speed": object_speed, "object_scale": object_scale,
+                                        "objects": objects, "flat_background": flat_background})
     video, alpha = render(parts, layout, size, tint, trail_px, motion_tint)
     layout["alpha"] = alpha
     return video, layout
 
 
 def render_prompt(prompt: str, seed: int, frames: int = FRAMES, size: int = SIZE,
-                  object_speed: tuple[float, float] | None = None, object_scale: float = 1.0):
+                  object_speed: tuple[float, float] | None = None, object_scale: float = 1.0, objects: int = 2):
     """One ground-truth video for a prompt and seed: (frames [1, 3, T, H, W], layout)."""
     parts = [parse_prompt(prompt)]
     layout = sample_layout(parts, torch.Generator().manual_seed(seed), frames, size, object_speed=object_speed,
-                           object_scale=object_scale)
+                           object_scale=object_scale, objects=objects)
     video, alpha = render(parts, layout, size)
     layout["alpha"] = alpha
     return video, layout
@@ -591,19 +610,20 @@ def object_tracks(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
     return _fit_tracks(*_object_centroids(frames, prompts)).view(frames.shape[0], 2, 2)
 
 
-def track_summary(frames: torch.Tensor, prompts: list[str]) -> dict:
+def track_summary(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> dict:
     """Why objects_moving passes or fails, over the tracked objects: the median fitted speed (px a
     frame), the median RMS residual from the straight track (px), and the median cosine between the
     velocities fitted to the first and to the second half of the frames (near 1: one direction
     throughout, as in the data; near 0 or below: the object wanders); and the median length (px) and IoU
     gain of the shift that best carries each colour region from the first frame to the last
-    (object_region_shifts: 0 and 0 for a region that stays put, however its centroid moves)."""
+    (object_region_shifts: 0 and 0 for a region that stays put, however its centroid moves). objects 1:
+    the disc only (a one-object model, sample_layout)."""
     cents, missing = _object_centroids(frames, prompts)
     tracks = _fit_tracks(cents, missing)                                          # [2B, 2]
     half = cents.shape[1] // 2
     cos = torch.nn.functional.cosine_similarity(data.motion_fit(cents[:, :half]),
                                                 data.motion_fit(cents[:, half:]), dim=-1)
-    ok = tracks[:, 0].isfinite() & cos.isfinite()
+    ok = tracks[:, 0].isfinite() & cos.isfinite() & (torch.arange(len(cos)) % 2 < objects)
     if not bool(ok.any()):
         return {"tracked": 0}
     out = {"tracked": int(ok.sum()), "speed_px_median": round(float(tracks[ok, 0].median()), 2),
@@ -628,27 +648,27 @@ def _named_cosine(cents: torch.Tensor, prompts: list[str]) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(data.motion_fit(cents), want, dim=-1)
 
 
-def objects_heading(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-    """Fraction [B] of the two named objects that move on a straight track at a data-like speed (as
-    objects_moving) within 45 degrees of the direction the prompt names: 0, 0.5 or 1; NaN for a
-    prompt that names no direction for them."""
+def objects_heading(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> torch.Tensor:
+    """Fraction [B] of the two named objects (objects 1: the disc only) that move on a straight track at
+    a data-like speed (as objects_moving) within 45 degrees of the direction the prompt names: 0, 0.5
+    or 1; NaN for a prompt that names no direction for them."""
     cents, missing = _object_centroids(frames, prompts)
     speed, residual = _fit_tracks(cents, missing).unbind(-1)
     named = _named_cosine(cents, prompts)
     ok = ((speed >= TRACK_SPEED[0]) & (speed <= TRACK_SPEED[1]) & (residual <= TRACK_MAX_RESIDUAL)
           & (named >= math.cos(math.pi / 4)))
-    out = ok.float().view(-1, 2).mean(dim=1)
+    out = ok.float().view(-1, 2)[:, :objects].mean(dim=1)
     out[torch.tensor([parse_prompt(p).object_direction is None for p in prompts])] = float("nan")
     return out
 
 
-def objects_moving(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-    """Fraction [B] of the two named objects that move on a straight track at a data-like speed
-    (TRACK_SPEED, TRACK_MAX_RESIDUAL): 0, 0.5 or 1."""
+def objects_moving(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> torch.Tensor:
+    """Fraction [B] of the two named objects (objects 1: the disc only) that move on a straight track at
+    a data-like speed (TRACK_SPEED, TRACK_MAX_RESIDUAL): 0, 0.5 or 1."""
     tr = object_tracks(frames, prompts)
     speed, residual = tr[..., 0], tr[..., 1]
     ok = (speed >= TRACK_SPEED[0]) & (speed <= TRACK_SPEED[1]) & (residual <= TRACK_MAX_RESIDUAL)  # NaN: False
-    return ok.float().mean(dim=1)
+    return ok[:, :objects].float().mean(dim=1)
 
 
 REGION_MIN_IOU_GAIN = 0.1   # a region counts as shifted when the best-aligning shift beats no shift by this
@@ -689,9 +709,10 @@ def object_region_shifts(frames: torch.Tensor, prompts: list[str]) -> torch.Tens
     return out.view(frames.shape[0], 2, 3)
 
 
-def objects_displaced(frames: torch.Tensor, prompts: list[str], named: bool = False) -> torch.Tensor:
-    """Fraction [B] of the two named objects whose colour region moved as a whole from the first frame
-    to the last (object_region_shifts) by a data-like distance (TRACK_SPEED px a frame) with an IoU gain
+def objects_displaced(frames: torch.Tensor, prompts: list[str], named: bool = False,
+                      objects: int = 2) -> torch.Tensor:
+    """Fraction [B] of the two named objects (objects 1: the disc only) whose colour region moved as a
+    whole from the first frame to the last (object_region_shifts) by a data-like distance (TRACK_SPEED px a frame) with an IoU gain
     of at least REGION_MIN_IOU_GAIN: 0, 0.5 or 1. named: also within 45 degrees of the direction the
     prompt names (NaN for a prompt that names none)."""
     shifts = object_region_shifts(frames, prompts)                                # [B, 2, 3]
@@ -704,35 +725,36 @@ def objects_displaced(frames: torch.Tensor, prompts: list[str], named: bool = Fa
         want = torch.stack([DIR_VEC[d] if d is not None else torch.full((2,), float("nan")) for d in dirs])
         cos = (shifts[..., :2] * want[:, None]).sum(dim=-1) / length.clamp(min=1e-6)
         ok = ok & (cos >= math.cos(math.pi / 4))
-    out = ok.float().mean(dim=1)
+    out = ok[:, :objects].float().mean(dim=1)
     if named:
         out[torch.tensor([d is None for d in dirs])] = float("nan")
     return out
 
 
-def judge(frames: torch.Tensor, prompts: list[str]) -> dict[str, torch.Tensor]:
+def judge(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> dict[str, torch.Tensor]:
     """Does each decoded video show its prompt? Bool [B] tensors 'colours' (both named colours present
-    and the two largest colour areas), 'direction' (pan), 'texture' (kind), 'scale', and 'all'; and
+    and the two largest colour areas; objects 1, a one-object model: the disc's colour present and the
+    largest), 'direction' (pan), 'texture' (kind), 'scale', and 'all'; and
     'objects_moving' (float [B], objects_moving: motion the prompt does not name, so not in 'all') and
     'objects_displaced' (objects_displaced, the stricter test of it); for named-motion prompts also
     'objects_heading' and 'objects_displaced_heading' (the same two, the named way)."""
     parts = [parse_prompt(p) for p in prompts]
     px = colour_pixels(frames)
-    top2 = px.topk(2, dim=1).indices
+    top = px.topk(objects, dim=1).indices
     colours = torch.tensor([
-        bool(px[i, p.colour_a] >= MIN_OBJECT_PX and px[i, p.colour_b] >= MIN_OBJECT_PX
-             and set(top2[i].tolist()) == {p.colour_a, p.colour_b}) for i, p in enumerate(parts)])
+        bool(all(px[i, c] >= MIN_OBJECT_PX for c in named) and set(top[i].tolist()) == set(named))
+        for i, named in enumerate((p.colour_a, p.colour_b)[:objects] for p in parts)])
     direction = classify_direction(frames) == torch.tensor([p.direction for p in parts])
     kind, scale = classify_texture(frames)
     texture = kind == torch.tensor([p.texture for p in parts])
     scale_ok = scale == torch.tensor([p.scale for p in parts])
     out = {"colours": colours, "direction": direction, "texture": texture, "scale": scale_ok,
            "all": colours & direction & texture & scale_ok,
-           "objects_moving": objects_moving(frames, prompts),
-           "objects_displaced": objects_displaced(frames, prompts)}
+           "objects_moving": objects_moving(frames, prompts, objects),
+           "objects_displaced": objects_displaced(frames, prompts, objects=objects)}
     if any(p.object_direction is not None for p in parts):   # named-motion prompts
-        out["objects_heading"] = objects_heading(frames, prompts)
-        out["objects_displaced_heading"] = objects_displaced(frames, prompts, named=True)
+        out["objects_heading"] = objects_heading(frames, prompts, objects)
+        out["objects_displaced_heading"] = objects_displaced(frames, prompts, named=True, objects=objects)
     return out
 
 

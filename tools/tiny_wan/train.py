@@ -226,7 +226,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
     video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
                                         cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False),
                                         cfg.get("named_object_motion", False), cfg.get("motion_tint", 0.0),
-                                        cfg.get("object_scale", 1.0))
+                                        cfg.get("object_scale", 1.0), cfg.get("objects", 2))
     return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
 
 
@@ -569,6 +569,9 @@ def parse_args(argv=None):
                          "the shapes model's 2x latent.py, four times the tokens)")
     ap.add_argument("--object-scale", type=float, default=None,
                     help="textures, diagnostic: scale the disc and the square (radius 7 and half side 6 px at 1)")
+    ap.add_argument("--objects", type=int, default=None,
+                    help="textures, diagnostic: 1 draws the disc only (in the first named colour; the prompt is "
+                         "unchanged, so its second colour word names nothing); default 2")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -598,11 +601,14 @@ def main(argv=None):
         cfg["only_direction"] = a.only_direction
     if a.object_scale is not None and not 0.1 <= a.object_scale <= 2.0:
         raise SystemExit(f"--object-scale {a.object_scale}: must be in [0.1, 2.0]")
+    if a.objects is not None and a.objects not in (1, 2):
+        raise SystemExit(f"--objects {a.objects}: must be 1 (the disc only) or 2 (the disc and the square)")
     textures_only = (("pan_px", a.pan_px, "has a pan"),
                      ("object_speed", None if a.object_speed is None else list(a.object_speed), "has two objects"),
                      ("latent", a.latent, "has a choice of latent (shapes: lossless)"),
                      ("object_scale", a.object_scale, "has a disc and a square"),
-                     ("flat_background", True if a.flat_background else None, "has a textured background"))
+                     ("flat_background", True if a.flat_background else None, "has a textured background"),
+                     ("objects", a.objects, "has a choice of objects (shapes: one)"))
     for key, value, why in textures_only:   # (each recorded only when given, so earlier configs still resume)
         if value is None:
             continue
