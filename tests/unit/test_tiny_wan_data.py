@@ -155,3 +155,23 @@ def test_structure_score(batch):
     empty = torch.full_like(video, -0.6)
     diagonal = (2 * data.SIZE ** 2) ** 0.5                    # a missing object counts as the frame diagonal
     assert torch.allclose(data.structure_score(video, empty)["centroid_dist_mean"], torch.tensor(diagonal))
+
+
+def test_ordered_prompt_embeddings_bind_each_word_to_its_place():
+    """data.embed_prompt(ordered=True) (train.py --ordered-prompt, a textures diagnostic): without it
+    "red and blue ..." and "blue and red ..." hold the same token vectors in another order (which
+    WanModel's position-free cross-attention cannot tell apart); with it the tokens differ, the
+    padding (the sentence vector) is unchanged, and the default stays what the committed models use."""
+    a, b = "red and blue over fine stripes panning left", "blue and red over fine stripes panning left"
+    plain = [data.embed_prompt(p) for p in (a, b)]
+    assert torch.allclose(plain[0][[2, 1, 0]], plain[1][:3], atol=1e-5) and torch.allclose(plain[0][3:], plain[1][3:], atol=1e-5)
+    ordered = [data.embed_prompt(p, ordered=True) for p in (a, b)]
+    assert not torch.allclose(ordered[0][[2, 1, 0]], ordered[1][:3], atol=1e-3)
+    short = "red and blue"                                                         # (padded to CONTEXT_LEN)
+    assert torch.equal(data.embed_prompt(short, ordered=True)[3:], data.embed_prompt(short)[3:])
+    assert torch.allclose(ordered[0].norm(dim=-1)[:8], plain[0].norm(dim=-1)[:8], rtol=0.2)
+    assert torch.equal(data.embed_prompt(a), data.embed_prompt(a, ordered=False))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "tiny_wan"))
+    import train
+    with pytest.raises(SystemExit, match="--ordered-prompt"):
+        train.main(["--ordered-prompt", "--bench", "1"])

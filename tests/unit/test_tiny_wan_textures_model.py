@@ -96,3 +96,31 @@ def test_the_learned_check_samples_at_the_models_own_clip_length(tmp_path):
     bare = tmp_path / "bare.safetensors"
     save_file({k: v for k, v in list(load_file(MODEL).items())[:2]}, str(bare))
     assert check_learned.model_video_spec(str(bare), (5, 32)) == (5, 32)
+
+
+ORDER_CHILD = """
+    import data, pan_probe
+    model, cfg = pan_probe.load(MODEL)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 16, 4, 16, 16, generator=g)
+    t = torch.full((1, 4), 700.0)
+    prompts = ("red and blue over fine stripes panning left", "blue and red over fine stripes panning left",
+               "red and green over fine stripes panning left")
+    out = {}
+    for ordered in (False, True):
+        with torch.no_grad():
+            y = [model(x, t, data.embed_prompt(p, ordered=ordered)[None]) for p in prompts]
+        out[str(ordered)] = [float((y[1] - y[0]).norm() / y[0].norm()), float((y[2] - y[0]).norm() / y[0].norm())]
+    print("RESULT" + json.dumps(out))
+"""
+
+
+def test_without_word_positions_the_model_cannot_tell_the_colours_order():
+    """WanModel's cross-attention has no position on the text tokens, so with data.embed_prompt's
+    plain word vectors "red and blue" and "blue and red" give the same output to float precision
+    (the committed model: which colour is the disc cannot be said), while another colour changes
+    it; with embed_prompt(ordered=True) (train.py --ordered-prompt) the order reaches the model."""
+    res = run_child(ORDER_CHILD, MODEL, threads=2)
+    swapped, other = res["False"]
+    assert swapped < 1e-5 and other > 0.02, res
+    assert res["True"][0] > 1e-3, res   # (this model was not trained with positions: 0.009)

@@ -195,8 +195,9 @@ def main(argv=None):
         frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)
         patched = sampler.load_model(a.model)
         prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
+        ordered = bool(model_config(a.model).get("ordered_prompt"))      # (train.py --ordered-prompt)
         videos = torch.cat([sampler.sample_videos(patched, prompts[i:i + 12], seeds[i:i + 12], a.steps, a.cfg,
-                                                  frames, size, codec=kind.codec)
+                                                  frames, size, codec=kind.codec, ordered=ordered)
                             for i in range(0, len(pairs), 12)])
         res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg}
         res["model"] = os.path.relpath(a.model)

@@ -129,9 +129,10 @@ def word_vector(word: str) -> torch.Tensor:
 
 
 SENTENCE_MIX = 1.0  # weight of the sentence vector in every token (0: bare word vectors)
+POSITION_MIX = 1.0  # weight of a word's position vector, embed_prompt(ordered=True)
 
 
-def embed_prompt(prompt: str, length: int = CONTEXT_LEN) -> torch.Tensor:
+def embed_prompt(prompt: str, length: int = CONTEXT_LEN, ordered: bool = False) -> torch.Tensor:
     """Prompt -> [length, 4096] float32, built only from the fixed word vectors:
       token i < n_words:  (word vector of word i + SENTENCE_MIX * sentence vector) / norm
       token i >= n_words: the sentence vector (padding)
@@ -140,7 +141,14 @@ def embed_prompt(prompt: str, length: int = CONTEXT_LEN) -> torch.Tensor:
     with one attention head (dim 128): a first version padded with zeros, and the cross-attention
     put about 85% of its weight on the identical zero-padding tokens (an attention sink), so
     little of the prompt reached the video tokens and only colour was learned. Words past `length`
-    are cut. The empty prompt (and the negative, null_embedding) is all zeros."""
+    are cut. The empty prompt (and the negative, null_embedding) is all zeros.
+
+    ordered (a diagnostic for the textures model, train.py --ordered-prompt; the committed models
+    use False): word i's token also gets POSITION_MIX times a fixed vector for position i. Why:
+    WanModel's cross-attention has no position on the text tokens, so without it the model's output
+    is the same for any order of the words, and "red and blue" cannot say which colour the disc
+    has (docs/textures_model.md, "The prompt has no word order"); a real text encoder's outputs do
+    carry the order."""
     words = prompt.lower().replace(",", " ").split()[:length]
     out = torch.zeros(length, TEXT_DIM)
     if not words:
@@ -148,12 +156,15 @@ def embed_prompt(prompt: str, length: int = CONTEXT_LEN) -> torch.Tensor:
     vecs = torch.stack([word_vector(w) for w in words])
     sentence = vecs.sum(dim=0) / math.sqrt(len(words))
     out[:len(words)] = (vecs + SENTENCE_MIX * sentence) / math.sqrt(1.0 + SENTENCE_MIX ** 2)
+    if ordered:
+        position = torch.stack([word_vector(f"<position {i}>") for i in range(len(words))])   # (no word has a space)
+        out[:len(words)] = (out[:len(words)] + POSITION_MIX * position) / math.sqrt(1.0 + POSITION_MIX ** 2)
     out[len(words):] = sentence
     return out
 
 
-def embed_prompts(prompts: list[str], length: int = CONTEXT_LEN) -> torch.Tensor:
-    return torch.stack([embed_prompt(p, length) for p in prompts])  # [B, L, 4096]
+def embed_prompts(prompts: list[str], length: int = CONTEXT_LEN, ordered: bool = False) -> torch.Tensor:
+    return torch.stack([embed_prompt(p, length, ordered) for p in prompts])  # [B, L, 4096]
 
 
 def null_embedding(batch: int = 1, length: int = CONTEXT_LEN) -> torch.Tensor:

@@ -146,25 +146,27 @@ def euler_cfg(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, cond: to
 
 def sample(denoise: Denoiser, prompts: list[str], seeds: list[int], steps: int = 25, cfg: float = CFG,
            frames: int = data.FRAMES, size: int = data.SIZE, sigmas: torch.Tensor | None = None,
-           model_sampling=None, callback=None, codec=latent) -> torch.Tensor:
+           model_sampling=None, callback=None, codec=latent, ordered: bool = False) -> torch.Tensor:
     """Sample one video latent per (prompt, seed); returns model-space latents [B, 16, T, h, w].
-    codec: the model's latent module (latent.py for shapes, latent_dct.py for textures: kinds.py)."""
+    codec: the model's latent module (latent.py for shapes, latent_dct.py for textures: kinds.py);
+    ordered: data.embed_prompt's word positions (a model trained with train.py --ordered-prompt)."""
     if len(prompts) != len(seeds):
         raise ValueError("one seed per prompt")
     if sigmas is None:
         sigmas = comfy_sigmas(steps, model_sampling=model_sampling)
     shape = codec.latent_shape(len(prompts), frames, size, size)
     x = start_latent(seeded_noise(seeds, shape), float(sigmas[0]), model_sampling)
-    cond = data.embed_prompts(prompts)
+    cond = data.embed_prompts(prompts, ordered=ordered)
     uncond = data.null_embedding(len(prompts))
     return euler_cfg(denoise, x, sigmas, cond, uncond, cfg, callback)
 
 
 def sample_videos(patched, prompts: list[str], seeds: list[int], steps: int = 25, cfg: float = CFG,
-                  frames: int = data.FRAMES, size: int = data.SIZE, codec=latent) -> torch.Tensor:
+                  frames: int = data.FRAMES, size: int = data.SIZE, codec=latent, ordered: bool = False) -> torch.Tensor:
     """Loaded model -> decoded RGB videos [B, 3, T, H, W] in [-1, 1] (clamped)."""
     ms = patched.get_model_object("model_sampling")
-    lat = sample(comfy_denoiser(patched), prompts, seeds, steps, cfg, frames, size, model_sampling=ms, codec=codec)
+    lat = sample(comfy_denoiser(patched), prompts, seeds, steps, cfg, frames, size, model_sampling=ms, codec=codec,
+                 ordered=ordered)
     return codec.decode(lat).clamp(-1, 1)
 
 

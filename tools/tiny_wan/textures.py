@@ -157,15 +157,15 @@ def name_object_motion(prompt: str, object_direction: int) -> str:
     return dataclasses.replace(parse_prompt(prompt), object_direction=object_direction).text
 
 
-_TABLE: dict[tuple[int, bool], torch.Tensor] = {}
+_TABLE: dict[tuple[int, bool, bool], torch.Tensor] = {}
 
 
-def prompt_table(named_motion: bool = False) -> torch.Tensor:
+def prompt_table(named_motion: bool = False, ordered: bool = False) -> torch.Tensor:
     """Embeddings of all prompts of the set [N, CONTEXT_LEN, 4096] (cached; about 125 MB, or 500 MB
-    for the named-motion set)."""
-    key = (CONTEXT_LEN, named_motion)
+    for the named-motion set); ordered: data.embed_prompt's word positions (train.py --ordered-prompt)."""
+    key = (CONTEXT_LEN, named_motion, ordered)
     if key not in _TABLE:
-        _TABLE[key] = data.embed_prompts(all_prompts(named_motion), CONTEXT_LEN)
+        _TABLE[key] = data.embed_prompts(all_prompts(named_motion), CONTEXT_LEN, ordered)
     return _TABLE[key]
 
 

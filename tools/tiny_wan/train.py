@@ -88,7 +88,9 @@ def prompt_count(cfg: dict) -> int:
 def prompt_table(cfg: dict) -> torch.Tensor:
     """The config's prompt embeddings [prompt_count(cfg), CONTEXT_LEN, 4096]."""
     source = dataset(cfg)[0]
-    return source.prompt_table(True) if cfg.get("named_object_motion") else source.prompt_table()
+    if source is data:
+        return source.prompt_table()
+    return source.prompt_table(bool(cfg.get("named_object_motion")), bool(cfg.get("ordered_prompt")))
 
 
 def comfy_dir() -> str:
@@ -572,6 +574,9 @@ def parse_args(argv=None):
     ap.add_argument("--objects", type=int, default=None,
                     help="textures, diagnostic: 1 draws the disc only (in the first named colour; the prompt is "
                          "unchanged, so its second colour word names nothing); default 2")
+    ap.add_argument("--ordered-prompt", action="store_true",
+                    help="textures, diagnostic: give each prompt word a position vector (data.embed_prompt "
+                         "ordered), so the model can tell 'red and blue' from 'blue and red'")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -608,7 +613,8 @@ def main(argv=None):
                      ("latent", a.latent, "has a choice of latent (shapes: lossless)"),
                      ("object_scale", a.object_scale, "has a disc and a square"),
                      ("flat_background", True if a.flat_background else None, "has a textured background"),
-                     ("objects", a.objects, "has a choice of objects (shapes: one)"))
+                     ("objects", a.objects, "has a choice of objects (shapes: one)"),
+                     ("ordered_prompt", True if a.ordered_prompt else None, "has two words of one kind to order"))
     for key, value, why in textures_only:   # (each recorded only when given, so earlier configs still resume)
         if value is None:
             continue
