@@ -428,7 +428,7 @@ def test_one_object_draws_the_disc_only_on_the_same_path_and_the_judge_counts_it
     assert not bool(T.judge(one, prompts)["colours"].any())
     still = one[:, :, :1].expand_as(one)
     assert float(T.judge(still, prompts, objects=1)["objects_displaced"].max()) == 0
-    assert T.track_summary(one, prompts, objects=1)["tracked"] <= len(ids)
+    assert T.track_summary(both, prompts, objects=1)["tracked"] <= len(ids) < T.track_summary(both, prompts)["tracked"]
     with pytest.raises(ValueError, match="objects 3"):
         T.sample_layout([T.prompt_parts(0)], torch.Generator().manual_seed(1), objects=3)
     import train

@@ -47,12 +47,15 @@ def main(argv=None):
     ap.add_argument("--png", default=None, help="also save the first, a middle and the last frame (0, 3, 7 of 8) of the first 4 pairs as a grid")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    kind = kinds.KINDS["textures"]
+    kind = kinds.kind_of(a.model)   # (a train.py --latent lossless model decodes with that latent)
+    if kind.data is not textures:
+        raise SystemExit(f"--model {a.model}: a textures model is needed (this one is {kind.name})")
     pairs = check_learned.default_pairs(a.pairs, 1000, textures)
     prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
     frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))   # the model's own clip length
     videos = sampler.sample_videos(sampler.load_model(a.model), prompts, seeds, a.steps, a.cfg, frames,
-                                   size, codec=kind.codec)
+                                   size, codec=kind.codec,
+                                   ordered=bool(check_learned.model_config(a.model).get("ordered_prompt")))
     whole, whole_ratio = textures.shift_search(videos)
     first, first_ratio = textures.shift_search(videos[:, :, :2])
     cover = textures.object_mask(videos).float().mean(dim=(1, 2, 3))
