@@ -435,3 +435,85 @@ def test_one_object_draws_the_disc_only_on_the_same_path_and_the_judge_counts_it
     for argv in (["--objects", "1", "--bench", "1"], ["--dataset", "textures", "--objects", "3", "--bench", "1"]):
         with pytest.raises(SystemExit, match="--objects"):
             train.main(argv)
+
+
+def test_short_prompt_keeps_only_the_words_that_name_what_the_video_shows():
+    """train.py --short-prompt (textures.short_text, a diagnostic): a one-object, flat, unpanned video
+    with named motion is conditioned on the shapes model's form; each visible part keeps its words; a
+    model without the key is conditioned on the full prompt; the table's cut prompts collapse the
+    prompts that differ only in words naming nothing, and no others."""
+    p = T.parse_prompt("red and blue upward, fine stripes panning left")
+    assert T.short_text(p, objects=1, textured=False, panning=False) == "a red disc moving upward"
+    assert T.short_text(p) == "a red and blue moving upward over fine stripes panning left"
+    shapes_like = {"short_prompt": True, "objects": 1, "flat_background": True, "direction_tint": 0.0}
+    assert T.short_prompt_form(shapes_like) == (1, False, False)
+    assert T.short_prompt_form(shapes_like | {"direction_tint": 0.1}) == (1, False, True)   # the tint shows the pan
+    assert T.short_prompt_form(shapes_like | {"flat_background": False, "pan_px": 0.0}) == (1, True, False)
+    assert T.short_prompt_form({"short_prompt": True}) == (2, True, True)
+    assert T.short_prompt_form({"objects": 1}) is None
+    full = [T.prompt_parts(i, True).text for i in range(0, T.N_NAMED_PROMPTS, 97)]
+    assert T.conditioning_texts(full, {"objects": 1}) == full
+    assert T.conditioning_texts(full[:1], shapes_like) == [T.short_text(T.parse_prompt(full[0]), 1, False, False)]
+    named = {T.short_text(T.prompt_parts(i, True), 1, False, False) for i in range(T.N_NAMED_PROMPTS)}
+    assert len(named) == len(T.COLOUR_NAMES) * len(T.OBJECT_MOTION_NAMES)
+    table = T.prompt_table(short=(1, True, False))             # (the 960-prompt set: a smaller table)
+    words = [T.short_text(T.prompt_parts(i), 1, True, False) for i in range(T.N_PROMPTS)]
+    assert len(set(words)) == len(T.COLOUR_NAMES) * len(T.TEXTURE_NAMES) * len(T.SCALE_NAMES)
+    same = [i for i in range(1, T.N_PROMPTS) if words[i] == words[0]]
+    other = next(i for i in range(T.N_PROMPTS) if words[i] != words[0])
+    assert same and all(torch.equal(table[i], table[0]) for i in same)
+    assert torch.equal(table[other], T.data.embed_prompt(words[other]))
+    assert not torch.allclose(table[other], table[0])
+    import train
+    assert "short_prompt=True" in train.describe({"dataset": "textures", "short_prompt": True})
+    assert train.describe({"dataset": "textures"}) == train.DESCRIPTIONS["textures"]      # (the committed model's)
+    with pytest.raises(SystemExit, match="--short-prompt"):
+        train.main(["--short-prompt", "--bench", "1"])
+
+
+def test_one_object_summary_names_the_discs_colour_and_judges_it_as_the_shapes_model():
+    """check_learned.one_object_summary: on the ground truth the disc is in the first named colour and
+    the shapes model's judge finds it moving the named way; the same videos judged against prompts
+    with the colours swapped put the disc in the second colour, and a still disc moves no way."""
+    import check_learned
+    prompts = [T.prompt_parts(i, True).text for i in range(5, T.N_NAMED_PROMPTS, T.N_NAMED_PROMPTS // 12)]
+    videos = torch.cat([T.render_prompt(p, 40 + i, frames=4, size=32, object_speed=(4.0, 4.0), objects=1)[0]
+                        for i, p in enumerate(prompts)])
+    truth = check_learned.one_object_summary(videos, prompts)
+    assert truth["disc_in_first_colour"] == 1.0
+    assert truth["shapes_judge"]["colour"] == 1.0 and truth["shapes_judge"]["direction"] >= 0.9
+    swapped = [T.PromptParts(p.colour_b, p.colour_a, p.texture, p.scale, p.direction, p.object_direction).text
+               for p in map(T.parse_prompt, prompts)]
+    assert check_learned.one_object_summary(videos, swapped)["disc_in_first_colour"] == 0.0
+    still = check_learned.one_object_summary(videos[:, :, :1].expand_as(videos).contiguous(), prompts)
+    assert still["shapes_judge"]["direction"] == 0.0
+    unnamed = [T.prompt_parts(i).text for i in range(len(prompts))]
+    assert "shapes_judge" not in check_learned.one_object_summary(videos, unnamed)
+
+
+def test_cross_jitter_keeps_each_path_near_the_middle_line_across_its_named_motion():
+    """train.py --cross-jitter (textures.sample_layout cross_jitter, a diagnostic): across the named
+    motion the disc's path stays within the jitter of the frame's middle line, as the shapes data's;
+    without it the paths spread across the frame; unnamed motion has no such axis and is refused;
+    render_config draws a config as render_batch does."""
+    parts = [T.prompt_parts(i, True) for i in range(0, T.N_NAMED_PROMPTS, 7)]
+    spread = {}
+    for jitter in (None, 2.0):
+        layout = T.sample_layout(parts, torch.Generator().manual_seed(4), frames=4, size=32,
+                                 object_speed=(4.0, 4.0), objects=1, cross_jitter=jitter)
+        disc = layout["paths"][:, 0]                                          # [B, T, 2]
+        axis = torch.tensor([0 if p.object_direction in (2, 3) else 1 for p in parts])   # across: x for up/down
+        across = disc[torch.arange(len(parts)), 0, axis]
+        spread[jitter] = float((across - 15.5).abs().max())
+        step = disc[:, 1] - disc[:, 0]
+        assert torch.allclose(step, T.DIR_VEC[torch.tensor([p.object_direction for p in parts])] * 4.0, atol=1e-4)
+    assert spread[2.0] <= 2.0 + 1e-4 < 4.0 < spread[None]
+    with pytest.raises(ValueError, match="cross_jitter"):
+        T.sample_layout([T.prompt_parts(0)], torch.Generator().manual_seed(1), cross_jitter=2.0)
+    ids = torch.arange(0, T.N_PROMPTS, 97)
+    a, _ = T.render_batch(ids, torch.Generator().manual_seed(8), frames=4, size=32, trail_px=8.0)
+    b, _ = T.render_config(ids, torch.Generator().manual_seed(8), {"frames": 4, "size": 32, "trail_px": 8.0})
+    assert torch.equal(a, b)
+    import train
+    with pytest.raises(SystemExit, match="--cross-jitter"):
+        train.main(["--dataset", "textures", "--cross-jitter", "2", "--bench", "1"])

@@ -65,6 +65,18 @@ def model_config(path: str) -> dict:
         return {}
 
 
+def sample_as_trained(patched, path: str, prompts: list[str], seeds: list[int], steps: int, cfg: float,
+                      frames: int, size: int, codec, batch: int = 12) -> torch.Tensor:
+    """Decoded videos of a textures model for (full) prompts, conditioned as it was trained: with its
+    word positions (train.py --ordered-prompt) and on its cut prompts (--short-prompt)."""
+    config = model_config(path)
+    texts = textures.conditioning_texts(prompts, config)
+    ordered = bool(config.get("ordered_prompt"))
+    return torch.cat([sampler.sample_videos(patched, texts[i:i + batch], seeds[i:i + batch], steps, cfg, frames,
+                                            size, codec=codec, ordered=ordered)
+                      for i in range(0, len(texts), batch)])
+
+
 def model_names_motion(path: str) -> bool:
     """Was the model trained on named-motion prompts (train.py --named-object-motion)?"""
     return bool(model_config(path).get("named_object_motion", False))
@@ -114,11 +126,31 @@ def summarize_textures(verdict: dict, prompts: list[str]) -> dict:
     return out
 
 
+def one_object_summary(videos: torch.Tensor, prompts: list[str]) -> dict:
+    """A one-object textures model (train.py --objects 1): which named colour its disc took
+    ("disc_in_first_colour": the first is right; a coin flip means the model cannot tell the colours'
+    order, docs/textures_model.md) and, for named-motion prompts, the shapes model's own judge on the
+    disc as "a {first colour} disc moving {way}" (data.judge: the colour mask's fitted centroid
+    velocity, where the textures judge asks the region as a whole to move)."""
+    parts = [textures.parse_prompt(p) for p in prompts]
+    px = textures.colour_pixels(videos)
+    first = torch.tensor([bool(px[i, p.colour_a] >= px[i, p.colour_b]) for i, p in enumerate(parts)])
+    out = {"disc_in_first_colour": round(float(first.float().mean()), 4)}
+    if all(p.object_direction is not None for p in parts):
+        as_shapes = [data.PROMPT_TEMPLATE.format(colour=data.COLOUR_NAMES[p.colour_a], shape="disc",
+                                                 direction=data.DIRECTION_NAMES[p.object_direction]) for p in parts]
+        verdict = data.judge(videos, as_shapes)
+        out["shapes_judge"] = {k: round(float(verdict[k].float().mean()), 4) for k in ("colour", "direction")} | {
+            "mean_speed_along_px_per_frame": round(float(torch.nan_to_num(verdict["speed_along"], nan=0.0).mean()), 3)}
+    return out
+
+
 def judge_summary(kind: kinds.Kind, videos: torch.Tensor, prompts: list[str], objects: int = 2) -> dict:
     """objects (textures): 1 judges the disc only (a model trained with train.py --objects 1)."""
     if kind.data is textures:
         return summarize_textures(textures.judge(videos, prompts, objects), prompts) | {
-            "tracks": textures.track_summary(videos, prompts, objects)} | ({"objects": 1} if objects == 1 else {})
+            "tracks": textures.track_summary(videos, prompts, objects)} | (
+            {"objects": 1} | one_object_summary(videos, prompts) if objects == 1 else {})
     return summarize(data.judge(videos, prompts), prompts)
 
 
@@ -195,10 +227,7 @@ def main(argv=None):
         frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)
         patched = sampler.load_model(a.model)
         prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
-        ordered = bool(model_config(a.model).get("ordered_prompt"))      # (train.py --ordered-prompt)
-        videos = torch.cat([sampler.sample_videos(patched, prompts[i:i + 12], seeds[i:i + 12], a.steps, a.cfg,
-                                                  frames, size, codec=kind.codec, ordered=ordered)
-                            for i in range(0, len(pairs), 12)])
+        videos = sample_as_trained(patched, a.model, prompts, seeds, a.steps, a.cfg, frames, size, kind.codec)
         res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg}
         res["model"] = os.path.relpath(a.model)
     else:

@@ -56,9 +56,8 @@ def main(argv=None):
     pairs = check_learned.default_pairs(a.pairs, 1000, textures, bool(cfg.get("named_object_motion")))
     frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))
     truth = ground_truth(pairs, cfg, frames, size)
-    sampled = sampler.sample_videos(sampler.load_model(a.model), [p for p, _ in pairs], [s for _, s in pairs],
-                                    a.steps, a.cfg, frames, size, codec=kind.codec,
-                                    ordered=bool(cfg.get("ordered_prompt")))
+    sampled = check_learned.sample_as_trained(sampler.load_model(a.model), a.model, [p for p, _ in pairs],
+                                              [s for _, s in pairs], a.steps, a.cfg, frames, size, kind.codec)
     rows = torch.cat([truth, sampled], dim=2)                                # [B, 3, 2T, H, W]
     grid = rows.permute(0, 2, 1, 3, 4).reshape(-1, 3, size, size)
     import torchvision.utils

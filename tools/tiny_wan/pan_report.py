@@ -53,9 +53,8 @@ def main(argv=None):
     pairs = check_learned.default_pairs(a.pairs, 1000, textures)
     prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
     frames, size = check_learned.model_video_spec(a.model, (kind.frames, kind.size))   # the model's own clip length
-    videos = sampler.sample_videos(sampler.load_model(a.model), prompts, seeds, a.steps, a.cfg, frames,
-                                   size, codec=kind.codec,
-                                   ordered=bool(check_learned.model_config(a.model).get("ordered_prompt")))
+    videos = check_learned.sample_as_trained(sampler.load_model(a.model), a.model, prompts, seeds, a.steps, a.cfg,
+                                             frames, size, kind.codec)
     whole, whole_ratio = textures.shift_search(videos)
     first, first_ratio = textures.shift_search(videos[:, :, :2])
     cover = textures.object_mask(videos).float().mean(dim=(1, 2, 3))

@@ -81,7 +81,7 @@ CONTEXT_LEN = data.CONTEXT_LEN
 OBJECT_MOTION_NAMES = ("rightward", "leftward", "downward", "upward")
 NAMED_MOTION_TEMPLATE = "{a} and {b} {motion}, {scale} {texture} panning {direction}"
 N_NAMED_PROMPTS = N_PROMPTS * len(OBJECT_MOTION_NAMES)
-assert len(OBJECT_MOTION_NAMES) == len(DIRECTION_NAMES)
+assert all(m.startswith(d) for m, d in zip(OBJECT_MOTION_NAMES, DIRECTION_NAMES, strict=True))  # same order
 
 
 @dataclass(frozen=True)
@@ -157,15 +157,57 @@ def name_object_motion(prompt: str, object_direction: int) -> str:
     return dataclasses.replace(parse_prompt(prompt), object_direction=object_direction).text
 
 
-_TABLE: dict[tuple[int, bool, bool], torch.Tensor] = {}
+def short_text(p: PromptParts, objects: int = 2, textured: bool = True, panning: bool = True) -> str:
+    """The prompt cut to the words that name what a video of such a config shows (train.py
+    --short-prompt, a diagnostic): no second colour for a one-object model, no texture and scale over
+    a flat background, no pan when the pan cannot be seen. A one-object, flat, unpanned video with
+    named motion gets the shapes model's form, "a red disc moving upward": every word binds, and
+    there is one colour word, so no word order is needed (docs/textures_model.md)."""
+    words = ["a", COLOUR_NAMES[p.colour_a]] + (["disc"] if objects == 1 else ["and", COLOUR_NAMES[p.colour_b]])
+    if p.object_direction is not None:
+        words += ["moving", OBJECT_MOTION_NAMES[p.object_direction]]
+    if textured:
+        words += ["over", SCALE_NAMES[p.scale], TEXTURE_NAMES[p.texture]]
+    if panning:
+        words += ["panning", DIRECTION_NAMES[p.direction]]
+    return " ".join(words)
 
 
-def prompt_table(named_motion: bool = False, ordered: bool = False) -> torch.Tensor:
+def short_prompt_form(cfg: dict) -> tuple[int, bool, bool] | None:
+    """(objects, textured, panning) of a training config with short_prompt (train.py --short-prompt),
+    else None. The pan can be seen on a textured background, or on a flat one through its tint."""
+    if not cfg.get("short_prompt"):
+        return None
+    textured = not cfg.get("flat_background", False)
+    pan = PAN_SPEED if cfg.get("pan_px") is None else cfg["pan_px"]
+    tint = DIRECTION_TINT if cfg.get("direction_tint") is None else cfg["direction_tint"]
+    return int(cfg.get("objects", 2)), textured, bool(pan > 0 and (textured or tint > 0))
+
+
+def conditioning_texts(prompts: list[str], cfg: dict) -> list[str]:
+    """The texts a model of training config cfg is conditioned on for these (full) prompts: the
+    prompts themselves, or their short_text under short_prompt. The judge always reads the full ones."""
+    form = short_prompt_form(cfg)
+    return list(prompts) if form is None else [short_text(parse_prompt(p), *form) for p in prompts]
+
+
+_TABLE: dict[tuple, torch.Tensor] = {}
+
+
+def prompt_table(named_motion: bool = False, ordered: bool = False,
+                 short: tuple[int, bool, bool] | None = None) -> torch.Tensor:
     """Embeddings of all prompts of the set [N, CONTEXT_LEN, 4096] (cached; about 125 MB, or 500 MB
-    for the named-motion set); ordered: data.embed_prompt's word positions (train.py --ordered-prompt)."""
-    key = (CONTEXT_LEN, named_motion, ordered)
+    for the named-motion set); ordered: data.embed_prompt's word positions (train.py --ordered-prompt);
+    short: short_text's (objects, textured, panning), the cut prompts (train.py --short-prompt)."""
+    key = (CONTEXT_LEN, named_motion, ordered, short)
     if key not in _TABLE:
-        _TABLE[key] = data.embed_prompts(all_prompts(named_motion), CONTEXT_LEN, ordered)
+        if short is None:
+            _TABLE[key] = data.embed_prompts(all_prompts(named_motion), CONTEXT_LEN, ordered)
+        else:   # (many prompts share a cut form: each form is embedded once)
+            texts = [short_text(prompt_parts(i, named_motion), *short) for i in range(prompt_count(named_motion))]
+            forms = sorted(set(texts))
+            rows = torch.tensor([forms.index(t) for t in texts])
+            _TABLE[key] = data.embed_prompts(forms, CONTEXT_LEN, ordered)[rows]
     return _TABLE[key]
 
 
@@ -176,12 +218,15 @@ def _uniform(gen, shape, lo, hi):
 
 def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = FRAMES, size: int = SIZE,
                   pan_speed: float | None = None, object_speed: tuple[float, float] | None = None,
-                  object_scale: float = 1.0, objects: int = 2) -> dict:
+                  object_scale: float = 1.0, objects: int = 2, cross_jitter: float | None = None) -> dict:
     """Random per-video layout: grey level, contrast, texture phase/orientation/noise waves, the
     background offset per frame [B, T, 2] (pan_speed px a frame, default PAN_SPEED) and the two
     object paths [B, 2, T, 2] (x, y), each at a speed uniform in object_speed (default OBJECT_SPEED).
     objects 1 (a diagnostic, train.py --objects): render draws the disc only; both paths are still
-    drawn, so the random stream and the disc's path are those of the two-object data."""
+    drawn, so the random stream and the disc's path are those of the two-object data. cross_jitter
+    (px; named-motion prompts only, a diagnostic, train.py --cross-jitter): across the named motion
+    each path stays within this of the frame's middle line, as the shapes data's (data.CROSS_JITTER),
+    so a video's layout shows its direction in every frame; default: anywhere that fits."""
     lo_speed, hi_speed = OBJECT_SPEED if object_speed is None else object_speed
     if objects not in (1, 2):
         raise ValueError(f"objects {objects}: must be 1 (the disc only) or 2 (the disc and the square)")
@@ -219,6 +264,13 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
         hi = size - 1 - half[k] - 1.0
         start_lo = lo - travel.clamp(max=0)
         start_hi = hi - travel.clamp(min=0)
+        if cross_jitter is not None:
+            if not bool(named.all()):
+                raise ValueError("cross_jitter needs named-motion prompts (the axis across the motion)")
+            across = named_vec.abs().flip(-1)                               # [B, 2] 1 across the motion
+            mid = (start_lo + start_hi) / 2
+            start_lo = torch.where(across > 0, torch.maximum(start_lo, mid - cross_jitter), start_lo)
+            start_hi = torch.where(across > 0, torch.minimum(start_hi, mid + cross_jitter), start_hi)
         start = start_lo + torch.rand(n, 2, generator=gen) * (start_hi - start_lo)
         paths.append(start[:, None, :] + t[None, :, None] * vel[:, None, :])
     return {"bg": _uniform(gen, n, *BG_LEVEL), "contrast": _uniform(gen, n, *CONTRAST), "offset": offset,
@@ -360,7 +412,7 @@ def config_layout(parts: list[PromptParts], gen: torch.Generator, cfg: dict) -> 
     """The layout of videos as a training config (train.py's; its frames, size and data options) draws
     them: sample_layout, then flatten_background for a flat-background model."""
     layout = sample_layout(parts, gen, cfg["frames"], cfg["size"], cfg.get("pan_px"), cfg.get("object_speed"),
-                           cfg.get("object_scale", 1.0), cfg.get("objects", 2))
+                           cfg.get("object_scale", 1.0), cfg.get("objects", 2), cfg.get("cross_jitter"))
     if cfg.get("flat_background"):
         flatten_background(layout)
     return layout
@@ -376,11 +428,19 @@ def render_batch(prompt_ids: torch.Tensor, gen: torch.Generator, frames: int = F
     the same random draws, so the objects' paths are those of the textured batch. named_motion: the
     numbers are of the named-motion set (prompt_parts); motion_tint: see render; objects: see
     sample_layout."""
-    parts = [prompt_parts(int(i), named_motion) for i in prompt_ids]
-    layout = config_layout(parts, gen, {"frames": frames, "size": size, "pan_px": pan_speed,
-                                        "object_speed": object_speed, "object_scale": object_scale,
-                                        "objects": objects, "flat_background": flat_background})
-    video, alpha = render(parts, layout, size, tint, trail_px, motion_tint)
+    return render_config(prompt_ids, gen, {
+        "frames": frames, "size": size, "direction_tint": tint, "pan_px": pan_speed, "trail_px": trail_px,
+        "object_speed": object_speed, "flat_background": flat_background, "named_object_motion": named_motion,
+        "motion_tint": motion_tint, "object_scale": object_scale, "objects": objects})
+
+
+def render_config(prompt_ids: torch.Tensor, gen: torch.Generator, cfg: dict):
+    """Training batch of a train.py config (its frames, size and data options): prompt numbers [B] ->
+    (frames [B, 3, T, H, W], layout with the objects' coverage "alpha")."""
+    parts = [prompt_parts(int(i), bool(cfg.get("named_object_motion"))) for i in prompt_ids]
+    layout = config_layout(parts, gen, cfg)
+    video, alpha = render(parts, layout, cfg["size"], cfg.get("direction_tint"), cfg.get("trail_px"),
+                          cfg.get("motion_tint", 0.0))
     layout["alpha"] = alpha
     return video, layout
 

@@ -70,6 +70,15 @@ DESCRIPTIONS = {"shapes": "tiny Wan2.1 T2V (ComfyUI WanModel) trained on procedu
                             "(two objects, panning textures at two scales; 4x lossy latent)"}
 
 
+def describe(cfg: dict) -> str:
+    """The model file's one-line description; a textures diagnostic run names what it changed, since
+    the default text (two objects, 4x lossy latent) would be wrong for it."""
+    text = DESCRIPTIONS[cfg.get("dataset", "shapes")]
+    changed = [f"{k}={cfg[k]}" for k in ("latent", "objects", "flat_background", "short_prompt", "ordered_prompt")
+               if cfg.get("dataset") == "textures" and k in cfg]
+    return text + (f"; diagnostic run: {', '.join(changed)}" if changed else "")
+
+
 def dataset(cfg: dict):
     """(data module, latent module) of a training config."""
     if cfg.get("dataset", "shapes") == "textures":
@@ -90,7 +99,8 @@ def prompt_table(cfg: dict) -> torch.Tensor:
     source = dataset(cfg)[0]
     if source is data:
         return source.prompt_table()
-    return source.prompt_table(bool(cfg.get("named_object_motion")), bool(cfg.get("ordered_prompt")))
+    return source.prompt_table(bool(cfg.get("named_object_motion")), bool(cfg.get("ordered_prompt")),
+                               source.short_prompt_form(cfg))
 
 
 def comfy_dir() -> str:
@@ -225,10 +235,7 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
     if source is data:
         video, _ = data.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["trail_px"], cfg["direction_tint"])
         return codec.encode(video)
-    video, layout = source.render_batch(ids, gen, cfg["frames"], cfg["size"], cfg["direction_tint"], cfg.get("pan_px"),
-                                        cfg["trail_px"], cfg.get("object_speed"), cfg.get("flat_background", False),
-                                        cfg.get("named_object_motion", False), cfg.get("motion_tint", 0.0),
-                                        cfg.get("object_scale", 1.0), cfg.get("objects", 2))
+    video, layout = source.render_config(ids, gen, cfg)
     return (codec.encode(video), layout["alpha"]) if with_alpha else codec.encode(video)
 
 
@@ -404,7 +411,7 @@ def save(ema: dict, cfg: dict, history: list, out_path: str, t0: float, n_params
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sd = state_dict_for_comfy(ema)
     meta = {
-        "model": DESCRIPTIONS[cfg.get("dataset", "shapes")],
+        "model": describe(cfg),
         "trained_by": "tools/tiny_wan/train.py",
         "config": cfg,
         "params": n_params,
@@ -577,6 +584,13 @@ def parse_args(argv=None):
     ap.add_argument("--ordered-prompt", action="store_true",
                     help="textures, diagnostic: give each prompt word a position vector (data.embed_prompt "
                          "ordered), so the model can tell 'red and blue' from 'blue and red'")
+    ap.add_argument("--cross-jitter", type=float, default=None, metavar="PX",
+                    help="textures, diagnostic, with --named-object-motion: across the named motion each path "
+                         "stays within PX of the frame's middle line, as the shapes data's (2 px)")
+    ap.add_argument("--short-prompt", action="store_true",
+                    help="textures, diagnostic: condition on only the words that name what the video shows "
+                         "(textures.short_text; with --objects 1 --flat-background --direction-tint 0 and named "
+                         "motion, the shapes model's form 'a red disc moving upward'); the judge reads the full prompt")
     ap.add_argument("--pan-px", type=float, default=None,
                     help="textures: the background pan in px a frame (default textures.PAN_SPEED)")
     ap.add_argument("--log-every", type=int, default=50)
@@ -614,7 +628,9 @@ def main(argv=None):
                      ("object_scale", a.object_scale, "has a disc and a square"),
                      ("flat_background", True if a.flat_background else None, "has a textured background"),
                      ("objects", a.objects, "has a choice of objects (shapes: one)"),
-                     ("ordered_prompt", True if a.ordered_prompt else None, "has two words of one kind to order"))
+                     ("ordered_prompt", True if a.ordered_prompt else None, "has two words of one kind to order"),
+                     ("short_prompt", True if a.short_prompt else None, "has prompt words that name nothing"),
+                     ("cross_jitter", a.cross_jitter, "has objects placed at random across their motion"))
     for key, value, why in textures_only:   # (each recorded only when given, so earlier configs still resume)
         if value is None:
             continue
@@ -627,6 +643,9 @@ def main(argv=None):
         if not 0 < a.object_weight <= 100:
             raise SystemExit(f"--object-weight {a.object_weight}: must be in (0, 100] (0, the default, is off)")
         cfg["object_weight"] = a.object_weight
+    if a.cross_jitter is not None and (not a.named_object_motion or not 0 <= a.cross_jitter <= 16):
+        raise SystemExit(f"--cross-jitter {a.cross_jitter}: needs --named-object-motion (the axis across the "
+                         "motion) and a value in [0, 16] px")
     if a.named_object_motion:  # (recorded only when given, so earlier configs still resume)
         if a.dataset != "textures":
             raise SystemExit("--named-object-motion: only the textures dataset has two objects")
