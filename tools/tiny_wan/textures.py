@@ -170,6 +170,10 @@ def short_text(p: PromptParts, objects: int = 2, textured: bool = True, panning:
         words += ["over", SCALE_NAMES[p.scale], TEXTURE_NAMES[p.texture]]
     if panning:
         words += ["panning", DIRECTION_NAMES[p.direction]]
+    if len(words) > CONTEXT_LEN:     # (the embedding would cut the last words: the pan)
+        raise ValueError(f"the short prompt of objects={objects}, textured={textured}, panning={panning} has "
+                         f"{len(words)} words, more than the {CONTEXT_LEN} the embedding keeps; it cuts nothing "
+                         "there: use the full prompt")
     return " ".join(words)
 
 

@@ -643,6 +643,12 @@ def main(argv=None):
         if not 0 < a.object_weight <= 100:
             raise SystemExit(f"--object-weight {a.object_weight}: must be in (0, 100] (0, the default, is off)")
         cfg["object_weight"] = a.object_weight
+    if a.short_prompt and a.dataset == "textures":
+        import textures
+        try:   # (a form that cuts nothing does not fit the context: refused here, not at the first batch)
+            textures.short_text(textures.prompt_parts(0, a.named_object_motion), *textures.short_prompt_form(cfg))
+        except ValueError as e:
+            raise SystemExit(f"--short-prompt: {e}")
     if a.cross_jitter is not None and (not a.named_object_motion or not 0 <= a.cross_jitter <= 16):
         raise SystemExit(f"--cross-jitter {a.cross_jitter}: needs --named-object-motion (the axis across the "
                          "motion) and a value in [0, 16] px")
