@@ -55,13 +55,19 @@ def opposite(direction: int) -> int:
     return direction ^ 1
 
 
+def _plain_table(cfg: dict) -> torch.Tensor:
+    """The embeddings of the prompts that name no objects' direction, as a model of config cfg was
+    conditioned: its word positions (train.py --ordered-prompt) and its cut prompts (--short-prompt)."""
+    return textures.prompt_table(False, bool(cfg.get("ordered_prompt")), textures.short_prompt_form(cfg))
+
+
 @torch.no_grad()
 def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS, seed: int = 11,
                       known_frame: bool = True) -> dict:
     """{direction name: {u: score}} for `videos` prompts of each direction (train.py's config `cfg`
     draws the data: size, frames, tint, pan speed). known_frame False: every frame at u."""
     import train  # (imports ComfyUI's WanModel lazily, as train.py does)
-    table = textures.prompt_table()
+    table = _plain_table(cfg)
     out = {}
     base = torch.arange(videos) * 37 % textures.N_PROMPTS
     base = base - base % len(textures.DIRECTION_NAMES)
@@ -98,7 +104,7 @@ def content_carryover(model, cfg: dict, videos: int = 32, levels=UNKNOWN_LEVELS,
     under "static copy", what a copy of the known frame into every frame scores: a model that
     carries the content but not the pan lands near it."""
     import train
-    table = textures.prompt_table()
+    table = _plain_table(cfg)
     ids = torch.arange(videos) * 37 % textures.N_PROMPTS
     this = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
     other = train.render_latents(ids, torch.Generator().manual_seed(seed + 88), cfg)

@@ -74,7 +74,8 @@ def describe(cfg: dict) -> str:
     """The model file's one-line description; a textures diagnostic run names what it changed, since
     the default text (two objects, 4x lossy latent) would be wrong for it."""
     text = DESCRIPTIONS[cfg.get("dataset", "shapes")]
-    changed = [f"{k}={cfg[k]}" for k in ("latent", "objects", "flat_background", "short_prompt", "ordered_prompt")
+    changed = [f"{k}={cfg[k]}" for k in ("latent", "objects", "flat_background", "short_prompt", "ordered_prompt",
+                                             "cross_jitter")
                if cfg.get("dataset") == "textures" and k in cfg]
     return text + (f"; diagnostic run: {', '.join(changed)}" if changed else "")
 
