@@ -193,6 +193,17 @@ def _uniform(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor
     return lo + (hi - lo) * torch.rand(n, generator=gen)
 
 
+def near_middle_line(start_lo: torch.Tensor, start_hi: torch.Tensor, dvec: torch.Tensor,
+                     jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Narrow the range of start positions [B, 2] so that, across the motion dvec [B, 2] (axis-aligned),
+    a path lies within `jitter` px of the middle of the range that fits (also textures.sample_layout
+    cross_jitter)."""
+    across = dvec.abs().flip(-1)                             # [B, 2] 1 on the axis across the motion
+    mid = (start_lo + start_hi) / 2
+    return (torch.where(across > 0, torch.maximum(start_lo, mid - jitter), start_lo),
+            torch.where(across > 0, torch.minimum(start_hi, mid + jitter), start_hi))
+
+
 def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Tensor, gen: torch.Generator,
                   frames: int = FRAMES, size: int = SIZE) -> dict[str, torch.Tensor]:
     """Random per-video layout: background level, speed, and the centre path [B, T, 2] (x, y)."""
@@ -212,10 +223,7 @@ def sample_layout(colour: torch.Tensor, shape: torch.Tensor, direction: torch.Te
     # Across the motion the path stays within CROSS_JITTER px of the frame's middle line, so the
     # direction shows in every frame's layout (a moving-right object starts at the left), not only
     # in the frame-to-frame motion that a 4-layer model learns slowly.
-    across = dvec.abs().flip(-1)                             # [B, 2] 1 on the axis across the motion
-    mid = (start_lo + start_hi) / 2
-    start_lo = torch.where(across > 0, torch.maximum(start_lo, mid - CROSS_JITTER), start_lo)
-    start_hi = torch.where(across > 0, torch.minimum(start_hi, mid + CROSS_JITTER), start_hi)
+    start_lo, start_hi = near_middle_line(start_lo, start_hi, dvec, CROSS_JITTER)
     u = torch.rand(n, 2, generator=gen)
     start = start_lo + u * (start_hi - start_lo).clamp(min=0)
     t = torch.arange(frames, dtype=torch.float32)

@@ -271,10 +271,7 @@ def sample_layout(parts: list[PromptParts], gen: torch.Generator, frames: int = 
         if cross_jitter is not None:
             if not bool(named.all()):
                 raise ValueError("cross_jitter needs named-motion prompts (the axis across the motion)")
-            across = named_vec.abs().flip(-1)                               # [B, 2] 1 across the motion
-            mid = (start_lo + start_hi) / 2
-            start_lo = torch.where(across > 0, torch.maximum(start_lo, mid - cross_jitter), start_lo)
-            start_hi = torch.where(across > 0, torch.minimum(start_hi, mid + cross_jitter), start_hi)
+            start_lo, start_hi = data.near_middle_line(start_lo, start_hi, named_vec, cross_jitter)
         start = start_lo + torch.rand(n, 2, generator=gen) * (start_hi - start_lo)
         paths.append(start[:, None, :] + t[None, :, None] * vel[:, None, :])
     return {"bg": _uniform(gen, n, *BG_LEVEL), "contrast": _uniform(gen, n, *CONTRAST), "offset": offset,
