@@ -107,3 +107,19 @@ def test_object_probe_draws_a_flat_background_model_its_own_data():
         pan_probe.object_extrapolation(capture, dict(cfg, flat_background=flat), videos=4, levels=(0.0,))
         spread[flat] = float(torch.cat(seen).std(dim=(-2, -1)).mean())
     assert spread[True] < 0.75 * spread[False], spread   # (measured 0.34 against 0.65)
+
+
+def test_pan_probes_of_a_named_motion_model_keep_the_plain_prompts_pan_and_content():
+    """pan_probe.config_ids: a named-motion model's set puts the objects' direction first, so the pan
+    probes must not index it with plain prompt numbers (they did until 2026-12-04: the 'named' and the
+    'opposite' videos then shared one pan and differed in the objects' direction instead)."""
+    import dataclasses
+
+    import textures
+    plain = torch.arange(16) * 37 % textures.N_PROMPTS
+    assert torch.equal(pan_probe.config_ids(plain, {"named_object_motion": False}), plain)
+    named = pan_probe.config_ids(plain, {"named_object_motion": True})
+    for p, n in zip(plain.tolist(), named.tolist()):
+        parts = textures.prompt_parts(n, named_motion=True)
+        assert parts.object_direction == 0
+        assert dataclasses.replace(parts, object_direction=None) == textures.prompt_parts(p)

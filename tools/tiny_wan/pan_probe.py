@@ -55,10 +55,14 @@ def opposite(direction: int) -> int:
     return direction ^ 1
 
 
-def _plain_table(cfg: dict) -> torch.Tensor:
-    """The embeddings of the prompts that name no objects' direction, as a model of config cfg was
-    conditioned: its word positions (train.py --ordered-prompt) and its cut prompts (--short-prompt)."""
-    return textures.prompt_table(False, bool(cfg.get("ordered_prompt")), textures.short_prompt_form(cfg))
+def config_ids(plain_ids: torch.Tensor, cfg: dict) -> torch.Tensor:
+    """Plain prompt numbers (textures.prompt_parts without named motion) -> the numbers of the same
+    prompts in the set a model of config cfg was trained on. A named-motion model's set
+    (train.py --named-object-motion) names the objects' direction too: its objects then move the
+    first way (rightward), so the pan and the content are those of the plain prompt."""
+    if cfg.get("named_object_motion"):
+        return plain_ids * len(textures.OBJECT_MOTION_NAMES)
+    return plain_ids
 
 
 @torch.no_grad()
@@ -67,12 +71,12 @@ def pan_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVELS,
     """{direction name: {u: score}} for `videos` prompts of each direction (train.py's config `cfg`
     draws the data: size, frames, tint, pan speed). known_frame False: every frame at u."""
     import train  # (imports ComfyUI's WanModel lazily, as train.py does)
-    table = _plain_table(cfg)
+    table = train.prompt_table(cfg)
     out = {}
     base = torch.arange(videos) * 37 % textures.N_PROMPTS
     base = base - base % len(textures.DIRECTION_NAMES)
     for d, name in enumerate(textures.DIRECTION_NAMES):
-        ids, ids_opp = base + d, base + opposite(d)
+        ids, ids_opp = config_ids(base + d, cfg), config_ids(base + opposite(d), cfg)
         named = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
         away = train.render_latents(ids_opp, torch.Generator().manual_seed(seed), cfg)
         out[name] = scores_by_level(model, named, away, table[ids], levels, seed, known_frame)
@@ -104,8 +108,8 @@ def content_carryover(model, cfg: dict, videos: int = 32, levels=UNKNOWN_LEVELS,
     under "static copy", what a copy of the known frame into every frame scores: a model that
     carries the content but not the pan lands near it."""
     import train
-    table = _plain_table(cfg)
-    ids = torch.arange(videos) * 37 % textures.N_PROMPTS
+    table = train.prompt_table(cfg)
+    ids = config_ids(torch.arange(videos) * 37 % textures.N_PROMPTS, cfg)
     this = train.render_latents(ids, torch.Generator().manual_seed(seed), cfg)
     other = train.render_latents(ids, torch.Generator().manual_seed(seed + 88), cfg)
     other = torch.cat([this[:, :, :1], other[:, :, 1:]], dim=2)
@@ -125,8 +129,7 @@ def object_extrapolation(model, cfg: dict, videos: int = 16, levels=UNKNOWN_LEVE
         raise ValueError("object_extrapolation: the model was not trained on named-motion prompts")
     codec = train.dataset(cfg)[1]
     table = train.prompt_table(cfg)
-    moving = len(textures.OBJECT_MOTION_NAMES)
-    base = torch.arange(videos) * 37 % textures.N_PROMPTS * moving           # named ids, objects' direction 0
+    base = config_ids(torch.arange(videos) * 37 % textures.N_PROMPTS, cfg)   # named ids, objects' direction 0
     out = {}
     for d, name in enumerate(textures.OBJECT_MOTION_NAMES):
         ids = base + d
