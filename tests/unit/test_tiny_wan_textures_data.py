@@ -444,7 +444,8 @@ def test_short_prompt_keeps_only_the_words_that_name_what_the_video_shows():
     prompts that differ only in words naming nothing, and no others."""
     p = T.parse_prompt("red and blue upward, fine stripes panning left")
     assert T.short_text(p, objects=1, textured=False, panning=False) == "a red disc moving upward"
-    assert T.short_text(p, objects=2, textured=False, panning=True) == "a red and blue moving upward panning left"
+    assert T.short_text(p, objects=2, textured=False, panning=True) == "red and blue moving upward panning left"
+    assert T.short_text(p, objects=2, textured=True, panning=False) == "red and blue moving upward over fine stripes"
     with pytest.raises(ValueError, match="more than the 8"):
         T.short_text(p)                                   # nothing to cut, and too long for the context
     shapes_like = {"short_prompt": True, "objects": 1, "flat_background": True, "direction_tint": 0.0}
@@ -469,7 +470,7 @@ def test_short_prompt_keeps_only_the_words_that_name_what_the_video_shows():
     import train
     assert "short_prompt=True" in train.describe({"dataset": "textures", "short_prompt": True})
     assert train.describe({"dataset": "textures"}) == train.DESCRIPTIONS["textures"]      # (the committed model's)
-    for argv in (["--short-prompt", "--bench", "1"], ["--dataset", "textures", "--short-prompt", "--bench", "1"]):
+    for argv in (["--short-prompt", "--bench", "1"], ["--dataset", "textures", "--named-object-motion", "--short-prompt", "--bench", "1"]):
         with pytest.raises(SystemExit, match="--short-prompt"):
             train.main(argv)
 

@@ -162,8 +162,10 @@ def short_text(p: PromptParts, objects: int = 2, textured: bool = True, panning:
     --short-prompt, a diagnostic): no second colour for a one-object model, no texture and scale over
     a flat background, no pan when the pan cannot be seen. A one-object, flat, unpanned video with
     named motion gets the shapes model's form, "a red disc moving upward": every word binds, and
-    there is one colour word, so no word order is needed (docs/textures_model.md)."""
-    words = ["a", COLOUR_NAMES[p.colour_a]] + (["disc"] if objects == 1 else ["and", COLOUR_NAMES[p.colour_b]])
+    there is one colour word, so no word order is needed (docs/textures_model.md). Two objects over
+    a textured, unpanned background: "red and blue moving upward over fine stripes"."""
+    words = (["a", COLOUR_NAMES[p.colour_a], "disc"] if objects == 1     # (no article for two: the textured
+             else [COLOUR_NAMES[p.colour_a], "and", COLOUR_NAMES[p.colour_b]])   # form then fits in 8 words)
     if p.object_direction is not None:
         words += ["moving", OBJECT_MOTION_NAMES[p.object_direction]]
     if textured:
