@@ -175,6 +175,9 @@ def main(argv=None):
     ap.add_argument("--seed-base", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--cfg", type=float, default=sampler.CFG)
+    ap.add_argument("--shift", type=float, default=sampler.SHIFT,
+                    help=f"ModelSamplingSD3 shift to sample with (default {sampler.SHIFT}, the workflows'; a "
+                         "diagnostic: a lower shift gives the low-noise steps, where fine detail settles, more of the budget)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     ap.add_argument("--kind", choices=tuple(kinds.KINDS), default=None,
@@ -225,16 +228,16 @@ def main(argv=None):
                             a.objects)
     elif kind.data is textures:
         frames, size = model_video_spec(a.model, (kind.frames, kind.size))   # (a model trained on shorter clips)
-        patched = sampler.load_model(a.model)
+        patched = sampler.load_model(a.model, a.shift)
         prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
         videos = sample_as_trained(patched, a.model, prompts, seeds, a.steps, a.cfg, frames, size, kind.codec)
-        res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg}
+        res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg, "shift": a.shift}
         res["model"] = os.path.relpath(a.model)
     else:
         frames, size = model_video_spec(a.model)
-        patched = sampler.load_model(a.model)
+        patched = sampler.load_model(a.model, a.shift)
         res = evaluate(sampler.comfy_denoiser(patched), pairs, a.steps, a.cfg, frames, size,
-                       model_sampling=patched.get_model_object("model_sampling"))
+                       model_sampling=patched.get_model_object("model_sampling")) | {"shift": a.shift}
         res["model"] = os.path.relpath(a.model)
     res["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(res, indent=1))
