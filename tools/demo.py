@@ -198,8 +198,11 @@ def main():
     def title(method: Method) -> str:
         return f"TaoCache {method.label}" if method.label else method.family
 
+    word_positions = check_learned.model_orders_words(str(model_path))
+
     def run(method: Method, at_size):
-        result = comfy.run(graph(method, a.prompt, a.seed, SAMPLER, at_size, model_path.name, a.cfg),
+        result = comfy.run(graph(method, a.prompt, a.seed, SAMPLER, at_size, model_path.name, a.cfg,
+                                 word_positions=word_positions),
                            log_level=logging.WARNING)
         return result.raise_for_status()
 

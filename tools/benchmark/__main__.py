@@ -215,9 +215,12 @@ def main():
     out = Path(a.out) if a.out else OUT_DIRS[kind.name]
     out.mkdir(parents=True, exist_ok=True)
     comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
+    import check_learned  # (lazily, as in pairs_for_model)
+    word_positions = check_learned.model_orders_words(str(model_path))
 
     def run(method, prompt, seed, sampler, at_size):
-        result = comfy.run(graph(method, prompt, seed, sampler, at_size, model_path.name), log_level=logging.WARNING)
+        result = comfy.run(graph(method, prompt, seed, sampler, at_size, model_path.name, word_positions=word_positions),
+                           log_level=logging.WARNING)
         result.raise_for_status()
         return result
 

@@ -68,14 +68,16 @@ def start_comfy(model_path: Path, prefix: str, quiet: bool = False) -> "harness.
 
 
 def graph(method, prompt: str, seed: int, sampler: str, size: tuple[int, int, int], model_name: str,
-          cfg: float = CFG) -> dict:
+          cfg: float = CFG, word_positions: bool = False) -> dict:
     """API-format prompt for one run. method: anything with .insert ((class_type, inputs), ...),
-    .name and .steps (methods.Method). size: EmptyHunyuanLatentVideo width, height, length."""
+    .name and .steps (methods.Method). size: EmptyHunyuanLatentVideo width, height, length.
+    word_positions: the prompt embedded with them (a model trained with train.py --ordered-prompt:
+    check_learned.model_orders_words)."""
     width, height, length = size
     g = {
         "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model_name, "weight_dtype": "default"}},
         "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": SHIFT}},
-        "4": {"class_type": "TinyWanPrompt", "inputs": {"text": prompt}},
+        "4": {"class_type": "TinyWanPrompt", "inputs": {"text": prompt, "word_positions": word_positions}},
         "5": {"class_type": "TinyWanPrompt", "inputs": {"text": ""}},
         "6": {"class_type": "EmptyHunyuanLatentVideo",
               "inputs": {"width": width, "height": height, "length": length, "batch_size": 1}},

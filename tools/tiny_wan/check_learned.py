@@ -71,10 +71,16 @@ def sample_as_trained(patched, path: str, prompts: list[str], seeds: list[int], 
     word positions (train.py --ordered-prompt) and on its cut prompts (--short-prompt)."""
     config = model_config(path)
     texts = textures.conditioning_texts(prompts, config)
-    ordered = bool(config.get("ordered_prompt"))
+    ordered = model_orders_words(path)
     return torch.cat([sampler.sample_videos(patched, texts[i:i + batch], seeds[i:i + batch], steps, cfg, frames,
                                             size, codec=codec, ordered=ordered)
                       for i in range(0, len(texts), batch)])
+
+
+def model_orders_words(path: str) -> bool:
+    """Was the model trained on prompts with word positions (train.py --ordered-prompt)? Then its
+    prompts are embedded with them (sample_as_trained; TinyWanPrompt's word_positions)."""
+    return bool(model_config(path).get("ordered_prompt", False))
 
 
 def model_names_motion(path: str) -> bool:
