@@ -48,3 +48,23 @@ def test_a_stopped_stage_continues_from_its_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout and "f4_resume.pt at step 1" in resumed.stdout
     assert meta(tmp_path / "f4.json")["steps_done"] == 3 and meta(tmp_path / "f8.json")["steps_done"] == 2
+
+
+def test_the_motion_recipe_runs_its_three_stages_on_the_lossless_latent(tmp_path):
+    run = curriculum(tmp_path, RECIPE="motion", STEPS32=2)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    stages = [meta(tmp_path / f"{name}.json") for name in ("s32", "f4", "f8")]
+    assert [(m["video"]["size"], m["video"]["frames"], m["steps_done"]) for m in stages] == [(32, 4, 2), (64, 4, 2), (64, 8, 2)]
+    for m in stages:
+        c = m["config"]
+        assert (c["latent"], c["ordered_prompt"], c["named_object_motion"], c["object_weight"], c["object_speed"]) \
+            == ("lossless", True, True, 4.0, [4.0, 4.0])
+    assert "init" not in stages[0]["config"]
+    for before, m in (("s32", stages[1]), ("f4", stages[2])):
+        with open(tmp_path / f"{before}.safetensors", "rb") as f:
+            assert m["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+
+
+def test_an_unknown_recipe_is_refused_by_name(tmp_path):
+    run = curriculum(tmp_path, RECIPE="fast")
+    assert run.returncode == 2 and "RECIPE=fast: must be dct or motion" in run.stderr
