@@ -36,11 +36,12 @@ CHILD = """
     kind = kinds.kind_of(MODEL)
     patched = sample.load_model(MODEL)
     base = patched.model
-    pairs = check_learned.default_pairs(N_PAIRS, 3000, textures)
+    # prompted as the model was trained (named object motion, word positions), read from its metadata
+    pairs = check_learned.default_pairs(N_PAIRS, 3000, textures, check_learned.model_names_motion(MODEL))
     prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
     t0 = time.time()
-    videos = sample.sample_videos(patched, prompts, seeds, steps=STEPS, frames=kind.frames, size=kind.size,
-                                  codec=kind.codec)
+    videos = check_learned.sample_as_trained(patched, MODEL, prompts, seeds, STEPS, sample.CFG, kind.frames,
+                                             kind.size, kind.codec)
     sample_s = time.time() - t0
     v = textures.judge(videos, prompts)
     print("RESULT" + json.dumps({

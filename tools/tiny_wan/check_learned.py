@@ -71,7 +71,7 @@ def sample_as_trained(patched, path: str, prompts: list[str], seeds: list[int], 
     word positions (train.py --ordered-prompt) and on its cut prompts (--short-prompt)."""
     config = model_config(path)
     texts = textures.conditioning_texts(prompts, config)
-    ordered = model_orders_words(path)
+    ordered = bool(config.get("ordered_prompt", False))   # model_orders_words, without a second read
     return torch.cat([sampler.sample_videos(patched, texts[i:i + batch], seeds[i:i + batch], steps, cfg, frames,
                                             size, codec=codec, ordered=ordered)
                       for i in range(0, len(texts), batch)])
