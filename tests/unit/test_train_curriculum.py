@@ -66,14 +66,15 @@ def test_the_motion_recipe_runs_its_three_stages_on_the_lossless_latent(tmp_path
 
 
 def test_the_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_the_dct_latent(tmp_path):
-    steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 1, "STEPSX4C": 1, "STEPSX8": 2}
+    steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 1, "STEPSX4C": 1, "STEPSX8": 2, "STEPSX8B": 1}
     run = curriculum(tmp_path, RECIPE="motion-dct", **steps)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    names = ("s32", "x4a", "x4b", "x4c", "x8")
+    names = ("s32", "x4a", "x4b", "x4c", "x8", "x8b")
     stages = [meta(tmp_path / f"{name}.json") for name in names]
     assert [(m["config"]["latent"], m["video"]["size"], m["video"]["frames"], m["steps_done"]) for m in stages] == [
-        ("lossless", 32, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 8, 2)]
-    assert [m["config"]["lr"] for m in stages[1:]] == [0.0005, 0.0005, 0.001, 0.0005]
+        ("lossless", 32, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 4, 1), ("dct", 64, 8, 2),
+        ("dct", 64, 8, 1)]
+    assert [m["config"]["lr"] for m in stages[1:]] == [0.0005, 0.0005, 0.001, 0.0005, 0.0005]
     for m in stages:
         c = m["config"]
         assert (c["ordered_prompt"], c["named_object_motion"], c["object_weight"]) == (True, True, 4.0)

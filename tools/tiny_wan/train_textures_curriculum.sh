@@ -11,8 +11,9 @@
 #                (docs/textures_model.md, "The 32 px motion carried to 64 px and 8 frames").
 #                motion-dct: the motion recipe's 32 px stage on the lossless latent, then the committed
 #                model's DCT latent at 64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B 1500, both
-#                at lr 5e-4; STEPSX4C 2000 at lr 1e-3) and an 8-frame one (STEPSX8 1000), as they were
-#                run (docs/textures_model.md, "The lossless 32 px motion on the DCT latent").
+#                at lr 5e-4; STEPSX4C 2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000, then STEPSX8B
+#                1500, both at lr 5e-4), as they were run (docs/textures_model.md, "The lossless 32 px
+#                motion on the DCT latent").
 #   OUT_DIR      where the stages write (default out/curriculum; git-ignored)
 #   STEPS4 STEPS8  steps of each stage (default 3000 and 2400; RECIPE=motion: 1000 and 500)
 #   THREADS      torch threads (default 2)
@@ -33,7 +34,7 @@ case "$RECIPE" in
     dct) STEPS4=${STEPS4:-3000}; STEPS8=${STEPS8:-2400} ;;
     motion) STEPS32=${STEPS32:-8000}; STEPS4=${STEPS4:-1000}; STEPS8=${STEPS8:-500} ;;
     motion-dct) STEPS32=${STEPS32:-8000}; STEPSX4A=${STEPSX4A:-2000}; STEPSX4B=${STEPSX4B:-1500}
-                STEPSX4C=${STEPSX4C:-2000}; STEPSX8=${STEPSX8:-1000} ;;
+                STEPSX4C=${STEPSX4C:-2000}; STEPSX8=${STEPSX8:-1000}; STEPSX8B=${STEPSX8B:-1500} ;;
     *) echo "curriculum: RECIPE=$RECIPE: must be dct, motion or motion-dct" >&2; exit 2 ;;
 esac
 THREADS=${THREADS:-2}
@@ -69,7 +70,9 @@ if [ "$RECIPE" = motion-dct ]; then   # the body learned motion on the lossless 
         --lr 0.001 --warmup 100 "${DCT[@]}" --ckpt-every 500
     stage "$OUT_DIR/x8.safetensors" --init "$OUT_DIR/x4c.safetensors" --frames 8 --steps "$STEPSX8" \
         --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 250
-    echo "curriculum: done, $OUT_DIR/x8.safetensors"
+    stage "$OUT_DIR/x8b.safetensors" --init "$OUT_DIR/x8.safetensors" --frames 8 --steps "$STEPSX8B" \
+        --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 500
+    echo "curriculum: done, $OUT_DIR/x8b.safetensors"
     exit 0
 fi
 if [ "$RECIPE" = motion ]; then
