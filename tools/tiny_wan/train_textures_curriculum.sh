@@ -24,6 +24,9 @@
 # models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
 # RECIPE=motion on two cores: about 59 + 39 + 93 min (the 8-frame stage at about 11.2 s a step);
 # its result is not the shipped model (docs/textures_model.md says where it stands).
+# RECIPE=motion-dct on two cores: about 59 min (32 px) + 62 min (the three 4-frame stages and the first
+# 8-frame one, 0.47-1.04 s a step) + 24 min (the second 8-frame one); its result ($OUT_DIR/x8b) is
+# not the shipped model yet.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
