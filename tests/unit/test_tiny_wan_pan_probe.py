@@ -1,6 +1,6 @@
-"""tools/tiny_wan/pan_probe.py: the teacher-forced pan score, on plain tensors and on the committed
-textures model (docs/textures_model.md: it denoises a visible pan but does not extrapolate
-the named one from a single known frame)."""
+"""tools/tiny_wan/pan_probe.py: the teacher-forced pan and object scores, on plain tensors and on
+the committed textures model (docs/textures_model.md: it denoises a visible pan but does not
+extrapolate the named one from a single known frame; its objects it does move on the named way)."""
 import os
 import sys
 
@@ -36,6 +36,7 @@ CHILD = """
     cfg = dict(cfg, direction_tint=0.0)
     out = pan_probe.pan_extrapolation(model, cfg, videos=4, levels=(0.6, 1.0))
     out["content"] = pan_probe.content_carryover(model, cfg, videos=8, levels=(1.0,))
+    out["objects"] = pan_probe.object_extrapolation(model, cfg, videos=4, levels=(1.0,))
     print("RESULT" + json.dumps(out))
 """
 
@@ -47,7 +48,7 @@ def scores():
 
 def test_the_committed_model_keeps_a_pan_its_noisy_frames_show(scores):
     for direction, by_level in scores.items():
-        if direction == "content":
+        if direction in ("content", "objects"):
             continue
         assert by_level["0.6"] > 0.4, (direction, by_level)
 
@@ -55,18 +56,26 @@ def test_the_committed_model_keeps_a_pan_its_noisy_frames_show(scores):
 @pytest.mark.xfail(strict=True, reason="the committed textures model does not extrapolate the named pan (issue 14)")
 def test_the_committed_model_extrapolates_the_named_pan_from_one_frame(scores):
     for direction, by_level in scores.items():
-        if direction == "content":
+        if direction in ("content", "objects"):
             continue
         assert by_level["1.0"] > 0.25, (direction, by_level)
 
 
-def test_the_committed_model_carries_the_known_frames_content_without_its_motion(scores):
-    """At u = 1 the other frames hold nothing of the video, yet the estimate leans towards it about as
-    far as a static copy of the known frame does: the content travels between frames, the pan does
-    not (docs/textures_model.md, "What it learns is extrapolation...")."""
+def test_the_committed_model_carries_the_known_frames_content_on_with_its_objects(scores):
+    """At u = 1 the other frames hold nothing of the video, yet the estimate leans towards it further
+    than a static copy of the known frame does (measured 0.33 against 0.13): the content travels between
+    frames and the objects move on (the model before 2026-12-05, which did not move them, stayed within
+    0.15 of the static copy; docs/textures_model.md, "What it learns is extrapolation...")."""
     content = scores["content"]
-    assert content["1.0"] > 0.1, content
-    assert content["1.0"] < content["static copy"] + 0.15, content
+    assert content["1.0"] > content["static copy"] + 0.1, content
+
+
+def test_the_committed_model_moves_its_objects_the_named_way_from_one_frame(scores):
+    """pan_probe.object_extrapolation at u = 1: only the known first frame and the prompt's direction
+    word say where the objects go, and the estimate leans towards the named way against the mirrored
+    paths in every direction (measured 0.60-0.65; a static copy scores near 0)."""
+    for direction, by_level in scores["objects"].items():
+        assert by_level["1.0"] > 0.3, (direction, by_level)
 
 
 def test_object_probe_scores_a_static_copy_near_zero_and_needs_a_named_motion_model():

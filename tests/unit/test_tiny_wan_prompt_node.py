@@ -55,8 +55,8 @@ def test_the_graph_asks_for_word_positions_as_the_model_was_trained():
     method = types.SimpleNamespace(insert=(), name="full", steps=4)
     shipped = os.path.join(REPO, "models", "tiny_wan21_t2v_textures.safetensors")
     ordered = check_learned.model_orders_words(shipped)
-    assert ordered is False   # the committed textures model was trained without them
+    assert ordered is True   # the committed textures model was trained with them (train.py --ordered-prompt)
     g = tiny_comfy.graph(method, "a red disc", 1, "euler", (64, 64, 5), "m.safetensors", word_positions=ordered)
-    assert g["4"]["inputs"]["word_positions"] is False
-    g = tiny_comfy.graph(method, "a red disc", 1, "euler", (64, 64, 5), "m.safetensors", word_positions=True)
     assert g["4"]["inputs"]["word_positions"] is True
+    g = tiny_comfy.graph(method, "a red disc", 1, "euler", (64, 64, 5), "m.safetensors", word_positions=False)
+    assert g["4"]["inputs"]["word_positions"] is False

@@ -1,7 +1,7 @@
-"""tools/tiny_wan/train_textures_curriculum.sh: the textures model's two stages (4-frame clips from
-scratch, then 8-frame clips from that model) run in order, the second records the first's sha256,
-a finished stage is skipped on a rerun, and a stage stopped by MAX_MINUTES continues from its
-checkpoint. Runs the real script on a one-layer model for a few steps."""
+"""tools/tiny_wan/train_textures_curriculum.sh: each recipe's stages run in order (the default,
+motion-dct, made the committed textures model), each records the one before's sha256, a finished
+stage is skipped on a rerun, and a stage stopped by MAX_MINUTES continues from its checkpoint. Runs
+the real script on a one-layer model for a few steps."""
 import hashlib
 import json
 import os
@@ -27,7 +27,7 @@ def meta(path):
 
 
 def test_two_stages_in_order_and_a_rerun_skips_them(tmp_path):
-    run = curriculum(tmp_path)
+    run = curriculum(tmp_path, RECIPE="dct")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     f4, f8 = meta(tmp_path / "f4.json"), meta(tmp_path / "f8.json")
     assert (f4["video"]["frames"], f4["steps_done"], "init" in f4["config"]) == (4, 2, False)
@@ -35,16 +35,16 @@ def test_two_stages_in_order_and_a_rerun_skips_them(tmp_path):
     with open(tmp_path / "f4.safetensors", "rb") as f:
         assert f8["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     weights = (tmp_path / "f8.safetensors").read_bytes()
-    again = curriculum(tmp_path)
+    again = curriculum(tmp_path, RECIPE="dct")
     assert again.returncode == 0 and again.stdout.count("stage skipped") == 2, again.stdout[-2000:]
     assert (tmp_path / "f8.safetensors").read_bytes() == weights
 
 
 def test_a_stopped_stage_continues_from_its_checkpoint(tmp_path):
-    stopped = curriculum(tmp_path, STEPS4=3, MAX_MINUTES=0.000001)   # stops after the first step
+    stopped = curriculum(tmp_path, RECIPE="dct", STEPS4=3, MAX_MINUTES=0.000001)   # stops after the first step
     assert stopped.returncode == 3 and "stopped early" in stopped.stdout, stopped.stdout[-2000:]
     assert not (tmp_path / "f8.json").exists()
-    resumed = curriculum(tmp_path, STEPS4=3)
+    resumed = curriculum(tmp_path, RECIPE="dct", STEPS4=3)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout and "f4_resume.pt at step 1" in resumed.stdout
     assert meta(tmp_path / "f4.json")["steps_done"] == 3 and meta(tmp_path / "f8.json")["steps_done"] == 2
@@ -65,9 +65,9 @@ def test_the_motion_recipe_runs_its_three_stages_on_the_lossless_latent(tmp_path
             assert m["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
 
 
-def test_the_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_the_dct_latent(tmp_path):
+def test_the_default_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_the_dct_latent(tmp_path):
     steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 1, "STEPSX4C": 1, "STEPSX8": 2, "STEPSX8B": 1}
-    run = curriculum(tmp_path, RECIPE="motion-dct", **steps)
+    run = curriculum(tmp_path, **steps)   # no RECIPE: the committed model's
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     names = ("s32", "x4a", "x4b", "x4c", "x8", "x8b")
     stages = [meta(tmp_path / f"{name}.json") for name in names]

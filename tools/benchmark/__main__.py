@@ -22,6 +22,7 @@ norm_ratio.png, results.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import platform
@@ -315,9 +316,13 @@ def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, 
     import torch
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    if subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                      text=True).stdout.strip():
+        commit += " (with uncommitted changes)"   # the model file or code may not be the commit's
+    model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
-              f"Model {model_path.name} ({kind.name}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
+              f"Model {model_path.name} ({kind.name}, sha256 {model_sha}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
               + (f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
                  f"paired with the full run at Python call depths {'/'.join(map(str, TIMING_DEPTHS))} "
                  f"(the fastest of each counts, against CPython's frame-stack chunk thrash), median of {a.timing_repeats} "

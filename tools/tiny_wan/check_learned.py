@@ -88,6 +88,19 @@ def model_names_motion(path: str) -> bool:
     return bool(model_config(path).get("named_object_motion", False))
 
 
+def track_speed_around(speed) -> tuple[float, float]:
+    """The px-a-frame range the textures judge counts as moving (textures.TRACK_SPEED) for objects
+    rendered at `speed` (LO, HI; None: the data's textures.OBJECT_SPEED): widened by 1 px a frame each
+    way, at least 0.5. The data's 1-2 gives (0.5, 3.0), the judge's default."""
+    lo, hi = textures.OBJECT_SPEED if not speed else (float(speed[0]), float(speed[1]))
+    return max(lo - 1.0, 0.5), hi + 1.0
+
+
+def model_track_speed(path: str) -> tuple[float, float]:
+    """track_speed_around the object speed the model was trained at (train.py --object-speed)."""
+    return track_speed_around(model_config(path).get("object_speed"))
+
+
 def model_video_spec(path: str, default: tuple[int, int] = (data.FRAMES, data.SIZE)) -> tuple[int, int]:
     """(frames, size) the model was trained on, from the safetensors metadata (`default` if absent)."""
     try:
@@ -190,8 +203,8 @@ def main(argv=None):
                     help="which tiny model's data and judge (default: read from the model file)")
     ap.add_argument("--ground-truth", action="store_true", help="judge ground-truth renders instead (sanity check)")
     ap.add_argument("--track-speed", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                    help=f"textures: the px-a-frame range objects_moving counts (default {textures.TRACK_SPEED}; "
-                         "for a model trained with train.py --object-speed)")
+                    help="textures: the px-a-frame range objects_moving and objects_displaced count (default: "
+                         f"the model's training speed +-1, model_track_speed; {textures.TRACK_SPEED} for the data's)")
     ap.add_argument("--only-object-direction", default=None, choices=textures.OBJECT_MOTION_NAMES,
                     help="textures, named-motion prompts: every pair names this direction for the objects "
                          "(for a model trained with train.py --only-object-direction)")
@@ -210,11 +223,11 @@ def main(argv=None):
     ap.add_argument("--named-object-motion", action="store_true",
                     help="textures: prompts that name the objects' direction (default: as the model was trained)")
     a = ap.parse_args(argv)
-    if a.track_speed:
-        textures.TRACK_SPEED = tuple(a.track_speed)
     torch.set_num_threads(a.threads)
     if a.kind and a.model == sampler.DEFAULT_MODEL:
         a.model = kinds.KINDS[a.kind].model_file
+    textures.TRACK_SPEED = (tuple(a.track_speed) if a.track_speed else track_speed_around(a.object_speed)
+                            if a.ground_truth else model_track_speed(a.model))
     kind = kinds.KINDS[a.kind] if a.kind else kinds.kind_of(a.model)
     named = kind.data is textures and (a.named_object_motion or (not a.ground_truth and model_names_motion(a.model)))
     pairs = default_pairs(a.pairs, a.seed_base, kind.data, named)
@@ -237,7 +250,8 @@ def main(argv=None):
         patched = sampler.load_model(a.model, a.shift)
         prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
         videos = sample_as_trained(patched, a.model, prompts, seeds, a.steps, a.cfg, frames, size, kind.codec)
-        res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg, "shift": a.shift}
+        res = judge_summary(kind, videos, prompts, a.objects) | {"steps": a.steps, "cfg": a.cfg, "shift": a.shift,
+                                                                 "track_speed": list(textures.TRACK_SPEED)}
         res["model"] = os.path.relpath(a.model)
     else:
         frames, size = model_video_spec(a.model)

@@ -1,38 +1,38 @@
 #!/usr/bin/env bash
-# Train the textures test model as a curriculum: 4-frame clips from scratch, then 8-frame clips
-# from that model (docs/textures_model.md, "Shorter clips are what the objects needed").
+# Train the textures test model as a curriculum, short clips first (docs/textures_model.md, "Shorter
+# clips are what the objects needed").
 # Every stage is resumable: rerun this script and a stage that stopped (MAX_MINUTES, or a killed
 # run) continues from its last checkpoint; a stage whose JSON says it finished is skipped.
-#   RECIPE       dct (default): the committed model, the 4x DCT latent at 64 px, two stages.
-#                motion: the recipe that moves the objects (lossless latent, the direction named,
-#                word positions, the objects' loss x5, 4 px a frame) in three stages: 32 px, 4 frames
-#                from scratch (STEPS32, default 8000; 0.44 s a step on 2 cores), then 64 px, 4 frames
-#                (STEPS4, default 1000; 2.4 s a step), then 64 px, 8 frames (STEPS8, default 500)
-#                (docs/textures_model.md, "The 32 px motion carried to 64 px and 8 frames").
-#                motion-dct: the motion recipe's 32 px stage on the lossless latent, then the committed
-#                model's DCT latent at 64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B 1500, both
-#                at lr 5e-4; STEPSX4C 2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000, then STEPSX8B
-#                1500, both at lr 5e-4), as they were run (docs/textures_model.md, "The lossless 32 px
-#                motion on the DCT latent").
+#   RECIPE       motion-dct (default): the committed model (since 2026-12-05). The motion recipe's
+#                32 px stage on the lossless latent (the direction named, word positions, the objects'
+#                loss x5, 4 px a frame; STEPS32, default 8000), then the committed DCT latent at
+#                64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B 1500, both at lr 5e-4; STEPSX4C
+#                2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000, then STEPSX8B 1500, both at lr
+#                5e-4), as they were run (docs/textures_model.md, "The lossless 32 px motion on the
+#                DCT latent").
+#                dct: the model committed before it, the DCT latent at 64 px from scratch in two stages
+#                (4 frames, STEPS4 default 3000; 8 frames, STEPS8 default 2400); it did not move its objects.
+#                motion: the lossless latent throughout, in three stages: 32 px, 4 frames from scratch
+#                (STEPS32), then 64 px, 4 frames (STEPS4, default 1000; 2.4 s a step), then 64 px,
+#                8 frames (STEPS8, default 500) (docs/textures_model.md, "The 32 px motion carried to
+#                64 px and 8 frames").
 #   OUT_DIR      where the stages write (default out/curriculum; git-ignored)
-#   STEPS4 STEPS8  steps of each stage (default 3000 and 2400; RECIPE=motion: 1000 and 500)
 #   THREADS      torch threads (default 2)
 #   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
 #   EXTRA_ARGS   more train.py flags for every stage (the tests use "--batch 2")
-# Measured on two CPU cores, RECIPE=dct: 24 min (0.47 s a step) + 43 min (1.07 s a step); the result
-# is $OUT_DIR/f8.safetensors (with its JSON): copy both to
+# Measured on two CPU cores, RECIPE=motion-dct: about 59 min (32 px, 0.44 s a step) + 62 min (the three
+# 4-frame stages and the first 8-frame one, 0.47-1.04 s a step) + 24 min (the second 8-frame one,
+# 0.95 s a step); the result is $OUT_DIR/x8b.safetensors (with its JSON): copy both to
 # models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
-# RECIPE=motion on two cores: about 59 + 39 + 93 min (the 8-frame stage at about 11.2 s a step);
-# its result is not the shipped model (docs/textures_model.md says where it stands).
-# RECIPE=motion-dct on two cores: about 59 min (32 px) + 62 min (the three 4-frame stages and the first
-# 8-frame one, 0.47-1.04 s a step) + 24 min (the second 8-frame one); its result ($OUT_DIR/x8b) is
-# not the shipped model yet.
+# RECIPE=dct: 24 min (0.47 s a step) + 43 min (1.07 s a step), result $OUT_DIR/f8.safetensors.
+# RECIPE=motion: about 59 + 39 + 93 min (the 8-frame stage at about 11.2 s a step), result
+# $OUT_DIR/f8.safetensors.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
 PY=${COMFYUI_PYTHON:-$REPO/.runtime/venv/bin/python}
 OUT_DIR=${OUT_DIR:-out/curriculum}
-RECIPE=${RECIPE:-dct}
+RECIPE=${RECIPE:-motion-dct}
 case "$RECIPE" in
     dct) STEPS4=${STEPS4:-3000}; STEPS8=${STEPS8:-2400} ;;
     motion) STEPS32=${STEPS32:-8000}; STEPS4=${STEPS4:-1000}; STEPS8=${STEPS8:-500} ;;
