@@ -83,6 +83,17 @@ def test_the_default_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_th
             assert m["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
 
 
+def test_a_dct_stage_given_no_steps_is_left_out_and_the_next_starts_from_the_one_before(tmp_path):
+    steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 0, "STEPSX4C": 1, "STEPSX8": 1, "STEPSX8B": 0}
+    run = curriculum(tmp_path, **steps)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "x4b left out" in run.stdout and "x8b left out" in run.stdout
+    assert not (tmp_path / "x4b.json").exists() and not (tmp_path / "x8b.json").exists()
+    with open(tmp_path / "x4a.safetensors", "rb") as f:
+        assert meta(tmp_path / "x4c.json")["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert run.stdout.strip().endswith("curriculum: done, " + str(tmp_path / "x8.safetensors"))
+
+
 def test_an_unknown_recipe_is_refused_by_name(tmp_path):
     run = curriculum(tmp_path, RECIPE="fast")
     assert run.returncode == 2 and "RECIPE=fast: must be dct, motion or motion-dct" in run.stderr

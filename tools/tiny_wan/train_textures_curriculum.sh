@@ -9,7 +9,7 @@
 #                64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B 1500, both at lr 5e-4; STEPSX4C
 #                2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000, then STEPSX8B 1500, both at lr
 #                5e-4), as they were run (docs/textures_model.md, "The lossless 32 px motion on the
-#                DCT latent").
+#                DCT latent"). A DCT stage given 0 steps is left out: the next starts from the one before.
 #                dct: the model committed before it, the DCT latent at 64 px from scratch in two stages
 #                (4 frames, STEPS4 default 3000; 8 frames, STEPS8 default 2400); it did not move its objects.
 #                motion: the lossless latent throughout, in three stages: 32 px, 4 frames from scratch
@@ -65,17 +65,19 @@ if [ "$RECIPE" != dct ]; then
 fi
 if [ "$RECIPE" = motion-dct ]; then   # the body learned motion on the lossless latent; the DCT latent from here
     DCT=(--latent dct --size 64 "${MOTION_DATA[@]}")
-    stage "$OUT_DIR/x4a.safetensors" --init "$OUT_DIR/s32.safetensors" --frames 4 --steps "$STEPSX4A" \
-        --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 500
-    stage "$OUT_DIR/x4b.safetensors" --init "$OUT_DIR/x4a.safetensors" --frames 4 --steps "$STEPSX4B" \
-        --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 500
-    stage "$OUT_DIR/x4c.safetensors" --init "$OUT_DIR/x4b.safetensors" --frames 4 --steps "$STEPSX4C" \
-        --lr 0.001 --warmup 100 "${DCT[@]}" --ckpt-every 500
-    stage "$OUT_DIR/x8.safetensors" --init "$OUT_DIR/x4c.safetensors" --frames 8 --steps "$STEPSX8" \
-        --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 250
-    stage "$OUT_DIR/x8b.safetensors" --init "$OUT_DIR/x8.safetensors" --frames 8 --steps "$STEPSX8B" \
-        --lr 0.0005 --warmup 50 "${DCT[@]}" --ckpt-every 500
-    echo "curriculum: done, $OUT_DIR/x8b.safetensors"
+    prev="$OUT_DIR/s32.safetensors"
+    dct_stage() {  # dct_stage NAME STEPS ARGS...: a stage from the one before; 0 steps leaves it out
+        local name=$1 steps=$2; shift 2
+        if [ "$steps" = 0 ]; then echo "curriculum: $name left out (0 steps)"; return; fi
+        stage "$OUT_DIR/$name.safetensors" --init "$prev" --steps "$steps" "$@" "${DCT[@]}"
+        prev="$OUT_DIR/$name.safetensors"
+    }
+    dct_stage x4a "$STEPSX4A" --frames 4 --lr 0.0005 --warmup 50 --ckpt-every 500
+    dct_stage x4b "$STEPSX4B" --frames 4 --lr 0.0005 --warmup 50 --ckpt-every 500
+    dct_stage x4c "$STEPSX4C" --frames 4 --lr 0.001 --warmup 100 --ckpt-every 500
+    dct_stage x8 "$STEPSX8" --frames 8 --lr 0.0005 --warmup 50 --ckpt-every 250
+    dct_stage x8b "$STEPSX8B" --frames 8 --lr 0.0005 --warmup 50 --ckpt-every 500
+    echo "curriculum: done, $prev"
     exit 0
 fi
 if [ "$RECIPE" = motion ]; then
