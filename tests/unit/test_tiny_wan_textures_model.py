@@ -105,6 +105,20 @@ def test_the_learned_check_samples_at_the_models_own_clip_length(tmp_path):
     assert check_learned.model_video_spec(str(bare), (5, 32)) == (5, 32)
 
 
+def test_the_judge_counts_motion_around_the_speed_the_model_was_trained_at():
+    """check_learned.model_track_speed: the committed model was trained at 4 px a frame, so its
+    objects count as moving at 3-5 px; without a recorded speed the data's 1-2 px gives the judge's
+    default (0.5, 3.0), and a range is never below 0.5 px."""
+    import sys
+    from comfy_child import TOOLS
+    sys.path.insert(0, TOOLS)
+    import check_learned
+    import textures
+    assert check_learned.model_track_speed(MODEL) == (3.0, 5.0)
+    assert check_learned.track_speed_around(None) == (0.5, 3.0) == textures.TRACK_SPEED
+    assert check_learned.track_speed_around((1.0, 1.0)) == (0.5, 2.0)
+
+
 ORDER_CHILD = """
     import data, pan_probe
     model, cfg = pan_probe.load(MODEL)

@@ -22,7 +22,8 @@
 #   EXTRA_ARGS   more train.py flags for every stage (the tests use "--batch 2")
 # Measured on two CPU cores, RECIPE=motion-dct: about 59 min (32 px, 0.44 s a step) + 62 min (the three
 # 4-frame stages and the first 8-frame one, 0.47-1.04 s a step) + 24 min (the second 8-frame one,
-# 0.95 s a step); the result is $OUT_DIR/x8b.safetensors (with its JSON): copy both to
+# 0.95 s a step); the result is $OUT_DIR/x8b.safetensors (the last stage run, as the script prints,
+# when stages are left out), with its JSON: copy both to
 # models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
 # RECIPE=dct: 24 min (0.47 s a step) + 43 min (1.07 s a step), result $OUT_DIR/f8.safetensors.
 # RECIPE=motion: about 59 + 39 + 93 min (the 8-frame stage at about 11.2 s a step), result
