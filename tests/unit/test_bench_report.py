@@ -132,3 +132,17 @@ def dataclass_eq(named, plain) -> bool:
     """The same prompt apart from the objects' direction."""
     return (named.colour_a, named.colour_b, named.texture, named.scale, named.direction) == (
         plain.colour_a, plain.colour_b, plain.texture, plain.scale, plain.direction)
+
+
+def test_the_header_counts_code_and_model_changes_but_not_prose():
+    """__main__.result_affecting_changes: an edited README or docs page does not mark a run as made
+    from uncommitted code; an edited module or model does, by name (renames by their new path)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_dirty", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.result_affecting_changes(" M README.md\n M docs/method.md\nM  CHANGELOG.md\n") == []
+    porcelain = " M README.md\n M taocache/planner.py\nR  a.safetensors -> models/b.safetensors\n"
+    assert bench.result_affecting_changes(porcelain) == ["taocache/planner.py", "models/b.safetensors"]
+    assert bench.result_affecting_changes("") == []

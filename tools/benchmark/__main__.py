@@ -311,14 +311,27 @@ def timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_s
             row["timing_call_ratio"] = full_calls / calls
 
 
+PROSE_ONLY = (".md", ".txt", ".png")
+
+
+def result_affecting_changes(porcelain: str) -> list[str]:
+    """Tracked paths changed since the commit (from `git status --porcelain`) that could change a
+    result: prose and images (README, docs, CHANGELOG, plots) are left out, so editing the docs
+    while a benchmark runs does not mark its header as made from other code."""
+    paths = [line[3:].split(" -> ")[-1].strip('"') for line in porcelain.splitlines() if len(line) > 3]
+    return [p for p in paths if not p.endswith(PROSE_ONLY)]
+
+
 def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started):
     """results.json, results.md and the plots of a finished run."""
     import torch
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
-    if subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                      text=True).stdout.strip():
-        commit += " (with uncommitted changes)"   # the model file or code may not be the commit's
+    changed = result_affecting_changes(subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+        text=True).stdout)
+    if changed:   # the model file or code may not be the commit's
+        commit += f" (with uncommitted changes to {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
