@@ -97,3 +97,19 @@ def test_a_dct_stage_given_no_steps_is_left_out_and_the_next_starts_from_the_one
 def test_an_unknown_recipe_is_refused_by_name(tmp_path):
     run = curriculum(tmp_path, RECIPE="fast")
     assert run.returncode == 2 and "RECIPE=fast: must be dct, motion or motion-dct" in run.stderr
+
+
+def test_stop32_stops_the_32_px_stage_inside_its_schedule_and_the_next_starts_there(tmp_path):
+    """STOP32: the 32 px stage keeps STEPS32's learning-rate schedule, stops after STOP32 steps and
+    counts as finished there (a rerun skips it); the DCT stages start from its weights."""
+    steps = {"STEPS32": 4, "STOP32": 2, "STEPSX4A": 1, "STEPSX4B": 0, "STEPSX4C": 0, "STEPSX8": 1, "STEPSX8B": 0}
+    run = curriculum(tmp_path, **steps)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    s32 = meta(tmp_path / "s32.json")
+    assert (s32["steps_done"], s32["config"]["steps"]) == (2, 4)
+    assert [h["step"] for h in s32["history"]] == [1, 2]
+    assert "stopped at step 2 of 4 (--stop-at-step)" in run.stdout
+    with open(tmp_path / "s32.safetensors", "rb") as f:
+        assert meta(tmp_path / "x4a.json")["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    again = curriculum(tmp_path, **steps)
+    assert again.returncode == 0 and "s32.safetensors finished, stage skipped" in again.stdout, again.stdout[-2000:]

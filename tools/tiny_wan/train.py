@@ -307,14 +307,16 @@ def checkpoint_path(out_path: str) -> str:
 
 def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, eval_fn=None, eval_every: int = 0,
           init: str | None = None, resume: bool = False, max_minutes: float = 0.0, device: str = "cpu",
-          data_workers: int = 0):
+          data_workers: int = 0, stop_at_step: int = 0):
     """Train to cfg["steps"]. ckpt_every: also write a resumable checkpoint (weights, EMA, optimiser,
     data generator, history) every N steps to checkpoint_path(out_path); resume: continue from it (the
     same config, so the run reaches the same step count; the weights match an uninterrupted run up to
     the thread-order rounding of torch). max_minutes > 0: stop after that long, write the checkpoint
     and the EMA weights so far, and say how to continue. device: where the model trains ("cuda" on a
     GPU machine; the data is drawn on the CPU either way, from the same seeded stream). data_workers:
-    processes drawing batches ahead (needs cfg["per_step_data"]; batches.py)."""
+    processes drawing batches ahead (needs cfg["per_step_data"]; batches.py). stop_at_step > 0: stop
+    after that step of cfg["steps"]'s learning-rate schedule (resumable, as max_minutes), so a shorter
+    stage can keep a longer stage's schedule and weights (the curriculum's STOP32)."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["dim"], cfg["ffn"], cfg["layers"], cfg["seed"])
@@ -397,6 +399,11 @@ def train(cfg: dict, out_path: str, log_every: int = 50, ckpt_every: int = 0, ev
         step_done = step + 1
         if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < cfg["steps"]:
             write_checkpoint(step + 1)
+        if stop_at_step and step + 1 >= stop_at_step and step + 1 < cfg["steps"]:
+            write_checkpoint(step + 1)
+            print(f"stopped at step {step + 1} of {cfg['steps']} (--stop-at-step): continue with --resume "
+                  f"and no --stop-at-step (checkpoint {checkpoint_path(out_path)})", flush=True)
+            break
         if max_minutes and time.time() - t0 > max_minutes * 60 and step + 1 < cfg["steps"]:
             write_checkpoint(step + 1)
             print(f"stopped at step {step + 1} of {cfg['steps']} after {max_minutes} min: continue with the same "
@@ -554,6 +561,8 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=None, help=f"default {DEFAULT_OUT} (shapes) or {TEXTURES_OUT} (textures)")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this many minutes")
+    ap.add_argument("--stop-at-step", type=int, default=0,
+                    help="stop (resumable) after this step, keeping --steps' learning-rate schedule")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (not yet run on one)")
     ap.add_argument("--per-step-data", action="store_true",
                     help="seed each step's batch by its step (recorded in the config; needed by --data-workers)")
@@ -720,7 +729,7 @@ def main(argv=None):
     if a.eval_every:
         eval_fn = make_eval_fn(cfg, a.eval_pairs, a.eval_steps)
     meta = train(cfg, a.out, a.log_every, a.ckpt_every, eval_fn, a.eval_every, a.init, a.resume, a.max_minutes,
-                 a.device, a.data_workers)
+                 a.device, a.data_workers, a.stop_at_step)
     print(f"saved {a.out}: {meta['steps_done']} steps in {meta['train_seconds']} s, final loss {meta['final_loss']:.4f}")
 
 

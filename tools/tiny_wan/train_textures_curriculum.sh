@@ -16,6 +16,8 @@
 #                (STEPS32), then 64 px, 4 frames (STEPS4, default 1000; 2.4 s a step), then 64 px,
 #                8 frames (STEPS8, default 500) (docs/textures_model.md, "The 32 px motion carried to
 #                64 px and 8 frames").
+#   STOP32       stop the 32 px stage at this step of its STEPS32 learning-rate schedule (default 0: run
+#                it through); the next stage starts from its weights there
 #   OUT_DIR      where the stages write (default out/curriculum; git-ignored)
 #   THREADS      torch threads (default 2)
 #   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
@@ -45,24 +47,27 @@ THREADS=${THREADS:-2}
 MAX_MINUTES=${MAX_MINUTES:-0}
 read -r -a EXTRA <<< "${EXTRA_ARGS:-}"
 mkdir -p "$OUT_DIR"
-finished() {  # finished OUT: its JSON records as many steps done as configured
-    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); sys.exit(m["steps_done"] < m["config"]["steps"])' \
-        "${1%.safetensors}.json" 2>/dev/null
+finished() {  # finished OUT [STOP]: its JSON records as many steps done as configured (or STOP, when > 0)
+    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); stop = int(sys.argv[2])
+sys.exit(m["steps_done"] < (stop if stop > 0 else m["config"]["steps"]))' "${1%.safetensors}.json" "${2:-0}" 2>/dev/null
 }
+STOP=0   # a stage's --stop-at-step (0: none); set around the one stage that uses it
 stage() {  # stage OUT ARGS...: run train.py to OUT unless it finished; resume when a checkpoint exists
     local out=$1; shift
-    if finished "$out"; then echo "curriculum: $out finished, stage skipped"; return; fi
+    if finished "$out" "$STOP"; then echo "curriculum: $out finished, stage skipped"; return; fi
     local resume=()
     if [ -f "${out%.safetensors}_resume.pt" ]; then resume=(--resume); fi
     "$PY" tools/tiny_wan/train.py --dataset textures --out "$out" --threads "$THREADS" \
-        --max-minutes "$MAX_MINUTES" "${resume[@]}" "${EXTRA[@]}" "$@"
-    finished "$out" || { echo "curriculum: $out stopped early; rerun to continue"; exit 3; }
+        --max-minutes "$MAX_MINUTES" --stop-at-step "$STOP" "${resume[@]}" "${EXTRA[@]}" "$@"
+    finished "$out" "$STOP" || { echo "curriculum: $out stopped early; rerun to continue"; exit 3; }
 }
 MOTION_DATA=(--named-object-motion --direction-tint 0 --motion-tint 0.1 --trail-px 8 --object-speed 4 4
              --ordered-prompt --object-weight 4 --frame-noise-frac 0.25 --one-known-frac 0.5)
 MOTION=(--latent lossless "${MOTION_DATA[@]}")
 if [ "$RECIPE" != dct ]; then
+    STOP=${STOP32:-0}   # stop the 32 px stage at this step of its STEPS32 schedule (0: run it through)
     stage "$OUT_DIR/s32.safetensors" --size 32 --frames 4 --steps "$STEPS32" "${MOTION[@]}" --ckpt-every 1000
+    STOP=0
 fi
 if [ "$RECIPE" = motion-dct ]; then   # the body learned motion on the lossless latent; the DCT latent from here
     DCT=(--latent dct --size 64 "${MOTION_DATA[@]}")
