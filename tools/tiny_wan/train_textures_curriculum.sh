@@ -3,28 +3,30 @@
 # clips are what the objects needed").
 # Every stage is resumable: rerun this script and a stage that stopped (MAX_MINUTES, or a killed
 # run) continues from its last checkpoint; a stage whose JSON says it finished is skipped.
-#   RECIPE       motion-dct (default): the committed model (since 2026-12-05). The motion recipe's
-#                32 px stage on the lossless latent (the direction named, word positions, the objects'
-#                loss x5, 4 px a frame; STEPS32, default 8000), then the committed DCT latent at
-#                64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B 1500, both at lr 5e-4; STEPSX4C
-#                2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000, then STEPSX8B 1500, both at lr
-#                5e-4), as they were run (docs/textures_model.md, "The lossless 32 px motion on the
-#                DCT latent"). A DCT stage given 0 steps is left out: the next starts from the one before.
+#   RECIPE       motion-dct (default): the committed model (since 2026-12-06, chain K2). The motion
+#                recipe's 32 px stage on the lossless latent (the direction named, word positions, the
+#                objects' loss x5, 4 px a frame; STEPS32, default 8000, stopped at STOP32, default
+#                6000), then the DCT latent at 64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B
+#                1500, both at lr 5e-4; STEPSX4C 2000 at lr 1e-3) and two 8-frame ones (STEPSX8 1000,
+#                then STEPSX8B 500, both at lr 5e-4) (docs/textures_model.md, "Chain K2: the committed
+#                model within the 2-hour bound"). The model committed before it is STOP32=0
+#                STEPSX8B=1500 (about 2 h 22 min). A DCT stage given 0 steps is left out: the next
+#                starts from the one before.
 #                dct: the model committed before it, the DCT latent at 64 px from scratch in two stages
 #                (4 frames, STEPS4 default 3000; 8 frames, STEPS8 default 2400); it did not move its objects.
 #                motion: the lossless latent throughout, in three stages: 32 px, 4 frames from scratch
 #                (STEPS32), then 64 px, 4 frames (STEPS4, default 1000; 2.4 s a step), then 64 px,
 #                8 frames (STEPS8, default 500) (docs/textures_model.md, "The 32 px motion carried to
 #                64 px and 8 frames").
-#   STOP32       stop the 32 px stage at this step of its STEPS32 learning-rate schedule (default 0: run
-#                it through); the next stage starts from its weights there
+#   STOP32       stop the 32 px stage at this step of its STEPS32 learning-rate schedule (default 6000
+#                for motion-dct, 0 for motion: run it through); the next stage starts from its weights there
 #   OUT_DIR      where the stages write (default out/curriculum; git-ignored)
 #   THREADS      torch threads (default 2)
 #   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
 #   EXTRA_ARGS   more train.py flags for every stage (the tests use "--batch 2")
-# Measured on two CPU cores, RECIPE=motion-dct: about 59 min (32 px, 0.44 s a step) + 62 min (the three
-# 4-frame stages and the first 8-frame one, 0.47-1.04 s a step) + 24 min (the second 8-frame one,
-# 0.95 s a step); the result is $OUT_DIR/x8b.safetensors (the last stage run, as the script prints,
+# Measured on two CPU cores, RECIPE=motion-dct (chain K2): 42 min (32 px to step 6000, 0.42 s a step) +
+# 63 min (the three 4-frame stages and the first 8-frame one, 0.49-1.05 s a step) + 8 min (the second
+# 8-frame one, 0.98 s a step): 1 h 53 min; the result is $OUT_DIR/x8b.safetensors (the last stage run, as the script prints,
 # when stages are left out), with its JSON: copy both to
 # models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
 # RECIPE=dct: 24 min (0.47 s a step) + 43 min (1.07 s a step), result $OUT_DIR/f8.safetensors.
@@ -40,16 +42,17 @@ case "$RECIPE" in
     dct) STEPS4=${STEPS4:-3000}; STEPS8=${STEPS8:-2400} ;;
     motion) STEPS32=${STEPS32:-8000}; STEPS4=${STEPS4:-1000}; STEPS8=${STEPS8:-500} ;;
     motion-dct) STEPS32=${STEPS32:-8000}; STEPSX4A=${STEPSX4A:-2000}; STEPSX4B=${STEPSX4B:-1500}
-                STEPSX4C=${STEPSX4C:-2000}; STEPSX8=${STEPSX8:-1000}; STEPSX8B=${STEPSX8B:-1500} ;;
+                STEPSX4C=${STEPSX4C:-2000}; STEPSX8=${STEPSX8:-1000}; STEPSX8B=${STEPSX8B:-500}
+                STOP32=${STOP32:-6000} ;;
     *) echo "curriculum: RECIPE=$RECIPE: must be dct, motion or motion-dct" >&2; exit 2 ;;
 esac
 THREADS=${THREADS:-2}
 MAX_MINUTES=${MAX_MINUTES:-0}
 read -r -a EXTRA <<< "${EXTRA_ARGS:-}"
 mkdir -p "$OUT_DIR"
-finished() {  # finished OUT [STOP]: its JSON records as many steps done as configured (or STOP, when > 0)
-    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); stop = int(sys.argv[2])
-sys.exit(m["steps_done"] < (stop if stop > 0 else m["config"]["steps"]))' "${1%.safetensors}.json" "${2:-0}" 2>/dev/null
+finished() {  # finished OUT [STOP]: its JSON records as many steps done as configured (or STOP, when 0 < STOP < steps)
+    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); stop = int(sys.argv[2]); steps = m["config"]["steps"]
+sys.exit(m["steps_done"] < (min(stop, steps) if stop > 0 else steps))' "${1%.safetensors}.json" "${2:-0}" 2>/dev/null
 }
 STOP=0   # a stage's --stop-at-step (0: none); set around the one stage that uses it
 stage() {  # stage OUT ARGS...: run train.py to OUT unless it finished; resume when a checkpoint exists
