@@ -81,6 +81,11 @@ def test_the_default_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_th
     for before, m in zip(names, stages[1:]):
         with open(tmp_path / f"{before}.safetensors", "rb") as f:
             assert m["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    # the summary before "done": each stage's steps and seconds from its JSON, and their sum
+    for name, m in zip(names, stages):
+        assert f"curriculum: {tmp_path / name}.safetensors: {m['steps_done']} steps in " in run.stdout
+    total = sum(m["train_seconds"] for m in stages)
+    assert f"curriculum: {total:.0f} s of training in all stages (0 h " in run.stdout, run.stdout[-2000:]
 
 
 def test_a_dct_stage_given_no_steps_is_left_out_and_the_next_starts_from_the_one_before(tmp_path):

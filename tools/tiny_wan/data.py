@@ -143,8 +143,8 @@ def embed_prompt(prompt: str, length: int = CONTEXT_LEN, ordered: bool = False) 
     little of the prompt reached the video tokens and only colour was learned. Words past `length`
     are cut. The empty prompt (and the negative, null_embedding) is all zeros.
 
-    ordered (a diagnostic for the textures model, train.py --ordered-prompt; the committed models
-    use False): word i's token also gets POSITION_MIX times a fixed vector for position i. Why:
+    ordered (train.py --ordered-prompt; the committed textures model uses it, the shapes model
+    does not): word i's token also gets POSITION_MIX times a fixed vector for position i. Why:
     WanModel's cross-attention has no position on the text tokens, so without it the model's output
     is the same for any order of the words, and "red and blue" cannot say which colour the disc
     has (docs/textures_model.md, "The prompt has no word order"); a real text encoder's outputs do

@@ -9,7 +9,7 @@ pan direction, in exactly CONTEXT_LEN (8) words:
 
     "red and blue over fine stripes panning left"
 
-A second prompt set (train.py --named-object-motion; no committed model uses it) also names where
+A second prompt set (train.py --named-object-motion; the committed textures model's) also names where
 both objects move, still in CONTEXT_LEN words, and both then move exactly that way:
 
     "red and blue upward, fine stripes panning left"
@@ -56,7 +56,7 @@ DIRECTION_TINT = 0.1            # a faint background tint per pan direction (dat
 DISC_RADIUS = 7.0
 SQUARE_HALF = 6.0
 OBJECT_TRAIL_PX = 0.0           # a faint motion trail behind each object (data.TRAIL_ALPHA, as the shapes
-                                # model's); 0 for the committed model: see _object_trail
+                                # model's); the committed model trained with 8 (--trail-px): see _object_trail
 
 COLOUR_NAMES = data.COLOUR_NAMES
 PALETTE = data.PALETTE
@@ -71,7 +71,7 @@ COLOUR_PAIRS = tuple((a, b) for a in range(len(COLOUR_NAMES)) for b in range(len
 N_PROMPTS = len(COLOUR_PAIRS) * len(TEXTURE_NAMES) * len(SCALE_NAMES) * len(DIRECTION_NAMES)
 CONTEXT_LEN = data.CONTEXT_LEN
 
-# The named-motion prompt set (train.py --named-object-motion; off for the committed model): the
+# The named-motion prompt set (train.py --named-object-motion; the committed model's): the
 # prompt also names the way both objects move, one of four words in DIRECTION_NAMES' order, and
 # both objects then move exactly that way (at their own speed). Still CONTEXT_LEN words:
 #     "red and blue upward, fine stripes panning left"

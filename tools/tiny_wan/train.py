@@ -243,9 +243,10 @@ def render_latents(ids: torch.Tensor, gen: torch.Generator, cfg: dict, with_alph
 def object_loss_weight(alpha: torch.Tensor, weight: float, spatial: int) -> torch.Tensor:
     """Per-latent-pixel loss weight [B, 1, T, h, w]: 1 + weight where either object covers any of the
     latent pixel's `spatial` x `spatial` block, or a neighbouring block (so the pixels it moves into
-    and out of count too). A diagnostic: the committed textures model draws colour blotches, not
-    moving objects, although this region (about a quarter of the latent) already holds 40-48% of its
-    plain loss; a fine-tune with weight 4 did not move them either (docs/textures_model.md)."""
+    and out of count too). The committed textures model trained with weight 4 from its 32 px stage
+    on (docs/textures_model.md); on the DCT-latent models before it, which drew colour blotches,
+    not moving objects, this region (about a quarter of the latent) already held 40-48% of the plain
+    loss, and a fine-tune with weight 4 alone did not move them."""
     b, k, t, h, w = alpha.shape
     cover = alpha.amax(dim=1).reshape(b * t, 1, h, w)
     cover = torch.nn.functional.max_pool2d(cover, spatial)

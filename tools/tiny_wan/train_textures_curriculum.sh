@@ -3,7 +3,7 @@
 # clips are what the objects needed").
 # Every stage is resumable: rerun this script and a stage that stopped (MAX_MINUTES, or a killed
 # run) continues from its last checkpoint; a stage whose JSON says it finished is skipped.
-#   RECIPE       motion-dct (default): the committed model (since 2026-12-06, chain K2). The motion
+#   RECIPE       motion-dct (default): the committed model (since 2026-12-05, chain K2). The motion
 #                recipe's 32 px stage on the lossless latent (the direction named, word positions, the
 #                objects' loss x5, 4 px a frame; STEPS32, default 8000, stopped at STOP32, default
 #                6000), then the DCT latent at 64 px: three 4-frame stages (STEPSX4A 2000, STEPSX4B
@@ -12,7 +12,7 @@
 #                model within the 2-hour bound"). The model committed before it is STOP32=0
 #                STEPSX8B=1500 (about 2 h 22 min). A DCT stage given 0 steps is left out: the next
 #                starts from the one before.
-#                dct: the model committed before it, the DCT latent at 64 px from scratch in two stages
+#                dct: the model committed before that (bdb45e8), the DCT latent at 64 px from scratch in two stages
 #                (4 frames, STEPS4 default 3000; 8 frames, STEPS8 default 2400); it did not move its objects.
 #                motion: the lossless latent throughout, in three stages: 32 px, 4 frames from scratch
 #                (STEPS32), then 64 px, 4 frames (STEPS4, default 1000; 2.4 s a step), then 64 px,
@@ -24,9 +24,11 @@
 #   THREADS      torch threads (default 2)
 #   MAX_MINUTES  stop each stage (resumable) after this many minutes (default 0: no limit)
 #   EXTRA_ARGS   more train.py flags for every stage (the tests use "--batch 2")
-# Measured on two CPU cores, RECIPE=motion-dct (chain K2): 42 min (32 px to step 6000, 0.42 s a step) +
-# 63 min (the three 4-frame stages and the first 8-frame one, 0.49-1.05 s a step) + 8 min (the second
-# 8-frame one, 0.98 s a step): 1 h 53 min; the result is $OUT_DIR/x8b.safetensors (the last stage run, as the script prints,
+# Measured on two CPU cores, RECIPE=motion-dct with the defaults, end to end from the seed (2026-12-05):
+# 43 min (32 px to step 6000, 0.43 s a step) + 61 min (the three 4-frame stages and the first 8-frame
+# one, 0.47-1.01 s a step) + 8 min (the second 8-frame one, 0.99 s a step): 6,703 s, 1 h 52 min, and
+# the committed weights bit for bit (tools/tiny_wan/same_weights.py); the script prints each stage's
+# time and the sum at the end. The result is $OUT_DIR/x8b.safetensors (the last stage run, as the script prints,
 # when stages are left out), with its JSON: copy both to
 # models/tiny_wan21_t2v_textures.{safetensors,json} to ship it.
 # RECIPE=dct: 24 min (0.47 s a step) + 43 min (1.07 s a step), result $OUT_DIR/f8.safetensors.
@@ -55,14 +57,27 @@ finished() {  # finished OUT [STOP]: its JSON records as many steps done as conf
 sys.exit(m["steps_done"] < (min(stop, steps) if stop > 0 else steps))' "${1%.safetensors}.json" "${2:-0}" 2>/dev/null
 }
 STOP=0   # a stage's --stop-at-step (0: none); set around the one stage that uses it
+STAGES=()   # every stage of this chain, run or skipped as finished, for the summary at the end
 stage() {  # stage OUT ARGS...: run train.py to OUT unless it finished; resume when a checkpoint exists
     local out=$1; shift
+    STAGES+=("$out")
     if finished "$out" "$STOP"; then echo "curriculum: $out finished, stage skipped"; return; fi
     local resume=()
     if [ -f "${out%.safetensors}_resume.pt" ]; then resume=(--resume); fi
     "$PY" tools/tiny_wan/train.py --dataset textures --out "$out" --threads "$THREADS" \
         --max-minutes "$MAX_MINUTES" --stop-at-step "$STOP" "${resume[@]}" "${EXTRA[@]}" "$@"
     finished "$out" "$STOP" || { echo "curriculum: $out stopped early; rerun to continue"; exit 3; }
+}
+summary() {  # each stage's steps and training seconds from its JSON (resumed runs included), and the sum
+    "$PY" - "${STAGES[@]}" <<'PY'
+import json, sys
+total = 0.0
+for path in sys.argv[1:]:
+    m = json.load(open(path.removesuffix(".safetensors") + ".json"))
+    total += m["train_seconds"]
+    print(f"curriculum: {path}: {m['steps_done']} steps in {m['train_seconds']:.0f} s")
+print(f"curriculum: {total:.0f} s of training in all stages ({int(total // 3600)} h {round(total % 3600 / 60):02d} min)")
+PY
 }
 MOTION_DATA=(--named-object-motion --direction-tint 0 --motion-tint 0.1 --trail-px 8 --object-speed 4 4
              --ordered-prompt --object-weight 4 --frame-noise-frac 0.25 --one-known-frac 0.5)
@@ -86,6 +101,7 @@ if [ "$RECIPE" = motion-dct ]; then   # the body learned motion on the lossless 
     dct_stage x4c "$STEPSX4C" --frames 4 --lr 0.001 --warmup 100 --ckpt-every 500
     dct_stage x8 "$STEPSX8" --frames 8 --lr 0.0005 --warmup 50 --ckpt-every 250
     dct_stage x8b "$STEPSX8B" --frames 8 --lr 0.0005 --warmup 50 --ckpt-every 500
+    summary
     echo "curriculum: done, $prev"
     exit 0
 fi
@@ -94,6 +110,7 @@ if [ "$RECIPE" = motion ]; then
         --lr 0.0005 --warmup 50 "${MOTION[@]}" --ckpt-every 250
     stage "$OUT_DIR/f8.safetensors" --init "$OUT_DIR/f4.safetensors" --size 64 --frames 8 --steps "$STEPS8" \
         --lr 0.0005 --warmup 50 "${MOTION[@]}" --ckpt-every 250
+    summary
     echo "curriculum: done, $OUT_DIR/f8.safetensors"
     exit 0
 fi
@@ -101,4 +118,5 @@ stage "$OUT_DIR/f4.safetensors" --frames 4 --steps "$STEPS4" --frame-noise-frac 
     --ckpt-every 1000
 stage "$OUT_DIR/f8.safetensors" --init "$OUT_DIR/f4.safetensors" --frames 8 --steps "$STEPS8" --lr 0.0005 \
     --warmup 50 --frame-noise-frac 0.25 --one-known-frac 0.5 --ckpt-every 600
+summary
 echo "curriculum: done, $OUT_DIR/f8.safetensors"
