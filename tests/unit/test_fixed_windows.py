@@ -53,14 +53,14 @@ def window_trials(name, errors, speedups, steps=30):
     return [Trial(name, 0.0, steps, s, e, run) for run, (e, s) in enumerate(zip(errors, speedups))]
 
 
-def test_the_best_window_reaches_the_target_on_average_and_has_the_lowest_error():
-    trials = (window_trials(EARLY_K1, [0.01] * 4, [1.25, 1.5, 1.5, 1.5])  # 1.43x as the benchmark counts
+def test_the_best_window_reaches_the_target_on_every_run_and_has_the_lowest_error():
+    trials = (window_trials(EARLY_K1, [0.01] * 4, [1.25, 1.5, 1.5, 1.5])  # gated: 1.43x on average
               + window_trials(LATE_K1, [0.02] * 4, [1.5] * 4)
               + window_trials(EARLY_K2, [0.03] * 4, [1.8] * 4))
-    name, error, speedup, runs = fw.best_window(trials, 30, 1.4)
+    name, error, speedup, runs = fw.best_window(trials, 30, 1.2)
     assert (name, runs) == (EARLY_K1, 4) and error == pytest.approx(0.01)
-    assert speedup == pytest.approx(4 / (1 / 1.25 + 3 / 1.5))
-    assert fw.best_window(trials, 30, 1.45)[0] == LATE_K1  # the early K1 window falls short of 1.45x
+    assert speedup == pytest.approx(4 / (1 / 1.25 + 3 / 1.5))  # all calls over all calls, as the benchmark counts
+    assert fw.best_window(trials, 30, 1.4)[0] == LATE_K1  # the early K1 window fell short of 1.4x on one run
     assert fw.best_window(trials, 30, 1.7)[0] == EARLY_K2
     assert fw.best_window(trials, 30, 2.0) is None
 

@@ -113,10 +113,14 @@ def resolve_model(name: str) -> Path:
     return Path(kinds.KINDS[name].model_file) if name in kinds.KINDS else Path(name)
 
 
-def early_window(steps: int) -> tuple[float, float]:
+def early_window(steps: int, sampler: str = "euler") -> tuple[float, float]:
     """An early/mid window [0, e) holding as many skippable steps as the late window [LATE_START, 1),
     plus the three computed steps a window opening at step 0 needs before its first skip (the same
-    window TaoCache Calibrate tries: taocache/fixed_windows.py)."""
+    window TaoCache Calibrate tries: taocache/fixed_windows.py), on the schedule KSampler gives
+    `sampler` (comfy.samplers.KSampler.calculate_sigmas: uni_pc drops the penultimate sigma of a
+    one-step-longer schedule, so its steps sit elsewhere than euler's)."""
+    import types
+
     import comfy.model_sampling
     import comfy.samplers
 
@@ -125,7 +129,11 @@ def early_window(steps: int) -> tuple[float, float]:
 
     sampling = FlowSampling(None)
     sampling.set_parameters(shift=SHIFT, multiplier=1000)
-    sigmas = [float(s) for s in comfy.samplers.calculate_sigmas(sampling, "simple", steps)]
+    ksampler = types.SimpleNamespace(  # what KSampler.calculate_sigmas reads of its instance
+        sampler=sampler, scheduler="simple",
+        DISCARD_PENULTIMATE_SIGMA_SAMPLERS=comfy.samplers.KSampler.DISCARD_PENULTIMATE_SIGMA_SAMPLERS,
+        model=types.SimpleNamespace(get_model_object=lambda name: sampling))
+    sigmas = [float(s) for s in comfy.samplers.KSampler.calculate_sigmas(ksampler, steps)]
     return (0.0, fixed_windows.early_mid_end(sigmas, sampling.percent_to_sigma))
 
 
@@ -203,9 +211,9 @@ def main():
     size = tuple(int(v) for v in a.size.split("x")) if a.size else comfy_size(kind.frames, kind.size, kind.codec)
     timing_size = tuple(int(v) for v in a.timing_size.split("x")) if a.timing_size else size if textured else (192, 192, 17)
 
-    def methods_at(steps, profile):
+    def methods_at(steps, profile, sampler):
         """methods_for, keeping the chosen families (the full run always)."""
-        return [m for m in methods_for(steps, early_window(steps), profile)
+        return [m for m in methods_for(steps, early_window(steps, sampler), profile)
                 if families is None or m.family in families or m.family == "full"]
     out = Path(a.out) if a.out else OUT_DIRS[kind.name]
     out.mkdir(parents=True, exist_ok=True)
@@ -243,7 +251,7 @@ def main():
     norm_curves = {}  # (sampler, steps) -> per-pair output-norm ratio curves of the full runs
     for sampler in samplers:
         for steps in step_counts:
-            methods = methods_at(steps, profiles[(sampler, steps)])
+            methods = methods_at(steps, profiles[(sampler, steps)], sampler)
             full = methods[0]
             for prompt, seed in pairs:
                 # the full run also records the true per-step errors of this prompt and seed: the
@@ -279,7 +287,7 @@ def timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_s
     """Wall clock at the larger latent: euler, the first step count, the first pair (sets wall_ratio
     and timing_call_ratio on the timed rows of agg); the ablations and the stack share their code
     path with the TaoCache rows and are not timed."""
-    methods = methods_at(timing_steps, profiles.get(("euler", timing_steps)))
+    methods = methods_at(timing_steps, profiles.get(("euler", timing_steps)), "euler")
     prompt, seed = pairs[0]
     run(methods[0], prompt, seed, "euler", timing_size)  # warm-up at this size
 

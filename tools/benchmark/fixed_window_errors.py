@@ -47,7 +47,7 @@ def main():
     size = comfy_size(kind.frames, kind.size, kind.codec)
     comfy = start_comfy(model_path, "taocache_windows_", quiet=True)
     family = methods.EARLY_MID if a.family == "early" else "TaoCache"
-    chosen = [m for m in methods.methods_for(a.steps, bench.early_window(a.steps)) if m.family in ("full", family)]
+    chosen = [m for m in methods.methods_for(a.steps, bench.early_window(a.steps, a.sampler)) if m.family in ("full", family)]
     errors: dict[str, list] = {m.name: [] for m in chosen if m.family != "full"}
     speedups: dict[str, list] = {name: [] for name in errors}
     first_skips: dict[str, list] = {}
