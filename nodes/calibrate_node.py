@@ -6,7 +6,6 @@ import logging
 
 from comfy_api.latest import io
 
-from ..taocache import fixed_windows
 from ..taocache import placement as placements
 from . import compat, profiles
 from .calibration import TRIAL_MAX_CONSECUTIVE, CalibrationSettings, attach_calibration, has_taocache
@@ -37,12 +36,9 @@ class TaoCacheCalibrateNode(io.ComfyNode):
                                         "speedups and keep each trial's measured error in the profile; the TaoCache "
                                         "node then skips where the trials came out best. The greedy placements are "
                                         "tried from the profile's second run on (planned from the other runs). "
-                                        "Also runs the fixed late and early/mid windows online at "
-                                        f"{len(fixed_windows.WINDOWS)} settings, once, as the plans' baselines. "
                                         "Costs up to "
-                                        f"{len(placements.PLACEMENTS)} extra sampling runs per speedup plus "
-                                        f"{len(fixed_windows.WINDOWS)} (trials use max_consecutive_skips "
-                                        f"{TRIAL_MAX_CONSECUTIVE}). Empty: no trials."),
+                                        f"{len(placements.PLACEMENTS)} extra sampling runs per speedup (trials use "
+                                        f"max_consecutive_skips {TRIAL_MAX_CONSECUTIVE}). Empty: no trials."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, recording while it samples at full compute.")],
             hidden=[io.Hidden.unique_id],

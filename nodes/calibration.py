@@ -19,13 +19,12 @@ from typing import Optional
 import torch
 
 from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity
-from ..taocache import fixed_windows
 from ..taocache import placement as placements
 from ..taocache.planner import plan
 from . import compat, profiles
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
                        calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, sample_with_run_state,
-                       transformer_options_of, window_run)
+                       transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -133,7 +132,6 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
     schedule = Schedule(values, float("inf"), float("-inf"))
     config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
     wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
-    wanted += [(0.0, w.name) for w in fixed_windows.WINDOWS]  # the fixed online windows: no target
     trials, measured = [], {}
     reference = reference.float()
     if any(placements.trial_source(profile, p) is None for p in placements.PLACEMENTS):
@@ -141,18 +139,6 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
                           "other runs, never from the run they are tried on)")
     try:
         for number, (target, placement) in enumerate(wanted, 1):
-            if fixed_windows.is_window(placement):
-                compat.show_text_on_node(settings.node_id, f"TaoCache Calibrate: trial {number} of {len(wanted)}: "
-                                                           f"{placement}")
-                try:
-                    run = window_run(fixed_windows.BY_NAME[placement], TaoCacheConfig(), executor.class_obj, sigmas)
-                except (AttributeError, TypeError, ValueError) as error:
-                    log.warning(f"TaoCache Calibrate: no window trials: this model's sampling cannot place them ({error})")
-                    break
-                speedup, error = _trial(executor, args, kwargs, run, reference, entry_conds)
-                trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error, run_index))
-                log.info(f"TaoCache Calibrate: trial {placement}: {speedup:.2f}x, error {error:.4g}")
-                continue
             source = placements.trial_source(profile, placement)
             if source is None:
                 continue
@@ -163,8 +149,13 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             if planned.steps not in measured:
                 compat.show_text_on_node(settings.node_id, f"TaoCache Calibrate: trial {number} of {len(wanted)}: "
                                                            f"{placement} at {target:g}x")
-                measured[planned.steps] = _trial(executor, args, kwargs, TaoCacheRun(config, schedule, plan=set(planned.steps)),
-                                                 reference, entry_conds)
+                if entry_conds is not None:
+                    executor.class_obj.conds = _copy_conds(entry_conds)
+                live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps)))
+                output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
+                report = live.run.report
+                error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
+                measured[planned.steps] = (report.total / max(report.computed, 1), error)
             speedup, error = measured[planned.steps]
             trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error, run_index))
             log.info(f"TaoCache Calibrate: trial {placement} at {target:g}x: {speedup:.2f}x, error {error:.4g}")
@@ -172,18 +163,6 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
         message = _save_trials(settings, trials, saved_message)
         log.info(message)
         compat.show_text_on_node(settings.node_id, message)
-
-
-def _trial(executor, args, kwargs, run: TaoCacheRun, reference, entry_conds) -> tuple[float, float]:
-    """Sample the inputs again through TaoCache's wrappers with `run`: (model-call speedup, relative L2
-    distance of the final latent to `reference`)."""
-    if entry_conds is not None:
-        executor.class_obj.conds = _copy_conds(entry_conds)
-    live = LiveRun(NodeSettings(config=run.config), run)
-    output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
-    report = live.run.report
-    error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
-    return report.total / max(report.computed, 1), error
 
 
 def _save_trials(settings: CalibrationSettings, trials: list, saved_message: str) -> str:
@@ -196,12 +175,11 @@ def _save_trials(settings: CalibrationSettings, trials: list, saved_message: str
     profile.trials.extend(trials)
     profile.save(settings.path)
     best = []
-    for target in sorted({t.target for t in trials} - {0.0}):
-        choice = fixed_windows.choose(profile.trials, trials[0].steps, target)
+    for target in sorted({t.target for t in trials}):
+        choice = placements.choose(trials, trials[0].steps, target)
         if choice:
-            best.append(f"{target:g}x {choice.name.removeprefix(fixed_windows.PREFIX)}")
-    return (saved_message + f"; {len(trials)} placement trials added (the choice with this profile's "
-            f"{len(profile.runs)} run(s): "
+            best.append(f"{target:g}x {choice[0]}")
+    return (saved_message + f"; {len(trials)} placement trials added (best in this run: "
             + (", ".join(best) or "none reached its speedup") + ")")
 
 

@@ -71,10 +71,7 @@ class TaoCacheNode(io.ComfyNode):
                                        "none: decide online from the sample itself. With a profile, the steps to "
                                        "skip are chosen before the run to reach target_speedup; where the profile holds "
                                        "placement trials (TaoCache Calibrate's trial_speedups), with the placement "
-                                       "that measured best at the nearest tried speedup; with the window open (0 to "
-                                       "1), a plan must also measure better than the best fixed window (late or "
-                                       "early/mid) with 95% confidence over the calibration runs, else that window "
-                                       "runs online with its own settings. The node says which ran and why."),
+                                       "that measured best at the nearest tried speedup."),
                 io.Float.Input("target_speedup", default=1.5, min=1.0, max=4.0, step=0.05, optional=True,
                                tooltip="With a profile: the model-call ratio to reach (steps / computed steps), "
                                        "skipping the steps with the lowest calibrated error first. Ignored without "

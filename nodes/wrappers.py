@@ -20,7 +20,6 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
-from ..taocache import fixed_windows
 from ..taocache import placement as placements
 from ..taocache.planner import plan
 from ..taocache.streams import StreamError, batch_size, split_streams
@@ -366,34 +365,18 @@ def _stochastic_sampler(sampler) -> Optional[str]:
     return None
 
 
-def percent_to_sigma(guider):
-    """The model sampling's percent_to_sigma of the guider's model (AttributeError when it has none)."""
-    return guider.model_patcher.get_model_object("model_sampling").percent_to_sigma
-
-
 def _schedule(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
     """The run's schedule with the window as noise levels, and what went wrong when this model
     cannot convert percent to noise level (the run then stays uncached, saying so)."""
     values = [float(s) for s in sigmas]
     try:
-        to_sigma = percent_to_sigma(guider)
-        start_sigma = float(to_sigma(config.start_percent))
-        end_sigma = float(to_sigma(config.end_percent))
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
+        end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
     except (AttributeError, TypeError, ValueError) as error:
         return Schedule(values, float("inf"), float("-inf")), (
             f"this model's sampling cannot convert start_percent/end_percent to noise levels ({error})")
     return Schedule(values, start_sigma, end_sigma), None
-
-
-def window_run(window, base: TaoCacheConfig, guider, sigmas) -> TaoCacheRun:
-    """A run of one fixed online window (fixed_windows.py), as a node with its inputs would make it."""
-    end = fixed_windows.end_percent(window, [float(s) for s in sigmas], percent_to_sigma(guider))
-    config = window.config(base, end)
-    schedule, problem = _schedule(config, guider, sigmas)
-    run = TaoCacheRun(config, schedule)
-    if problem:
-        run.stop(problem)
-    return run
 
 
 def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
@@ -407,29 +390,14 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return TaoCacheRun(config, schedule)
     placement, why = placements.DEFAULT, None
     if settings.plan_mode == "speedup":
-        window_open = config.start_percent == 0.0 and config.end_percent == 1.0
-        chosen = fixed_windows.choose(settings.profile.trials, schedule.steps, settings.target_speedup,
-                                      windows=window_open)
-        if chosen and chosen.is_window:
-            try:
-                run = window_run(fixed_windows.BY_NAME[chosen.name], config, guider, sigmas)
-            except (AttributeError, TypeError, ValueError) as error:
-                why = f"{chosen.why}; but this model's sampling cannot place that window ({error}), so planned"
-            else:
-                return _noted(run, settings, f"profile {settings.profile_name}: speedup mode, target "
-                                             f"{settings.target_speedup:.2f}x: {chosen.why}")
-        elif chosen:
-            placement, why = chosen.name, chosen.why
+        chosen = placements.choose(settings.profile.trials, schedule.steps, settings.target_speedup)
+        if chosen:
+            placement, why = chosen
     planned = plan(settings.profile, schedule, mode=settings.plan_mode, target_speedup=settings.target_speedup,
                    target_error=settings.target_error, max_consecutive=config.max_consecutive_skips,
                    placement=placement)
     run = TaoCacheRun(config, schedule, plan=set(planned.steps))
-    return _noted(run, settings, f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else ""))
-
-
-def _noted(run: TaoCacheRun, settings: NodeSettings, note: str) -> TaoCacheRun:
-    """The run with what the profile decided as its report's note (the node and the log show it)."""
-    run.report.note = "; ".join(filter(None, [note, run.report.note]))
+    run.report.note = f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
     log.info(f"TaoCache: {run.report.note}")

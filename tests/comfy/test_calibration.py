@@ -7,7 +7,6 @@ import pytest
 
 import harness
 from taocache import Profile
-from taocache import fixed_windows
 from taocache import placement as placements
 from test_taocache_node import PERMISSIVE, SUMMARY, summary_counts, taocache
 
@@ -116,9 +115,7 @@ def test_placement_trials_are_measured_out_of_sample_kept_and_followed(comfy_inp
     first = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=20, insert=[node])).raise_for_status()
     data = json.loads(profile_file(comfy_base, name).read_text())
     rules = sorted(p for p in placements.PLACEMENTS if placements.is_rule(p))
-    windows = sorted(w.name for w in fixed_windows.WINDOWS)
-    assert sorted(t["placement"] for t in data["trials"]) == sorted(rules + windows)
-    assert {t["run"] for t in data["trials"]} == {0}
+    assert sorted(t["placement"] for t in data["trials"]) == rules and {t["run"] for t in data["trials"]} == {0}
     assert any("tried from the profile's second run on" in t for t in first.texts_for("10")), first.texts_for("10")
     run0 = dict(data, runs=data["runs"][:1], metadata=dict(data["metadata"], runs=1))
     del run0["trials"]
@@ -126,19 +123,12 @@ def test_placement_trials_are_measured_out_of_sample_kept_and_followed(comfy_inp
     seed = 21
     full = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
     data = json.loads(profile_file(comfy_base, name).read_text())
-    tried = [t for t in data["trials"] if t["run"] == 1]
-    trials = [t for t in tried if not fixed_windows.is_window(t["placement"])]
-    assert sorted(t["placement"] for t in tried) == sorted(list(placements.PLACEMENTS) + windows)
+    trials = [t for t in data["trials"] if t["run"] == 1]
+    assert sorted(t["placement"] for t in trials) == sorted(placements.PLACEMENTS)
     assert all(t["steps"] == steps and t["target"] == 1.5 and t["speedup"] >= 1.47 for t in trials)
     assert all(0 < t["error"] < 1 for t in trials), trials
     distinct = len({t["error"] for t in trials})
-    window_trials = [t for t in tried if fixed_windows.is_window(t["placement"])]
-    # a gated window may skip nothing on this toy (error 0 at 1.00x); the open ones skip
-    assert all(t["target"] == 0.0 and 0 <= t["error"] < 1 and t["speedup"] >= 1.0 for t in window_trials)
-    assert max(t["speedup"] for t in window_trials) >= 1.5, window_trials
-    assert full.calls[:1 + distinct] == [steps] + [round(steps / 1.5)] * distinct, "the full run, each distinct plan once"
-    assert len(full.calls) == 1 + distinct + len(windows), "then each window once"
-    assert [round(steps / t["speedup"]) for t in window_trials] == full.calls[1 + distinct:]
+    assert full.calls == [steps] + [round(steps / 1.5)] * distinct, "the full run, then each distinct plan once"
     assert any("placement trials added" in t for t in full.texts_for("10"))
 
     def error_of(result):
@@ -154,41 +144,14 @@ def test_placement_trials_are_measured_out_of_sample_kept_and_followed(comfy_inp
     recorded = next(t["error"] for t in trials if t["placement"] == "whole greedy")
     assert error_of(alone) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
 
-    # with an open window the node also weighs the fixed windows (taocache/fixed_windows.py) and runs
-    # what the trials chose: a plan shown better on the paired runs, or the best window reaching 1.5x
-    profile = Profile.from_dict(data)
-    open_node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
-                         max_consecutive_skips=2)
-    choice = fixed_windows.choose(profile.trials, steps, 1.5)
-    fast = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[open_node])).raise_for_status()
-    assert choice.why in fast.log_text, (choice.why, fast.log_text[-1500:])
-    if choice.is_window or placements.is_rule(choice.name):  # a greedy plan now plans from both runs
-        recorded = next(t["error"] for t in tried if t["placement"] == choice.name)
+    best, _ = placements.choose(Profile.from_dict(data).trials, steps, 1.5)
+    node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                    max_consecutive_skips=2)
+    fast = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
+    assert f"placement {best} chosen by trial" in fast.log_text and "paired" in fast.log_text, fast.log_text[-1500:]
+    if placements.is_rule(best):  # a rule's plan is the trial's; a greedy one now plans from both runs
+        recorded = next(t["error"] for t in trials if t["placement"] == best)
         assert error_of(fast) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
-
-    # the same profile with the plans' trials of run 0 left out: one paired run is too few to show a
-    # plan better, so the best window runs, online, and reproduces its trial's error
-    kept = dict(data, trials=[t for t in data["trials"] if t["run"] == 1 or fixed_windows.is_window(t["placement"])])
-    profile_file(comfy_base, name + "_one_paired").write_text(json.dumps(kept))
-    choice = fixed_windows.choose(Profile.from_dict(kept).trials, steps, 1.5)
-    assert choice.is_window and "too few" in choice.why, choice.why
-    node = taocache(profile=f"{name}_one_paired.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
-                    max_consecutive_skips=2)
-    windowed = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
-    assert f"fixed window {choice.name.removeprefix(fixed_windows.PREFIX)} kept by trial" in windowed.log_text
-    recorded = next(t["error"] for t in window_trials if t["placement"] == choice.name)
-    assert error_of(windowed) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
-    computed, _, total = summary_counts(windowed.log_text)
-    assert total / computed == pytest.approx(next(t["speedup"] for t in window_trials if t["placement"] == choice.name),
-                                             abs=1e-3)
-
-    # with the node's window narrowed the windows are no candidates: the best plan on the paired runs
-    best, _ = placements.choose(profile.trials, steps, 1.5)
-    node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=0.999,
-                    max_consecutive_skips=2)
-    planned = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, seed=seed, insert=[node])).raise_for_status()
-    assert f"placement {best} chosen by trial" in planned.log_text and "fixed window" not in planned.log_text, \
-        planned.log_text[-1500:]
 
 
 def test_bad_trial_speedups_are_refused_naming_the_input(comfy_inprocess):

@@ -39,7 +39,7 @@ sys.path[:0] = [str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy")]
 import metrics  # noqa: E402
 import realism  # noqa: E402
 import report  # noqa: E402
-from methods import CALIBRATED, ORACLE, fixed_windows, PLAN_TARGETS, Method, calibration, methods_for, planned  # noqa: E402
+from methods import CALIBRATED, LATE_START, ORACLE, PLAN_TARGETS, Method, calibration, methods_for, planned  # noqa: E402
 from tiny_comfy import (CFG, SHIFT, TIMING_DEPTHS, comfy_size, decode, graph, paired_wall_ratios,  # noqa: E402
                         require_model, start_comfy)
 
@@ -115,10 +115,10 @@ def resolve_model(name: str) -> Path:
 
 def early_window(steps: int, sampler: str = "euler") -> tuple[float, float]:
     """An early/mid window [0, e) holding as many skippable steps as the late window [LATE_START, 1),
-    plus the three computed steps a window opening at step 0 needs before its first skip (the same
-    window TaoCache Calibrate tries: taocache/fixed_windows.py), on the schedule KSampler gives
-    `sampler` (comfy.samplers.KSampler.calculate_sigmas: uni_pc drops the penultimate sigma of a
-    one-step-longer schedule, so its steps sit elsewhere than euler's)."""
+    plus the three computed steps a window opening at step 0 needs before its first skip, on the
+    schedule KSampler gives `sampler` (comfy.samplers.KSampler.calculate_sigmas: uni_pc drops the
+    penultimate sigma of a one-step-longer schedule, so its steps sit elsewhere than euler's; the
+    TaoCache node places a window on the run's own sigmas)."""
     import types
 
     import comfy.model_sampling
@@ -134,7 +134,14 @@ def early_window(steps: int, sampler: str = "euler") -> tuple[float, float]:
         DISCARD_PENULTIMATE_SIGMA_SAMPLERS=comfy.samplers.KSampler.DISCARD_PENULTIMATE_SIGMA_SAMPLERS,
         model=types.SimpleNamespace(get_model_object=lambda name: sampling))
     sigmas = [float(s) for s in comfy.samplers.KSampler.calculate_sigmas(ksampler, steps)]
-    return (0.0, fixed_windows.early_mid_end(sigmas, sampling.percent_to_sigma))
+    start = float(sampling.percent_to_sigma(LATE_START))
+    late = sum(1 for s in sigmas[:-2] if s <= start)
+    for i in range(1, 1000):
+        end_percent = i / 1000
+        end = float(sampling.percent_to_sigma(end_percent))
+        if sum(1 for s in sigmas[:-2] if s > end) >= late + 3:
+            return (0.0, end_percent)
+    return (0.0, 1.0)
 
 
 def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: str, commit: str,

@@ -10,22 +10,20 @@ seed, measured on its own full run; no trials); EasyCache for early/mid steps st
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-
-if str(Path(__file__).resolve().parents[2]) not in sys.path:  # the pack's plain-torch package, taocache/
-    sys.path.append(str(Path(__file__).resolve().parents[2]))  # last: ComfyUI's own `nodes` stays first
-
-from taocache import fixed_windows  # noqa: E402
 
 FEWER_RATIOS = (1.2, 1.35, 1.5, 1.7, 2.0)
 CACHE_THRESHOLDS = (0.02, 0.05, 0.1, 0.2)
-# TaoCache settings, slowest to fastest: (label, max_consecutive_skips, cos_threshold, norm_ratio_threshold);
-# the fixed windows calibration also tries (taocache/fixed_windows.py), so the two are the same windows
-TAOCACHE_SETTINGS = fixed_windows.SETTINGS
-LATE_START = fixed_windows.LATE_START
-LATE_START_NARROW = fixed_windows.LATE_START_NARROW
+# TaoCache settings, slowest to fastest: (label, max_consecutive_skips, cos_threshold, norm_ratio_threshold)
+TAOCACHE_SETTINGS = (
+    ("K1 gated", 1, 0.6, 1.3),
+    ("K1 open", 1, -1.0, 10.0),
+    ("K2 gated", 2, 0.6, 1.3),
+    ("K2 open", 2, -1.0, 10.0),
+    ("K3 open", 3, -1.0, 10.0),
+)
+LATE_START = 0.3
+LATE_START_NARROW = 0.55
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ For each sampler and step count it runs TaoCache Calibrate with trials at the re
 (methods.calibration) on the benchmark's calibration pairs, then its evaluation pairs, all into one
 profile, as a user calibrating on more and more prompts would; so every greedy trial plans from the
 runs before it (out of sample, taocache/placement.py). It writes out/placement_study.json: per
-configuration, each pair's role and trials. summary() prints, per configuration and target, what
-the node takes on the calibration pairs (fixed_windows.choose: a plan shown better than the best fixed
-window, else that window) and how it ranks on the evaluation pairs.
+configuration, each pair's role and trials. summary() prints, per configuration and target, the
+placement chosen on the calibration pairs (placement.choose, paired) and how it ranks on the
+evaluation pairs.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(REPO), str(HERE), str(REPO / "tools"), str(REPO / "tests" / "comfy"), str(REPO / "tools" / "tiny_wan")]
 
-from taocache import fixed_windows, placement  # noqa: E402
+from taocache import placement  # noqa: E402
 
 OUT = REPO / "out" / "placement_study.json"
 
@@ -83,31 +83,29 @@ def trials_of(entries, role: str) -> list:
 
 
 def summary(study: dict) -> str:
-    """Per configuration and target: what the node takes on the calibration pairs' trials
-    (fixed_windows.choose: a plan shown better than the best window, else that window), and the
-    evaluation pairs' paired geometric-mean errors of every placement and of every window that reached
-    the target on them, in dB from the best there."""
+    """Per configuration and target: the placement placement.choose takes on the calibration pairs'
+    trials, and the evaluation pairs' paired geometric-mean errors of every placement, in dB from the
+    best there."""
     lines = []
     for config, entries in study.items():
         cal, ev = trials_of(entries, "calibration"), trials_of(entries, "evaluation")
         steps = cal[0].steps
         lines.append(f"## {config}")
-        for target in sorted({t.target for t in ev} - {0.0}):
-            pick = fixed_windows.choose(cal, steps, target)
+        for target in sorted({t.target for t in ev}):
+            pick = placement.choose(cal, steps, target)
             at = [t for t in ev if t.target == target and placement.reached(t)]
-            reaching = {w.name for w in fixed_windows.WINDOWS if fixed_windows.best_window(
-                [t for t in ev if t.placement == w.name], steps, target)}
-            at += [t for t in ev if t.placement in reaching]
-            if not at or not pick:
+            if not at:
                 continue
             runs = set.intersection(*({t.run for t in at if t.placement == p} for p in {t.placement for t in at}))
             means = {p: placement.geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
                      for p in {t.placement for t in at}}
+            if not pick or not means:
+                continue
             best = min(means, key=means.get)
             ranked = ", ".join(f"{p} {20 * math.log10(means[best] / means[p]):+.2f} dB" for p in sorted(means, key=means.get))
-            gap = f"{20 * math.log10(means[best] / means[pick.name]):+.2f} dB" if pick.name in means else "not reached there"
-            lines.append(f"{target}x: calibration picks {pick.name} ({gap} from the evaluation's best) | "
-                         f"evaluation, {len(runs)} pairs: {ranked}\n    calibration: {pick.why}")
+            gap = f"{20 * math.log10(means[best] / means[pick[0]]):+.2f} dB" if pick[0] in means else "not tried"
+            lines.append(f"{target}x: calibration picks {pick[0]} ({gap} from the evaluation's best) | "
+                         f"evaluation, {len(runs)} pairs: {ranked}\n    calibration: {pick[1]}")
     return "\n".join(lines)
 
 
