@@ -36,8 +36,13 @@ class Fit:
 
     @property
     def unpredictable(self) -> float:
-        """Estimated size of the part of the next delta the predictor cannot see, relative to |y|."""
-        return self.r * math.sqrt(max(0.0, 1.0 - self.c * self.c)) * self.relative_step
+        return unpredictable(self.r, self.c, self.relative_step)
+
+
+def unpredictable(r: float, c: float, relative_step: float) -> float:
+    """Estimated size of the part of the next delta the predictor cannot see, relative to |y|: the
+    next step's change (r times this one) times the sine of the turn between consecutive deltas."""
+    return r * math.sqrt(max(0.0, 1.0 - c * c)) * relative_step
 
 
 def geometric_sum(q: float, n: float) -> float:

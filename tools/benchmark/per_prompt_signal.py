@@ -1,0 +1,116 @@
+"""Is there per-prompt information for a run-time placement to use? (Not in CI; a second or two.)
+
+    .runtime/venv/bin/python tools/benchmark/per_prompt_signal.py [PROFILES_FOLDER] [--results results.json]
+
+A plan from a calibration profile puts the skips where the *average* prompt's predictor error is low.
+A rule that adapts at run time (for example: the online gates refuse a planned skip and it moves to a
+later step, keeping the speedup) can only do better if, at the moment of the decision, something
+observable says that this prompt's error at this step is above or below the average. This reads the
+profiles' per-run samples (r, c and the step size are from the history *before* the step, so they are
+what the run would see) and prints, per configuration:
+
+  spread      of log one-step error within a step across runs and branches (per-prompt variation),
+              next to its spread across steps (what a plan already uses);
+  gate        how often the node's default gates (cos >= 0.6, norm ratio <= 1.3) would refuse, and
+              the geometric mean error of the refused samples relative to their step's mean
+              (1.00: refusing carries no information about this prompt's error);
+  estimate    the within-step correlation of log error with the log of the predictor's own
+              unpredictable-change estimate (predictor.Fit.unpredictable).
+
+With --results (a benchmark's results.json) it also prints the oracle's lead over calibrated placement
+per cell (the oracle plans from the true per-step errors of the same prompt and seed: perfect
+per-prompt information; a negative lead means the trial-chosen placement did better without it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
+
+from taocache.config import TaoCacheConfig  # noqa: E402
+from taocache.predictor import unpredictable  # noqa: E402
+from taocache.profile import Profile  # noqa: E402
+
+GATES = TaoCacheConfig()
+
+
+def samples_by_step(profile: Profile) -> dict[int, list[tuple[float, float, bool]]]:
+    """step index -> [(log error, log unpredictable estimate, refused by the default gates)]."""
+    by_step: dict[int, list] = {}
+    for run in profile.runs:
+        for branch in {s["branch"] for s in run["samples"]}:
+            ordered = sorted((s for s in run["samples"] if s["branch"] == branch), key=lambda s: -s["sigma"])
+            for i, s in enumerate(ordered):
+                if s.get("c") is None or not s.get("error") or not s.get("step_change"):
+                    continue
+                estimate = unpredictable(s["r"], s["c"], s["step_change"])
+                refused = s["c"] < GATES.cos_threshold or s["r"] > GATES.norm_ratio_threshold
+                by_step.setdefault(i, []).append((math.log(s["error"]), math.log(max(estimate, 1e-12)), refused))
+    return by_step
+
+
+def correlation(a: list[float], b: list[float]) -> float:
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    sa = math.sqrt(sum((x - ma) ** 2 for x in a))
+    sb = math.sqrt(sum((y - mb) ** 2 for y in b))
+    return sum((x - ma) * (y - mb) for x, y in zip(a, b)) / (sa * sb) if sa > 0 and sb > 0 else math.nan
+
+
+def signal(profile: Profile) -> dict:
+    by_step = samples_by_step(profile)
+    error_dev, estimate_dev, refused_dev, step_means = [], [], [], []
+    for values in by_step.values():
+        mean_error = sum(v[0] for v in values) / len(values)
+        mean_estimate = sum(v[1] for v in values) / len(values)
+        step_means.append(mean_error)
+        for log_error, log_estimate, refused in values:
+            error_dev.append(log_error - mean_error)
+            estimate_dev.append(log_estimate - mean_estimate)
+            if refused:
+                refused_dev.append(log_error - mean_error)
+    grand = sum(step_means) / len(step_means)
+    return {
+        "samples": len(error_dev),
+        "within_step_spread": math.sqrt(sum(d * d for d in error_dev) / len(error_dev)),
+        "across_step_spread": math.sqrt(sum((m - grand) ** 2 for m in step_means) / len(step_means)),
+        "refused": len(refused_dev),
+        "refused_error_ratio": math.exp(sum(refused_dev) / len(refused_dev)) if refused_dev else math.nan,
+        "estimate_correlation": correlation(error_dev, estimate_dev),
+    }
+
+
+def oracle_leads(results_path: Path) -> list[str]:
+    from report import CALIBRATED, ORACLE, TARGETS, best_at
+    agg = json.loads(results_path.read_text())["aggregate"]
+    lines = []
+    for sampler, steps in sorted({(r["sampler"], r["ref_steps"]) for r in agg if r["family"] == ORACLE}):
+        leads = [(t, best_at(agg, sampler, steps, ORACLE, t, "psnr"), best_at(agg, sampler, steps, CALIBRATED, t, "psnr"))
+                 for t in TARGETS]
+        cells = [f"{t:.1f}x {o - c:+.1f}" for t, o, c in leads if o is not None and c is not None]
+        ahead = sum(1 for t, o, c in leads if o is not None and c is not None and o > c)
+        lines.append(f"{sampler} {steps}: oracle ahead in {ahead} of {len(cells)} (dB: {', '.join(cells)})")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("profiles", nargs="?", default="results/placement_30_pairs/profiles")
+    ap.add_argument("--results", help="a benchmark results.json: also print the oracle's lead per cell")
+    a = ap.parse_args()
+    for path in sorted(Path(a.profiles).glob("*.json")):
+        s = signal(Profile.load(str(path)))
+        print(f"{path.stem}: {s['samples']} samples; log-error spread within a step {s['within_step_spread']:.2f} "
+              f"(across steps {s['across_step_spread']:.2f}); default gates refuse {s['refused']} "
+              f"({s['refused'] / s['samples']:.0%}), their error x{s['refused_error_ratio']:.2f} of the step's mean; "
+              f"correlation with the unpredictable estimate {s['estimate_correlation']:+.2f}")
+    if a.results:
+        print("\n".join(oracle_leads(Path(a.results))))
+
+
+if __name__ == "__main__":
+    main()
