@@ -396,12 +396,7 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
     planned = plan(settings.profile, schedule, mode=settings.plan_mode, target_speedup=settings.target_speedup,
                    target_error=settings.target_error, max_consecutive=config.max_consecutive_skips,
                    placement=placement)
-    import os
-    swaps = None
-    if os.environ.get("TAOCACHE_SWAPS") and settings.plan_mode == "speedup":
-        from ..taocache.adaptive import swaps_for
-        swaps = swaps_for(settings.profile, schedule, planned, config.max_consecutive_skips)
-    run = TaoCacheRun(config, schedule, plan=set(planned.steps), swaps=swaps)
+    run = TaoCacheRun(config, schedule, plan=set(planned.steps))
     run.report.note = f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"

@@ -129,7 +129,7 @@ def _greedy(candidates, errors, limits, wanted, tail_start, mode, target_error):
                 if i in chosen:
                     continue
                 trial = chosen | {i}
-                if placements.longest_run(trial) > limit or not tail_share_ok(trial, tail_start, steps, wanted, mode):
+                if placements.longest_run(trial) > limit or not _tail_share_ok(trial, tail_start, steps, wanted, mode):
                     continue
                 cost = expected_error(trial, errors)
                 if mode == "error" and cost > target_error:
@@ -147,7 +147,7 @@ def expected_error(skips: set, errors: list[float]) -> float:
     return total
 
 
-def tail_share_ok(skips: set, tail_start: int, steps: int, wanted: int, mode: str) -> bool:
+def _tail_share_ok(skips: set, tail_start: int, steps: int, wanted: int, mode: str) -> bool:
     """The tail may hold at most its proportional share of the skips: of the planned total in
     speedup mode, of the skips so far in error mode (whose total is not known ahead)."""
     total = wanted if mode == "speedup" else len(skips)

@@ -37,11 +37,10 @@ OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
 NOT_PLANNED = "not in the profile's plan"
-MOVED = "planned skip moved to a later step"
 NEW_BRANCH = "branch new to this evaluation"
 OTHER_DEVICE = "history on another device"
 # Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
-RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED, MOVED)
+RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
 
 @dataclass
@@ -66,14 +65,12 @@ class _Evaluation:
 
 
 class TaoCacheRun:
-    def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None, swaps=None):
+    def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None):
         """plan: steps chosen ahead of the run from a calibration profile (they replace the cos and
-        norm-ratio gates); None means online decisions. swaps (adaptive.Swaps): the plan's skips may
-        change places with later steps as this run's estimates come in."""
+        norm-ratio gates); None means online decisions."""
         self.config = config
         self.schedule = schedule
         self.plan = plan
-        self.swaps = swaps
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         self.error_spent: dict[Hashable, float] = {}
@@ -191,26 +188,20 @@ class TaoCacheRun:
         if self.schedule.is_last_step(sigma):
             return compute(LAST_STEP)
         cfg = self.config
-        step = round(position)
-        planned = self.plan is not None and step in self.plan
-        if self.plan is not None and (abs(position - step) > 1e-6 or not (
-                planned or (self.swaps is not None and step in self.swaps.allowed))):
+        if self.plan is not None and (round(position) not in self.plan or abs(position - round(position)) > 1e-6):
             return compute(NOT_PLANNED)
         if self._on_other_device(own_keys, device):
-            return compute(OTHER_DEVICE if self.plan is None or planned else NOT_PLANNED)
+            return compute(OTHER_DEVICE)
         fits = {}
         for key in keys:
             history = self.history(key)
-            refused = None
             if not history.ready:
-                refused = WARMING_UP
-            elif self.skips_in_a_row.get(key, 0) >= cfg.max_consecutive_skips:
-                refused = CONSECUTIVE
-            else:
-                fitted = predictors.fit(history, cfg.predictor, cfg.q_max)
-                refused = UNUSABLE if fitted is None else None
-            if refused:
-                return compute(refused if self.plan is None or planned else NOT_PLANNED)
+                return compute(WARMING_UP)
+            if self.skips_in_a_row.get(key, 0) >= cfg.max_consecutive_skips:
+                return compute(CONSECUTIVE)
+            fitted = predictors.fit(history, cfg.predictor, cfg.q_max)
+            if fitted is None:
+                return compute(UNUSABLE)
             fits[key] = fitted
             if self.plan is not None:
                 continue  # planned skip: the guards above still apply, the gates do not
@@ -222,12 +213,6 @@ class TaoCacheRun:
                 steps_ahead = max(position - history.last_position, 0.0)
                 if self.error_spent.get(key, 0.0) + fitted.unpredictable * steps_ahead > cfg.error_budget:
                     return compute(BUDGET, fits)
-        if self.swaps is not None and self.plan is not None and fits and all(
-                abs(self.history(k).delta.span - 1.0) < 1e-6 and abs(self.history(k).previous_delta.span - 1.0) < 1e-6
-                for k in fits):  # estimates comparable with calibration's: two one-step deltas
-            self.swaps.review(self.plan, step, max(f.unpredictable for f in fits.values()))
-        if self.plan is not None and step not in self.plan:
-            return compute(MOVED if planned else NOT_PLANNED, fits)
         return Decision(True, "skip", sigma, position, fits)
 
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:

@@ -49,16 +49,13 @@ class Profile:
         self.metadata["runs"] = len(self.runs)
 
     def at(self, stat: str, sigma: float) -> tuple[float, float]:
-        """Mean and spread (std) of a statistic at a noise level, across runs and branches. Besides
-        the recorded STATS, "unpredictable": the predictor's estimate of the change it cannot see
-        (predictor.Fit.unpredictable), derived from r, c and step_change."""
+        """Mean and spread (std) of a statistic at a noise level, across runs and branches."""
         values = []
         for run in self.runs:
             by_branch: dict[str, list] = {}
             for s in run["samples"]:
-                value = _sample_value(s, stat)
-                if value is not None:
-                    by_branch.setdefault(s["branch"], []).append((s["sigma"], value))
+                if s.get(stat) is not None:
+                    by_branch.setdefault(s["branch"], []).append((s["sigma"], s[stat]))
             for points in by_branch.values():
                 value = _interpolate(sorted(points), sigma)
                 if value is not None:
@@ -130,15 +127,6 @@ def _trials(raw, name: str) -> list[Trial]:
         run = None if t.get("run") is None else int(t["run"])
         out.append(Trial(t["placement"], float(t["target"]), int(t["steps"]), float(t["speedup"]), float(t["error"]), run))
     return out
-
-
-def _sample_value(sample: dict, stat: str) -> Optional[float]:
-    if stat != "unpredictable":
-        return sample.get(stat)
-    r, c, step = (sample.get(k) for k in ("r", "c", "step_change"))
-    if r is None or c is None or step is None:
-        return None
-    return predictors.unpredictable(r, c, step)
 
 
 def _interpolate(points: list[tuple[float, float]], sigma: float) -> Optional[float]:
