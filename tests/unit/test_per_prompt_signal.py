@@ -1,0 +1,45 @@
+"""The per-prompt signal check (tools/benchmark/per_prompt_signal.py) on hand-made profiles."""
+import math
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark"))
+
+import per_prompt_signal  # noqa: E402
+from taocache.predictor import unpredictable  # noqa: E402
+from taocache.profile import Profile  # noqa: E402
+
+SIGMAS = [1.0, 0.8, 0.6, 0.4, 0.2]
+
+
+def profile(error_of) -> Profile:
+    """Runs whose step i has c and step size set per run; error_of(run, step, estimate) gives the error."""
+    p = Profile()
+    for run in range(4):
+        samples = []
+        for i, sigma in enumerate(SIGMAS):
+            c = 0.9 if run % 2 else 0.5  # runs 0 and 2 fail the default cos gate (0.6)
+            r, step = 1.0, 0.01 * (1 + 0.1 * run) * (1 + i)
+            samples.append({"sigma": sigma, "branch": "cond", "r": r, "c": c, "step_change": step,
+                            "error": error_of(run, i, unpredictable(r, c, step))})
+        p.add_run(samples, {"model_class": "WAN21"})
+    return p
+
+
+def test_an_error_that_follows_the_estimate_correlates_and_the_gate_sees_it():
+    s = per_prompt_signal.signal(profile(lambda run, i, estimate: 3.0 * estimate))
+    assert s["samples"] == 20
+    assert s["estimate_correlation"] == pytest.approx(1.0)
+    assert s["refused"] == 10
+    assert s["refused_error_ratio"] > 1.3  # the refused runs (c 0.5) have about twice the estimate
+    assert s["within_step_spread"] > 0 and s["across_step_spread"] > 0
+
+
+def test_an_error_that_ignores_the_prompt_has_no_within_step_spread():
+    s = per_prompt_signal.signal(profile(lambda run, i, estimate: 0.01 * (1 + i)))
+    assert s["within_step_spread"] == pytest.approx(0.0, abs=1e-12)
+    assert s["refused_error_ratio"] == pytest.approx(1.0)
+    assert math.isnan(s["estimate_correlation"])  # nothing to correlate
+    assert s["across_step_spread"] > 0.3
