@@ -43,3 +43,9 @@ def test_an_error_that_ignores_the_prompt_has_no_within_step_spread():
     assert s["refused_error_ratio"] == pytest.approx(1.0)
     assert math.isnan(s["estimate_correlation"])  # nothing to correlate
     assert s["across_step_spread"] > 0.3
+
+
+def test_a_profile_without_errors_gives_none():
+    p = Profile()
+    p.add_run([{"sigma": 1.0, "branch": "cond", "r": None, "c": None, "error": None, "step_change": None}], {})
+    assert per_prompt_signal.signal(p) is None

@@ -34,7 +34,7 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
 from taocache.config import TaoCacheConfig  # noqa: E402
 from taocache.predictor import unpredictable  # noqa: E402
-from taocache.profile import Profile  # noqa: E402
+from taocache.profile import Profile, ProfileError  # noqa: E402
 
 GATES = TaoCacheConfig()
 
@@ -61,8 +61,11 @@ def correlation(a: list[float], b: list[float]) -> float:
     return sum((x - ma) * (y - mb) for x, y in zip(a, b)) / (sa * sb) if sa > 0 and sb > 0 else math.nan
 
 
-def signal(profile: Profile) -> dict:
+def signal(profile: Profile) -> dict | None:
+    """The figures above for one profile; None when it holds no sample with a predictor error."""
     by_step = samples_by_step(profile)
+    if not by_step:
+        return None
     error_dev, estimate_dev, refused_dev, step_means = [], [], [], []
     for values in by_step.values():
         mean_error = sum(v[0] for v in values) / len(values)
@@ -102,8 +105,18 @@ def main():
     ap.add_argument("profiles", nargs="?", default="results/placement_30_pairs/profiles")
     ap.add_argument("--results", help="a benchmark results.json: also print the oracle's lead per cell")
     a = ap.parse_args()
-    for path in sorted(Path(a.profiles).glob("*.json")):
-        s = signal(Profile.load(str(path)))
+    paths = sorted(Path(a.profiles).glob("*.json"))
+    if not paths:
+        sys.exit(f"no profiles (*.json) in {a.profiles}")
+    for path in paths:
+        try:
+            s = signal(Profile.load(str(path)))
+        except ProfileError as error:
+            print(f"{path.stem}: skipped: {error}")
+            continue
+        if s is None:
+            print(f"{path.stem}: skipped: no step with a predictor error (too few steps per run?)")
+            continue
         print(f"{path.stem}: {s['samples']} samples; log-error spread within a step {s['within_step_spread']:.2f} "
               f"(across steps {s['across_step_spread']:.2f}); default gates refuse {s['refused']} "
               f"({s['refused'] / s['samples']:.0%}), their error x{s['refused_error_ratio']:.2f} of the step's mean; "
