@@ -29,3 +29,13 @@ def test_the_early_mid_window_is_placed_on_each_samplers_own_schedule(comfy_inpr
     # on uni_pc's schedule the same rule (as many skippable steps as the late window, plus three) ends earlier
     assert bench.early_window(30, "uni_pc") == (0.0, 0.677)
     assert bench.early_window(50, "uni_pc") == (0.0, 0.686)
+
+
+def test_the_benchmark_header_names_the_cpu_the_torch_build_and_its_kernels(comfy_inprocess):
+    """uni_pc rows moved between two runtimes of the same pinned packages (docs/method.md): the header
+    says which machine and kernels made a result."""
+    import torch
+    text = benchmark_main().machine_description(torch)
+    assert f"torch {torch.__version__}" in text
+    assert f"{torch.backends.cpu.get_cpu_capability()} kernels" in text
+    assert "cores" in text and not text.startswith(",")

@@ -153,6 +153,24 @@ def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: st
     return text
 
 
+def machine_description(torch) -> str:
+    """CPU model, cores, torch build and the CPU kernels it dispatched to. Why: uni_pc rows moved by up
+    to 0.4 dB between two runtimes built from the same pinned packages, while euler rows stayed bit
+    for bit, and the same code reproduced the newer figures on the newer runtime (docs/method.md); the
+    machine and kernels are what differed, so the header names them."""
+    name = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    try:
+        kernels = f", {torch.backends.cpu.get_cpu_capability()} kernels"
+    except AttributeError:  # torch builds before 2.1
+        kernels = ""
+    return f"{platform.machine()}, {name}, {__import__('os').cpu_count()} cores, torch {torch.__version__}{kernels}"
+
+
 def rerender(out: Path, model: str) -> None:
     saved = json.loads((out / "results.json").read_text())
     commit = saved["header"].split("Commit ", 1)[1].split(",", 1)[0]
@@ -342,7 +360,7 @@ def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, 
     if changed:   # the model file or code may not be the commit's
         commit += f" (with uncommitted changes to {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
-    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores"
+    machine = machine_description(torch)
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
               f"Model {model_path.name} ({kind.name}, sha256 {model_sha}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
               + (f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
