@@ -1,0 +1,24 @@
+"""The in-sample against leave-one-out choice of settings (tools/benchmark/selection_check.py)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark"))
+
+import selection_check  # noqa: E402
+
+PAIRS = [("p", 1), ("p", 2), ("p", 3)]
+
+
+def setting(family, label, psnrs, calls=20):
+    return [{"sampler": "euler", "ref_steps": 30, "family": family, "label": label, "prompt": p, "seed": s,
+             "psnr": v, "iou": 0.9, "ref_calls": 30, "calls": calls} for (p, s), v in zip(PAIRS, psnrs)]
+
+
+def test_a_setting_lucky_on_one_pair_wins_in_sample_but_not_out_of_it():
+    rows = (setting("TaoCache", "steady", [40, 40, 40]) + setting("TaoCache", "lucky", [30, 30, 70])
+            + setting("TaoCache", "too slow", [99, 99, 99], calls=29))
+    candidates = selection_check.settings(rows, ("euler", 30), ("TaoCache",))
+    assert selection_check.in_sample(candidates, PAIRS, 1.5, "psnr") == 130 / 3  # "lucky", chosen on all three
+    # left out pair 3, "steady" is chosen and scores 40 there; left out 1 or 2, "lucky" scores 30
+    assert selection_check.leave_one_out(candidates, PAIRS, 1.5, "psnr") == (30 + 30 + 40) / 3
+    assert selection_check.best(candidates, PAIRS, 2.0, "psnr") is None  # nothing reaches 2.0x
