@@ -29,6 +29,8 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
@@ -55,10 +57,10 @@ def samples_by_step(profile: Profile) -> dict[int, list[tuple[float, float, bool
 
 
 def correlation(a: list[float], b: list[float]) -> float:
-    ma, mb = sum(a) / len(a), sum(b) / len(b)
-    sa = math.sqrt(sum((x - ma) ** 2 for x in a))
-    sb = math.sqrt(sum((y - mb) ** 2 for y in b))
-    return sum((x - ma) * (y - mb) for x, y in zip(a, b)) / (sa * sb) if sa > 0 and sb > 0 else math.nan
+    """Pearson's r (numpy, a ComfyUI requirement); nan where either side does not vary."""
+    if np.std(a) == 0 or np.std(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def signal(profile: Profile) -> dict | None:
