@@ -22,3 +22,21 @@ def test_a_setting_lucky_on_one_pair_wins_in_sample_but_not_out_of_it():
     # left out pair 3, "steady" is chosen and scores 40 there; left out 1 or 2, "lucky" scores 30
     assert selection_check.leave_one_out(candidates, PAIRS, 1.5, "psnr") == (30 + 30 + 40) / 3
     assert selection_check.best(candidates, PAIRS, 2.0, "psnr") is None  # nothing reaches 2.0x
+
+
+def test_pooled_psnr_is_the_psnr_of_the_mean_squared_error():
+    # 10 dB and 30 dB: squared errors 0.1 and 0.001 of the peak; their mean 0.0505 is 12.97 dB
+    assert abs(selection_check.pooled_psnr([10, 30]) - 12.967) < 1e-3
+    assert selection_check.pooled_psnr([40, 40, 40]) == 40
+
+
+def test_the_mean_of_db_and_the_pooled_psnr_can_rank_two_settings_oppositely():
+    # "spares one": much better on an easy pair, worse on the hard one; "even": the same everywhere
+    rows = setting("TaoCache", "spares one", [25, 60, 60]) + setting("TaoCache", "even", [30, 45, 45])
+    candidates = selection_check.settings(rows, ("euler", 30), ("TaoCache",))
+    assert selection_check.best(candidates, PAIRS, 1.5, "psnr") == ("TaoCache", "spares one")
+    assert selection_check.best(candidates, PAIRS, 1.5, "pooled psnr") == ("TaoCache", "even")
+    # leave one out pools the held-out scores: pair 1 held out, the other two pick "spares one" (25 there);
+    # pair 2 or 3 held out, the hard pair 1 among the others makes the pooled choice "even" (45 there)
+    assert selection_check.leave_one_out(candidates, PAIRS, 1.5, "pooled psnr") == selection_check.pooled_psnr(
+        [25, 45, 45])

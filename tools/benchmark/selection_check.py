@@ -1,4 +1,5 @@
-"""Does the placement verdict favour the fixed windows by choosing their setting on the pairs it scores?
+"""Does the placement verdict depend on how it is taken: settings chosen on the pairs it scores, or
+PSNR averaged in dB?
 
     .runtime/venv/bin/python tools/benchmark/selection_check.py results/placement_30_pairs/results.json
 
@@ -7,16 +8,35 @@ its mean over the evaluated pairs: an in-sample choice, among the fixed windows'
 prints, per configuration, every cell where calibrated placement is below the better fixed window
 either that way or with both sides' settings chosen out of sample (leave one pair out: chosen on the
 others, scored on it), and the count of cells at least the better window both ways.
+
+It does so for a second PSNR too. The verdict's PSNR is the mean over pairs of each pair's PSNR (dB,
+a log of the error), which weighs a tenfold error change the same on an easy pair as on a hard one;
+"pooled psnr" is the PSNR of the mean squared error over pairs, which the pairs with the largest
+errors dominate. A method whose skip count varies from prompt to prompt (a gated window) gains on the
+mean of dB by sparing any prompt, on the pooled one only by sparing the prompts that err most.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import CALIBRATED, FIXED_WINDOWS, TARGETS  # noqa: E402
+
+
+def mean(values) -> float:
+    return sum(values) / len(values)
+
+
+def pooled_psnr(psnrs) -> float:
+    """PSNR of the mean squared error behind per-pair PSNRs (all against the same peak)."""
+    return -10 * math.log10(mean([10 ** (-v / 10) for v in psnrs]))
+
+
+METRICS = {"psnr": ("psnr", mean), "iou": ("iou", mean), "pooled psnr": ("psnr", pooled_psnr)}
 
 
 def settings(rows, config, families) -> dict:
@@ -32,49 +52,60 @@ def call_ratio(per_pair, pairs) -> float:
     return sum(per_pair[p]["ref_calls"] for p in pairs) / sum(per_pair[p]["calls"] for p in pairs)
 
 
+def score(per_pair, pairs, metric) -> float:
+    field, average = METRICS[metric]
+    return average([per_pair[p][field] for p in pairs])
+
+
 def best(candidates, pairs, target, metric):
-    """The setting with the best mean `metric` over `pairs` among those reaching `target` there."""
-    scored = [(sum(v[p][metric] for p in pairs) / len(pairs), k) for k, v in candidates.items()
-              if call_ratio(v, pairs) >= target - 1e-6]
+    """The setting with the best `metric` over `pairs` among those reaching `target` there."""
+    scored = [(score(v, pairs, metric), k) for k, v in candidates.items() if call_ratio(v, pairs) >= target - 1e-6]
     return max(scored)[1] if scored else None
 
 
 def in_sample(candidates, pairs, target, metric):
     k = best(candidates, pairs, target, metric)
-    return None if k is None else sum(candidates[k][p][metric] for p in pairs) / len(pairs)
+    return None if k is None else score(candidates[k], pairs, metric)
 
 
 def leave_one_out(candidates, pairs, target, metric):
-    scores = []
+    """Each pair scored by the setting chosen on the other pairs, the scores averaged as `metric` does."""
+    scored = {}
     for held in pairs:
         k = best(candidates, [p for p in pairs if p != held], target, metric)
         if k is None:
             return None
-        scores.append(candidates[k][held][metric])
-    return sum(scores) / len(scores)
+        scored[held] = candidates[k][held]
+    return score(scored, pairs, metric)
 
 
 def main(path: str) -> None:
     rows = json.loads(Path(path).read_text())["rows"]
     pairs = sorted({(r["prompt"], r["seed"]) for r in rows})
-    counts = {"in sample": 0, "leave one out": 0, "cells": 0}
+    counts = {metric: {"in sample": 0, "leave one out": 0, "cells": 0} for metric in METRICS}
     for config in sorted({(r["sampler"], r["ref_steps"]) for r in rows}):
         fixed, ours = settings(rows, config, FIXED_WINDOWS), settings(rows, config, (CALIBRATED,))
         for target in TARGETS:
-            for metric in ("psnr", "iou"):
+            for metric in METRICS:
                 values = [f(c, pairs, target, metric) for f in (in_sample, leave_one_out) for c in (ours, fixed)]
                 if None in values:
                     continue
                 ours_in, fixed_in, ours_out, fixed_out = values
-                counts["cells"] += 1
-                counts["in sample"] += ours_in >= fixed_in - 1e-9
-                counts["leave one out"] += ours_out >= fixed_out - 1e-9
+                count = counts[metric]
+                count["cells"] += 1
+                count["in sample"] += ours_in >= fixed_in - 1e-9
+                count["leave one out"] += ours_out >= fixed_out - 1e-9
                 if ours_in < fixed_in - 1e-9 or ours_out < fixed_out - 1e-9:
                     print(f"{config[0]} {config[1]} steps, {target}x {metric}: calibrated minus better fixed window "
                           f"{ours_in - fixed_in:+.4g} in sample, {ours_out - fixed_out:+.4g} leave one out")
-    print(f"{len(pairs)} pairs: at least the better fixed window in {counts['in sample']} of {counts['cells']} cells "
-          f"in sample, {counts['leave one out']} leave one out")
-
+    for metric, count in counts.items():
+        print(f"{len(pairs)} pairs, {metric}: at least the better fixed window in {count['in sample']} of "
+              f"{count['cells']} cells in sample, {count['leave one out']} leave one out")
+    def both(ways, key):
+        return sum(counts[m][key] for m in ways)
+    for name, ways in (("the verdict's PSNR and IoU", ("psnr", "iou")), ("pooled PSNR and IoU", ("pooled psnr", "iou"))):
+        print(f"{len(pairs)} pairs, {name}: {both(ways, 'in sample')} of {both(ways, 'cells')} cells in sample, "
+              f"{both(ways, 'leave one out')} leave one out")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "results/placement_30_pairs/results.json")
