@@ -40,3 +40,22 @@ def test_the_mean_of_db_and_the_pooled_psnr_can_rank_two_settings_oppositely():
     # pair 2 or 3 held out, the hard pair 1 among the others makes the pooled choice "even" (45 there)
     assert selection_check.leave_one_out(candidates, PAIRS, 1.5, "pooled psnr") == selection_check.pooled_psnr(
         [25, 45, 45])
+
+
+def test_main_counts_cells_and_margins_both_ways(tmp_path, capsys):
+    import json
+
+    from report import CALIBRATED, FIXED_WINDOWS, TARGETS
+
+    # at 2.0x (so at every target): the plan even at 40 dB, a fixed window 30/50/50 (mean 43.3 dB,
+    # pooled 34.7 dB): behind by the mean of dB in every cell, ahead pooled
+    rows = setting(CALIBRATED, "target 2.0", [40, 40, 40], calls=15) + setting(FIXED_WINDOWS[0], "w", [30, 50, 50], calls=15)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rows": rows}))
+    selection_check.main(str(path))
+    out = capsys.readouterr().out
+    n = len(TARGETS)
+    assert f"3 pairs, psnr: at least the better fixed window in 0 of {n} cells in sample, 0 leave one out; " \
+           f"calibrated minus the better window in sample: mean -3.33" in out
+    assert f"3 pairs, pooled psnr: at least the better fixed window in {n} of {n} cells in sample" in out
+    assert f"3 pairs, the verdict's PSNR and IoU: {n} of {2 * n} cells in sample" in out  # IoU ties: 0.9 both

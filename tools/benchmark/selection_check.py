@@ -83,6 +83,7 @@ def main(path: str) -> None:
     rows = json.loads(Path(path).read_text())["rows"]
     pairs = sorted({(r["prompt"], r["seed"]) for r in rows})
     counts = {metric: {"in sample": 0, "leave one out": 0, "cells": 0} for metric in METRICS}
+    margins = {metric: [] for metric in METRICS}  # calibrated minus the better fixed window, in sample
     for config in sorted({(r["sampler"], r["ref_steps"]) for r in rows}):
         fixed, ours = settings(rows, config, FIXED_WINDOWS), settings(rows, config, (CALIBRATED,))
         for target in TARGETS:
@@ -93,14 +94,19 @@ def main(path: str) -> None:
                 ours_in, fixed_in, ours_out, fixed_out = values
                 count = counts[metric]
                 count["cells"] += 1
+                margins[metric].append(ours_in - fixed_in)
                 count["in sample"] += ours_in >= fixed_in - 1e-9
                 count["leave one out"] += ours_out >= fixed_out - 1e-9
                 if ours_in < fixed_in - 1e-9 or ours_out < fixed_out - 1e-9:
                     print(f"{config[0]} {config[1]} steps, {target}x {metric}: calibrated minus better fixed window "
                           f"{ours_in - fixed_in:+.4g} in sample, {ours_out - fixed_out:+.4g} leave one out")
     for metric, count in counts.items():
+        if not count["cells"]:
+            continue
+        m = sorted(margins[metric])
         print(f"{len(pairs)} pairs, {metric}: at least the better fixed window in {count['in sample']} of "
-              f"{count['cells']} cells in sample, {count['leave one out']} leave one out")
+              f"{count['cells']} cells in sample, {count['leave one out']} leave one out; calibrated minus the better "
+              f"window in sample: mean {sum(m) / len(m):+.3g}, median {m[len(m) // 2]:+.3g}, {m[0]:+.3g} to {m[-1]:+.3g}")
     def both(ways, key):
         return sum(counts[m][key] for m in ways)
     for name, ways in (("the verdict's PSNR and IoU", ("psnr", "iou")), ("pooled PSNR and IoU", ("pooled psnr", "iou"))):
