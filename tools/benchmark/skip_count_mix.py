@@ -16,11 +16,12 @@ import json
 import math
 import sys
 from pathlib import Path
+from statistics import fmean as mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import CALIBRATED  # noqa: E402
-from selection_check import mean, pooled_psnr, settings  # noqa: E402
+from selection_check import pooled_psnr, settings  # noqa: E402
 
 
 def uniform_rows(rows, config, pairs) -> dict:
