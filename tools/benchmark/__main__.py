@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import subprocess
@@ -168,7 +169,7 @@ def machine_description(torch) -> str:
         kernels = f", {torch.backends.cpu.get_cpu_capability()} kernels"
     except AttributeError:  # torch builds before 2.1
         kernels = ""
-    return f"{platform.machine()}, {name}, {__import__('os').cpu_count()} cores, torch {torch.__version__}{kernels}"
+    return f"{platform.machine()}, {name}, {os.cpu_count()} cores, torch {torch.__version__}{kernels}"
 
 
 def rerender(out: Path, model: str) -> None:
