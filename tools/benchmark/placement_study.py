@@ -3,6 +3,7 @@ the calibration pairs carry over to the evaluation pairs? (Not in CI; a few minu
 
     bash tools/benchmark.sh  # first, once: builds the runtime (or any earlier run did)
     .runtime/venv/bin/python tools/benchmark/placement_study.py [--samplers euler,uni_pc] [--steps 30,50]
+        [--eval-pairs 6] [--out out/placement_study.json]
 
 For each sampler and step count it runs TaoCache Calibrate with trials at the report's speedups
 (methods.calibration) on the benchmark's calibration pairs, then its evaluation pairs, all into one
@@ -37,10 +38,13 @@ def main():
     ap.add_argument("--steps", default="30,50")
     ap.add_argument("--model", default="shapes")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-pairs", type=int, default=6,
+                    help="evaluation pairs after the calibration pairs (bench.evaluation_pairs: 8 listed, more drawn)")
+    ap.add_argument("--out", type=Path, default=OUT, help="the study's JSON (read first, so configurations add up)")
     ap.add_argument("--summary-only", action="store_true", help="print the summary of out/placement_study.json")
     a = ap.parse_args()
     if a.summary_only:
-        print(summary(json.loads(OUT.read_text())))
+        print(summary(json.loads(a.out.read_text())))
         return
     import importlib.util
 
@@ -55,9 +59,11 @@ def main():
     model_path = bench.require_model(bench.resolve_model(a.model))
     kind = kinds.kind_of(str(model_path))
     size = comfy_size(kind.frames, kind.size, kind.codec)
+    # before ComfyUI starts: its path holds another module named sample (check_learned imports ours)
+    roles = ([("calibration", p) for p in bench.pairs_for_model(bench.CALIBRATION_PAIRS[kind.name], model_path)]
+             + [("evaluation", p) for p in bench.pairs_for_model(bench.evaluation_pairs(kind.name, a.eval_pairs), model_path)])
     comfy = start_comfy(model_path, "taocache_study_", quiet=True)
-    roles = [("calibration", p) for p in bench.CALIBRATION_PAIRS[kind.name]] + [("evaluation", p) for p in bench.PAIRS[kind.name][:6]]
-    study = json.loads(OUT.read_text()) if OUT.exists() else {}
+    study = json.loads(a.out.read_text()) if a.out.exists() else {}
     started = time.time()
     for sampler in a.samplers.split(","):
         for steps in [int(s) for s in a.steps.split(",")]:
@@ -71,8 +77,8 @@ def main():
             study[config] = [{"role": role, "prompt": prompt, "seed": seed,
                               "trials": [t for t in saved["trials"] if t["run"] == run]}
                              for run, (role, (prompt, seed)) in enumerate(roles)]
-            OUT.parent.mkdir(exist_ok=True)
-            OUT.write_text(json.dumps(study, indent=1))
+            a.out.parent.mkdir(exist_ok=True)
+            a.out.write_text(json.dumps(study, indent=1))
             print(f"{config}: {len(roles)} pairs ({time.time() - started:.0f} s)", flush=True)
     print(summary(study))
 
