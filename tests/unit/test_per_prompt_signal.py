@@ -49,3 +49,24 @@ def test_a_profile_without_errors_gives_none():
     p = Profile()
     p.add_run([{"sigma": 1.0, "branch": "cond", "r": None, "c": None, "error": None, "step_change": None}], {})
     assert per_prompt_signal.signal(p) is None
+
+
+def test_placement_signal_measures_the_per_prompt_gain_and_its_early_correlate():
+    # four runs; on runs with a larger early error the late placement wins, on the others the early
+    # one: a per-prompt choice gains, and the early error correlates negatively with early's lead
+    from taocache.placement import Trial
+    early_error = [0.01, 0.04, 0.02, 0.08]
+    p = profile(lambda run, i, estimate: early_error[run] if i < 2 else 0.05)
+    for run, e in enumerate(early_error):
+        lead = 2.0 if e < 0.03 else 0.5  # late spread's error over early/mid spread's
+        p.trials += [Trial("early/mid spread", 1.5, 5, 1.67, 0.01, run), Trial("late spread", 1.5, 5, 1.67, 0.01 * lead, run)]
+    (row,) = per_prompt_signal.placement_signal(p)
+    assert row["runs"] == 4 and row["placements"] == 2
+    # single best (early/mid spread, 0.01 everywhere) against the per-run minimum (0.005 on two runs)
+    assert math.isclose(row["per_prompt_gain_db"], 20 * math.log10(2) / 2)
+    assert row["early_correlation"] < -0.8
+    assert math.isnan(row["late_correlation"])  # the late error does not vary
+
+
+def test_a_profile_without_trials_has_no_placement_signal():
+    assert per_prompt_signal.placement_signal(profile(lambda run, i, estimate: 0.01)) == []

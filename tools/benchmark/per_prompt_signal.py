@@ -17,6 +17,17 @@ what the run would see) and prints, per configuration:
   estimate    the within-step correlation of log error with the log of the predictor's own
               unpredictable-change estimate (predictor.Fit.unpredictable).
 
+For a profile with placement trials (TaoCache Calibrate's trial_speedups) it also prints, per target:
+
+  per-prompt  how much choosing the placement per prompt would gain over the best single placement,
+              the runs' own trials as the oracle (the placements tried on at least half the runs, on
+              the runs that tried them all);
+  early/late  across runs, the correlation of the early/mid spread placement's lead over late spread
+              (log error) with the run's mean log one-step error over its first EARLY_STEPS measured
+              steps (what a run could see before its first planned skip, and more), and with its mean
+              over the last half (what no run sees in time: a control). Near zero, or changing sign
+              from one target to the next: nothing a run sees early says which placement suits it.
+
 With --results (a benchmark's results.json) it also prints the oracle's lead over calibrated placement
 per cell (the oracle plans from the true per-step errors of the same prompt and seed: perfect
 per-prompt information; a negative lead means the trial-chosen placement did better without it).
@@ -39,6 +50,7 @@ from taocache.predictor import unpredictable  # noqa: E402
 from taocache.profile import Profile, ProfileError  # noqa: E402
 
 GATES = TaoCacheConfig()
+EARLY_STEPS = 4  # measured steps the early feature averages (generous: a run skips from step 3 on)
 
 
 def samples_by_step(profile: Profile) -> dict[int, list[tuple[float, float, bool]]]:
@@ -89,6 +101,55 @@ def signal(profile: Profile) -> dict | None:
     }
 
 
+def run_features(run: dict) -> tuple[float, float]:
+    """(early, late): the run's mean log one-step error over its first EARLY_STEPS steps with one, and
+    over the last half of those steps, both branches."""
+    logs_by_step: dict[float, list[float]] = {}
+    for s in run["samples"]:
+        if s.get("error"):
+            logs_by_step.setdefault(s["sigma"], []).append(math.log(s["error"]))
+    ordered = [sum(v) / len(v) for _, v in sorted(logs_by_step.items(), key=lambda kv: -kv[0])]
+    late = ordered[len(ordered) // 2:]
+    return sum(ordered[:EARLY_STEPS]) / min(EARLY_STEPS, len(ordered)), sum(late) / len(late)
+
+
+def placement_signal(profile: Profile) -> list[dict]:
+    """Per trial target (at the profile's most tried step count): the per-prompt oracle's gain in dB
+    and the early/late correlations described in the module docstring; [] without trials."""
+    if not profile.trials:
+        return []
+    counts: dict[int, int] = {}
+    for t in profile.trials:
+        counts[t.steps] = counts.get(t.steps, 0) + 1
+    steps = max(counts, key=counts.get)
+    out = []
+    for target in sorted({t.target for t in profile.trials if t.steps == steps}):
+        by_run: dict[int, dict[str, float]] = {}
+        for t in profile.trials:
+            if t.steps == steps and t.target == target and t.run is not None and t.speedup >= target - 1e-3 and t.error > 0:
+                by_run.setdefault(t.run, {})[t.placement] = math.log(t.error)
+        tried = {}
+        for placements in by_run.values():
+            for p in placements:
+                tried[p] = tried.get(p, 0) + 1
+        names = {p for p, n in tried.items() if 2 * n >= len(by_run)}  # greedy ones skip the first run
+        runs = [r for r in by_run if r < len(profile.runs) and names <= set(by_run[r])]
+        if len(names) < 2 or len(runs) < 3:
+            continue
+        single = min(sum(by_run[r][p] for r in runs) / len(runs) for p in names)
+        per_prompt = sum(min(by_run[r][p] for p in names) for r in runs) / len(runs)
+        row = {"target": target, "runs": len(runs), "placements": len(names),
+               "per_prompt_gain_db": 20 / math.log(10) * (single - per_prompt)}
+        contrast = [r for r in runs if {"early/mid spread", "late spread"} <= set(by_run[r])]
+        if len(contrast) >= 3:
+            lead = [by_run[r]["late spread"] - by_run[r]["early/mid spread"] for r in contrast]
+            features = [run_features(profile.runs[r]) for r in contrast]
+            row["early_correlation"] = correlation([f[0] for f in features], lead)
+            row["late_correlation"] = correlation([f[1] for f in features], lead)
+        out.append(row)
+    return out
+
+
 def oracle_leads(results_path: Path) -> list[str]:
     from report import CALIBRATED, ORACLE, TARGETS, best_at
     agg = json.loads(results_path.read_text())["aggregate"]
@@ -123,6 +184,11 @@ def main():
               f"(across steps {s['across_step_spread']:.2f}); default gates refuse {s['refused']} "
               f"({s['refused'] / s['samples']:.0%}), their error x{s['refused_error_ratio']:.2f} of the step's mean; "
               f"correlation with the unpredictable estimate {s['estimate_correlation']:+.2f}")
+        for row in placement_signal(Profile.load(str(path))):
+            corr = (f"; early/mid spread's lead over late spread, r = {row['early_correlation']:+.2f} with the early "
+                    f"error, {row['late_correlation']:+.2f} with the late one" if "early_correlation" in row else "")
+            print(f"  {row['target']:g}x, {row['runs']} runs: a per-prompt choice of {row['placements']} placements "
+                  f"would gain {row['per_prompt_gain_db']:.2f} dB{corr}")
     if a.results:
         print("\n".join(oracle_leads(Path(a.results))))
 

@@ -8,8 +8,9 @@ the calibration pairs carry over to the evaluation pairs? (Not in CI; a few minu
 For each sampler and step count it runs TaoCache Calibrate with trials at the report's speedups
 (methods.calibration) on the benchmark's calibration pairs, then its evaluation pairs, all into one
 profile, as a user calibrating on more and more prompts would; so every greedy trial plans from the
-runs before it (out of sample, taocache/placement.py). It writes out/placement_study.json: per
-configuration, each pair's role and trials. summary() prints, per configuration and target, the
+runs before it (out of sample, taocache/placement.py). It writes out/placement_study.json (--out): per
+configuration, each pair's role and trials, and beside it a folder with each configuration's profile
+(for per_prompt_signal.py). summary() prints, per configuration and target, the
 placement chosen on the calibration pairs (placement.choose, paired) and how it ranks on the
 evaluation pairs.
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -73,7 +75,11 @@ def main():
                 result = comfy.run(graph(calibration(steps, name), prompt, seed, sampler, size, model_path.name),
                                    log_level=logging.WARNING)
                 result.raise_for_status()
-            saved = json.loads((comfy.base.path / "models" / "taocache_profiles" / f"{name}.json").read_text())
+            profile_path = comfy.base.path / "models" / "taocache_profiles" / f"{name}.json"
+            saved = json.loads(profile_path.read_text())
+            kept = a.out.with_name(a.out.stem + "_profiles")  # per_prompt_signal.py reads them
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy(profile_path, kept / profile_path.name)
             study[config] = [{"role": role, "prompt": prompt, "seed": seed,
                               "trials": [t for t in saved["trials"] if t["run"] == run]}
                              for run, (role, (prompt, seed)) in enumerate(roles)]
