@@ -64,7 +64,10 @@ def test_placement_signal_measures_the_per_prompt_gain_and_its_early_correlate()
     assert row["runs"] == 4 and row["placements"] == 2
     # single best (early/mid spread, 0.01 everywhere) against the per-run minimum (0.005 on two runs)
     assert math.isclose(row["per_prompt_gain_db"], 20 * math.log10(2) / 2)
-    assert row["early_correlation"] < -0.8
+    assert row["early_correlations"]["error"] < -0.8
+    assert set(row["early_correlations"]) == set(per_prompt_signal.EARLY_STATS)
+    # the hand-made runs' cos is 0.5 on runs 0 and 2 (where early/mid spread leads) and 0.9 on 1 and 3
+    assert math.isclose(row["early_correlations"]["cos"], -1.0)
     assert math.isnan(row["late_correlation"])  # the late error does not vary
 
 

@@ -23,10 +23,12 @@ For a profile with placement trials (TaoCache Calibrate's trial_speedups) it als
               the runs' own trials as the oracle (the placements tried on at least half the runs, on
               the runs that tried them all);
   early/late  across runs, the correlation of the early/mid spread placement's lead over late spread
-              (log error) with the run's mean log one-step error over its first EARLY_STEPS measured
-              steps (what a run could see before its first planned skip, and more), and with its mean
-              over the last half (what no run sees in time: a control). Near zero, or changing sign
-              from one target to the next: nothing a run sees early says which placement suits it.
+              (log error) with the run's means over its first EARLY_STEPS measured steps (what a run
+              could see before its first planned skip, and more) of each EARLY_STATS statistic: the
+              log one-step error, cos, norm ratio, log step size and the predictor's estimate; and
+              with its mean log error over the last half (what no run sees in time: a control). Near
+              zero, or changing sign from one target to the next: nothing a run sees early says which
+              placement suits it.
 
 With --results (a benchmark's results.json) it also prints the oracle's lead over calibrated placement
 per cell (the oracle plans from the true per-step errors of the same prompt and seed: perfect
@@ -101,16 +103,27 @@ def signal(profile: Profile) -> dict | None:
     }
 
 
-def run_features(run: dict) -> tuple[float, float]:
-    """(early, late): the run's mean log one-step error over its first EARLY_STEPS steps with one, and
-    over the last half of those steps, both branches."""
-    logs_by_step: dict[float, list[float]] = {}
+EARLY_STATS = {  # what a run sees of a step (from the history before it), and the error measured after it
+    "error": lambda s: math.log(s["error"]),
+    "cos": lambda s: s["c"],
+    "norm ratio": lambda s: s["r"],
+    "step size": lambda s: math.log(s["step_change"]),
+    "estimate": lambda s: math.log(max(unpredictable(s["r"], s["c"], s["step_change"]), 1e-12)),
+}
+
+
+def run_features(run: dict) -> tuple[dict, float]:
+    """({stat: mean over the run's first EARLY_STEPS measured steps}, mean log error over the last
+    half of its measured steps), both branches; a step is measured when it has every statistic."""
+    by_step: dict[float, list[dict]] = {}
     for s in run["samples"]:
-        if s.get("error"):
-            logs_by_step.setdefault(s["sigma"], []).append(math.log(s["error"]))
-    ordered = [sum(v) / len(v) for _, v in sorted(logs_by_step.items(), key=lambda kv: -kv[0])]
-    late = ordered[len(ordered) // 2:]
-    return sum(ordered[:EARLY_STEPS]) / min(EARLY_STEPS, len(ordered)), sum(late) / len(late)
+        if s.get("error") and s.get("c") is not None and s.get("step_change"):
+            by_step.setdefault(s["sigma"], []).append(s)
+    ordered = [v for _, v in sorted(by_step.items(), key=lambda kv: -kv[0])]
+    early = [s for v in ordered[:EARLY_STEPS] for s in v]
+    late = [s for v in ordered[len(ordered) // 2:] for s in v]
+    return ({name: sum(f(s) for s in early) / len(early) for name, f in EARLY_STATS.items()},
+            sum(math.log(s["error"]) for s in late) / len(late))
 
 
 def placement_signal(profile: Profile) -> list[dict]:
@@ -144,7 +157,7 @@ def placement_signal(profile: Profile) -> list[dict]:
         if len(contrast) >= 3:
             lead = [by_run[r]["late spread"] - by_run[r]["early/mid spread"] for r in contrast]
             features = [run_features(profile.runs[r]) for r in contrast]
-            row["early_correlation"] = correlation([f[0] for f in features], lead)
+            row["early_correlations"] = {name: correlation([f[0][name] for f in features], lead) for name in EARLY_STATS}
             row["late_correlation"] = correlation([f[1] for f in features], lead)
         out.append(row)
     return out
@@ -185,8 +198,9 @@ def main():
               f"({s['refused'] / s['samples']:.0%}), their error x{s['refused_error_ratio']:.2f} of the step's mean; "
               f"correlation with the unpredictable estimate {s['estimate_correlation']:+.2f}")
         for row in placement_signal(Profile.load(str(path))):
-            corr = (f"; early/mid spread's lead over late spread, r = {row['early_correlation']:+.2f} with the early "
-                    f"error, {row['late_correlation']:+.2f} with the late one" if "early_correlation" in row else "")
+            early = ", ".join(f"{name} {r:+.2f}" for name, r in row.get("early_correlations", {}).items())
+            corr = (f"; early/mid spread's lead over late spread, r with the early {early}; with the late error "
+                    f"{row['late_correlation']:+.2f}" if early else "")
             print(f"  {row['target']:g}x, {row['runs']} runs: a per-prompt choice of {row['placements']} placements "
                   f"would gain {row['per_prompt_gain_db']:.2f} dB{corr}")
     if a.results:
