@@ -38,7 +38,10 @@ class TaoCacheCalibrateNode(io.ComfyNode):
                                         "tried from the profile's second run on (planned from the other runs). "
                                         "Costs up to "
                                         f"{len(placements.PLACEMENTS)} extra sampling runs per speedup (trials use "
-                                        f"max_consecutive_skips {TRIAL_MAX_CONSECUTIVE}). Empty: no trials."),
+                                        f"max_consecutive_skips {TRIAL_MAX_CONSECUTIVE}). Run it on several prompts: "
+                                        "on our small test model the choice from 8 prompts was on average within "
+                                        "0.3 dB of the best placement on unseen prompts, from 4 within 1.4 dB. "
+                                        "Empty: no trials."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, recording while it samples at full compute.")],
             hidden=[io.Hidden.unique_id],

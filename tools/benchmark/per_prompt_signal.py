@@ -139,7 +139,8 @@ def placement_signal(profile: Profile) -> list[dict]:
     for target in sorted({t.target for t in profile.trials if t.steps == steps}):
         by_run: dict[int, dict[str, float]] = {}
         for t in profile.trials:
-            if t.steps == steps and t.target == target and t.run is not None and t.speedup >= target - 1e-3 and t.error > 0:
+            if (t.steps == steps and t.target == target and t.run is not None and t.error > 0
+                    and t.speedup >= target - 1e-3):
                 by_run.setdefault(t.run, {})[t.placement] = math.log(t.error)
         tried = {}
         for placements in by_run.values():
@@ -157,7 +158,8 @@ def placement_signal(profile: Profile) -> list[dict]:
         if len(contrast) >= 3:
             lead = [by_run[r]["late spread"] - by_run[r]["early/mid spread"] for r in contrast]
             features = [run_features(profile.runs[r]) for r in contrast]
-            row["early_correlations"] = {name: correlation([f[0][name] for f in features], lead) for name in EARLY_STATS}
+            row["early_correlations"] = {name: correlation([f[0][name] for f in features], lead)
+                                         for name in EARLY_STATS}
             row["late_correlation"] = correlation([f[1] for f in features], lead)
         out.append(row)
     return out

@@ -63,7 +63,8 @@ def main():
     size = comfy_size(kind.frames, kind.size, kind.codec)
     # before ComfyUI starts: its path holds another module named sample (check_learned imports ours)
     roles = ([("calibration", p) for p in bench.pairs_for_model(bench.CALIBRATION_PAIRS[kind.name], model_path)]
-             + [("evaluation", p) for p in bench.pairs_for_model(bench.evaluation_pairs(kind.name, a.eval_pairs), model_path)])
+             + [("evaluation", p)
+                for p in bench.pairs_for_model(bench.evaluation_pairs(kind.name, a.eval_pairs), model_path)])
     comfy = start_comfy(model_path, "taocache_study_", quiet=True)
     study = json.loads(a.out.read_text()) if a.out.exists() else {}
     started = time.time()

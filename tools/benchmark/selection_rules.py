@@ -100,7 +100,8 @@ def report(study: dict) -> str:
         n_ev = sum(1 for e in entries if e["role"] == "evaluation")
         table = regrets(entries)
         targets = sorted({t for r in table.values() for t in r})
-        lines.append(f"## {config} ({n_ev} evaluation pairs): regret of each rule's pick, dB from the evaluation's best")
+        lines.append(f"## {config} ({n_ev} evaluation pairs): regret of each rule's pick, "
+                     "dB from the evaluation's best")
         lines.append("rule         | " + " | ".join(f"{t:g}x" for t in targets) + " | mean")
         for rule in RULES:
             values = [table[rule].get(t, math.nan) for t in targets]
@@ -111,7 +112,8 @@ def report(study: dict) -> str:
     for rule in RULES:
         values = everything[rule]
         zero = sum(1 for v in values if v > -1e-9)
-        lines.append(f"{rule:12s}: mean regret {statistics.fmean(values):+.2f} dB, the evaluation's best in {zero} of {len(values)}")
+        lines.append(f"{rule:12s}: mean regret {statistics.fmean(values):+.2f} dB, "
+                     f"the evaluation's best in {zero} of {len(values)}")
     return "\n".join(lines)
 
 
