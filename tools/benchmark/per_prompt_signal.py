@@ -40,6 +40,7 @@ import argparse
 import json
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -131,10 +132,7 @@ def placement_signal(profile: Profile) -> list[dict]:
     and the early/late correlations described in the module docstring; [] without trials."""
     if not profile.trials:
         return []
-    counts: dict[int, int] = {}
-    for t in profile.trials:
-        counts[t.steps] = counts.get(t.steps, 0) + 1
-    steps = max(counts, key=counts.get)
+    steps = Counter(t.steps for t in profile.trials).most_common(1)[0][0]
     out = []
     for target in sorted({t.target for t in profile.trials if t.steps == steps}):
         by_run: dict[int, dict[str, float]] = {}
@@ -142,10 +140,7 @@ def placement_signal(profile: Profile) -> list[dict]:
             if (t.steps == steps and t.target == target and t.run is not None and t.error > 0
                     and t.speedup >= target - 1e-3):
                 by_run.setdefault(t.run, {})[t.placement] = math.log(t.error)
-        tried = {}
-        for placements in by_run.values():
-            for p in placements:
-                tried[p] = tried.get(p, 0) + 1
+        tried = Counter(p for placements in by_run.values() for p in placements)
         names = {p for p, n in tried.items() if 2 * n >= len(by_run)}  # greedy ones skip the first run
         runs = [r for r in by_run if r < len(profile.runs) and names <= set(by_run[r])]
         if len(names) < 2 or len(runs) < 3:

@@ -95,6 +95,18 @@ def trials_of(entries, role: str) -> list:
             for e in entries if e["role"] == role for t in e["trials"]]
 
 
+def paired_means(trials: list, target: float) -> tuple[set, dict[str, float]]:
+    """The runs on which every placement that reached `target` was tried, and each such placement's
+    geometric-mean error over them (as placement.choose compares them); empty when there are none."""
+    at = [t for t in trials if t.target == target and placement.reached(t) and math.isfinite(t.error)]
+    names = {t.placement for t in at}
+    runs = set.intersection(*({t.run for t in at if t.placement == p} for p in names)) if names else set()
+    if not runs:
+        return set(), {}
+    return runs, {p: placement.geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
+                  for p in names}
+
+
 def summary(study: dict) -> str:
     """Per configuration and target: the placement placement.choose takes on the calibration pairs'
     trials, and the evaluation pairs' paired geometric-mean errors of every placement, in dB from the
@@ -106,16 +118,12 @@ def summary(study: dict) -> str:
         lines.append(f"## {config}")
         for target in sorted({t.target for t in ev}):
             pick = placement.choose(cal, steps, target)
-            at = [t for t in ev if t.target == target and placement.reached(t)]
-            if not at:
-                continue
-            runs = set.intersection(*({t.run for t in at if t.placement == p} for p in {t.placement for t in at}))
-            means = {p: placement.geometric_mean(t.error for t in at if t.placement == p and t.run in runs)
-                     for p in {t.placement for t in at}}
+            runs, means = paired_means(ev, target)
             if not pick or not means:
                 continue
-            best = min(means, key=means.get)
-            ranked = ", ".join(f"{p} {20 * math.log10(means[best] / means[p]):+.2f} dB" for p in sorted(means, key=means.get))
+            order = sorted(means, key=lambda p: (means[p], placement.PLACEMENTS.index(p)))  # ties: a fixed order
+            best = order[0]
+            ranked = ", ".join(f"{p} {20 * math.log10(means[best] / means[p]):+.2f} dB" for p in order)
             gap = f"{20 * math.log10(means[best] / means[pick[0]]):+.2f} dB" if pick[0] in means else "not tried"
             lines.append(f"{target}x: calibration picks {pick[0]} ({gap} from the evaluation's best) | "
                          f"evaluation, {len(runs)} pairs: {ranked}\n    calibration: {pick[1]}")

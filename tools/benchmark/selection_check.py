@@ -106,11 +106,13 @@ def main(path: str) -> None:
         print(f"{len(pairs)} pairs, {metric}: at least the better fixed window in {count['in sample']} of "
               f"{count['cells']} cells in sample, {count['leave one out']} leave one out; calibrated minus the better "
               f"window in sample: mean {sum(m) / len(m):+.3g}, median {m[len(m) // 2]:+.3g}, {m[0]:+.3g} to {m[-1]:+.3g}")
+
     def both(ways, key):
         return sum(counts[m][key] for m in ways)
     for name, ways in (("the verdict's PSNR and IoU", ("psnr", "iou")), ("pooled PSNR and IoU", ("pooled psnr", "iou"))):
         print(f"{len(pairs)} pairs, {name}: {both(ways, 'in sample')} of {both(ways, 'cells')} cells in sample, "
               f"{both(ways, 'leave one out')} leave one out")
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "results/placement_30_pairs/results.json")

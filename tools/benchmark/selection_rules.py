@@ -43,15 +43,8 @@ MIN_HELD_OUT = 8  # the curve's held-out pairs, at least
 
 def log_means(trials: list, target: float) -> dict[str, float]:
     """Each placement that reached `target`: its mean log error over the runs all of them were tried on."""
-    at = [t for t in trials if t.target == target and placement.reached(t) and math.isfinite(t.error)]
-    names = {t.placement for t in at}
-    if not names:
-        return {}
-    runs = set.intersection(*({t.run for t in at if t.placement == p} for p in names))
-    if not runs:
-        return {}
-    return {p: statistics.fmean(math.log(max(t.error, 1e-12)) for t in at if t.placement == p and t.run in runs)
-            for p in names}
+    from placement_study import paired_means
+    return {p: math.log(m) for p, m in paired_means(trials, target)[1].items()}
 
 
 def pick(trials: list, target: float, rule: str, targets: list[float]):
