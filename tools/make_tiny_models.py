@@ -15,6 +15,10 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
                                   -> supported_models.WAN21_I2V / model_base.WAN21, latent Wan21
   tiny_wan22_ti2v_5b.safetensors  Wan2.2 TI2V-5B shape, dim 128, 2 blocks, in/out 48 channels
                                   -> supported_models.WAN22_T2V / model_base.WAN22, latent Wan22 (48 ch)
+  tiny_wan21_vace.safetensors     Wan2.1 VACE, the T2V shape plus one VACE block (after block 0) and
+                                  the 96-channel VACE patch embedding (16 inactive + 16 reactive latent
+                                  channels + 64 mask channels, what WanVaceToVideo builds)
+                                  -> supported_models.WAN21_Vace / model_base.WAN21_Vace, latent Wan21
   tiny_hunyuan_video.safetensors  HunyuanVideo (T2V, guidance-distilled), hidden 128 (1 head of 128),
                                   1 double + 1 single block, 16 channels, text width 4096, pooled 768
                                   -> supported_models.HunyuanVideo / model_base.HunyuanVideo
@@ -26,6 +30,9 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
        'img_emb.proj.0.bias' present (and no VACE/camera/S2V/HuMo/animate keys) -> model_type i2v;
        with in_dim 36 that is WAN21_I2V (its blocks then use the image cross-attention: k_img,
        v_img, norm_k_img; img_emb projects 1280-wide CLIP-vision features to dim).
+       'vace_patch_embedding.weight' present -> model_type vace (WAN21_Vace), its in-channels ->
+       vace_in_dim, the number of 'vace_blocks.N' -> vace_layers; VaceWanModel adds the blocks' outputs
+       after every (layers // vace_layers)-th main block.
   HunyuanVideo: 'txt_in.individual_token_refiner.blocks.0.norm1.weight' marks it; 'img_in.proj.weight'
        -> hidden size, in_channels, patch size; num_heads = hidden // 128 (the RoPE axes need a head
        dim of 16+56+56 = 128); 'txt_in.input_embedder.weight' -> text width; 'vector_in.*' present
@@ -46,6 +53,7 @@ from safetensors.torch import save_file
 WAN21_T2V = "tiny_wan21_t2v.safetensors"
 WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
 WAN21_I2V = "tiny_wan21_i2v.safetensors"
+WAN21_VACE = "tiny_wan21_vace.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 
 # Conditioning widths the tiny models expect.
@@ -53,6 +61,7 @@ WAN_TEXT_DIM = 4096          # fixed by ComfyUI for every Wan model
 HUNYUAN_TEXT_DIM = 4096      # detected from the weights; 4096 like the real llava-llama3 encoder
 HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
 WAN_CLIP_VISION_DIM = 1280   # fixed by ComfyUI: Wan I2V's img_emb takes CLIP-H penultimate states
+WAN_VACE_IN_DIM = 96         # WanVaceToVideo: inactive + reactive latents (2 x 16) + 8x8 mask (64)
 
 
 class _Init:
@@ -79,11 +88,26 @@ class _Init:
             sd[f"{name}.bias"] = self.zeros(out_f)
 
 
+def _wan_block(sd, r, b, dim, ffn_dim):
+    """One WanAttentionBlock (t2v cross-attention, qk_norm and cross_attn_norm on) under prefix b."""
+    for attn in ("self_attn", "cross_attn"):
+        for proj in ("q", "k", "v", "o"):
+            r.linear(sd, f"{b}.{attn}.{proj}", dim, dim)
+        sd[f"{b}.{attn}.norm_q.weight"] = r.ones(dim)
+        sd[f"{b}.{attn}.norm_k.weight"] = r.ones(dim)
+    sd[f"{b}.norm3.weight"] = r.ones(dim)
+    sd[f"{b}.norm3.bias"] = r.zeros(dim)
+    r.linear(sd, f"{b}.ffn.0", ffn_dim, dim)
+    r.linear(sd, f"{b}.ffn.2", dim, ffn_dim)
+    sd[f"{b}.modulation"] = r.w(1, 6, dim, std=dim ** -0.5)
+
+
 def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, text_dim=WAN_TEXT_DIM,
-                   freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False) -> dict[str, torch.Tensor]:
+                   freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False, vace_layers=0) -> dict[str, torch.Tensor]:
     """Full state dict of comfy.ldm.wan.model.WanModel (qk_norm and cross_attn_norm on): t2v, or
-    with i2v the image cross-attention weights and img_emb too. The i2v tensors are drawn after all
-    the t2v ones, so a t2v model's bytes do not depend on this option."""
+    with i2v the image cross-attention weights and img_emb too, or with vace_layers that many VACE
+    blocks and the VACE patch embedding (VaceWanModel). The i2v and VACE tensors are drawn after all
+    the t2v ones, so a t2v model's bytes do not depend on these options."""
     if dim % 128:
         raise ValueError("ComfyUI sets num_heads = dim // 128: dim must be a multiple of 128")
     r = _Init(seed)
@@ -96,17 +120,7 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
     r.linear(sd, "time_embedding.2", dim, dim)
     r.linear(sd, "time_projection.1", 6 * dim, dim)
     for i in range(num_layers):
-        b = f"blocks.{i}"
-        for attn in ("self_attn", "cross_attn"):
-            for proj in ("q", "k", "v", "o"):
-                r.linear(sd, f"{b}.{attn}.{proj}", dim, dim)
-            sd[f"{b}.{attn}.norm_q.weight"] = r.ones(dim)
-            sd[f"{b}.{attn}.norm_k.weight"] = r.ones(dim)
-        sd[f"{b}.norm3.weight"] = r.ones(dim)
-        sd[f"{b}.norm3.bias"] = r.zeros(dim)
-        r.linear(sd, f"{b}.ffn.0", ffn_dim, dim)
-        r.linear(sd, f"{b}.ffn.2", dim, ffn_dim)
-        sd[f"{b}.modulation"] = r.w(1, 6, dim, std=dim ** -0.5)
+        _wan_block(sd, r, f"blocks.{i}", dim, ffn_dim)
     r.linear(sd, "head.head", out_dim * patch[0] * patch[1] * patch[2], dim)
     sd["head.modulation"] = r.w(1, 2, dim, std=dim ** -0.5)
     if i2v:
@@ -122,6 +136,19 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
         r.linear(sd, "img_emb.proj.3", dim, WAN_CLIP_VISION_DIM)
         sd["img_emb.proj.4.weight"] = r.ones(dim)
         sd["img_emb.proj.4.bias"] = r.zeros(dim)
+    if vace_layers:
+        # The VACE path's projections are drawn at unit gain (N(0, 1 / fan-in)), larger than the main
+        # path's 0.02, so that the control visibly steers the tiny model's output (a released VACE
+        # learns them; starting from zero, its after_proj would add nothing).
+        fan_in = WAN_VACE_IN_DIM * patch[0] * patch[1] * patch[2]
+        sd["vace_patch_embedding.weight"] = r.w(dim, WAN_VACE_IN_DIM, *patch, std=fan_in ** -0.5)
+        sd["vace_patch_embedding.bias"] = r.zeros(dim)
+        for i in range(vace_layers):
+            b = f"vace_blocks.{i}"
+            _wan_block(sd, r, b, dim, ffn_dim)
+            for proj in ("before_proj", "after_proj") if i == 0 else ("after_proj",):
+                sd[f"{b}.{proj}.weight"] = r.w(dim, dim, std=dim ** -0.5)
+                sd[f"{b}.{proj}.bias"] = r.zeros(dim)
     return sd
 
 
@@ -190,6 +217,8 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                     {"config": "WAN22_T2V", "model": "WAN22", "latent_channels": 48}),
     WAN21_I2V: (lambda: wan_state_dict(in_dim=36, out_dim=16, seed=3, i2v=True),
                 {"config": "WAN21_I2V", "model": "WAN21", "latent_channels": 16}),
+    WAN21_VACE: (lambda: wan_state_dict(in_dim=16, out_dim=16, seed=4, vace_layers=1),
+                 {"config": "WAN21_Vace", "model": "WAN21_Vace", "latent_channels": 16}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
 }

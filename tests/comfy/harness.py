@@ -896,3 +896,78 @@ def wan22_ti2v_i2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple",
         "start_latent": ["30", 0], "width": width, "height": height, "length": length, "batch_size": 1}}
     built.prompt[built.ids["sampler"]]["inputs"]["latent_image"] = ["32", 0]
     return built
+
+
+# Wan2.1 VACE: the real WanVaceToVideo node, with a tiny Wan2.1 VAE (random weights) for its encodes.
+WAN21_VACE = make_tiny_models.WAN21_VACE
+TINY_WAN21_VAE = "tiny_wan21_vae.safetensors"
+
+
+def write_tiny_wan21_vae(comfy_base: ComfyBase, dim: int = 8, seed: int = 0) -> Path:
+    """Write <base>/models/vae/tiny_wan21_vae.safetensors: the runtime's own Wan2.1 VAE module
+    (comfy.ldm.wan.vae.WanVAE, the config comfy.sd.VAE builds for a Wan2.1 VAE state dict, which takes
+    its width from decoder.head.0.gamma) at width `dim`, with seeded random weights: norm scales 1,
+    biases 0, other weights N(0, 1 / fan-in). ComfyUI's layers skip their own initialisation, so every
+    tensor is set here. Needs ComfyUI imported (the in-process runtime). Encodes 9 frames of 64x64 in
+    a fraction of a second; its latents mean nothing, which a test of wiring does not need."""
+    import math
+
+    import comfy.ldm.wan.vae
+    import safetensors.torch
+    import torch
+
+    module = comfy.ldm.wan.vae.WanVAE(dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                                      temperal_downsample=[False, True, True], dropout=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in module.state_dict().items():
+        if key.endswith("gamma"):
+            state[key] = torch.ones(value.shape)
+        elif key.endswith("bias"):
+            state[key] = torch.zeros(value.shape)
+        else:
+            fan_in = value[0].numel() if value.ndim > 1 else 1
+            state[key] = torch.randn(value.shape, generator=generator) / math.sqrt(fan_in)
+    path = comfy_base.path / "models" / "vae" / TINY_WAN21_VAE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(state, str(path), metadata={"taotest": "random tiny weights, seeded"})
+    return path
+
+
+def wan21_vace_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_VACE,
+                     insert=None, shift=8.0, width=64, height=64, length=9, controls=((0x000000, 1.0),),
+                     reference_color=None, text_len=16, denoise=1.0, filename_prefix="latents/wan21_vace",
+                     count_label="") -> BuiltGraph:
+    """Wan2.1 VACE: like wan_t2v_graph on the tiny VACE model, the conditioning and latent from core
+    WanVaceToVideo nodes (VAELoader with write_tiny_wan21_vae's file): one node per (color, strength)
+    in `controls`, chained as a user chains them (each appends its control to the conditioning), each
+    with an EmptyImage video of `length` frames in that color; with reference_color the first also
+    gets a reference image (one more latent frame, cut off after sampling by TrimVideoLatent with
+    the node's trim_latent). Extra ids: "vae", "vace" (the last WanVaceToVideo), "trim"."""
+    built = _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                         seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
+                         text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
+                         filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    del g[ids.pop("latent")]
+    ids["vae"] = "40"
+    g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
+    positive, negative = [ids["positive"], 0], [ids["negative"], 0]
+    for i, (color, strength) in enumerate(controls):
+        video, vace = str(41 + 3 * i), str(42 + 3 * i)
+        g[video] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
+                                                           "color": color}}
+        g[vace] = {"class_type": "WanVaceToVideo", "inputs": {
+            "positive": positive, "negative": negative, "vae": ["40", 0], "width": width, "height": height,
+            "length": length, "batch_size": 1, "strength": strength, "control_video": [video, 0]}}
+        if i == 0 and reference_color is not None:
+            g["43"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                              "color": reference_color}}
+            g[vace]["inputs"]["reference_image"] = ["43", 0]
+        positive, negative, ids["vace"] = [vace, 0], [vace, 1], vace
+    g[ids["sampler"]]["inputs"].update(positive=positive, negative=negative, latent_image=[ids["vace"], 2])
+    ids["trim"] = "60"
+    g["60"] = {"class_type": "TrimVideoLatent", "inputs": {"samples": [ids["sampler"], 0],
+                                                           "trim_amount": [ids["vace"], 3]}}
+    g[ids["save"]]["inputs"]["samples"] = ["60", 0]
+    return built

@@ -144,6 +144,17 @@ def test_channels_patch_size_and_model_type_are_part_of_the_architecture(change)
     assert not fit.usable and f"differs in {next(iter(change))}" in fit.refusal
 
 
+def test_an_image_input_vace_is_another_architecture_than_plain_vace():
+    """The newest ComfyUI's model_detection sets vace_image_input on a VACE checkpoint with an image
+    embedding (ID-V2V); nothing else recorded tells it from plain VACE of the same size."""
+    plain_vace = dict(WAN_14B, model_type="vace", vace_layers=8, vace_in_dim=96)
+    fit = identity.compare(through_json(wan(plain_vace, model_class="WAN21_Vace")),
+                           wan(dict(plain_vace, vace_image_input=True), model_class="WAN21_Vace"))
+    assert not fit.usable and "differs in vace_image_input" in fit.refusal
+    assert identity.compare(through_json(wan(plain_vace, model_class="WAN21_Vace")),
+                            wan(plain_vace, model_class="WAN21_Vace")).usable
+
+
 def test_another_model_class_is_refused_naming_both():
     fit = identity.compare(through_json(wan()), wan(model_class="WAN22"))
     assert fit.refusal == "was calibrated on model class WAN21, this model is WAN22"

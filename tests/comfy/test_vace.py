@@ -1,0 +1,140 @@
+"""Wan2.1 VACE in a real ComfyUI: the tiny VACE model through the real loader, conditioned by core
+WanVaceToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE through the real VAELoader),
+sampled by KSampler, trimmed by TrimVideoLatent.
+
+Users asked caching packs for VACE that the cache respects (KJNodes#281, ComfyUI#7891: native caches
+ignored or dropped the VACE hints). TaoCache wraps the whole diffusion-model call (the DIFFUSION_MODEL
+wrapper: VaceWanModel keeps WanModel.forward), so a computed call runs the VACE blocks with the
+control, and a skipped call predicts the whole output, hints included. These tests check that: the
+control reaches the model, the cache keeps the node-pack invariants with one control, two chained
+controls and a reference image, a cached run follows its own control, and calibration (its placement
+trials re-sample with the same conditioning) records what a run with the profile reproduces.
+"""
+import json
+
+import pytest
+import torch
+
+import harness
+from robustness_helpers import PERMISSIVE, check_run, one_torch_thread, reports, taocache
+from taocache import Profile
+from taocache import placement as placements
+from test_taocache_node import NEVER, summary_counts
+
+assert one_torch_thread  # autouse fixture, imported to apply here
+
+BLACK, WHITE = 0x000000, 0xFFFFFF
+VARIANTS = {
+    "one control": dict(controls=((BLACK, 1.0),)),
+    "two controls": dict(controls=((BLACK, 1.0), (WHITE, 0.5))),
+    "reference image": dict(controls=((BLACK, 1.0),), reference_color=WHITE),
+}
+
+
+@pytest.fixture(scope="module")
+def vace(comfy_inprocess, comfy_base):
+    """The in-process runtime with the tiny Wan2.1 VAE written into models/vae."""
+    harness.write_tiny_wan21_vae(comfy_base)
+    return comfy_inprocess
+
+
+def run(comfy, **kwargs):
+    return comfy.run(harness.wan21_vace_graph(**kwargs)).raise_for_status()
+
+
+def relative_error(a, b):
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def test_tiny_vace_model_is_detected_as_vace_by_the_real_loader(comfy_inprocess, comfy_base):
+    import comfy.sd
+    report = harness.load_model_report(comfy_base.models[harness.WAN21_VACE])
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN21_Vace", "WAN21_Vace", 16)
+    assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
+    network = comfy.sd.load_diffusion_model(comfy_base.models[harness.WAN21_VACE]).model.diffusion_model
+    assert type(network).__name__ == "VaceWanModel" and len(network.vace_blocks) == 1
+    assert network.vace_patch_embedding.weight.shape[1] == 96  # 2 x 16 latent channels + 64 mask channels
+
+
+def test_the_control_video_reaches_the_model(vace):
+    """Another control colour or strength changes the result, and a reference image adds a latent
+    frame that TrimVideoLatent removes (a test of the wiring the cache tests below rely on)."""
+    black = run(vace, steps=10, cfg=1.0, controls=((BLACK, 1.0),))
+    white = run(vace, steps=10, cfg=1.0, controls=((WHITE, 1.0),))
+    weaker = run(vace, steps=10, cfg=1.0, controls=((BLACK, 0.2),))
+    assert black.latent.shape == white.latent.shape == (1, 16, 3, 8, 8)
+    assert relative_error(white.latent, black.latent) > 0.01
+    assert relative_error(weaker.latent, black.latent) > 0.01
+    with_reference = run(vace, steps=10, cfg=1.0, controls=((BLACK, 1.0),), reference_color=WHITE)
+    assert with_reference.latent.shape == (1, 16, 3, 8, 8)
+    assert not torch.equal(with_reference.latent, black.latent)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("cfg", [1.0, 5.0])
+def test_never_skip_thresholds_are_bit_identical_to_no_node(vace, variant, cfg):
+    plain = run(vace, steps=20, cfg=cfg, **VARIANTS[variant])
+    cached = run(vace, steps=20, cfg=cfg, insert=[taocache(**NEVER)], **VARIANTS[variant])
+    assert torch.equal(cached.latent, plain.latent)
+    assert summary_counts(cached.log_text) == (20, 0, 20)
+    assert cached.calls == plain.calls == [20]
+    check_run(reports(cached)[0], cached.calls[0])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("cfg", [1.0, 5.0])
+def test_permissive_thresholds_skip_in_the_window_only_and_counts_are_real(vace, variant, cfg):
+    result = run(vace, steps=30, cfg=cfg, insert=[taocache(**PERMISSIVE)], **VARIANTS[variant])
+    found = reports(result)
+    assert len(found) == 1 and len(result.calls) == 1
+    report = check_run(found[0], result.calls[0])  # counts = real forward calls, skips only in the window
+    assert report["total"] == 30 and report["skipped"] >= 8, report["summary"]
+    assert "APPLY_MODEL" not in result.log_text  # VaceWanModel goes through the DIFFUSION_MODEL wrapper
+    assert result.latent.shape == (1, 16, 3, 8, 8) and torch.isfinite(result.latent).all()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_cached_run_follows_its_own_control(vace, variant):
+    """The cached run with the black control stays far closer to the full black run than the full
+    run with the other control is: the control still steers the result where TaoCache skips. (The
+    permissive thresholds: on random weights the default cos gate never opens.)"""
+    other = dict(VARIANTS[variant], controls=((WHITE, 1.0),) + VARIANTS[variant]["controls"][1:])
+    full = run(vace, steps=30, **VARIANTS[variant])
+    full_other = run(vace, steps=30, **other)
+    cached = run(vace, steps=30, insert=[taocache(**PERMISSIVE)], **VARIANTS[variant])
+    computed, skipped, _ = summary_counts(cached.log_text)
+    assert skipped >= 3, cached.log_text[-2000:]
+    control_effect = relative_error(full_other.latent, full.latent)
+    cache_error = relative_error(cached.latent, full.latent)
+    print(f"{variant}: {skipped} of 30 skipped, cache error {cache_error:.4f}, control effect {control_effect:.4f}")
+    assert cache_error < 0.25 * control_effect
+
+
+def test_calibration_trials_resample_with_the_control_and_a_run_reproduces_them(vace, comfy_base):
+    """TaoCache Calibrate on the VACE model: its profile records the VACE class, its placement trials
+    sample the same conditioning again (a run of the chosen placement with the profile reproduces the
+    recorded error to 1e-3), and the profile is refused on the plain Wan2.1 T2V model, naming both."""
+    name, steps, seeds = "tiny_wan_vace", 20, (30, 31)
+    profile_path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+    profile_path.unlink(missing_ok=True)
+    node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
+    fulls = [run(vace, steps=steps, seed=seed, insert=[node]) for seed in seeds]
+    data = json.loads(profile_path.read_text())
+    assert data["metadata"]["model_class"] == "WAN21_Vace" and data["metadata"]["runs"] == 2
+    assert data["metadata"]["model_config"]["model_type"] == "vace"
+    trials = [t for t in data["trials"] if t["run"] == 1]
+    assert sorted(t["placement"] for t in trials) == sorted(placements.PLACEMENTS)
+    assert all(0 < t["error"] < 1 for t in trials), trials
+
+    best, _ = placements.choose(Profile.from_dict(data).trials, steps, 1.5)
+    planned = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                       max_consecutive_skips=2)
+    again = run(vace, steps=steps, seed=seeds[1], insert=[planned])
+    assert f"{best}: skips steps" in again.log_text, again.log_text[-2000:]
+    recorded = next(t["error"] for t in trials if t["placement"] == best)
+    assert relative_error(again.latent, fulls[1].latent) == pytest.approx(recorded, rel=1e-3, abs=1e-7)
+
+    built = harness.wan_t2v_graph(steps=steps, insert=[taocache(profile=f"{name}.json", **PERMISSIVE)])
+    plain_model = vace.run(built).raise_for_status()
+    texts = plain_model.texts_for(built.inserted[0])
+    assert any("calibrated on model class WAN21_Vace, this model is WAN21" in t for t in texts), texts
