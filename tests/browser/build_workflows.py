@@ -323,6 +323,40 @@ def hunyuan_video() -> Workflow:
     return w
 
 
+def wan21_vace() -> Workflow:
+    w = Workflow("wan2.1_vace_1.3B_taocache", "Wan2.1 VACE 1.3B (control video, optional reference image)")
+    files = [("diffusion_models", "wan2.1_vace_1.3B_fp16.safetensors"),
+             ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"), ("vae", "wan_2.1_vae.safetensors")]
+    extra = ("Files: Comfy-Org/Wan_2.1_ComfyUI_repackaged on Hugging Face (wan2.1_vace_14B_fp16 for the 14B "
+             "model). Pick your control video (a pose, depth or edge video, in ComfyUI/input/) in Load Video; for "
+             "a reference image, un-bypass Load Image (select it, Ctrl+B). 832x480, 33 frames. Trim Video Latent "
+             "removes the reference image's extra frame after sampling.\n\n**VACE and TaoCache**: TaoCache "
+             "wraps the whole model call, so every computed step runs the VACE blocks with your control and a "
+             "skipped step predicts the output they shaped (tests/comfy/test_vace.py checks it on a tiny VACE "
+             "model: the cached run stays with its own control).")
+    w.note((-470, 0), [430, 700], files_note(w.description, files, extra, model="Wan2.1 VACE 1.3B"))
+    unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")
+    clip = w.add("CLIPLoader", (0, 130), size=[340, 106], clip_name=files[1][1], type="wan", device="default")
+    vae = w.add("VAELoader", (0, 286), size=[340, 58], vae_name=files[2][1])
+    video = w.add("LoadVideo", (0, 394), size=[340, 330], title="Load Video (control video)", file="control.mp4")
+    frames = w.add("GetVideoComponents", (0, 774), size=[220, 66], video=video)
+    image = w.add("LoadImage", (0, 890), size=[340, 330], mode=4, title="Load Image (optional reference image)",
+                  image="example.png")
+    model = w.add("ModelSamplingSD3", (390, 0), size=[300, 58], model=unet, shift=8.0)
+    tc = taocache(w, model, (390, 110))
+    pos, neg = wan_text(w, clip, 740, 0, "A dancer in a flowing red dress spins on a wooden stage under warm "
+                                         "spotlights, smooth motion, steady camera.")
+    vace = w.add("WanVaceToVideo", (740, 420), size=[300, 254], positive=pos, negative=neg, vae=vae,
+                 control_video=frames[0], reference_image=image[0], width=832, height=480, length=33, batch_size=1,
+                 strength=1.0)
+    sampler = w.add("KSampler", (1210, 0), size=[300, 262], model=tc, positive=vace[0], negative=vace[1],
+                    latent_image=vace[2], seed=42, seed__control="fixed", steps=30, cfg=6.0, sampler_name="uni_pc",
+                    scheduler="simple", denoise=1.0)
+    trimmed = w.add("TrimVideoLatent", (1210, 320), size=[300, 82], samples=sampler, trim_amount=vace[3])
+    video_out(w, trimmed, vae, 1560, 0, 16, "taocache_wan21_vace")
+    return w
+
+
 def wan21_calibrate() -> Workflow:
     w = Workflow("wan2.1_t2v_1.3B_taocache_calibrate", "Wan2.1 T2V 1.3B: calibrate a TaoCache profile")
     files = WAN21_T2V_FILES
@@ -388,7 +422,7 @@ def wan21_compare() -> Workflow:
 
 
 WORKFLOWS = [wan21_t2v, wan21_i2v, wan22_a14b, wan22_ti2v_5b, lambda: wan21_t2v(easycache=True), hunyuan_video,
-             wan21_calibrate, wan21_compare]
+             wan21_calibrate, wan21_compare, wan21_vace]
 
 
 # ---- building through the frontend ------------------------------------------------------------------

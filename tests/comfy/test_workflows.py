@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+import harness
 import workflow_tools as wt
 
 WORKFLOWS = wt.shipped_workflows()
@@ -24,6 +25,8 @@ EXPECTED = {
     "hunyuan_video_t2v_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "DualCLIPLoader": 1},
     "wan2.1_t2v_1.3B_taocache_calibrate": {"UNETLoader": 1, "TaoCacheCalibrate": 1, "KSampler": 1},
     "wan2.1_t2v_1.3B_taocache_compare": {"UNETLoader": 1, "TaoCache": 2, "KSampler": 2, "TaoCacheCompare": 1},
+    "wan2.1_vace_1.3B_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "WanVaceToVideo": 1,
+                                  "LoadVideo": 1, "LoadImage": 1, "TrimVideoLatent": 1},
 }
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
                    "predictor", "error_budget", "verbose"]
@@ -242,8 +245,15 @@ def test_browse_templates_lists_every_workflow_with_its_thumbnail(comfy_server):
         assert thumb == (wt.WORKFLOWS_DIR / f"{name}.jpg").read_bytes()
 
 
+@pytest.fixture(scope="module")
+def tiny_vae(comfy_inprocess, comfy_base):
+    """The tiny Wan2.1 VAE the VACE workflow's WanVaceToVideo encodes with (written with the runtime's
+    own module, so ComfyUI is imported in-process; the server reads the same base directory)."""
+    return harness.write_tiny_wan21_vae(comfy_base)
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
-def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_info):
+def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_info, tiny_vae):
     workflow = wt.load(path)
     prompt, swapped = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=12, prefix=f"taotest/{path.stem}")
     log_mark = len(comfy_server.log_text())
@@ -272,6 +282,9 @@ def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_
         assert re.search(r"TaoCache Calibrate: profile \S+ now holds \d+ run\(s\)", log)
     if _nodes(workflow, "EasyCache"):
         assert "EasyCache - skipped" in log
+    if _nodes(workflow, "WanVaceToVideo"):  # kept: the tiny VAE encodes the control frames for real
+        assert [e["inputs"]["vae"] for e in prompt.values() if e["class_type"] == "WanVaceToVideo"]
+        assert any(e["class_type"] == "TrimVideoLatent" for e in prompt.values())
     for node in _nodes(workflow, "TaoCacheCompare"):  # both runs timed: the call ratio and the wall clock
         lines = result["history"]["outputs"][str(node["id"])]["taocache_compare"]
         assert lines[0].startswith("latent: ") and any(" (call ratio " in line for line in lines), lines

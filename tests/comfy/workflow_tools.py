@@ -18,6 +18,11 @@ Swapping for the tiny test models (`swap_for_tiny`), on the API prompt:
   WanImageToVideo            its positive/negative outputs -> its positive/negative inputs (the
                              conditioning passes through), its latent -> EmptyHunyuanLatentVideo
   Wan22ImageToVideoLatent    -> EmptyHunyuanLatentVideo (16 channels; KSampler widens them to 48)
+  WanVaceToVideo             kept, at 64 x 64 x 9 frames, encoding with the tiny Wan2.1 VAE (its
+                             VAELoader's vae_name -> tiny_wan21_vae.safetensors, which
+                             harness.write_tiny_wan21_vae writes); its control_video and
+                             reference_image come from EmptyImage (9 frames, 1 frame) in place of
+                             Load Video / Get Video Components / Load Image
   EmptyHunyuanLatentVideo    64 x 64 x 9 frames ([1, 16, 3, 8, 8])
   VAEDecode, VAEDecodeTiled  -> SaveLatent of their samples; everything downstream of them
                              (CreateVideo, SaveVideo, ...) is dropped
@@ -26,10 +31,11 @@ Swapping for the tiny test models (`swap_for_tiny`), on the API prompt:
   KSamplerAdvanced           kept as shipped (each Wan2.2 expert needs 10 steps of its own for TaoCache
                              to act), or scaled to `advanced_steps` with the split kept
   loaders and encoders left without consumers (CLIPLoader, DualCLIPLoader, VAELoader,
-  CLIPVisionLoader, CLIPVisionEncode, LoadImage) are removed
-Everything else (ModelSamplingSD3, TaoCache, EasyCache, FluxGuidance, ConditioningZeroOut, ...) runs
-as shipped. No tiny VAE, text encoder or CLIP vision model exists, so the image inputs of the I2V
-workflows are not exercised.
+  CLIPVisionLoader, CLIPVisionEncode, LoadImage, LoadVideo, GetVideoComponents) are removed
+Everything else (ModelSamplingSD3, TaoCache, EasyCache, FluxGuidance, ConditioningZeroOut,
+TrimVideoLatent, ...) runs as shipped. No tiny text encoder or CLIP vision model exists, so the
+image inputs of the I2V workflows are not exercised; the tiny VAE encodes VACE's control frames only
+(the decode is replaced, as everywhere).
 """
 from __future__ import annotations
 
@@ -57,6 +63,8 @@ MODE_ALWAYS, MODE_NEVER, MODE_BYPASS = 0, 2, 4
 TINY_WAN21 = "tiny_wan21_t2v.safetensors"
 TINY_WAN22_5B = "tiny_wan22_ti2v_5b.safetensors"
 TINY_HUNYUAN = "tiny_hunyuan_video.safetensors"
+TINY_WAN21_VACE = "tiny_wan21_vace.safetensors"
+TINY_WAN21_VAE = "tiny_wan21_vae.safetensors"  # not from make_tiny_models: harness.write_tiny_wan21_vae
 TINY_LATENT = {"width": 64, "height": 64, "length": 9}
 
 
@@ -332,6 +340,8 @@ def tiny_model_for(unet_name: str) -> str:
         return TINY_HUNYUAN
     if "wan2.2" in name and "5b" in name:
         return TINY_WAN22_5B
+    if "vace" in name:
+        return TINY_WAN21_VACE
     return TINY_WAN21
 
 
@@ -396,6 +406,20 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
             notes.append(f"{nid} Wan22ImageToVideoLatent -> EmptyHunyuanLatentVideo")
         elif kind == "EmptyHunyuanLatentVideo":
             inputs.update(TINY_LATENT)
+        elif kind == "WanVaceToVideo":
+            inputs.update(TINY_LATENT)
+            for name, frames in (("control_video", TINY_LATENT["length"]), ("reference_image", 1)):
+                if name in inputs:
+                    image = new_id()
+                    prompt[image] = {"class_type": "EmptyImage", "inputs": {
+                        "width": TINY_LATENT["width"], "height": TINY_LATENT["height"], "batch_size": frames,
+                        "color": 0x808080}}
+                    inputs[name] = [image, 0]
+                    notes.append(f"{nid} WanVaceToVideo: {name} -> {image} EmptyImage ({frames} frames)")
+            vae = prompt[inputs["vae"][0]]
+            if vae["class_type"] == "VAELoader":
+                vae["inputs"]["vae_name"] = TINY_WAN21_VAE
+                notes.append(f"{inputs['vae'][0]} VAELoader -> {TINY_WAN21_VAE} (WanVaceToVideo encodes with it)")
     decoders = {nid for nid, e in prompt.items() if e["class_type"] in ("VAEDecode", "VAEDecodeTiled")}
     for nid, entry in prompt.items():
         if entry["class_type"] == "TaoCacheCompare":
@@ -423,7 +447,7 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
     while True:
         unused = [nid for nid, e in prompt.items()
                   if e["class_type"] in ("CLIPLoader", "DualCLIPLoader", "VAELoader", "CLIPVisionLoader",
-                                         "CLIPVisionEncode", "LoadImage")
+                                         "CLIPVisionEncode", "LoadImage", "LoadVideo", "GetVideoComponents")
                   and not _consumers(prompt, nid)]
         if not unused:
             break
@@ -542,7 +566,7 @@ def model_files(workflow: dict, object_info: dict) -> dict[str, str]:
     files = {}
     for node in workflow.get("nodes", []):
         node_def = object_info.get(node.get("type"))
-        if node_def is None or node.get("type") == "LoadImage":
+        if node_def is None or node.get("type") in ("LoadImage", "LoadVideo"):  # the user's media, not models
             continue
         for value in named_widget_values(node, node_def).values():
             if is_user_file(value):
