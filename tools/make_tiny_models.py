@@ -19,6 +19,9 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
                                   the 96-channel VACE patch embedding (16 inactive + 16 reactive latent
                                   channels + 64 mask channels, what WanVaceToVideo builds)
                                   -> supported_models.WAN21_Vace / model_base.WAN21_Vace, latent Wan21
+  tiny_ltxv.safetensors           LTX-Video (0.9.x), inner width 128 (32 heads of 4, ComfyUI's fixed
+                                  head count), 1 block, 128 latent channels, text width 4096
+                                  -> supported_models.LTXV / model_base.LTXV, latent LTXV (128 ch)
   tiny_hunyuan_video.safetensors  HunyuanVideo (T2V, guidance-distilled), hidden 128 (1 head of 128),
                                   1 double + 1 single block, 16 channels, text width 4096, pooled 768
                                   -> supported_models.HunyuanVideo / model_base.HunyuanVideo
@@ -33,6 +36,10 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
        'vace_patch_embedding.weight' present -> model_type vace (WAN21_Vace), its in-channels ->
        vace_in_dim, the number of 'vace_blocks.N' -> vace_layers; VaceWanModel adds the blocks' outputs
        after every (layers // vace_layers)-th main block.
+  LTXV: 'adaln_single.emb.timestep_embedder.linear_1.bias' marks it; the number of
+       'transformer_blocks.N' -> layers; 'transformer_blocks.0.attn2.to_k.weight' rows // 32 -> head
+       width and its columns -> cross_attention_dim (the caption projection's width, so the inner
+       width); in_channels stays 128 (the LTXV latent).
   HunyuanVideo: 'txt_in.individual_token_refiner.blocks.0.norm1.weight' marks it; 'img_in.proj.weight'
        -> hidden size, in_channels, patch size; num_heads = hidden // 128 (the RoPE axes need a head
        dim of 16+56+56 = 128); 'txt_in.input_embedder.weight' -> text width; 'vector_in.*' present
@@ -54,10 +61,13 @@ WAN21_T2V = "tiny_wan21_t2v.safetensors"
 WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
 WAN21_I2V = "tiny_wan21_i2v.safetensors"
 WAN21_VACE = "tiny_wan21_vace.safetensors"
+LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 
 # Conditioning widths the tiny models expect.
 WAN_TEXT_DIM = 4096          # fixed by ComfyUI for every Wan model
+LTXV_TEXT_DIM = 4096        # T5-XXL, the caption projection's input
+LTXV_HEADS = 32             # fixed by ComfyUI's detection (head width = attn2.to_k rows // 32)
 HUNYUAN_TEXT_DIM = 4096      # detected from the weights; 4096 like the real llava-llama3 encoder
 HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
 WAN_CLIP_VISION_DIM = 1280   # fixed by ComfyUI: Wan I2V's img_emb takes CLIP-H penultimate states
@@ -152,6 +162,34 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
     return sd
 
 
+def ltxv_state_dict(head_dim=4, num_layers=1, channels=128, text_dim=LTXV_TEXT_DIM, seed=5) -> dict[str, torch.Tensor]:
+    """Full state dict of comfy.ldm.lightricks.model.LTXVModel: inner width LTXV_HEADS * head_dim,
+    self- and cross-attention with q/k RMS norms, a GELU feed-forward of 4x width, AdaLN-single
+    timestep modulation (6 per block, 2 at the output)."""
+    r = _Init(seed)
+    dim = LTXV_HEADS * head_dim
+    sd: dict[str, torch.Tensor] = {}
+    sd["scale_shift_table"] = r.w(2, dim, std=dim ** -0.5)
+    r.linear(sd, "patchify_proj", dim, channels)
+    r.linear(sd, "adaln_single.emb.timestep_embedder.linear_1", dim, 256)
+    r.linear(sd, "adaln_single.emb.timestep_embedder.linear_2", dim, dim)
+    r.linear(sd, "adaln_single.linear", 6 * dim, dim)
+    r.linear(sd, "caption_projection.linear_1", dim, text_dim)
+    r.linear(sd, "caption_projection.linear_2", dim, dim)
+    for i in range(num_layers):
+        b = f"transformer_blocks.{i}"
+        sd[f"{b}.scale_shift_table"] = r.w(6, dim, std=dim ** -0.5)
+        for attn in ("attn1", "attn2"):
+            sd[f"{b}.{attn}.q_norm.weight"] = r.ones(dim)
+            sd[f"{b}.{attn}.k_norm.weight"] = r.ones(dim)
+            for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+                r.linear(sd, f"{b}.{attn}.{proj}", dim, dim)
+        r.linear(sd, f"{b}.ff.net.0.proj", 4 * dim, dim)
+        r.linear(sd, f"{b}.ff.net.2", dim, 4 * dim)
+    r.linear(sd, "proj_out", channels, dim)
+    return sd
+
+
 def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16, out_channels=16,
                              text_dim=HUNYUAN_TEXT_DIM, vec_dim=HUNYUAN_POOLED_DIM, mlp_ratio=4,
                              patch=(1, 2, 2), guidance_embed=True, seed=0) -> dict[str, torch.Tensor]:
@@ -219,6 +257,7 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                 {"config": "WAN21_I2V", "model": "WAN21", "latent_channels": 16}),
     WAN21_VACE: (lambda: wan_state_dict(in_dim=16, out_dim=16, seed=4, vace_layers=1),
                  {"config": "WAN21_Vace", "model": "WAN21_Vace", "latent_channels": 16}),
+    LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
 }

@@ -971,3 +971,41 @@ def wan21_vace_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", see
                                                            "trim_amount": [ids["vace"], 3]}}
     g[ids["save"]]["inputs"]["samples"] = ["60", 0]
     return built
+
+
+LTXV = make_tiny_models.LTXV
+
+
+def ltxv_graph(steps=20, cfg=3.0, sampler="euler", scheduler="simple", seed=42, model=LTXV, insert=None,
+               width=128, height=128, length=17, text_len=16, denoise=1.0, keep_top_half=False,
+               filename_prefix="latents/ltxv", count_label="") -> BuiltGraph:
+    """LTX-Video: UNETLoader -> ModelSamplingLTXV (its default shifts, scaled by the latent's token
+    count) -> [insert...] -> TaoTestCountCalls -> KSampler, with TaoTestConditioning (T5 width 4096,
+    with the token attention mask LTXV's T5 encode gives) through LTXVConditioning (frame rate 25)
+    and EmptyLTXVLatentVideo 128x128x17 ([1,128,3,4,4]: 8x temporal, 32x spatial) -> SaveLatent.
+    keep_top_half: a noise mask (SolidMask 1 with a SolidMask 0 pasted over the top half by
+    MaskComposite, through SetLatentNoiseMask) keeps the top half of the latent, as LTXVImgToVideo's
+    mask keeps the start frame: LTXV then gets one timestep per token (model_base.LTXV.process_timestep).
+    Extra ids: "ltxv_conditioning", and "noise_mask" with keep_top_half."""
+    built = _video_graph(model=model, shift=1.0, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                         seed=seed, insert=insert, extras="ltxv", width=width, height=height, length=length,
+                         text_len=text_len, text_width=make_tiny_models.LTXV_TEXT_DIM, denoise=denoise,
+                         filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    g[ids["latent"]] = {"class_type": "EmptyLTXVLatentVideo",
+                        "inputs": {"width": width, "height": height, "length": length, "batch_size": 1}}
+    g[ids["sampling"]] = {"class_type": "ModelSamplingLTXV", "inputs": {
+        "model": [ids["loader"], 0], "max_shift": 2.05, "base_shift": 0.95, "latent": [ids["latent"], 0]}}
+    ids["ltxv_conditioning"] = "33"
+    g["33"] = {"class_type": "LTXVConditioning", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "frame_rate": 25.0}}
+    g[ids["sampler"]]["inputs"].update(positive=["33", 0], negative=["33", 1])
+    if keep_top_half:
+        ids["noise_mask"] = "36"
+        g["34"] = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": width, "height": height}}
+        g["35"] = {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": width, "height": height // 2}}
+        g["37"] = {"class_type": "MaskComposite", "inputs": {"destination": ["34", 0], "source": ["35", 0],
+                                                             "x": 0, "y": 0, "operation": "multiply"}}
+        g["36"] = {"class_type": "SetLatentNoiseMask", "inputs": {"samples": [ids["latent"], 0], "mask": ["37", 0]}}
+        g[ids["sampler"]]["inputs"]["latent_image"] = ["36", 0]
+    return built
