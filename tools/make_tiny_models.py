@@ -25,6 +25,12 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
   tiny_hunyuan_video.safetensors  HunyuanVideo (T2V, guidance-distilled), hidden 128 (1 head of 128),
                                   1 double + 1 single block, 16 channels, text width 4096, pooled 768
                                   -> supported_models.HunyuanVideo / model_base.HunyuanVideo
+  tiny_hunyuan_video_15.safetensors  HunyuanVideo 1.5 shape, hidden 128, 1 double + 1 single block, in 65
+                                  channels (32 noise + 32 image latent + 1 mask), out 32, patch 1x1x1,
+                                  text width 3584, no pooled text or guidance embedding, with the SigLIP
+                                  projection (1152) and the condition-type embedding (no glyph ByT5 branch)
+                                  -> supported_models.HunyuanVideo15 / model_base.HunyuanVideo15, latent
+                                  HunyuanVideo15 (32 ch)
 
 How ComfyUI derives each config from the keys (comfy/model_detection.py):
   Wan: 'head.modulation' -> dim; 'head.head.weight' rows // 4 -> out_dim (48 means Wan2.2 5B);
@@ -63,12 +69,15 @@ WAN21_I2V = "tiny_wan21_i2v.safetensors"
 WAN21_VACE = "tiny_wan21_vace.safetensors"
 LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
+HUNYUAN_VIDEO_15 = "tiny_hunyuan_video_15.safetensors"
 
 # Conditioning widths the tiny models expect.
 WAN_TEXT_DIM = 4096          # fixed by ComfyUI for every Wan model
 LTXV_TEXT_DIM = 4096        # T5-XXL, the caption projection's input
 LTXV_HEADS = 32             # fixed by ComfyUI's detection (head width = attn2.to_k rows // 32)
 HUNYUAN_TEXT_DIM = 4096      # detected from the weights; 4096 like the real llava-llama3 encoder
+HUNYUAN15_TEXT_DIM = 3584   # HunyuanVideo 1.5's text encoder (Qwen2.5-VL 7B hidden states)
+HUNYUAN15_VISION_DIM = 1152  # fixed by ComfyUI's HunyuanVideo15 config: SigLIP features for vision_in
 HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
 WAN_CLIP_VISION_DIM = 1280   # fixed by ComfyUI: Wan I2V's img_emb takes CLIP-H penultimate states
 WAN_VACE_IN_DIM = 96         # WanVaceToVideo: inactive + reactive latents (2 x 16) + 8x8 mask (64)
@@ -192,8 +201,12 @@ def ltxv_state_dict(head_dim=4, num_layers=1, channels=128, text_dim=LTXV_TEXT_D
 
 def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16, out_channels=16,
                              text_dim=HUNYUAN_TEXT_DIM, vec_dim=HUNYUAN_POOLED_DIM, mlp_ratio=4,
-                             patch=(1, 2, 2), guidance_embed=True, seed=0) -> dict[str, torch.Tensor]:
-    """Full state dict of comfy.ldm.hunyuan_video.model.HunyuanVideo (T2V, qkv bias, 2 refiner blocks)."""
+                             patch=(1, 2, 2), guidance_embed=True, vision_in_dim=None,
+                             seed=0) -> dict[str, torch.Tensor]:
+    """Full state dict of comfy.ldm.hunyuan_video.model.HunyuanVideo (T2V, qkv bias, 2 refiner blocks).
+    vec_dim None: no pooled-text embedder (vector_in). vision_in_dim: HunyuanVideo 1.5's extras, the
+    SigLIP projection (vision_in) and the condition-type embedding (text, glyph, vision); their tensors
+    are drawn after all the others, so a 1.0 model's bytes do not depend on this option."""
     if hidden % 128:
         raise ValueError("ComfyUI sets num_heads = hidden // 128: hidden must be a multiple of 128")
     head_dim = 128
@@ -208,7 +221,8 @@ def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16
     sd["img_in.proj.weight"] = r.w(hidden, in_channels, *patch)
     sd["img_in.proj.bias"] = r.zeros(hidden)
     embedder("time_in", 256)
-    embedder("vector_in", vec_dim)
+    if vec_dim:
+        embedder("vector_in", vec_dim)
     if guidance_embed:
         embedder("guidance_in", 256)
     # text token refiner
@@ -244,6 +258,15 @@ def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16
         r.linear(sd, f"{b}.modulation.lin", 3 * hidden, hidden)
     r.linear(sd, "final_layer.linear", patch[1] * patch[2] * out_channels, hidden)
     r.linear(sd, "final_layer.adaLN_modulation.1", 2 * hidden, hidden)
+    if vision_in_dim:
+        # MLPProj: LayerNorm -> Linear -> GELU -> Linear -> LayerNorm
+        sd["vision_in.proj.0.weight"] = r.ones(vision_in_dim)
+        sd["vision_in.proj.0.bias"] = r.zeros(vision_in_dim)
+        r.linear(sd, "vision_in.proj.1", vision_in_dim, vision_in_dim)
+        r.linear(sd, "vision_in.proj.3", hidden, vision_in_dim)
+        sd["vision_in.proj.4.weight"] = r.ones(hidden)
+        sd["vision_in.proj.4.bias"] = r.zeros(hidden)
+        sd["cond_type_embedding.weight"] = r.w(3, hidden)
     return sd
 
 
@@ -260,6 +283,11 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
     LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
+    HUNYUAN_VIDEO_15: (lambda: hunyuan_video_state_dict(in_channels=65, out_channels=32, patch=(1, 1, 1),
+                                                         text_dim=HUNYUAN15_TEXT_DIM, vec_dim=None,
+                                                         guidance_embed=False, vision_in_dim=HUNYUAN15_VISION_DIM,
+                                                         seed=6),
+                       {"config": "HunyuanVideo15", "model": "HunyuanVideo15", "latent_channels": 32}),
 }
 
 

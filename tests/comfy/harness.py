@@ -822,11 +822,32 @@ def hunyuan_video_graph(steps=20, cfg=1.0, sampler="euler", scheduler="simple", 
                         denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
 
 
+HUNYUAN_VIDEO_15 = make_tiny_models.HUNYUAN_VIDEO_15
+
+
+def hunyuan_video_15_graph(steps=20, cfg=6.0, sampler="euler", scheduler="simple", seed=42, model=HUNYUAN_VIDEO_15,
+                           insert=None, shift=7.0, width=128, height=128, length=9, text_len=16, denoise=1.0,
+                           filename_prefix="latents/hunyuan_video_15", count_label="") -> BuiltGraph:
+    """HunyuanVideo 1.5 T2V: UNETLoader -> ModelSamplingSD3(7) -> [insert...] -> TaoTestCountCalls ->
+    KSampler with TaoTestConditioning (text width 3584, the Qwen2.5-VL encoder's, and no pooled
+    output; no token mask: model_base.HunyuanVideo15 drops an all-ones mask, and this runtime's
+    HunyuanVideo cannot batch cond and uncond with a partial one) and
+    EmptyHunyuanVideo15Latent 128x128x9 ([1,32,3,8,8]: 16x spatial) -> SaveLatent. The model's
+    concat_cond adds the empty image latent and mask channels (65 in)."""
+    built = _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                         seed=seed, insert=insert, extras="hunyuan_video_15", width=width, height=height,
+                         length=length, text_len=text_len, text_width=make_tiny_models.HUNYUAN15_TEXT_DIM, denoise=denoise,
+                         filename_prefix=filename_prefix, count_label=count_label)
+    built.prompt[built.ids["latent"]]["class_type"] = "EmptyHunyuanVideo15Latent"
+    return built
+
+
 # family -> (graph builder, model file, latent channels)
 FAMILIES = {
     "wan21": (wan_t2v_graph, WAN21_T2V, 16),
     "wan22": (wan22_ti2v_graph, WAN22_TI2V_5B, 48),
     "hunyuan_video": (hunyuan_video_graph, HUNYUAN_VIDEO, 16),
+    "hunyuan_video_15": (hunyuan_video_15_graph, HUNYUAN_VIDEO_15, 32),
 }
 
 

@@ -109,7 +109,7 @@ def test_ablation_predictors_run_and_skip(comfy_inprocess, predictor):
     assert skipped > 0 and result.calls == [computed]
 
 
-@pytest.mark.parametrize("family", ["wan22", "hunyuan_video"])
+@pytest.mark.parametrize("family", ["wan22", "hunyuan_video", "hunyuan_video_15"])
 @pytest.mark.parametrize("cfg", [1.0, 4.0])
 def test_other_models_skip_and_count_correctly(comfy_inprocess, family, cfg):
     built = harness.build_graph(family, steps=24, cfg=cfg, insert=[taocache(**PERMISSIVE)])
@@ -119,6 +119,14 @@ def test_other_models_skip_and_count_correctly(comfy_inprocess, family, cfg):
     assert result.calls == [computed]
     assert "APPLY_MODEL" not in result.log_text  # both call the DIFFUSION_MODEL wrapper
     assert torch.isfinite(result.latent).all()
+
+
+@pytest.mark.parametrize("family", ["wan22", "hunyuan_video", "hunyuan_video_15"])
+def test_other_models_never_skip_thresholds_are_bit_identical_to_no_node(comfy_inprocess, family):
+    plain = comfy_inprocess.run(harness.build_graph(family, steps=20, cfg=4.0)).raise_for_status()
+    cached = comfy_inprocess.run(harness.build_graph(family, steps=20, cfg=4.0, insert=[taocache(**NEVER)]))
+    assert torch.equal(cached.raise_for_status().latent, plain.latent)
+    assert summary_counts(cached.log_text) == (20, 0, 20) and cached.calls == plain.calls == [20]
 
 
 def test_too_few_steps_says_why_and_runs_uncached(comfy_inprocess):

@@ -36,7 +36,7 @@ ENTRY_MODULES = ("patch_embedding", "img_in", "x_embedder", "patchify_proj")
 
 
 class TaoTestConditioning:
-    EXTRAS = ["none", "hunyuan_video", "ltxv"]
+    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15"]
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -66,10 +66,12 @@ class TaoTestConditioning:
         if extras == "hunyuan_video":
             extra["pooled_output"] = torch.randn(1, pooled_width, generator=g) * scale
             extra["guidance"] = float(guidance)
-        elif extras == "ltxv":  # LTXV's T5 encode returns an integer token mask (padding 0); its model needs one
+        if extras == "ltxv":  # LTXV's T5 encode returns an integer token mask (padding 0); its model needs one
             mask = torch.ones(1, length, dtype=torch.long)
             mask[:, max(1, length * 3 // 4):] = 0
             extra["attention_mask"] = mask
+        if extras == "hunyuan_video_15":  # its text encoder has no pooled output, but the key is there
+            extra["pooled_output"] = None
         return ([[cond, extra]],)
 
 
