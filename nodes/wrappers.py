@@ -414,6 +414,8 @@ def _publish(settings: NodeSettings, report, finished: bool, seconds: Optional[f
         log.warning(summary)
     else:
         log.info(summary)
+    if report.peak_history_bytes:
+        log.info(report.memory_line())
     compat.show_text_on_node(settings.node_id, summary)
     if settings.node_id is not None:
         compat.send_event(REPORT_EVENT, {"node": str(settings.node_id), **report.to_dict(), "seconds": seconds})

@@ -29,6 +29,12 @@ class BranchHistory:
         """Two deltas, i.e. three computed outputs, are needed before anything can be predicted."""
         return self.previous_delta is not None
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the history holds: the last output (model dtype) and up to two float32 deltas."""
+        tensors = [self.last] + [d.value for d in (self.delta, self.previous_delta) if d is not None]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
     def record(self, output: torch.Tensor, position: float) -> None:
         output = output.detach().clone()  # our own copy: the caller may change its tensor in place
         if self.last is not None and (self.last.shape != output.shape or self.last.device != output.device):

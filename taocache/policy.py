@@ -236,6 +236,8 @@ class TaoCacheRun:
         with self.lock:
             for key, output in zip(keys, outputs):
                 self.history(key).record(output, decision.position)
+            held = sum(history.nbytes for history in self.histories.values())
+            self.report.peak_history_bytes = max(self.report.peak_history_bytes, held)
             decision.row = self.report.add(decision, skipped=False)
 
     def close(self) -> RunReport:

@@ -45,6 +45,7 @@ class RunReport:
     disabled_reason: Optional[str] = None
     rows: list[CallRow] = field(default_factory=list)
     note: Optional[str] = None  # e.g. the profile plan: "profile X: planned 1.50x"
+    peak_history_bytes: int = 0  # the most the branch histories held at once (freed when the run ends)
 
     def add(self, decision: "Decision", skipped: bool) -> CallRow:
         fitted = next(iter(decision.fits.values()), None)
@@ -100,6 +101,12 @@ class RunReport:
             text += f"; {self.note}"
         return text
 
+    def memory_line(self) -> str:
+        """What caching kept in memory beyond an uncached run (history only; a prediction's
+        temporaries live for one call)."""
+        return (f"TaoCache: history held {self.peak_history_bytes / 2 ** 20:.1f} MiB at most "
+                f"(per branch: the last output and two float32 deltas), freed at the end of the run")
+
     def step_lines(self) -> list[str]:
         return [row.line(self.schedule.steps) for row in self.rows]
 
@@ -109,6 +116,7 @@ class RunReport:
             "computed": self.computed, "skipped": self.skipped, "total": self.total,
             "speedup": round(self.speedup, 4), "steps": self.schedule.steps, "summary": self.summary(),
             "window_sigmas": [self.schedule.start_sigma, self.schedule.end_sigma],
+            "history_bytes": self.peak_history_bytes,
             "schedule_sigmas": self.schedule.sigmas,
             "calls": [{"step": round(row.position, 3), "sigma": row.sigma, "skipped": row.skipped,
                        "in_window": row.in_window, "reason": row.reason, "r": row.r, "c": row.c}

@@ -129,6 +129,19 @@ def test_other_models_never_skip_thresholds_are_bit_identical_to_no_node(comfy_i
     assert summary_counts(cached.log_text) == (20, 0, 20) and cached.calls == plain.calls == [20]
 
 
+@pytest.mark.parametrize("cfg", [1.0, 5.0])
+def test_the_run_reports_the_memory_its_history_held(comfy_inprocess, cfg):
+    """One branch at cfg 1, two at cfg 5; each holds the last output (float32 on this CPU) and two
+    float32 deltas, each of the latent's size: recomputed here from the saved latent."""
+    result = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, cfg=cfg, insert=[taocache(**PERMISSIVE)]))
+    result.raise_for_status()
+    report = result.events("taocache.report")[0]
+    branches = 1 if cfg == 1.0 else 2
+    assert report["history_bytes"] == branches * result.latent.numel() * (4 + 4 + 4)
+    mib = report["history_bytes"] / 2 ** 20
+    assert f"TaoCache: history held {mib:.1f} MiB at most" in result.log_text
+
+
 def test_too_few_steps_says_why_and_runs_uncached(comfy_inprocess):
     plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=6)).raise_for_status()
     built = harness.wan_t2v_graph(steps=6, insert=[taocache(**PERMISSIVE)])

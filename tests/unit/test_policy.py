@@ -132,6 +132,18 @@ def test_counts_add_up_and_summary_sentence():
         f"{20 / report.computed:.2f}x)")
 
 
+def test_the_report_keeps_the_most_the_histories_held():
+    """Per branch the last output in its own dtype and two float32 deltas: for two float16 branches
+    of 24 elements, 2 x 24 x (2 + 4 + 4) bytes once three outputs are in."""
+    run = make_run(steps=20)
+    outputs = [y.half() for y in geometric_outputs(20, 0.8)]
+    drive(run, outputs, keys=("cond", "uncond"))
+    assert run.report.peak_history_bytes == 2 * 24 * (2 + 4 + 4)
+    assert sum(h.nbytes for h in run.histories.values()) == run.report.peak_history_bytes
+    report = run.close()
+    assert report.to_dict()["history_bytes"] == 480 and "history held 0.0 MiB at most" in report.memory_line()
+
+
 def test_close_drops_all_tensors():
     run = make_run(steps=20)
     drive(run, geometric_outputs(20, 0.8))
