@@ -236,7 +236,10 @@ def wan22_a14b() -> Workflow:
              "samples steps 0-10 of 20, the low-noise expert steps 10-20. Both windows are set on the full "
              "schedule's noise levels, so start_percent 0.3 opens the window late in the high-noise expert; most "
              "skips happen in the low-noise expert. Each expert needs at least 10 steps of its own for TaoCache to "
-             "act (so at least 20 in all); with the 4-step lightx2v LoRAs it stays off.")
+             "act (so at least 20 in all); with the 4-step lightx2v LoRAs it stays off.\n\n**Calibrating**: replace "
+             "each expert's TaoCache with a TaoCache Calibrate of its own (two profile names, for example "
+             "wan2.2_a14b_high and wan2.2_a14b_low), run a few prompts, then pick each profile on its expert's "
+             "TaoCache: each profile holds its own expert's noise levels and plans that expert's steps.")
     w.note((-470, 0), [430, 620], files_note(w.description, files, extra, model="Wan2.2 T2V A14B"))
     high = w.add("UNETLoader", (0, 0), size=[380, 82], title="Load Diffusion Model (high noise)",
                  unet_name=files[0][1], weight_dtype="default")

@@ -159,3 +159,44 @@ def test_bad_trial_speedups_are_refused_naming_the_input(comfy_inprocess):
     result = comfy_inprocess.run(harness.wan_t2v_graph(steps=12, seed=1, insert=[node]))
     assert result.error is not None
     assert "trial_speedups" in str(result.error) and "1.05 to 4.0" in str(result.error)
+
+
+def test_wan22_a14b_each_expert_calibrates_its_own_profile_and_plans_with_it(comfy_inprocess, comfy_base):
+    """Wan2.2 A14B's two experts (here two loads of the tiny Wan model) on two KSamplerAdvanced (0-12
+    and 12-24 of 24 steps), each with its own TaoCache Calibrate: each profile holds only its expert's
+    noise levels. Then each expert's TaoCache plans from its own profile to 1.5x over its own 12 steps
+    and says so on its node."""
+    from robustness_helpers import split_sampling
+
+    def two_experts(seed, high_node, low_node):
+        built = harness.wan_t2v_graph(steps=24, seed=seed, insert=[high_node])
+        g = built.prompt
+        g["20"] = {"class_type": "UNETLoader", "inputs": dict(g[built.ids["loader"]]["inputs"])}
+        g["21"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["20", 0], "shift": 8.0}}
+        g["22"] = {"class_type": low_node[0], "inputs": {**low_node[1], "model": ["21", 0]}}
+        split_sampling(built, 24, 12, models=([built.ids["count"], 0], ["22", 0]))
+        return built
+
+    names = {"high": "a14b_high", "low": "a14b_low"}
+    for name in names.values():
+        profile_file(comfy_base, name).unlink(missing_ok=True)
+    for seed in (40, 41):
+        comfy_inprocess.run(two_experts(seed, calibrate(names["high"]), calibrate(names["low"]))).raise_for_status()
+    sigmas = {}
+    for expert, name in names.items():
+        data = json.loads(profile_file(comfy_base, name).read_text())
+        assert data["metadata"]["runs"] == 2
+        sigmas[expert] = {sample["sigma"] for run in data["runs"] for sample in run["samples"]}
+    assert min(sigmas["high"]) > max(sigmas["low"]), "each profile holds its own expert's noise levels only"
+
+    planned = {expert: taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                                max_consecutive_skips=2) for expert, name in names.items()}
+    built = two_experts(42, planned["high"], planned["low"])
+    result = comfy_inprocess.run(built).raise_for_status()
+    reports = result.events("taocache.report")
+    assert [r["node"] for r in reports] == [built.inserted[0], "22"]
+    for expert, report in zip(("high", "low"), reports):
+        assert report["total"] == 12 and abs(report["computed"] - 12 / 1.5) <= 1, report["summary"]
+        assert f"profile {names[expert]}.json: speedup mode, target 1.50x" in report["summary"]
+        skipped = [call["sigma"] for call in report["calls"] if call["skipped"]]
+        assert skipped and all(min(sigmas[expert]) - 1e-6 <= s <= max(sigmas[expert]) + 1e-6 for s in skipped)
