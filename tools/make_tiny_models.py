@@ -50,7 +50,10 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
        -> hidden size, in_channels, patch size; num_heads = hidden // 128 (the RoPE axes need a head
        dim of 16+56+56 = 128); 'txt_in.input_embedder.weight' -> text width; 'vector_in.*' present
        -> pooled width 768 (without it ComfyUI picks HunyuanImage21); 'guidance_in.*' -> guidance
-       embedding; the number of 'double_blocks.N' / 'single_blocks.N' -> depths.
+       embedding; the number of 'double_blocks.N' / 'single_blocks.N' -> depths. HunyuanVideo 1.5:
+       'vision_in.proj.0.weight' rows -> vision_in_dim (1152 selects HunyuanVideo15, whose in-channels
+       are 32 noise + 32 image latent + 1 mask), 'cond_type_embedding.weight' present -> the
+       condition-type embedding; no 'vector_in.*' and no 'guidance_in.*'.
 Loading is not strict (missing weights would stay uninitialised), so every weight the module has
 is written.
 """

@@ -9,6 +9,10 @@ control, and a skipped call predicts the whole output, hints included. These tes
 control reaches the model, the cache keeps the node-pack invariants with one control, two chained
 controls and a reference image, a cached run follows its own control, and calibration (its placement
 trials re-sample with the same conditioning) records what a run with the profile reproduces.
+
+Checked against the newest source (Comfy-Org/ComfyUI 0.38.1): WanVaceToVideo and TrimVideoLatent have
+the same inputs and code there, and VaceWanModel still overrides only forward_orig, so the
+DIFFUSION_MODEL wrapper point of WanModel.forward is where TaoCache sees every VACE call.
 """
 import json
 
