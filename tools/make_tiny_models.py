@@ -19,6 +19,9 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
                                   the 96-channel VACE patch embedding (16 inactive + 16 reactive latent
                                   channels + 64 mask channels, what WanVaceToVideo builds)
                                   -> supported_models.WAN21_Vace / model_base.WAN21_Vace, latent Wan21
+  tiny_wan21_fun_control.safetensors  Wan2.1 Fun Control, the I2V shape with in 48 channels (16 noise
+                                  + 16 control latent + 16 start-image latent, what WanFunControlToVideo
+                                  concatenates) -> supported_models.WAN21_FunControl2V / model_base.WAN21
   tiny_ltxv.safetensors           LTX-Video (0.9.x), inner width 128 (32 heads of 4, ComfyUI's fixed
                                   head count), 1 block, 128 latent channels, text width 4096
                                   -> supported_models.LTXV / model_base.LTXV, latent LTXV (128 ch)
@@ -70,6 +73,7 @@ WAN21_T2V = "tiny_wan21_t2v.safetensors"
 WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
 WAN21_I2V = "tiny_wan21_i2v.safetensors"
 WAN21_VACE = "tiny_wan21_vace.safetensors"
+WAN21_FUN_CONTROL = "tiny_wan21_fun_control.safetensors"
 LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 HUNYUAN_VIDEO_15 = "tiny_hunyuan_video_15.safetensors"
@@ -283,6 +287,8 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                 {"config": "WAN21_I2V", "model": "WAN21", "latent_channels": 16}),
     WAN21_VACE: (lambda: wan_state_dict(in_dim=16, out_dim=16, seed=4, vace_layers=1),
                  {"config": "WAN21_Vace", "model": "WAN21_Vace", "latent_channels": 16}),
+    WAN21_FUN_CONTROL: (lambda: wan_state_dict(in_dim=48, out_dim=16, seed=7, i2v=True),
+                        {"config": "WAN21_FunControl2V", "model": "WAN21", "latent_channels": 16}),
     LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),

@@ -335,7 +335,7 @@ def wan21_vace() -> Workflow:
              "a reference image, un-bypass Load Image (select it, Ctrl+B). 832x480, 33 frames. Trim Video Latent "
              "removes the reference image's extra frame after sampling.\n\n**VACE and TaoCache**: TaoCache "
              "wraps the whole model call, so every computed step runs the VACE blocks with your control and a "
-             "skipped step predicts the output they shaped (tests/comfy/test_vace.py checks it on a tiny VACE "
+             "skipped step predicts the output they shaped (tests/comfy/test_control_video.py checks it on a tiny VACE "
              "model: the cached run stays with its own control).")
     w.note((-470, 0), [430, 700], files_note(w.description, files, extra, model="Wan2.1 VACE 1.3B"))
     unet = w.add("UNETLoader", (0, 0), size=[340, 82], unet_name=files[0][1], weight_dtype="default")

@@ -51,3 +51,11 @@ def comfy_server(comfyui_dir, comfy_base):
         pytest.fail(str(e), pytrace=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_wan21_vae(comfy_inprocess, comfy_base):
+    """The tiny Wan2.1 VAE (harness.write_tiny_wan21_vae) in the base's models/vae, for the graphs whose
+    core nodes encode images (WanVaceToVideo, WanFunControlToVideo). Written with the runtime's own
+    module, so ComfyUI is imported in-process; the server reads the same base directory."""
+    return harness.write_tiny_wan21_vae(comfy_base)

@@ -1030,3 +1030,34 @@ def ltxv_graph(steps=20, cfg=3.0, sampler="euler", scheduler="simple", seed=42, 
         g["36"] = {"class_type": "SetLatentNoiseMask", "inputs": {"samples": [ids["latent"], 0], "mask": ["37", 0]}}
         g[ids["sampler"]]["inputs"]["latent_image"] = ["36", 0]
     return built
+
+
+WAN21_FUN_CONTROL = make_tiny_models.WAN21_FUN_CONTROL
+
+
+def wan21_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_FUN_CONTROL,
+                            insert=None, shift=8.0, width=64, height=64, length=9, control_color=0x000000,
+                            clip_vision=True, text_len=16, denoise=1.0, filename_prefix="latents/wan21_fun_control",
+                            count_label="") -> BuiltGraph:
+    """Wan2.1 Fun Control: like wan_t2v_graph on the tiny in-48 model, its conditioning and latent from
+    the core WanFunControlToVideo node (VAELoader with write_tiny_wan21_vae's file) with an EmptyImage
+    control video of `length` frames in `control_color` and, when clip_vision, TaoTestClipVisionOutput.
+    Extra ids: "vae", "control" (the WanFunControlToVideo node)."""
+    built = _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                         seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
+                         text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
+                         filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    del g[ids.pop("latent")]
+    ids.update(vae="40", control="42")
+    g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
+                                                      "color": control_color}}
+    g["42"] = {"class_type": "WanFunControlToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "control_video": ["41", 0]}}
+    if clip_vision:
+        g["43"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": 7, "tokens": 16}}
+        g["42"]["inputs"]["clip_vision_output"] = ["43", 0]
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built

@@ -10,7 +10,6 @@ import re
 
 import pytest
 
-import harness
 import workflow_tools as wt
 
 WORKFLOWS = wt.shipped_workflows()
@@ -245,15 +244,8 @@ def test_browse_templates_lists_every_workflow_with_its_thumbnail(comfy_server):
         assert thumb == (wt.WORKFLOWS_DIR / f"{name}.jpg").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def tiny_vae(comfy_inprocess, comfy_base):
-    """The tiny Wan2.1 VAE the VACE workflow's WanVaceToVideo encodes with (written with the runtime's
-    own module, so ComfyUI is imported in-process; the server reads the same base directory)."""
-    return harness.write_tiny_wan21_vae(comfy_base)
-
-
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
-def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_info, tiny_vae):
+def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_info, tiny_wan21_vae):
     workflow = wt.load(path)
     prompt, swapped = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=12, prefix=f"taotest/{path.stem}")
     log_mark = len(comfy_server.log_text())

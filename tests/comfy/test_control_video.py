@@ -1,14 +1,18 @@
-"""Wan2.1 VACE in a real ComfyUI: the tiny VACE model through the real loader, conditioned by core
-WanVaceToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE through the real VAELoader),
-sampled by KSampler, trimmed by TrimVideoLatent.
+"""Control-video models in a real ComfyUI: Wan2.1 VACE and Wan2.1 Fun Control, tiny models through
+the real loader, conditioned by the core WanVaceToVideo and WanFunControlToVideo nodes (their VAE
+encodes done by a tiny random Wan2.1 VAE through the real VAELoader), sampled by KSampler; VACE's
+result trimmed by TrimVideoLatent.
 
-Users asked caching packs for VACE that the cache respects (KJNodes#281, ComfyUI#7891: native caches
-ignored or dropped the VACE hints). TaoCache wraps the whole diffusion-model call (the DIFFUSION_MODEL
-wrapper: VaceWanModel keeps WanModel.forward), so a computed call runs the VACE blocks with the
-control, and a skipped call predicts the whole output, hints included. These tests check that: the
-control reaches the model, the cache keeps the node-pack invariants with one control, two chained
-controls and a reference image, a cached run follows its own control, and calibration (its placement
-trials re-sample with the same conditioning) records what a run with the profile reproduces.
+Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
+ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
+Control needed its own coefficients). TaoCache wraps the whole diffusion-model call (the
+DIFFUSION_MODEL wrapper: VaceWanModel keeps WanModel.forward, and Fun Control is a plain WanModel
+whose control latent comes in as concatenated channels), so a computed call sees the control and a
+skipped call predicts the whole output it shaped. These tests check that: the control reaches the
+model, the cache keeps the node-pack invariants (with one VACE control, two chained controls and a
+reference image, and with Fun Control), a cached run follows its own control, and calibration (its
+placement trials re-sample with the same conditioning) records what a run with the profile
+reproduces.
 
 Checked against the newest source (Comfy-Org/ComfyUI 0.38.1): WanVaceToVideo and TrimVideoLatent have
 the same inputs and code there, and VaceWanModel still overrides only forward_orig, so the
@@ -28,22 +32,31 @@ from test_taocache_node import NEVER, summary_counts
 assert one_torch_thread  # autouse fixture, imported to apply here
 
 BLACK, WHITE = 0x000000, 0xFFFFFF
+# variant -> (graph builder, its options, the same with the other control colour)
 VARIANTS = {
-    "one control": dict(controls=((BLACK, 1.0),)),
-    "two controls": dict(controls=((BLACK, 1.0), (WHITE, 0.5))),
-    "reference image": dict(controls=((BLACK, 1.0),), reference_color=WHITE),
+    "VACE one control": (harness.wan21_vace_graph, dict(controls=((BLACK, 1.0),)),
+                         dict(controls=((WHITE, 1.0),))),
+    "VACE two controls": (harness.wan21_vace_graph, dict(controls=((BLACK, 1.0), (WHITE, 0.5))),
+                          dict(controls=((WHITE, 1.0), (WHITE, 0.5)))),
+    "VACE reference image": (harness.wan21_vace_graph, dict(controls=((BLACK, 1.0),), reference_color=WHITE),
+                             dict(controls=((WHITE, 1.0),), reference_color=WHITE)),
+    "Fun Control": (harness.wan21_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
 }
 
 
 @pytest.fixture(scope="module")
-def vace(comfy_inprocess, comfy_base):
-    """The in-process runtime with the tiny Wan2.1 VAE written into models/vae."""
-    harness.write_tiny_wan21_vae(comfy_base)
+def vace(comfy_inprocess, tiny_wan21_vae):
+    """The in-process runtime, with the tiny Wan2.1 VAE in models/vae."""
     return comfy_inprocess
 
 
 def run(comfy, **kwargs):
     return comfy.run(harness.wan21_vace_graph(**kwargs)).raise_for_status()
+
+
+def run_variant(comfy, variant, other=False, **kwargs):
+    build, options, other_options = VARIANTS[variant]
+    return comfy.run(build(**(other_options if other else options), **kwargs)).raise_for_status()
 
 
 def relative_error(a, b):
@@ -60,7 +73,7 @@ def test_tiny_vace_model_is_detected_as_vace_by_the_real_loader(comfy_inprocess,
     assert network.vace_patch_embedding.weight.shape[1] == 96  # 2 x 16 latent channels + 64 mask channels
 
 
-def test_the_control_video_reaches_the_model(vace):
+def test_the_vace_control_video_reaches_the_model(vace):
     """Another control colour or strength changes the result, and a reference image adds a latent
     frame that TrimVideoLatent removes (a test of the wiring the cache tests below rely on)."""
     black = run(vace, steps=10, cfg=1.0, controls=((BLACK, 1.0),))
@@ -74,11 +87,26 @@ def test_the_control_video_reaches_the_model(vace):
     assert not torch.equal(with_reference.latent, black.latent)
 
 
+def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, comfy_base):
+    import comfy.sd
+    report = harness.load_model_report(comfy_base.models[harness.WAN21_FUN_CONTROL])
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN21_FunControl2V", "WAN21", 16)
+    network = comfy.sd.load_diffusion_model(comfy_base.models[harness.WAN21_FUN_CONTROL]).model.diffusion_model
+    assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
+
+
+def test_the_fun_control_video_reaches_the_model(vace):
+    black = run_variant(vace, "Fun Control", steps=10, cfg=1.0)
+    white = run_variant(vace, "Fun Control", other=True, steps=10, cfg=1.0)
+    assert black.latent.shape == white.latent.shape == (1, 16, 3, 8, 8)
+    assert relative_error(white.latent, black.latent) > 0.01
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("cfg", [1.0, 5.0])
 def test_never_skip_thresholds_are_bit_identical_to_no_node(vace, variant, cfg):
-    plain = run(vace, steps=20, cfg=cfg, **VARIANTS[variant])
-    cached = run(vace, steps=20, cfg=cfg, insert=[taocache(**NEVER)], **VARIANTS[variant])
+    plain = run_variant(vace, variant, steps=20, cfg=cfg)
+    cached = run_variant(vace, variant, steps=20, cfg=cfg, insert=[taocache(**NEVER)])
     assert torch.equal(cached.latent, plain.latent)
     assert summary_counts(cached.log_text) == (20, 0, 20)
     assert cached.calls == plain.calls == [20]
@@ -88,24 +116,23 @@ def test_never_skip_thresholds_are_bit_identical_to_no_node(vace, variant, cfg):
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("cfg", [1.0, 5.0])
 def test_permissive_thresholds_skip_in_the_window_only_and_counts_are_real(vace, variant, cfg):
-    result = run(vace, steps=30, cfg=cfg, insert=[taocache(**PERMISSIVE)], **VARIANTS[variant])
+    result = run_variant(vace, variant, steps=30, cfg=cfg, insert=[taocache(**PERMISSIVE)])
     found = reports(result)
     assert len(found) == 1 and len(result.calls) == 1
     report = check_run(found[0], result.calls[0])  # counts = real forward calls, skips only in the window
     assert report["total"] == 30 and report["skipped"] >= 8, report["summary"]
-    assert "APPLY_MODEL" not in result.log_text  # VaceWanModel goes through the DIFFUSION_MODEL wrapper
+    assert "APPLY_MODEL" not in result.log_text  # both go through the DIFFUSION_MODEL wrapper
     assert result.latent.shape == (1, 16, 3, 8, 8) and torch.isfinite(result.latent).all()
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_a_cached_run_follows_its_own_control(vace, variant):
     """The cached run with the black control stays far closer to the full black run than the full
-    run with the other control is: the control still steers the result where TaoCache skips. (The
+    run with the white control (in the first VACE control's place) is: the control still steers the result where TaoCache skips. (The
     permissive thresholds: on random weights the default cos gate never opens.)"""
-    other = dict(VARIANTS[variant], controls=((WHITE, 1.0),) + VARIANTS[variant]["controls"][1:])
-    full = run(vace, steps=30, **VARIANTS[variant])
-    full_other = run(vace, steps=30, **other)
-    cached = run(vace, steps=30, insert=[taocache(**PERMISSIVE)], **VARIANTS[variant])
+    full = run_variant(vace, variant, steps=30)
+    full_other = run_variant(vace, variant, other=True, steps=30)
+    cached = run_variant(vace, variant, steps=30, insert=[taocache(**PERMISSIVE)])
     computed, skipped, _ = summary_counts(cached.log_text)
     assert skipped >= 3, cached.log_text[-2000:]
     control_effect = relative_error(full_other.latent, full.latent)
