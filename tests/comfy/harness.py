@@ -924,35 +924,52 @@ WAN21_VACE = make_tiny_models.WAN21_VACE
 TINY_WAN21_VAE = "tiny_wan21_vae.safetensors"
 
 
-def write_tiny_wan21_vae(comfy_base: ComfyBase, dim: int = 8, seed: int = 0) -> Path:
-    """Write <base>/models/vae/tiny_wan21_vae.safetensors: the runtime's own Wan2.1 VAE module
-    (comfy.ldm.wan.vae.WanVAE, the config comfy.sd.VAE builds for a Wan2.1 VAE state dict, which takes
-    its width from decoder.head.0.gamma) at width `dim`, with seeded random weights: norm scales 1,
-    biases 0, other weights N(0, 1 / fan-in). ComfyUI's layers skip their own initialisation, so every
-    tensor is set here. Needs ComfyUI imported (the in-process runtime). Encodes 9 frames of 64x64 in
-    a fraction of a second; its latents mean nothing, which a test of wiring does not need."""
+def write_random_module(module, path: Path, seed: int = 0) -> Path:
+    """Save a runtime module's state dict with seeded random weights: norm scales and one-dimensional
+    weights 1, biases 0, layer-mixing weights ("weights") 1, every other tensor N(0, 1 / fan-in).
+    ComfyUI's layers skip their own initialisation, so every tensor is set here."""
     import math
 
-    import comfy.ldm.wan.vae
     import safetensors.torch
     import torch
 
-    module = comfy.ldm.wan.vae.WanVAE(dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
-                                      temperal_downsample=[False, True, True], dropout=0.0)
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for key, value in module.state_dict().items():
-        if key.endswith("gamma"):
+        if key.endswith(("gamma", "weights")) or (key.endswith("weight") and value.ndim == 1):
             state[key] = torch.ones(value.shape)
         elif key.endswith("bias"):
             state[key] = torch.zeros(value.shape)
         else:
             fan_in = value[0].numel() if value.ndim > 1 else 1
             state[key] = torch.randn(value.shape, generator=generator) / math.sqrt(fan_in)
-    path = comfy_base.path / "models" / "vae" / TINY_WAN21_VAE
     path.parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(state, str(path), metadata={"taotest": "random tiny weights, seeded"})
     return path
+
+
+def write_tiny_wan21_vae(comfy_base: ComfyBase, dim: int = 8, seed: int = 0) -> Path:
+    """Write <base>/models/vae/tiny_wan21_vae.safetensors: the runtime's own Wan2.1 VAE module
+    (comfy.ldm.wan.vae.WanVAE, the config comfy.sd.VAE builds for a Wan2.1 VAE state dict, which takes
+    its width from decoder.head.0.gamma) at width `dim`, with write_random_module's weights. Needs
+    ComfyUI imported (the in-process runtime). Encodes 9 frames of 64x64 in a fraction of a second;
+    its latents mean nothing, which a test of wiring does not need."""
+    import comfy.ldm.wan.vae
+
+    module = comfy.ldm.wan.vae.WanVAE(dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                                      temperal_downsample=[False, True, True], dropout=0.0)
+    return write_random_module(module, comfy_base.path / "models" / "vae" / TINY_WAN21_VAE, seed)
+
+
+def _encoding_graph(**video) -> BuiltGraph:
+    """_video_graph (Wan text width, no conditioning extras) without its empty latent and with a
+    VAELoader "40" of write_tiny_wan21_vae's file: for graphs whose core conditioning node encodes
+    images with the VAE and makes the latent. The caller wires the latent. Extra id: "vae"."""
+    built = _video_graph(extras="none", text_width=make_tiny_models.WAN_TEXT_DIM, **video)
+    del built.prompt[built.ids.pop("latent")]
+    built.ids["vae"] = "40"
+    built.prompt["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
+    return built
 
 
 def wan21_vace_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_VACE,
@@ -965,14 +982,10 @@ def wan21_vace_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", see
     with an EmptyImage video of `length` frames in that color; with reference_color the first also
     gets a reference image (one more latent frame, cut off after sampling by TrimVideoLatent with
     the node's trim_latent). Extra ids: "vae", "vace" (the last WanVaceToVideo), "trim"."""
-    built = _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
-                         seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
-                         text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
-                         filename_prefix=filename_prefix, count_label=count_label)
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
     g, ids = built.prompt, built.ids
-    del g[ids.pop("latent")]
-    ids["vae"] = "40"
-    g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
     positive, negative = [ids["positive"], 0], [ids["negative"], 0]
     for i, (color, strength) in enumerate(controls):
         video, vace = str(41 + 3 * i), str(42 + 3 * i)
@@ -1043,14 +1056,11 @@ def wan21_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     the core WanFunControlToVideo node (VAELoader with write_tiny_wan21_vae's file) with an EmptyImage
     control video of `length` frames in `control_color` and, when clip_vision, TaoTestClipVisionOutput.
     Extra ids: "vae", "control" (the WanFunControlToVideo node)."""
-    built = _video_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
-                         seed=seed, insert=insert, extras="none", width=width, height=height, length=length,
-                         text_len=text_len, text_width=make_tiny_models.WAN_TEXT_DIM, denoise=denoise,
-                         filename_prefix=filename_prefix, count_label=count_label)
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
     g, ids = built.prompt, built.ids
-    del g[ids.pop("latent")]
-    ids.update(vae="40", control="42")
-    g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
+    ids["control"] = "42"
     g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
                                                       "color": control_color}}
     g["42"] = {"class_type": "WanFunControlToVideo", "inputs": {
@@ -1059,5 +1069,45 @@ def wan21_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     if clip_vision:
         g["43"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": 7, "tokens": 16}}
         g["42"]["inputs"]["clip_vision_output"] = ["43", 0]
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
+WAN22_S2V = "tiny_wan22_s2v.safetensors"
+
+
+def write_tiny_wan22_s2v(comfy_base: ComfyBase, seed: int = 8) -> Path:
+    """Write <base>/models/diffusion_models/tiny_wan22_s2v.safetensors: the runtime's own Wan2.2 S2V
+    network (comfy.ldm.wan.model.WanModel_S2V) at Wan width 128, 2 blocks, with the audio settings
+    ComfyUI's detection assumes for every S2V checkpoint (wav2vec2-large features, 4 audio tokens,
+    AdaIN, audio injected at its fixed block list, frame-pack motion), write_random_module's weights.
+    Built from the runtime's module because its many sub-networks would be long to spell out by hand;
+    needs ComfyUI imported (the in-process runtime)."""
+    import comfy.ldm.wan.model
+    import comfy.ops
+
+    module = comfy.ldm.wan.model.WanModel_S2V(dim=128, ffn_dim=256, num_layers=2, num_heads=1, in_dim=16, out_dim=16,
+                                              operations=comfy.ops.disable_weight_init)
+    return write_random_module(module, comfy_base.models_dir / WAN22_S2V, seed)
+
+
+def wan22_s2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_S2V, insert=None,
+                    shift=8.0, width=64, height=64, length=9, audio_seed=1, reference_color=0x808080, text_len=16,
+                    denoise=1.0, filename_prefix="latents/wan22_s2v", count_label="") -> BuiltGraph:
+    """Wan2.2 S2V: like wan_t2v_graph on write_tiny_wan22_s2v's model, the conditioning and latent from
+    the core WanSoundImageToVideo node (VAELoader with write_tiny_wan21_vae's file) with an EmptyImage
+    reference image and TaoTestAudioEncoderOutput (seed `audio_seed`, 1 s) as the audio. Extra ids:
+    "vae", "s2v" (the WanSoundImageToVideo node)."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["s2v"] = "42"
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": reference_color}}
+    g["43"] = {"class_type": "TaoTestAudioEncoderOutput", "inputs": {"seed": audio_seed, "seconds": 1.0}}
+    g["42"] = {"class_type": "WanSoundImageToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "ref_image": ["41", 0], "audio_encoder_output": ["43", 0]}}
     g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
     return built

@@ -1,16 +1,18 @@
-"""Control-video models in a real ComfyUI: Wan2.1 VACE and Wan2.1 Fun Control, tiny models through
-the real loader, conditioned by the core WanVaceToVideo and WanFunControlToVideo nodes (their VAE
-encodes done by a tiny random Wan2.1 VAE through the real VAELoader), sampled by KSampler; VACE's
-result trimmed by TrimVideoLatent.
+"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control and Wan2.2 S2V (sound
+to video), tiny models through the real loader, conditioned by the core WanVaceToVideo,
+WanFunControlToVideo and WanSoundImageToVideo nodes (their VAE encodes done by a tiny random Wan2.1
+VAE through the real VAELoader; S2V's audio features from a test node standing in for the wav2vec2
+encoder), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
 Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
 ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
-Control needed its own coefficients). TaoCache wraps the whole diffusion-model call (the
+Control needed its own coefficients; DiffSynth-Studio#956 and EasyCache#15: S2V had none). TaoCache wraps the whole diffusion-model call (the
 DIFFUSION_MODEL wrapper: VaceWanModel keeps WanModel.forward, and Fun Control is a plain WanModel
-whose control latent comes in as concatenated channels), so a computed call sees the control and a
-skipped call predicts the whole output it shaped. These tests check that: the control reaches the
+whose control latent comes in as concatenated channels; WanModel_S2V also keeps WanModel.forward and
+injects the audio inside), so a computed call sees the control and a skipped call predicts the whole
+output it shaped. These tests check that: the control reaches the
 model, the cache keeps the node-pack invariants (with one VACE control, two chained controls and a
-reference image, and with Fun Control), a cached run follows its own control, and calibration (its
+reference image, with Fun Control and with S2V's audio), a cached run follows its own control, and calibration (its
 placement trials re-sample with the same conditioning) records what a run with the profile
 reproduces.
 
@@ -41,12 +43,15 @@ VARIANTS = {
     "VACE reference image": (harness.wan21_vace_graph, dict(controls=((BLACK, 1.0),), reference_color=WHITE),
                              dict(controls=((WHITE, 1.0),), reference_color=WHITE)),
     "Fun Control": (harness.wan21_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
+    "S2V audio": (harness.wan22_s2v_graph, dict(audio_seed=1), dict(audio_seed=2)),
 }
 
 
 @pytest.fixture(scope="module")
-def vace(comfy_inprocess, tiny_wan21_vae):
-    """The in-process runtime, with the tiny Wan2.1 VAE in models/vae."""
+def vace(comfy_inprocess, comfy_base, tiny_wan21_vae):
+    """The in-process runtime, with the tiny Wan2.1 VAE in models/vae and the tiny Wan2.2 S2V model in
+    models/diffusion_models (both written with the runtime's own modules)."""
+    harness.write_tiny_wan22_s2v(comfy_base)
     return comfy_inprocess
 
 
@@ -95,11 +100,18 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
     assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
 
 
-def test_the_fun_control_video_reaches_the_model(vace):
-    black = run_variant(vace, "Fun Control", steps=10, cfg=1.0)
-    white = run_variant(vace, "Fun Control", other=True, steps=10, cfg=1.0)
-    assert black.latent.shape == white.latent.shape == (1, 16, 3, 8, 8)
-    assert relative_error(white.latent, black.latent) > 0.01
+@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio"])
+def test_the_fun_control_video_and_the_s2v_audio_reach_the_model(vace, variant):
+    one = run_variant(vace, variant, steps=10, cfg=1.0)
+    other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
+    assert one.latent.shape == other.latent.shape == (1, 16, 3, 8, 8)
+    assert relative_error(other.latent, one.latent) > 0.01
+
+
+def test_tiny_s2v_model_is_detected_by_the_real_loader(vace, comfy_base):
+    report = harness.load_model_report(comfy_base.models_dir / harness.WAN22_S2V)
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN22_S2V", "WAN22_S2V", 16)
+    assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -33,6 +33,9 @@ CALLS_ENV = "TAOTEST_CALLS_FILE"
 WRAPPER_KEY = "taotest_count"
 # First compute submodule of each DiT family's forward, in the order they are tried.
 ENTRY_MODULES = ("patch_embedding", "img_in", "x_embedder", "patchify_proj")
+# Networks whose first submodule runs more than once per forward: Wan2.2 S2V also embeds its reference
+# latent with patch_embedding; its time embedding runs once.
+ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding"}
 
 
 class TaoTestConditioning:
@@ -76,8 +79,10 @@ class TaoTestConditioning:
 
 
 def find_entry_module(diffusion_model):
-    """(name, module) of the first compute submodule that only the real forward calls."""
-    for name in ENTRY_MODULES:
+    """(name, module) of the first compute submodule that only the real forward calls, once per call."""
+    for name in (ENTRY_MODULE_BY_CLASS.get(type(diffusion_model).__name__),) + ENTRY_MODULES:
+        if name is None:
+            continue
         mod = getattr(diffusion_model, name, None)
         if isinstance(mod, torch.nn.Module):
             return name, mod

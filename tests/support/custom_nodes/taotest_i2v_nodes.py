@@ -175,6 +175,32 @@ class TaoTestWan22ImageToVideoLatent:
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner reads literal mappings in every file of a
 # repository and would list these test nodes as the pack's own.
+class TaoTestAudioEncoderOutput:
+    """What AudioEncoderEncode returns for a wav2vec2-large encoder (Wan2.2 S2V's): the hidden states of
+    all 25 layers, each [1, frames, 1024] at 50 frames a second, and the clip's length in 16 kHz
+    samples. Seeded random: no audio encoder needed."""
+    LAYERS, WIDTH, FRAME_RATE, SAMPLE_RATE = 25, 1024, 50, 16000
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1}),
+            "seconds": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 60.0, "step": 0.1}),
+        }}
+
+    RETURN_TYPES = ("AUDIO_ENCODER_OUTPUT",)
+    FUNCTION = "make"
+    CATEGORY = "testing/taotest"
+    DESCRIPTION = "Seeded wav2vec2-style audio encoder output (25 layers of [1, frames, 1024]); no encoder needed."
+
+    def make(self, seed, seconds=1.0):
+        g = torch.Generator().manual_seed(seed)
+        frames = max(1, round(seconds * self.FRAME_RATE))
+        layers = [torch.randn(1, frames, self.WIDTH, generator=g) for _ in range(self.LAYERS)]
+        return ({"encoded_audio_all_layers": layers, "audio_samples": round(seconds * self.SAMPLE_RATE)},)
+
+
 NODE_CLASS_MAPPINGS = dict(TaoTestStartLatent=TaoTestStartLatent, TaoTestClipVisionOutput=TaoTestClipVisionOutput,
                            TaoTestWanImageToVideo=TaoTestWanImageToVideo,
-                           TaoTestWan22ImageToVideoLatent=TaoTestWan22ImageToVideoLatent)
+                           TaoTestWan22ImageToVideoLatent=TaoTestWan22ImageToVideoLatent,
+                           TaoTestAudioEncoderOutput=TaoTestAudioEncoderOutput)
