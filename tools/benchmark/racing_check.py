@@ -1,6 +1,6 @@
 """Could calibration try fewer placements? A race, simulated on a placement study. (Not in CI; a second.)
 
-    .runtime/venv/bin/python tools/benchmark/racing_check.py out/study30_euler.json [...] [--min-runs 3]
+    .runtime/venv/bin/python tools/benchmark/racing_check.py out/study30_euler.json [...] [--min-runs 3] [--first N]
 
 TaoCache Calibrate with trial_speedups samples the seed again once per placement (and speedup) after
 every full run: up to six extra sampling runs per speedup per calibration run, which on a 14B model are
@@ -88,11 +88,14 @@ def regret(evaluation: list, target: float, chosen) -> float:
     return 20 * math.log10(min(means.values()) / means[chosen])
 
 
-def report(study: dict, min_runs: int) -> str:
+def report(study: dict, min_runs: int, first: int = 0) -> str:
+    """first: replay only the first `first` calibration runs (0: all), as a user calibrating on fewer."""
     from placement_study import trials_of
     lines, totals = [], {"raced": 0, "full": 0, "changed": 0, "targets": 0, "with": [], "without": []}
     for config, entries in study.items():
         cal, ev = trials_of(entries, "calibration"), trials_of(entries, "evaluation")
+        if first:
+            cal = [t for t in cal if t.run < first]
         steps = cal[0].steps
         raced = full = changed = 0
         with_race, without = [], []
@@ -118,7 +121,8 @@ def report(study: dict, min_runs: int) -> str:
     lines.append(f"all: trial runs {totals['raced']} of {totals['full']} "
                  f"({100 * (1 - totals['raced'] / totals['full']):.0f}% saved), choice changed at {totals['changed']} of "
                  f"{totals['targets']} targets, regret {statistics.fmean(totals['with']):+.2f} dB with the race, "
-                 f"{statistics.fmean(totals['without']):+.2f} dB without (min runs {min_runs})")
+                 f"{statistics.fmean(totals['without']):+.2f} dB without (min runs {min_runs}"
+                 + (f", first {first} calibration runs)" if first else ")"))
     return "\n".join(lines)
 
 
@@ -126,11 +130,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("studies", nargs="+", type=Path)
     ap.add_argument("--min-runs", type=int, default=3, help="paired runs before a placement can be retired")
+    ap.add_argument("--first", type=int, default=0, help="replay only the first N calibration runs (0: all)")
     a = ap.parse_args(argv)
     study = {}
     for path in a.studies:
         study.update(json.loads(path.read_text()))
-    print(report(study, a.min_runs))
+    print(report(study, a.min_runs, a.first))
 
 
 if __name__ == "__main__":
