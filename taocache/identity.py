@@ -22,8 +22,8 @@ from typing import Optional
 IDENTITY_VERSION = 1
 # Loader config keys (ComfyUI's model_config.unet_config) that make up an architecture. Wan: dim,
 # num_layers, in_dim, out_dim, patch_size, model_type; HunyuanVideo-like DiTs: hidden_size, depth,
-# depth_single_blocks, in_channels, out_channels, patch_size. vace_image_input: the newest ComfyUI
-# (model_detection, from 0.39) marks a VACE checkpoint that also has an image embedding (ID-V2V) with
+# depth_single_blocks, in_channels, out_channels, patch_size. vace_image_input: the newest ComfyUI's
+# model_detection (Comfy-Org/ComfyUI) marks a VACE checkpoint that also has an image embedding (ID-V2V) with
 # it; everything else recorded here is the same as plain VACE's. A key absent from both sides
 # compares equal, so adding one that older models lack refuses no older profile.
 ARCHITECTURE_KEYS = ("model_type", "dim", "hidden_size", "num_layers", "depth", "depth_single_blocks",
