@@ -114,6 +114,17 @@ class _Init:
             sd[f"{name}.bias"] = self.zeros(out_f)
 
 
+def _mlp_proj(sd, r, name, in_dim, out_dim):
+    """comfy.ldm.wan.model.MLPProj under `name`: LayerNorm -> Linear -> GELU -> Linear -> LayerNorm
+    (Wan I2V's CLIP-vision img_emb, HunyuanVideo 1.5's SigLIP vision_in)."""
+    sd[f"{name}.proj.0.weight"] = r.ones(in_dim)
+    sd[f"{name}.proj.0.bias"] = r.zeros(in_dim)
+    r.linear(sd, f"{name}.proj.1", in_dim, in_dim)
+    r.linear(sd, f"{name}.proj.3", out_dim, in_dim)
+    sd[f"{name}.proj.4.weight"] = r.ones(out_dim)
+    sd[f"{name}.proj.4.bias"] = r.zeros(out_dim)
+
+
 def _wan_block(sd, r, b, dim, ffn_dim):
     """One WanAttentionBlock (t2v cross-attention, qk_norm and cross_attn_norm on) under prefix b."""
     for attn in ("self_attn", "cross_attn"):
@@ -155,13 +166,7 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
             r.linear(sd, f"{b}.k_img", dim, dim)
             r.linear(sd, f"{b}.v_img", dim, dim)
             sd[f"{b}.norm_k_img.weight"] = r.ones(dim)
-        # MLPProj: LayerNorm -> Linear -> GELU -> Linear -> LayerNorm
-        sd["img_emb.proj.0.weight"] = r.ones(WAN_CLIP_VISION_DIM)
-        sd["img_emb.proj.0.bias"] = r.zeros(WAN_CLIP_VISION_DIM)
-        r.linear(sd, "img_emb.proj.1", WAN_CLIP_VISION_DIM, WAN_CLIP_VISION_DIM)
-        r.linear(sd, "img_emb.proj.3", dim, WAN_CLIP_VISION_DIM)
-        sd["img_emb.proj.4.weight"] = r.ones(dim)
-        sd["img_emb.proj.4.bias"] = r.zeros(dim)
+        _mlp_proj(sd, r, "img_emb", WAN_CLIP_VISION_DIM, dim)
     if vace_layers:
         # The VACE path's projections are drawn at unit gain (N(0, 1 / fan-in)), larger than the main
         # path's 0.02, so that the control visibly steers the tiny model's output (a released VACE
@@ -266,13 +271,7 @@ def hunyuan_video_state_dict(hidden=128, depth=1, depth_single=1, in_channels=16
     r.linear(sd, "final_layer.linear", patch[1] * patch[2] * out_channels, hidden)
     r.linear(sd, "final_layer.adaLN_modulation.1", 2 * hidden, hidden)
     if vision_in_dim:
-        # MLPProj: LayerNorm -> Linear -> GELU -> Linear -> LayerNorm
-        sd["vision_in.proj.0.weight"] = r.ones(vision_in_dim)
-        sd["vision_in.proj.0.bias"] = r.zeros(vision_in_dim)
-        r.linear(sd, "vision_in.proj.1", vision_in_dim, vision_in_dim)
-        r.linear(sd, "vision_in.proj.3", hidden, vision_in_dim)
-        sd["vision_in.proj.4.weight"] = r.ones(hidden)
-        sd["vision_in.proj.4.bias"] = r.zeros(hidden)
+        _mlp_proj(sd, r, "vision_in", vision_in_dim, hidden)
         sd["cond_type_embedding.weight"] = r.w(3, hidden)
     return sd
 
