@@ -23,8 +23,8 @@ from ..taocache import placement as placements
 from ..taocache.planner import plan
 from . import compat, profiles
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
-                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, sample_with_run_state,
-                       transformer_options_of)
+                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, replaced_blocks,
+                       sample_with_run_state, transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -70,10 +70,11 @@ def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tens
     if keys is None or sigma is None:
         return
     labels = options.get("cond_or_uncond") or list(range(len(keys)))
+    suffix = " (blocks replaced)" if replaced_blocks(options) else ""  # e.g. Skip Layer Guidance's call
     position = live.schedule.position(sigma)
     with live.lock:
         for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
-            live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)), sigma, position, chunk)
+            live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)) + suffix, sigma, position, chunk)
 
 
 def calibration_outer_sample_wrapper(executor, *args, **kwargs):

@@ -108,10 +108,27 @@ def transformer_options_of(args, kwargs) -> dict:
     return {}
 
 
+def replaced_blocks(options: dict) -> tuple:
+    """The blocks this call's transformer_options replace ("patches_replace"), as sorted names.
+
+    A guidance node can call the model again for the same conditioning at the same noise level with
+    some blocks replaced: the core SkipLayerGuidanceDiT adds a call of the cond with layers skipped,
+    SkipLayerGuidanceDiTSimple skips them in the uncond call inside its range. That call computes a
+    different function, so it must not share the plain call's history: a prediction from the plain
+    history would return the plain output and cancel the guidance, and recording it would mix the
+    two functions' deltas."""
+    replaced = options.get("patches_replace")
+    if not isinstance(replaced, dict):
+        return ()
+    return tuple(sorted(f"{name}:{block!r}" for name, blocks in replaced.items()
+                        if isinstance(blocks, dict) for block in blocks))
+
+
 def branch_keys(options: dict, batch: int) -> Optional[list]:
     """One key per conditioning entry in the call, per context window: its uuid and whether it is a
     cond or an uncond. The uuid alone is not unique: for an area cond, ComfyUI fills the matching
-    uncond area with a copy of the cond entry, uuid included, and batches the two in one call."""
+    uncond area with a copy of the cond entry, uuid included, and batches the two in one call.
+    A call that replaces blocks (`replaced_blocks`) keys its branches apart from the plain calls."""
     uuids = options.get("uuids")
     kinds = options.get("cond_or_uncond")
     if uuids and kinds and len(uuids) == len(kinds):
@@ -130,7 +147,10 @@ def branch_keys(options: dict, batch: int) -> Optional[list]:
         indices = getattr(window, "index_list", None)
         if indices is None:  # windows could not be told apart: they would share one history
             return None
-        return [(key, tuple(indices)) for key in keys]
+        keys = [(key, tuple(indices)) for key in keys]
+    replaced = replaced_blocks(options)
+    if replaced:
+        keys = [(key, "replaced", replaced) for key in keys]
     return keys
 
 

@@ -1,0 +1,140 @@
+"""Guidance nodes that call the model again, in a real ComfyUI: the core Skip Layer Guidance nodes
+(comfy_extras/nodes_slg.py) on the tiny Wan2.1 model, with TaoCache before or after them.
+
+SkipLayerGuidanceDiT adds a third model call per step inside its range: the cond again, at the same
+noise level, with some blocks replaced by the identity (transformer_options "patches_replace").
+SkipLayerGuidanceDiTSimple runs the uncond with those blocks replaced inside its range. Both calls
+carry the same uuid as the plain ones, so before TaoCache keyed them apart (`replaced_blocks` in
+nodes/wrappers.py) a skipped guidance call was predicted from the plain cond's history: it returned
+about the plain output and cancelled the guidance, with nothing said (measured on this model, 30
+steps, SkipLayerGuidanceDiT from 0.01 to 1.0: the cached run's error against the full guided run
+was 97% of what the guidance changes; now it is 15%, the same as without guidance).
+
+Checked against the newest source (Comfy-Org/ComfyUI 0.38.1): nodes_slg.py calls calc_cond_batch
+with the same cond and options patched by model_patcher.set_model_options_patch_replace, which
+still writes transformer_options["patches_replace"][name][(block_name, number)], and WanModel
+still looks its blocks up there as ("double_block", i).
+"""
+import json
+
+import pytest
+import torch
+
+import harness
+from robustness_helpers import (PERMISSIVE, branch_keys_per_run, check_result, check_run, one_torch_thread, reports,
+                                taocache)
+from test_calibration import calibrate, profile_file
+from test_taocache_node import NEVER, summary_counts
+
+assert one_torch_thread and branch_keys_per_run  # fixtures, imported to be found here
+
+# the tiny Wan has two blocks; SkipLayerGuidanceDiT's range covers TaoCache's window (0.3-1.0)
+SLG = ("SkipLayerGuidanceDiT", {"double_layers": "1", "single_layers": "", "scale": 3.0,
+                                "start_percent": 0.01, "end_percent": 1.0, "rescaling_scale": 0.0})
+SLG_SIMPLE = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layers": "",
+                                             "start_percent": 0.0, "end_percent": 1.0})
+SLG_SIMPLE_TO_60 = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layers": "",
+                                                   "start_percent": 0.0, "end_percent": 0.6})
+GUIDANCE = {"SkipLayerGuidanceDiT": SLG, "SkipLayerGuidanceDiTSimple": SLG_SIMPLE}
+
+
+def run(comfy, insert=None, steps=30):
+    return comfy.run(harness.wan_t2v_graph(steps=steps, cfg=5.0, insert=insert)).raise_for_status()
+
+
+def chain(guidance, cache, order):
+    return [guidance, cache] if order == "before" else [cache, guidance]
+
+
+def relative_error(a, b):
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def is_replaced(key) -> bool:
+    return isinstance(key, tuple) and len(key) == 3 and key[1] == "replaced"
+
+
+@pytest.mark.parametrize("node", sorted(GUIDANCE))
+def test_never_skip_thresholds_are_bit_identical_with_skip_layer_guidance(comfy_inprocess, node):
+    plain = run(comfy_inprocess, [GUIDANCE[node]], steps=20)
+    cached = run(comfy_inprocess, [GUIDANCE[node], taocache(**NEVER)], steps=20)
+    assert torch.equal(cached.latent, plain.latent)
+    assert plain.calls[0] > 20, "the guidance adds model calls"
+    computed, skipped, total = summary_counts(cached.log_text)
+    assert (computed, skipped) == (plain.calls[0], 0) and cached.calls == plain.calls
+    check_run(reports(cached)[0], cached.calls[0])
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_the_skip_layer_guidance_call_keeps_its_own_history(comfy_inprocess, branch_keys_per_run, order):
+    """Three histories: the plain cond and uncond (batched in one call) and the cond with a block
+    replaced (the guidance's own call). Every computed call recorded into its own branches."""
+    result = run(comfy_inprocess, chain(SLG, taocache(**PERMISSIVE), order))
+    (report,) = check_result(result, min_skipped=3)
+    assert report["total"] == result.calls[0] + report["skipped"] == 59  # 30 plain calls, 29 guidance calls
+    (histories,) = branch_keys_per_run
+    replaced = [key for key in histories if is_replaced(key)]
+    plain = [key for key in histories if not is_replaced(key)]
+    assert len(replaced) == 1 and len(plain) == 2, histories
+    key, _, blocks = replaced[0]
+    assert key in plain and key[1] == 0 and blocks == ("dit:('double_block', 1)",)
+    plain_cond, plain_uncond = sorted(plain, key=lambda k: k[1])
+    assert histories[plain_cond] == histories[plain_uncond]
+    assert histories[plain_cond] + histories[replaced[0]] == report["computed"]
+    # both kinds of call are skipped somewhere in the window, each predicted from its own history
+    steps = {}
+    for call in report["calls"]:
+        steps.setdefault(call["step"], []).append(call["skipped"])
+    assert any(flags[0] for flags in steps.values() if len(flags) == 2)
+    assert any(flags[1] for flags in steps.values() if len(flags) == 2)
+
+
+def test_an_uncond_whose_blocks_are_replaced_for_part_of_the_run_starts_a_fresh_history(
+        comfy_inprocess, branch_keys_per_run):
+    """SkipLayerGuidanceDiTSimple up to 60%: the uncond is computed with block 0 replaced, then plain.
+    The change of function starts the plain uncond's own history (it warms up again) instead of
+    extrapolating across the switch."""
+    result = run(comfy_inprocess, [SLG_SIMPLE_TO_60, taocache(**PERMISSIVE)])
+    (report,) = check_result(result, min_skipped=3)
+    (histories,) = branch_keys_per_run
+    uncond_keys = [key for key in histories if (key[0][1] if is_replaced(key) else key[1]) == 1]
+    assert len(uncond_keys) == 2 and sum(map(is_replaced, uncond_keys)) == 1, histories
+    plain_uncond = next(key for key in uncond_keys if not is_replaced(key))
+    assert histories[plain_uncond] >= 3, "the plain uncond computes its own warm-up"
+
+
+@pytest.mark.parametrize("node", sorted(GUIDANCE))
+def test_a_cached_run_keeps_the_skip_layer_guidance(comfy_inprocess, node):
+    """The cached guided run stays far closer to the full guided run than the full unguided run is:
+    the guidance still acts where TaoCache skips. (Permissive thresholds: on random weights the
+    default cos gate never opens.)"""
+    full = run(comfy_inprocess)
+    guided = run(comfy_inprocess, [GUIDANCE[node]])
+    cached = run(comfy_inprocess, [GUIDANCE[node], taocache(**PERMISSIVE)])
+    _, skipped, total = summary_counts(cached.log_text)
+    assert skipped >= 8, cached.log_text[-2000:]
+    guidance_effect = relative_error(guided.latent, full.latent)
+    cache_error = relative_error(cached.latent, guided.latent)
+    print(f"{node}: {skipped} of {total} calls skipped, cache error {cache_error:.4f}, "
+          f"guidance effect {guidance_effect:.4f}")
+    assert cache_error < 0.25 * guidance_effect
+
+
+def test_calibration_records_the_guidance_call_as_its_own_branch(comfy_inprocess, comfy_base):
+    """TaoCache Calibrate with SkipLayerGuidanceDiT: the guidance call is recorded as the branch
+    "cond (blocks replaced)", predicted from its own history, never as a second cond sample at the
+    same noise level (which would score the guidance's change as a prediction error)."""
+    name = "tiny_wan_slg"
+    profile_file(comfy_base, name).unlink(missing_ok=True)
+    result = run(comfy_inprocess, [SLG, calibrate(name)], steps=20)
+    assert result.calls == [39]
+    (samples,) = [r["samples"] for r in json.loads(profile_file(comfy_base, name).read_text())["runs"]]
+    by_branch = {}
+    for sample in samples:
+        by_branch.setdefault(sample["branch"], []).append(sample)
+    assert {b: len(s) for b, s in by_branch.items()} == {"cond": 20, "uncond": 20, "cond (blocks replaced)": 19}
+    for branch, found in by_branch.items():
+        sigmas = [s["sigma"] for s in found]
+        assert len(set(sigmas)) == len(sigmas), f"{branch}: two samples at one noise level"
+        errors = [s["error"] for s in found if s["error"] is not None]
+        assert len(errors) == len(found) - 3 and max(errors) < 1.0, (branch, errors)  # 3 outputs before a fit
