@@ -1,5 +1,6 @@
 """Robustness in a real ComfyUI: TaoCache composed with other model patches (core EasyCache, a LoRA,
-torch.compile), one TaoCache model shared by two samplers, and two TaoCache nodes in one chain."""
+fp8 weights, torch.compile), one TaoCache model shared by two samplers, and two TaoCache nodes in one
+chain."""
 import os
 import re
 import time
@@ -80,6 +81,22 @@ def test_lora_applied_before_taocache(comfy_inprocess, tiny_lora):
     check_result(no_lora)
     assert "lora key not loaded" not in lora.log_text
     assert not torch.allclose(lora.latent, no_lora.latent, atol=1e-3), "the LoRA changed nothing"
+
+
+@pytest.mark.parametrize("weight_dtype", ["fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"])
+def test_fp8_weights(comfy_inprocess, weight_dtype):
+    """fp8 weights (UNETLoader's weight_dtype; on this CPU computed by manual cast to float32): the
+    never-skip run is the uncached run bit for bit, the permissive one skips with real counts."""
+    def run(*insert):
+        built = graph(steps=30, insert=list(insert))
+        built.prompt[built.ids["loader"]]["inputs"]["weight_dtype"] = weight_dtype
+        return comfy_inprocess.run(built).raise_for_status()
+
+    plain, never, cached = run(), run(taocache(norm_ratio_threshold=0.0)), run(taocache(**PERMISSIVE))
+    assert "model weight dtype torch.float8" in plain.log_text
+    assert torch.equal(never.latent, plain.latent)
+    (report,) = check_result(cached, min_skipped=8)
+    assert report["total"] == 30
 
 
 def test_one_taocache_model_used_by_two_samplers_reports_each_run(comfy_inprocess):
