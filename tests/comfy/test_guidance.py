@@ -36,6 +36,8 @@ SLG_SIMPLE = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layer
 SLG_SIMPLE_TO_60 = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layers": "",
                                                    "start_percent": 0.0, "end_percent": 0.6})
 GUIDANCE = {"SkipLayerGuidanceDiT": SLG, "SkipLayerGuidanceDiTSimple": SLG_SIMPLE}
+# CFG-Zero* is a post-CFG function too; with TeaCache packs the pair failed (KJNodes#263)
+CFG_ZERO_STAR = ("CFGZeroStar", {})
 
 
 def run(comfy, insert=None, steps=30):
@@ -103,19 +105,21 @@ def test_an_uncond_whose_blocks_are_replaced_for_part_of_the_run_starts_a_fresh_
     assert histories[plain_uncond] >= 3, "the plain uncond computes its own warm-up"
 
 
-@pytest.mark.parametrize("node", sorted(GUIDANCE))
-def test_a_cached_run_keeps_the_skip_layer_guidance(comfy_inprocess, node):
+@pytest.mark.parametrize("node, with_cfg_zero_star", [(node, False) for node in sorted(GUIDANCE)]
+                         + [("SkipLayerGuidanceDiT", True)])
+def test_a_cached_run_keeps_the_skip_layer_guidance(comfy_inprocess, node, with_cfg_zero_star):
     """The cached guided run stays far closer to the full guided run than the full unguided run is:
-    the guidance still acts where TaoCache skips. (Permissive thresholds: on random weights the
-    default cos gate never opens.)"""
-    full = run(comfy_inprocess)
-    guided = run(comfy_inprocess, [GUIDANCE[node]])
-    cached = run(comfy_inprocess, [GUIDANCE[node], taocache(**PERMISSIVE)])
+    the guidance still acts where TaoCache skips, also with CFG-Zero* on the same model. (Permissive
+    thresholds: on random weights the default cos gate never opens.)"""
+    base = [CFG_ZERO_STAR] if with_cfg_zero_star else []
+    full = run(comfy_inprocess, base)
+    guided = run(comfy_inprocess, base + [GUIDANCE[node]])
+    cached = run(comfy_inprocess, base + [GUIDANCE[node], taocache(**PERMISSIVE)])
     _, skipped, total = summary_counts(cached.log_text)
     assert skipped >= 8, cached.log_text[-2000:]
     guidance_effect = relative_error(guided.latent, full.latent)
     cache_error = relative_error(cached.latent, guided.latent)
-    print(f"{node}: {skipped} of {total} calls skipped, cache error {cache_error:.4f}, "
+    print(f"{node}{' with CFGZeroStar' if with_cfg_zero_star else ''}: {skipped} of {total} calls skipped, cache error {cache_error:.4f}, "
           f"guidance effect {guidance_effect:.4f}")
     assert cache_error < 0.25 * guidance_effect
 
