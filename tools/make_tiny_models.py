@@ -22,6 +22,10 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
   tiny_wan21_fun_control.safetensors  Wan2.1 Fun Control, the I2V shape with in 48 channels (16 noise
                                   + 16 control latent + 16 start-image latent, what WanFunControlToVideo
                                   concatenates) -> supported_models.WAN21_FunControl2V / model_base.WAN21
+  tiny_wan22_fun_camera.safetensors  Wan2.2 Fun Camera, the T2V shape with in 36 channels (16 noise +
+                                  4 mask + 16 start-image latent) and the camera adapter (24 Plücker
+                                  channels, what WanCameraEmbedding makes), no image embedding
+                                  -> supported_models.WAN22_Camera / model_base.WAN21_Camera
   tiny_ltxv.safetensors           LTX-Video (0.9.x), inner width 128 (32 heads of 4, ComfyUI's fixed
                                   head count), 1 block, 128 latent channels, text width 4096
                                   -> supported_models.LTXV / model_base.LTXV, latent LTXV (128 ch)
@@ -44,7 +48,10 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
        v_img, norm_k_img; img_emb projects 1280-wide CLIP-vision features to dim).
        'vace_patch_embedding.weight' present -> model_type vace (WAN21_Vace), its in-channels ->
        vace_in_dim, the number of 'vace_blocks.N' -> vace_layers; VaceWanModel adds the blocks' outputs
-       after every (layers // vace_layers)-th main block.
+       after every (layers // vace_layers)-th main block. 'control_adapter.conv.weight' present ->
+       a camera model (CameraWanModel): with 'img_emb.*' model_type camera (WAN21_Camera, in 32),
+       without model_type camera_2.2 (WAN22_Camera, in 36); the adapter's input is fixed at 24
+       channels, pixel-unshuffled by 8 into 24 x 64.
   LTXV: 'adaln_single.emb.timestep_embedder.linear_1.bias' marks it; the number of
        'transformer_blocks.N' -> layers; 'transformer_blocks.0.attn2.to_k.weight' rows // 32 -> head
        width and its columns -> cross_attention_dim (the caption projection's width, so the inner
@@ -74,6 +81,7 @@ WAN22_TI2V_5B = "tiny_wan22_ti2v_5b.safetensors"
 WAN21_I2V = "tiny_wan21_i2v.safetensors"
 WAN21_VACE = "tiny_wan21_vace.safetensors"
 WAN21_FUN_CONTROL = "tiny_wan21_fun_control.safetensors"
+WAN22_FUN_CAMERA = "tiny_wan22_fun_camera.safetensors"
 LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 HUNYUAN_VIDEO_15 = "tiny_hunyuan_video_15.safetensors"
@@ -88,6 +96,7 @@ HUNYUAN15_VISION_DIM = 1152  # fixed by ComfyUI's HunyuanVideo15 config: SigLIP 
 HUNYUAN_POOLED_DIM = 768     # fixed by ComfyUI (CLIP-L pooled output)
 WAN_CLIP_VISION_DIM = 1280   # fixed by ComfyUI: Wan I2V's img_emb takes CLIP-H penultimate states
 WAN_VACE_IN_DIM = 96         # WanVaceToVideo: inactive + reactive latents (2 x 16) + 8x8 mask (64)
+WAN_CAMERA_IN_DIM = 24       # fixed by ComfyUI's CameraWanModel: WanCameraEmbedding's Plücker channels
 
 
 class _Init:
@@ -140,11 +149,13 @@ def _wan_block(sd, r, b, dim, ffn_dim):
 
 
 def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, text_dim=WAN_TEXT_DIM,
-                   freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False, vace_layers=0) -> dict[str, torch.Tensor]:
+                   freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False, vace_layers=0,
+                   camera=False) -> dict[str, torch.Tensor]:
     """Full state dict of comfy.ldm.wan.model.WanModel (qk_norm and cross_attn_norm on): t2v, or
     with i2v the image cross-attention weights and img_emb too, or with vace_layers that many VACE
-    blocks and the VACE patch embedding (VaceWanModel). The i2v and VACE tensors are drawn after all
-    the t2v ones, so a t2v model's bytes do not depend on these options."""
+    blocks and the VACE patch embedding (VaceWanModel), or with camera the camera adapter
+    (CameraWanModel). The i2v, VACE and camera tensors are drawn after all the t2v ones, so a t2v
+    model's bytes do not depend on these options."""
     if dim % 128:
         raise ValueError("ComfyUI sets num_heads = dim // 128: dim must be a multiple of 128")
     r = _Init(seed)
@@ -180,6 +191,17 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
             for proj in ("before_proj", "after_proj") if i == 0 else ("after_proj",):
                 sd[f"{b}.{proj}.weight"] = r.w(dim, dim, std=dim ** -0.5)
                 sd[f"{b}.{proj}.bias"] = r.zeros(dim)
+    if camera:
+        # WanCamAdapter: a patch-sized conv over the pixel-unshuffled camera embedding, then one
+        # residual block of two 3x3 convs; its output is added to the patch embedding. Unit gain, as
+        # for VACE, so the camera motion visibly steers the tiny model.
+        unshuffled = WAN_CAMERA_IN_DIM * 64
+        fan_in = unshuffled * patch[1] * patch[2]
+        sd["control_adapter.conv.weight"] = r.w(dim, unshuffled, patch[1], patch[2], std=fan_in ** -0.5)
+        sd["control_adapter.conv.bias"] = r.zeros(dim)
+        for conv in ("conv1", "conv2"):
+            sd[f"control_adapter.residual_blocks.0.{conv}.weight"] = r.w(dim, dim, 3, 3, std=(dim * 9) ** -0.5)
+            sd[f"control_adapter.residual_blocks.0.{conv}.bias"] = r.zeros(dim)
     return sd
 
 
@@ -288,6 +310,8 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                  {"config": "WAN21_Vace", "model": "WAN21_Vace", "latent_channels": 16}),
     WAN21_FUN_CONTROL: (lambda: wan_state_dict(in_dim=48, out_dim=16, seed=7, i2v=True),
                         {"config": "WAN21_FunControl2V", "model": "WAN21", "latent_channels": 16}),
+    WAN22_FUN_CAMERA: (lambda: wan_state_dict(in_dim=36, out_dim=16, seed=9, camera=True),
+                       {"config": "WAN22_Camera", "model": "WAN21_Camera", "latent_channels": 16}),
     LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),

@@ -1111,3 +1111,31 @@ def wan22_s2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed
         "height": height, "length": length, "batch_size": 1, "ref_image": ["41", 0], "audio_encoder_output": ["43", 0]}}
     g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
     return built
+
+
+WAN22_FUN_CAMERA = make_tiny_models.WAN22_FUN_CAMERA
+
+
+def wan22_fun_camera_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_FUN_CAMERA,
+                           insert=None, shift=8.0, width=64, height=64, length=9, camera_pose="Static",
+                           start_color=0x808080, text_len=16, denoise=1.0, filename_prefix="latents/wan22_fun_camera",
+                           count_label="") -> BuiltGraph:
+    """Wan2.2 Fun Camera: like wan_t2v_graph on the tiny Fun Camera model, the conditioning and
+    latent from the core WanCameraImageToVideo node (VAELoader with write_tiny_wan21_vae's file) with an
+    EmptyImage start image and the camera motion of a core WanCameraEmbedding node (`camera_pose`).
+    Extra ids: "vae", "camera" (the WanCameraImageToVideo node), "trajectory" (WanCameraEmbedding)."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["camera"], ids["trajectory"] = "42", "43"
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": start_color}}
+    g["43"] = {"class_type": "WanCameraEmbedding", "inputs": {"camera_pose": camera_pose, "width": width,
+                                                              "height": height, "length": length}}
+    g["42"] = {"class_type": "WanCameraImageToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "start_image": ["41", 0],
+        "camera_conditions": ["43", 0]}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built

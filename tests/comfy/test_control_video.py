@@ -1,6 +1,7 @@
-"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control and Wan2.2 S2V (sound
-to video), tiny models through the real loader, conditioned by the core WanVaceToVideo,
-WanFunControlToVideo and WanSoundImageToVideo nodes (their VAE encodes done by a tiny random Wan2.1
+"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control, Wan2.2 S2V (sound
+to video) and Wan2.2 Fun Camera, tiny models through the real loader, conditioned by the core
+WanVaceToVideo, WanFunControlToVideo, WanSoundImageToVideo and WanCameraImageToVideo (with
+WanCameraEmbedding's camera motion) nodes (their VAE encodes done by a tiny random Wan2.1
 VAE through the real VAELoader; S2V's audio features from a test node standing in for the wav2vec2
 encoder), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
@@ -8,11 +9,11 @@ Users asked caching packs for VACE and Fun Control support that respects the con
 ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
 Control needed its own coefficients; DiffSynth-Studio#956 and EasyCache#15: S2V had none). TaoCache wraps the whole diffusion-model call (the
 DIFFUSION_MODEL wrapper: VaceWanModel keeps WanModel.forward, and Fun Control is a plain WanModel
-whose control latent comes in as concatenated channels; WanModel_S2V also keeps WanModel.forward and
-injects the audio inside), so a computed call sees the control and a skipped call predicts the whole
+whose control latent comes in as concatenated channels; WanModel_S2V and CameraWanModel also keep
+WanModel.forward and inject the audio or the camera motion inside), so a computed call sees the control and a skipped call predicts the whole
 output it shaped. These tests check that: the control reaches the
 model, the cache keeps the node-pack invariants (with one VACE control, two chained controls and a
-reference image, with Fun Control and with S2V's audio), a cached run follows its own control, and calibration (its
+reference image, with Fun Control, with S2V's audio and with a camera motion), a cached run follows its own control, and calibration (its
 placement trials re-sample with the same conditioning) records what a run with the profile
 reproduces.
 
@@ -44,6 +45,7 @@ VARIANTS = {
                              dict(controls=((WHITE, 1.0),), reference_color=WHITE)),
     "Fun Control": (harness.wan21_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
     "S2V audio": (harness.wan22_s2v_graph, dict(audio_seed=1), dict(audio_seed=2)),
+    "Fun Camera": (harness.wan22_fun_camera_graph, dict(camera_pose="Pan Left"), dict(camera_pose="Zoom In")),
 }
 
 
@@ -100,8 +102,8 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
     assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
 
 
-@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio"])
-def test_the_fun_control_video_and_the_s2v_audio_reach_the_model(vace, variant):
+@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio", "Fun Camera"])
+def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
     assert one.latent.shape == other.latent.shape == (1, 16, 3, 8, 8)
@@ -112,6 +114,15 @@ def test_tiny_s2v_model_is_detected_by_the_real_loader(vace, comfy_base):
     report = harness.load_model_report(comfy_base.models_dir / harness.WAN22_S2V)
     assert (report["config"], report["model"], report["latent_channels"]) == ("WAN22_S2V", "WAN22_S2V", 16)
     assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
+
+
+def test_tiny_fun_camera_model_is_detected_by_the_real_loader(comfy_inprocess, comfy_base):
+    import comfy.sd
+    report = harness.load_model_report(comfy_base.models[harness.WAN22_FUN_CAMERA])
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN22_Camera", "WAN21_Camera", 16)
+    assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
+    network = comfy.sd.load_diffusion_model(comfy_base.models[harness.WAN22_FUN_CAMERA]).model.diffusion_model
+    assert type(network).__name__ == "CameraWanModel" and network.img_emb is None
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -101,6 +101,19 @@ def test_same_graph_twice_with_a_new_seed_caches_both_times(comfy_inprocess):
     assert not torch.equal(first.latent, second.latent)
 
 
+def test_removing_the_node_leaves_the_loaded_model_unpatched(comfy_inprocess):
+    """The node patches a clone: after a cached run, the same graph without the node (the frontend
+    drops a bypassed node the same way) reuses the loader's cached MODEL and runs it as it was,
+    bit for bit the plain run, with every call computed and nothing from TaoCache in the log."""
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=5)).raise_for_status()
+    cached = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=5, insert=[taocache(**PERMISSIVE)]))
+    assert summary_counts(cached.raise_for_status().log_text)[1] > 0
+    again = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=5)).raise_for_status()
+    assert torch.equal(again.latent, plain.latent) and again.calls == [20]
+    assert not any("TaoCache" in line for line in again.log_lines)
+    assert not again.events("taocache.report")
+
+
 @pytest.mark.parametrize("predictor", ["fixed_point_literal", "reuse"])
 def test_ablation_predictors_run_and_skip(comfy_inprocess, predictor):
     built = harness.wan_t2v_graph(steps=20, insert=[taocache(predictor=predictor, **PERMISSIVE)])
