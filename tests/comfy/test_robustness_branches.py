@@ -95,3 +95,34 @@ def test_context_windows_keep_state_per_window(comfy_inprocess, branch_keys_per_
     assert len(histories) == 4  # cond and uncond in each window
     # each window's branches computed once per computed call of that window
     assert sum(histories.values()) == 2 * report["computed"]
+
+
+def test_prompt_switched_by_timestep_range_starts_the_new_prompt_s_own_history(comfy_inprocess, branch_keys_per_run):
+    """Two positive prompts, one for each half of the schedule (ConditioningSetTimestepRange 0-0.5 and
+    0.5-1, combined; ComfyUI runs both at the step on the boundary): from the switch on, the second
+    prompt's branch is new, so its first three calls compute (warm-up) before it is skipped again,
+    while the uncond branch keeps one history throughout."""
+    built = graph(steps=30, cfg=5.0, insert=[taocache(**dict(PERMISSIVE, start_percent=0.1))])
+    g = built.prompt
+    g["32"] = {"class_type": "ConditioningSetTimestepRange", "inputs": {
+        "conditioning": [built.ids["positive"], 0], "start": 0.0, "end": 0.5}}
+    g["33"] = {"class_type": "ConditioningSetTimestepRange", "inputs": {
+        "conditioning": second_positive(built), "start": 0.5, "end": 1.0}}
+    g["34"] = {"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["32", 0], "conditioning_2": ["33", 0]}}
+    g[built.ids["sampler"]]["inputs"]["positive"] = ["34", 0]
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result, min_skipped=8)
+    (histories,) = branch_keys_per_run
+    assert sorted(kind for _, kind in histories) == [0, 0, 1], histories
+    calls = report["calls"]
+    computed_steps = [call["step"] for call in calls if not call["skipped"]]
+    assert batch_sizes(result).count(3) == 1, batch_sizes(result)  # both prompts at the boundary step
+    switch = computed_steps[batch_sizes(result).index(3)]
+    before = [call for call in calls if call["step"] < switch]
+    warm_up = [call for call in calls if call["step"] >= switch][:3]
+    after = [call for call in calls if call["step"] > warm_up[-1]["step"]]
+    assert any(call["skipped"] for call in before) and any(call["skipped"] for call in after)
+    assert not any(call["skipped"] for call in warm_up), warm_up
+    assert [call["reason"] for call in warm_up[1:]] == ["history too short"] * 2
+    uncond = next(key for key in histories if key[1] == 1)
+    assert histories[uncond] == report["computed"]
