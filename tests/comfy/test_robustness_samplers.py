@@ -1,13 +1,13 @@
-"""Robustness in a real ComfyUI: samplers, schedulers, custom sigmas, denoise, split sampling, and the
-Wan2.2 A14B two-expert layout. Every run must report counts equal to the real forward calls, skip
+"""Robustness in a real ComfyUI: samplers, schedulers, custom sigmas, denoise, split sampling, the
+Wan2.2 A14B two-expert layout, and DualCFGGuider's three conditionings. Every run must report counts equal to the real forward calls, skip
 only inside the late window, and compute its last call."""
 import pytest
 
 import harness
-from robustness_helpers import (PERMISSIVE, STOCHASTIC_WARNING, check_result, check_run, graph, one_torch_thread,
-                                reports, skipped_steps, split_sampling, taocache)
+from robustness_helpers import (PERMISSIVE, STOCHASTIC_WARNING, branch_keys_per_run, check_result, check_run, graph,
+                                one_torch_thread, reports, skipped_steps, split_sampling, taocache)
 
-assert one_torch_thread  # autouse fixture, imported to apply here
+assert one_torch_thread and branch_keys_per_run  # fixtures, imported to be found here
 
 
 @pytest.mark.parametrize("sampler", ["euler", "uni_pc", "dpmpp_2m"])
@@ -125,3 +125,25 @@ def test_wan22_a14b_two_experts_each_with_its_own_taocache(comfy_inprocess):
     for node, report in ((built.inserted[0], high), ("22", low)):
         assert report["summary"] in result.texts_for(node)
     assert {call["reason"] for call in low["calls"][:3]} == {"history too short"}
+
+
+@pytest.mark.parametrize("style", ["regular", "nested"])
+def test_dual_cfg_guider_three_conditionings_in_one_call(comfy_inprocess, branch_keys_per_run, style):
+    """DualCFGGuider (Wan Phantom's negative-text / negative-image-text pair uses it): three
+    conditionings (cond1, cond2, negative) batched in one model call per step, each with its own
+    history; the call is skipped only when all three agree."""
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 16, "denoise": 1.0}})
+    g = built.prompt
+    g["65"] = {"class_type": "TaoTestConditioning", "inputs": {
+        **g[built.ids["positive"]]["inputs"], "seed": 7}}
+    guider = g["61"]["inputs"]
+    g["61"] = {"class_type": "DualCFGGuider", "inputs": {
+        "model": guider["model"], "cond1": guider["positive"], "cond2": ["65", 0], "negative": guider["negative"],
+        "cfg_conds": 4.0, "cfg_cond2_negative": 2.0, "style": style}}
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result)
+    assert report["total"] == 16 and set(result.call_records[0]["batch_sizes"]) == {3}
+    (histories,) = branch_keys_per_run
+    assert sorted(index for _, index in histories) == [0, 1, 2], histories
+    assert set(histories.values()) == {report["computed"]}
