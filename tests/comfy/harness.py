@@ -1139,3 +1139,33 @@ def wan22_fun_camera_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple
         "camera_conditions": ["43", 0]}}
     g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
     return built
+
+
+def wan21_phantom_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_T2V, insert=None,
+                        shift=8.0, width=64, height=64, length=9, subject_colors=(0xFF0000,), text_len=16, denoise=1.0,
+                        filename_prefix="latents/wan21_phantom", count_label="") -> BuiltGraph:
+    """Wan2.1 Phantom (subject to video; the T2V architecture): like wan_t2v_graph on the tiny T2V model,
+    the conditioning and latent from the core WanPhantomSubjectToVideo node (VAELoader with
+    write_tiny_wan21_vae's file) with one EmptyImage subject image per colour in `subject_colors`,
+    each encoded into latent frames the model sees concatenated in time after the video's; KSampler
+    takes its positive and negative_text outputs. Extra ids: "vae", "phantom"."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["phantom"] = "42"
+    images = ["41", 0]
+    for i, color in enumerate(subject_colors):
+        node = str(43 + i)
+        g[node] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                          "color": color}}
+        if i == 0:
+            images = [node, 0]
+        else:
+            g[f"5{i}"] = {"class_type": "ImageBatch", "inputs": {"image1": images, "image2": [node, 0]}}
+            images = [f"5{i}", 0]
+    g["42"] = {"class_type": "WanPhantomSubjectToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "images": images}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 3])
+    return built

@@ -1,8 +1,8 @@
 """Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control, Wan2.2 S2V (sound
-to video) and Wan2.2 Fun Camera, tiny models through the real loader, conditioned by the core
-WanVaceToVideo, WanFunControlToVideo, WanSoundImageToVideo and WanCameraImageToVideo (with
-WanCameraEmbedding's camera motion) nodes (their VAE encodes done by a tiny random Wan2.1
-VAE through the real VAELoader; S2V's audio features from a test node standing in for the wav2vec2
+to video), Wan2.2 Fun Camera and Wan2.1 Phantom, tiny models through the real loader, conditioned by
+the core WanVaceToVideo, WanFunControlToVideo, WanSoundImageToVideo, WanCameraImageToVideo (with
+WanCameraEmbedding's camera motion) and WanPhantomSubjectToVideo nodes (their VAE encodes done by a
+tiny random Wan2.1 VAE through the real VAELoader; S2V's audio features from a test node standing in for the wav2vec2
 encoder), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
 Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
@@ -162,6 +162,26 @@ def test_a_cached_run_follows_its_own_control(vace, variant):
     cache_error = relative_error(cached.latent, full.latent)
     print(f"{variant}: {skipped} of 30 skipped, cache error {cache_error:.4f}, control effect {control_effect:.4f}")
     assert cache_error < 0.25 * control_effect
+
+
+def test_phantom_subject_frames_ride_through_the_cache(vace):
+    """Wan2.1 Phantom (WanPhantomSubjectToVideo): the subject images' latent frames are concatenated in
+    time inside the model's forward and cut off its output, so TaoCache sees the video latent only.
+    Never-skip is the uncached run bit for bit; skips and counts hold. (The subjects do reach the
+    model, but on the tiny random-weight T2V model they change the result by about 0.1%, too little
+    to test that a cached run follows them.)"""
+    def phantom(colors, steps, *insert):
+        return vace.run(harness.wan21_phantom_graph(steps=steps, subject_colors=colors,
+                                                    insert=list(insert))).raise_for_status()
+
+    plain = phantom((BLACK, 0xFF0000), 20)
+    assert not torch.equal(phantom((WHITE, 0x0000FF), 20).latent, plain.latent), "the subjects reach the model"
+    never = phantom((BLACK, 0xFF0000), 20, taocache(**NEVER))
+    assert torch.equal(never.latent, plain.latent) and never.calls == plain.calls == [20]
+    cached = phantom((BLACK, 0xFF0000), 30, taocache(**PERMISSIVE))
+    report = check_run(reports(cached)[0], cached.calls[0])
+    assert report["total"] == 30 and report["skipped"] >= 8, report["summary"]
+    assert cached.latent.shape == (1, 16, 3, 8, 8) and torch.isfinite(cached.latent).all()
 
 
 def test_calibration_trials_resample_with_the_control_and_a_run_reproduces_them(vace, comfy_base):
