@@ -57,6 +57,7 @@ class LiveRun:
         self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
         self.output_forms: dict = {}  # input Form -> Form of the model output last computed for it
         self.started: Optional[float] = None  # perf_counter at the first evaluation: model loading excluded
+        self.replaced_calls = 0  # calls whose options replace blocks (Skip Layer Guidance's own call)
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -219,6 +220,9 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
         live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
                   f"uuids {options.get('uuids')!r}, cond_or_uncond {options.get('cond_or_uncond')!r})")
         return None, (live, run.decide([], sigma), [], form, batch)
+    if replaced_blocks(options):
+        with run.lock:
+            live.replaced_calls += 1
     # a skip needs computed history, and recording it sets the output form
     output_form = live.output_forms.get(form, form)
     stream_keys = _stream_keys(keys, output_form.count)
@@ -338,6 +342,10 @@ def outer_sample_wrapper(executor, *args, **kwargs):
 
     def end(finished: bool) -> None:
         report = live.run.close()
+        if live.replaced_calls:  # say why there are more calls than steps
+            report.note = "; ".join(filter(None, [report.note, (
+                f"{live.replaced_calls} of the {report.total} calls replaced blocks (Skip Layer Guidance or "
+                f"similar), each kept its own history")]))
         seconds = None
         if finished and live.started is not None:
             _synchronize()

@@ -74,6 +74,7 @@ def test_the_skip_layer_guidance_call_keeps_its_own_history(comfy_inprocess, bra
     result = run(comfy_inprocess, chain(SLG, taocache(**PERMISSIVE), order))
     (report,) = check_result(result, min_skipped=3)
     assert report["total"] == result.calls[0] + report["skipped"] == 59  # 30 plain calls, 29 guidance calls
+    assert "29 of the 59 calls replaced blocks (Skip Layer Guidance or similar)" in report["summary"]
     (histories,) = branch_keys_per_run
     replaced = [key for key in histories if is_replaced(key)]
     plain = [key for key in histories if not is_replaced(key)]
