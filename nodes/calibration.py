@@ -3,6 +3,7 @@ fixed-point predictor would have done at each step is recorded into a calibratio
 
   OUTER_SAMPLE     once per sampling run: a fresh recorder; at the end the run's samples are added to
                    the profile file (never a half run: an interrupted run adds nothing).
+  CALC_COND_BATCH  marks each evaluation, so a guidance node's extra one is recorded as its own branch.
   DIFFUSION_MODEL  after the forward: one sample per branch and step (r, c, one-step predictor error).
 With trial speedups the OUTER_SAMPLE wrapper then samples the same inputs again once per placement and
 speedup (taocache/placement.py), skipping through TaoCache's own wrappers (attached under this node's
@@ -22,9 +23,10 @@ from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, Tao
 from ..taocache import placement as placements
 from ..taocache.planner import plan
 from . import compat, profiles
+from ..taocache.repeats import RepeatedEvaluations, is_repeat
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
-                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, replaced_blocks,
-                       sample_with_run_state, transformer_options_of)
+                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, evaluation_state,
+                       replaced_blocks, sample_with_run_state, transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -50,7 +52,16 @@ class LiveCalibration:
         self.schedule = schedule
         self.recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
         self.lock = threading.Lock()  # model calls may come from several threads (multi-GPU CFG split)
+        self.repeats = RepeatedEvaluations()
         self.message = ""
+
+
+def calibration_calc_cond_batch_wrapper(executor, *args, **kwargs):
+    model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
+    live: Optional[LiveCalibration] = model_options.get("transformer_options", {}).get(CALIBRATION_RUN_KEY)
+    if live is not None:
+        live.repeats.begin(*evaluation_state(args, kwargs))
+    return executor(*args, **kwargs)
 
 
 def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
@@ -69,12 +80,14 @@ def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tens
     sigma = current_sigma(options)
     if keys is None or sigma is None:
         return
+    keys = live.repeats.keys(keys)
     labels = options.get("cond_or_uncond") or list(range(len(keys)))
     suffix = " (blocks replaced)" if replaced_blocks(options) else ""  # e.g. Skip Layer Guidance's call
     position = live.schedule.position(sigma)
     with live.lock:
         for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
-            live.recorder.observe(key, BRANCH_NAMES.get(label, str(label)) + suffix, sigma, position, chunk)
+            name = BRANCH_NAMES.get(label, str(label)) + suffix + (f" (again {key[2]})" if is_repeat(key) else "")
+            live.recorder.observe(key, name, sigma, position, chunk)
 
 
 def calibration_outer_sample_wrapper(executor, *args, **kwargs):
@@ -209,6 +222,7 @@ def _save_calibration(settings: CalibrationSettings, samples: list, metadata: di
 def attach_calibration(model, settings: CalibrationSettings, types) -> None:
     model.model_options.setdefault("transformer_options", {})[CALIBRATION_KEY] = settings
     model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY + "_calibrate", calibration_outer_sample_wrapper)
+    model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY + "_calibrate", calibration_calc_cond_batch_wrapper)
     model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", calibration_diffusion_model_wrapper)
     if settings.trial_speedups:  # the trials skip through TaoCache's own wrappers (idle outside a trial)
         model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY + "_calibrate", calc_cond_batch_wrapper)

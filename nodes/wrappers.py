@@ -24,6 +24,7 @@ from ..taocache import placement as placements
 from ..taocache.planner import plan
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, run_reports
+from ..taocache.repeats import RepeatedEvaluations
 
 log = logging.getLogger("TaoCache")
 
@@ -57,7 +58,8 @@ class LiveRun:
         self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
         self.output_forms: dict = {}  # input Form -> Form of the model output last computed for it
         self.started: Optional[float] = None  # perf_counter at the first evaluation: model loading excluded
-        self.replaced_calls = 0  # calls whose options replace blocks (Skip Layer Guidance's own call)
+        self.repeats = RepeatedEvaluations()  # a guidance node's extra evaluation gets its own branch keys
+        self.guidance_calls = 0  # calls keyed apart as a guidance node's (blocks replaced, or evaluated again)
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -220,9 +222,10 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
         live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
                   f"uuids {options.get('uuids')!r}, cond_or_uncond {options.get('cond_or_uncond')!r})")
         return None, (live, run.decide([], sigma), [], form, batch)
-    if replaced_blocks(options):
+    plain_keys, keys = keys, live.repeats.keys(keys)
+    if keys != plain_keys or replaced_blocks(options):
         with run.lock:
-            live.replaced_calls += 1
+            live.guidance_calls += 1
     # a skip needs computed history, and recording it sets the output form
     output_form = live.output_forms.get(form, form)
     stream_keys = _stream_keys(keys, output_form.count)
@@ -306,11 +309,24 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
         if live.started is None:
             _synchronize()
             live.started = time.perf_counter()
+        live.repeats.begin(*evaluation_state(args, kwargs))
         reason = _uncacheable(options)
         if reason:
             live.stop(reason)
         live.run.begin_evaluation()
     return executor(*args, **kwargs)
+
+
+def evaluation_state(args, kwargs) -> tuple:
+    """calc_cond_batch(model, conds, x_in, timestep, model_options): the sampler state x_in and its
+    noise level, which tell a guidance node's second evaluation of the step (see repeats.py)."""
+    x_in = args[2] if len(args) > 2 else kwargs.get("x_in")
+    timestep = args[3] if len(args) > 3 else kwargs.get("timestep")
+    try:
+        sigma = float(torch.as_tensor(timestep).max())
+    except (TypeError, ValueError, RuntimeError):
+        sigma = None
+    return x_in, sigma
 
 
 def outer_sample_wrapper(executor, *args, **kwargs):
@@ -342,10 +358,10 @@ def outer_sample_wrapper(executor, *args, **kwargs):
 
     def end(finished: bool) -> None:
         report = live.run.close()
-        if live.replaced_calls:  # say why there are more calls than steps
+        if live.guidance_calls:  # say why there are more calls than steps
             report.note = "; ".join(filter(None, [report.note, (
-                f"{live.replaced_calls} of the {report.total} calls replaced blocks (Skip Layer Guidance or "
-                f"similar), each kept its own history")]))
+                f"{live.guidance_calls} of the {report.total} calls were a guidance node's (blocks replaced, or a "
+                f"conditioning evaluated again on the same step), each branch kept its own history")]))
         seconds = None
         if finished and live.started is not None:
             _synchronize()

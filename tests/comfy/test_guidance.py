@@ -1,5 +1,6 @@
 """Guidance nodes that call the model again, in a real ComfyUI: the core Skip Layer Guidance nodes
-(comfy_extras/nodes_slg.py) on the tiny Wan2.1 model, with TaoCache before or after them.
+(comfy_extras/nodes_slg.py) and the newest LTXVSpatioTemporalGuidance (reproduced by a test node) on
+the tiny Wan2.1 model, with TaoCache before or after them.
 
 SkipLayerGuidanceDiT adds a third model call per step inside its range: the cond again, at the same
 noise level, with some blocks replaced by the identity (transformer_options "patches_replace").
@@ -8,7 +9,11 @@ carry the same uuid as the plain ones, so before TaoCache keyed them apart (`rep
 nodes/wrappers.py) a skipped guidance call was predicted from the plain cond's history: it returned
 about the plain output and cancelled the guidance, with nothing said (measured on this model, 30
 steps, SkipLayerGuidanceDiT from 0.01 to 1.0: the cached run's error against the full guided run
-was 97% of what the guidance changes; now it is 15%, the same as without guidance).
+was 97% of what the guidance changes; now it is 15%, the same as without guidance). The newest
+ComfyUI's LTXV guidance nodes (LTXVSpatioTemporalGuidance, LTXVModalityGuidance, LTXVReferenceAudio)
+evaluate the cond again the same way but change transformer_options keys or the cond's inputs instead
+of blocks; taocache/repeats.py tells such a second evaluation of a branch on the same sampler state apart
+(reproduced STG, scale 3: error 95% of the guidance's effect without it, 12% with it).
 
 Checked against the newest source (Comfy-Org/ComfyUI 0.38.1): nodes_slg.py calls calc_cond_batch
 with the same cond and options patched by model_patcher.set_model_options_patch_replace, which
@@ -35,7 +40,11 @@ SLG_SIMPLE = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layer
                                              "start_percent": 0.0, "end_percent": 1.0})
 SLG_SIMPLE_TO_60 = ("SkipLayerGuidanceDiTSimple", {"double_layers": "0", "single_layers": "",
                                                    "start_percent": 0.0, "end_percent": 0.6})
-GUIDANCE = {"SkipLayerGuidanceDiT": SLG, "SkipLayerGuidanceDiTSimple": SLG_SIMPLE}
+# the newest LTXVSpatioTemporalGuidance, reproduced (tests/support/custom_nodes/taotest_newest_nodes.py):
+# the cond evaluated again with self-attention skipped, no blocks replaced
+STG = ("TaoTestSpatioTemporalGuidance", {"scale": 3.0, "start_percent": 0.0, "end_percent": 1.0})
+GUIDANCE = {"SkipLayerGuidanceDiT": SLG, "SkipLayerGuidanceDiTSimple": SLG_SIMPLE,
+            "LTXVSpatioTemporalGuidance (reproduced)": STG}
 # CFG-Zero* is a post-CFG function too; with TeaCache packs the pair failed (KJNodes#263)
 CFG_ZERO_STAR = ("CFGZeroStar", {})
 
@@ -56,6 +65,10 @@ def is_replaced(key) -> bool:
     return isinstance(key, tuple) and len(key) == 3 and key[1] == "replaced"
 
 
+def is_again(key) -> bool:
+    return isinstance(key, tuple) and len(key) == 3 and key[1] == "again"
+
+
 @pytest.mark.parametrize("node", sorted(GUIDANCE))
 def test_never_skip_thresholds_are_bit_identical_with_skip_layer_guidance(comfy_inprocess, node):
     plain = run(comfy_inprocess, [GUIDANCE[node]], steps=20)
@@ -74,7 +87,8 @@ def test_the_skip_layer_guidance_call_keeps_its_own_history(comfy_inprocess, bra
     result = run(comfy_inprocess, chain(SLG, taocache(**PERMISSIVE), order))
     (report,) = check_result(result, min_skipped=3)
     assert report["total"] == result.calls[0] + report["skipped"] == 59  # 30 plain calls, 29 guidance calls
-    assert "29 of the 59 calls replaced blocks (Skip Layer Guidance or similar)" in report["summary"]
+    assert "29 of the 59 calls were a guidance node's (blocks replaced, or a conditioning evaluated again" \
+        in report["summary"]
     (histories,) = branch_keys_per_run
     replaced = [key for key in histories if is_replaced(key)]
     plain = [key for key in histories if not is_replaced(key)]
@@ -90,6 +104,36 @@ def test_the_skip_layer_guidance_call_keeps_its_own_history(comfy_inprocess, bra
         steps.setdefault(call["step"], []).append(call["skipped"])
     assert any(flags[0] for flags in steps.values() if len(flags) == 2)
     assert any(flags[1] for flags in steps.values() if len(flags) == 2)
+
+
+def test_a_guidance_call_that_replaces_no_blocks_is_told_apart_as_an_evaluation_again(comfy_inprocess,
+                                                                                       branch_keys_per_run):
+    """The newest LTXVSpatioTemporalGuidance, reproduced: the cond evaluated again on the step's own x
+    at the same noise level, changed only through transformer_options (no blocks replaced). The
+    second evaluation's cond is keyed (cond, "again", 1): three histories, each computed call
+    recorded into its own branches."""
+    result = run(comfy_inprocess, [STG, taocache(**PERMISSIVE)])
+    (report,) = check_result(result, min_skipped=3)
+    assert report["total"] == result.calls[0] + report["skipped"] == 60  # 30 plain calls, 30 guidance calls
+    assert "30 of the 60 calls were a guidance node's" in report["summary"]
+    (histories,) = branch_keys_per_run
+    again = [key for key in histories if is_again(key)]
+    plain = [key for key in histories if not is_again(key)]
+    assert len(again) == 1 and len(plain) == 2, histories
+    assert again[0][0] in plain and again[0][0][1] == 0 and again[0][2] == 1
+    plain_cond = again[0][0]
+    assert histories[plain_cond] + histories[again[0]] == report["computed"]
+
+
+def test_heun_s_second_call_at_a_noise_level_is_not_taken_for_guidance(comfy_inprocess, branch_keys_per_run):
+    """Heun evaluates the next noise level twice (its correction, then the next step), each time on a
+    new x: those are the same branches' calls and keep their keys."""
+    result = comfy_inprocess.run(harness.wan_t2v_graph(steps=16, cfg=5.0, sampler="heun",
+                                                       insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    (report,) = check_result(result)
+    (histories,) = branch_keys_per_run
+    assert len(histories) == 2 and not any(is_again(key) for key in histories), histories
+    assert "guidance" not in report["summary"]
 
 
 def test_an_uncond_whose_blocks_are_replaced_for_part_of_the_run_starts_a_fresh_history(
@@ -108,7 +152,7 @@ def test_an_uncond_whose_blocks_are_replaced_for_part_of_the_run_starts_a_fresh_
 
 @pytest.mark.parametrize("node, with_cfg_zero_star", [(node, False) for node in sorted(GUIDANCE)]
                          + [("SkipLayerGuidanceDiT", True)])
-def test_a_cached_run_keeps_the_skip_layer_guidance(comfy_inprocess, node, with_cfg_zero_star):
+def test_a_cached_run_keeps_the_guidance(comfy_inprocess, node, with_cfg_zero_star):
     """The cached guided run stays far closer to the full guided run than the full unguided run is:
     the guidance still acts where TaoCache skips, also with CFG-Zero* on the same model. (Permissive
     thresholds: on random weights the default cos gate never opens.)"""
@@ -123,6 +167,21 @@ def test_a_cached_run_keeps_the_skip_layer_guidance(comfy_inprocess, node, with_
     print(f"{node}{' with CFGZeroStar' if with_cfg_zero_star else ''}: {skipped} of {total} calls skipped, cache error {cache_error:.4f}, "
           f"guidance effect {guidance_effect:.4f}")
     assert cache_error < 0.25 * guidance_effect
+
+
+def test_calibration_records_an_evaluation_again_as_its_own_branch(comfy_inprocess, comfy_base):
+    """TaoCache Calibrate with the reproduced LTXVSpatioTemporalGuidance: its call is recorded as the
+    branch "cond (again 1)", one sample per noise level and branch."""
+    name = "tiny_wan_stg"
+    profile_file(comfy_base, name).unlink(missing_ok=True)
+    result = run(comfy_inprocess, [STG, calibrate(name)], steps=20)
+    assert result.calls == [40]
+    (samples,) = [r["samples"] for r in json.loads(profile_file(comfy_base, name).read_text())["runs"]]
+    branches = [sample["branch"] for sample in samples]
+    assert {b: branches.count(b) for b in set(branches)} == {"cond": 20, "uncond": 20, "cond (again 1)": 20}
+    for branch in set(branches):
+        sigmas = [s["sigma"] for s in samples if s["branch"] == branch]
+        assert len(set(sigmas)) == len(sigmas), f"{branch}: two samples at one noise level"
 
 
 def test_calibration_records_the_guidance_call_as_its_own_branch(comfy_inprocess, comfy_base):

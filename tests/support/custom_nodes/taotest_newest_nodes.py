@@ -30,6 +30,16 @@ TaoTestCausalState    MODEL -> MODEL. Causal (autoregressive) Wan, comfy/ldm/wan
                       point. where "model": ar_state in the model's options (seen from the sampling run's
                       start); where "per_call": added to transformer_options by a CALC_COND_BATCH
                       wrapper inside the pack's, so only the model calls see it.
+TaoTestSpatioTemporalGuidance  MODEL -> MODEL. The newest LTXVSpatioTemporalGuidance (comfy_extras/
+                      nodes_lt.py): a post-CFG function that, inside its noise range, copies the model
+                      options, sets transformer_options["stg_self_attn_blocks"], evaluates the cond
+                      again with comfy.samplers.calc_cond_batch(model, [cond], x, sigma, options) on the
+                      step's own x, and returns denoised + (cond_denoised - perturbed) * scale. The
+                      runtime's models ignore that key, so the same options also carry an
+                      optimized_attention_override that does what the newest LTXV blocks do with it
+                      (CrossAttention returns v for skipped self-attention): self-attention (as many
+                      keys as queries) returns v. No blocks are replaced, so only the repeated
+                      evaluation tells this call apart (taocache/repeats.py).
 """
 import random
 import threading
@@ -201,6 +211,45 @@ class TaoTestCausalState(_ModelPatch):
         return (m,)
 
 
+def _skip_self_attention(func, q, k, v, heads, *args, **kwargs):
+    """optimized_attention_override: self-attention (as many keys as queries) returns v, in the
+    layout the attention function returns (B, tokens, heads * dim_head)."""
+    if kwargs.get("skip_reshape") or q.shape[-2] != k.shape[-2]:
+        return func(q, k, v, heads, *args, **kwargs)
+    return v
+
+
+class TaoTestSpatioTemporalGuidance(_ModelPatch):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0}),
+                             "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0}),
+                             "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0})}}
+
+    def patch(self, model, scale, start_percent, end_percent):
+        sampling = model.get_model_object("model_sampling")
+        sigma_start = float(sampling.percent_to_sigma(start_percent))
+        sigma_end = float(sampling.percent_to_sigma(end_percent))
+
+        def post_cfg_function(args):
+            sigma = args["sigma"][0].item()
+            if scale == 0 or sigma > sigma_start or sigma < sigma_end:
+                return args["denoised"]
+            model_options = args["model_options"].copy()
+            transformer_options = model_options.get("transformer_options", {}).copy()
+            transformer_options["stg_self_attn_blocks"] = frozenset({0, 1})
+            transformer_options["optimized_attention_override"] = _skip_self_attention
+            model_options["transformer_options"] = transformer_options
+            (perturbed,) = comfy.samplers.calc_cond_batch(args["model"], [args["cond"]], args["input"], args["sigma"],
+                                                          model_options)
+            return args["denoised"] + (args["cond_denoised"] - perturbed) * scale
+
+        m = model.clone()
+        m.set_model_sampler_post_cfg_function(post_cfg_function)
+        return (m,)
+
+
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
 NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
-                           TaoTestCausalState=TaoTestCausalState)
+                           TaoTestCausalState=TaoTestCausalState,
+                           TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance)

@@ -1,0 +1,62 @@
+"""Tell a guidance node's extra model call apart from the plain call of the same conditioning.
+
+Guidance nodes evaluate the cond a second time, at the same noise level and on the very same sampler
+state, with something changed inside the model: ComfyUI's SkipLayerGuidanceDiT (blocks replaced), and
+in the newest ComfyUI LTXVSpatioTemporalGuidance (transformer_options "stg_self_attn_blocks"),
+LTXVModalityGuidance (audio-video cross-attention off) and LTXVReferenceAudio (the cond without its
+reference audio), each from a post-CFG function, with the `x` the step's own evaluation got. That call
+carries the same branch key (uuid), so sharing the plain call's history it would be predicted as the
+plain output when skipped (cancelling the guidance), and would mix two functions' deltas when computed.
+
+What every such node has in common, whatever it changes: a new evaluation on the same sampler state
+(the same `x` object) at the same noise level, carrying a branch that an earlier evaluation on that
+state already carried. Such a branch gets a key of its own, (key, "again", n). A sampler's own second
+call at one noise level (Heun's correction, then the next step) comes with a new `x` and keeps its
+key. Only a weak reference to `x` is held. The ComfyUI side (nodes/wrappers.py) calls `begin` from its
+CALC_COND_BATCH wrapper and `keys` for every model call.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Hashable, Optional, Sequence
+
+
+class RepeatedEvaluations:
+    """Per sampling run: which branches the earlier evaluations on the current sampler state carried."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self._state: Optional[tuple] = None  # (weak reference to x, noise level) of the current evaluation
+        self._earlier: list[frozenset] = []  # raw keys of each earlier evaluation on the same state
+        self._current: set = set()  # raw keys of the current evaluation so far
+
+    def begin(self, x, sigma: Optional[float]) -> None:
+        """A new evaluation (one calc_cond_batch) on sampler state `x` at noise level `sigma`."""
+        with self.lock:
+            same = (self._state is not None and sigma is not None and self._state[1] == sigma
+                    and self._state[0]() is x)
+            if same:
+                self._earlier.append(frozenset(self._current))
+            else:
+                self._earlier = []
+                try:
+                    self._state = (weakref.ref(x), sigma) if sigma is not None else None
+                except TypeError:  # not weak-referenceable: no repeat can be recognised
+                    self._state = None
+            self._current = set()
+
+    def keys(self, keys: Sequence[Hashable]) -> list:
+        """The call's branch keys, each one that an earlier evaluation on this state carried numbered
+        (key, "again", n) with n the number of such evaluations."""
+        with self.lock:
+            out = []
+            for key in keys:
+                n = sum(key in earlier for earlier in self._earlier)
+                out.append(key if n == 0 else (key, "again", n))
+            self._current.update(keys)
+            return out
+
+
+def is_repeat(key) -> bool:
+    return isinstance(key, tuple) and len(key) == 3 and key[1] == "again"
