@@ -80,7 +80,7 @@ def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tens
     sigma = current_sigma(options)
     if keys is None or sigma is None:
         return
-    keys = live.repeats.keys(keys)
+    keys = live.repeats.keys(keys, sigma)
     labels = options.get("cond_or_uncond") or list(range(len(keys)))
     suffix = " (blocks replaced)" if replaced_blocks(options) else ""  # e.g. Skip Layer Guidance's call
     position = live.schedule.position(sigma)

@@ -58,8 +58,8 @@ class LiveRun:
         self.hook: Optional[str] = None  # "diffusion_model" or "apply_model", set by the first call
         self.output_forms: dict = {}  # input Form -> Form of the model output last computed for it
         self.started: Optional[float] = None  # perf_counter at the first evaluation: model loading excluded
-        self.repeats = RepeatedEvaluations()  # a guidance node's extra evaluation gets its own branch keys
-        self.guidance_calls = 0  # calls keyed apart as a guidance node's (blocks replaced, or evaluated again)
+        self.repeats = RepeatedEvaluations()  # another node's extra call of a branch gets its own key
+        self.guidance_calls = 0  # calls keyed apart as another node's (blocks replaced, or evaluated again)
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -222,7 +222,7 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
         live.stop(f"cannot tell the conditioning entries of a batch of {batch} apart (transformer_options "
                   f"uuids {options.get('uuids')!r}, cond_or_uncond {options.get('cond_or_uncond')!r})")
         return None, (live, run.decide([], sigma), [], form, batch)
-    plain_keys, keys = keys, live.repeats.keys(keys)
+    plain_keys, keys = keys, live.repeats.keys(keys, sigma)
     if keys != plain_keys or replaced_blocks(options):
         with run.lock:
             live.guidance_calls += 1
@@ -360,8 +360,9 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         report = live.run.close()
         if live.guidance_calls:  # say why there are more calls than steps
             report.note = "; ".join(filter(None, [report.note, (
-                f"{live.guidance_calls} of the {report.total} calls were a guidance node's (blocks replaced, or a "
-                f"conditioning evaluated again on the same step), each branch kept its own history")]))
+                f"{live.guidance_calls} of the {report.total} calls were another node's extra or altered calls (a "
+                f"conditioning evaluated again in the same step, or with blocks replaced), each branch with its own "
+                f"history")]))
         seconds = None
         if finished and live.started is not None:
             _synchronize()

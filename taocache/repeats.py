@@ -10,9 +10,11 @@ plain output when skipped (cancelling the guidance), and would mix two functions
 
 What every such node has in common, whatever it changes: a new evaluation on the same sampler state
 (the same `x` object) at the same noise level, carrying a branch that an earlier evaluation on that
-state already carried. Such a branch gets a key of its own, (key, "again", n). A sampler's own second
-call at one noise level (Heun's correction, then the next step) comes with a new `x` and keeps its
-key. Only a weak reference to `x` is held. The ComfyUI side (nodes/wrappers.py) calls `begin` from its
+state already carried. Such a branch gets a key of its own, (key, "again", n). So does a branch that
+comes twice within one evaluation: a model wrapper outside TaoCache's calling the model again on
+another input (the newest HiDreamO1PatchSeamSmoothing: the same branches on a rolled x). A sampler's
+own second call at one noise level (Heun's correction, then the next step) comes with a new `x` and
+keeps its key. Only a weak reference to `x` is held. The ComfyUI side (nodes/wrappers.py) calls `begin` from its
 CALC_COND_BATCH wrapper and `keys` for every model call.
 """
 from __future__ import annotations
@@ -28,8 +30,9 @@ class RepeatedEvaluations:
     def __init__(self):
         self.lock = threading.Lock()
         self._state: Optional[tuple] = None  # (weak reference to x, noise level) of the current evaluation
-        self._earlier: list[frozenset] = []  # raw keys of each earlier evaluation on the same state
-        self._current: set = set()  # raw keys of the current evaluation so far
+        self._earlier: list[dict] = []  # raw key -> calls that carried it, per earlier evaluation on this state
+        self._current: dict = {}  # raw key -> calls of the current evaluation that carried it so far
+        self._sigma: Optional[float] = None  # the current evaluation's noise level
 
     def begin(self, x, sigma: Optional[float]) -> None:
         """A new evaluation (one calc_cond_batch) on sampler state `x` at noise level `sigma`."""
@@ -37,24 +40,30 @@ class RepeatedEvaluations:
             same = (self._state is not None and sigma is not None and self._state[1] == sigma
                     and self._state[0]() is x)
             if same:
-                self._earlier.append(frozenset(self._current))
+                self._earlier.append(self._current)
             else:
                 self._earlier = []
                 try:
                     self._state = (weakref.ref(x), sigma) if sigma is not None else None
                 except TypeError:  # not weak-referenceable: no repeat can be recognised
                     self._state = None
-            self._current = set()
+            self._current = {}
+            self._sigma = sigma
 
-    def keys(self, keys: Sequence[Hashable]) -> list:
-        """The call's branch keys, each one that an earlier evaluation on this state carried numbered
-        (key, "again", n) with n the number of such evaluations."""
+    def keys(self, keys: Sequence[Hashable], sigma: Optional[float] = None) -> list:
+        """The call's branch keys, each one that came before on this state (in earlier evaluations or
+        earlier in this one) numbered (key, "again", n), n the number of times it came before. A call
+        at another noise level than the evaluation's starts a new one on an unknown state (for a
+        caller that calls the model without calc_cond_batch, so without `begin`)."""
         with self.lock:
+            if sigma is not None and sigma != self._sigma:
+                self._state, self._earlier, self._current, self._sigma = None, [], {}, sigma
             out = []
             for key in keys:
-                n = sum(key in earlier for earlier in self._earlier)
+                n = sum(earlier.get(key, 0) for earlier in self._earlier) + self._current.get(key, 0)
                 out.append(key if n == 0 else (key, "again", n))
-            self._current.update(keys)
+            for key in keys:
+                self._current[key] = self._current.get(key, 0) + 1
             return out
 
 

@@ -38,6 +38,16 @@ def test_several_calls_of_one_evaluation_are_not_repeats():
     assert repeats.keys([UNCOND]) == [UNCOND]
 
 
+def test_a_branch_that_comes_twice_within_one_evaluation_is_numbered():
+    """A model wrapper outside TaoCache's calls the model again on another input (HiDreamO1PatchSeamSmoothing)."""
+    repeats, x = RepeatedEvaluations(), torch.zeros(2)
+    repeats.begin(x, 0.9)
+    assert repeats.keys([COND, UNCOND]) == [COND, UNCOND]
+    assert repeats.keys([COND, UNCOND]) == [(COND, "again", 1), (UNCOND, "again", 1)]
+    repeats.begin(x, 0.9)  # and a guidance evaluation after it counts both
+    assert repeats.keys([COND]) == [(COND, "again", 2)]
+
+
 def test_a_new_state_or_noise_level_starts_over():
     repeats = RepeatedEvaluations()
     x, x_next = torch.zeros(2), torch.zeros(2)
@@ -86,3 +96,21 @@ def test_calls_from_worker_threads_of_one_evaluation_share_it():
     assert out == {COND: [COND], UNCOND: [UNCOND]}
     repeats.begin(x, 0.9)
     assert repeats.keys([UNCOND, COND]) == [(UNCOND, "again", 1), (COND, "again", 1)]
+
+
+def test_without_begin_a_new_noise_level_starts_a_new_evaluation():
+    """A caller that runs the model without calc_cond_batch never calls begin: the noise level
+    separates its evaluations, and a branch repeated at one level is still numbered."""
+    repeats = RepeatedEvaluations()
+    assert repeats.keys([COND], 0.9) == [COND]
+    assert repeats.keys([COND], 0.8) == [COND]
+    assert repeats.keys([COND], 0.8) == [(COND, "again", 1)]
+    assert repeats.keys([COND], 0.7) == [COND]
+
+
+def test_calls_at_the_evaluation_s_own_noise_level_keep_its_state():
+    repeats, x = RepeatedEvaluations(), torch.zeros(2)
+    repeats.begin(x, 0.9)
+    assert repeats.keys([COND], 0.9) == [COND]
+    repeats.begin(x, 0.9)
+    assert repeats.keys([COND], 0.9) == [(COND, "again", 1)]

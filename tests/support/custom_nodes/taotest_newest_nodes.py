@@ -40,6 +40,12 @@ TaoTestSpatioTemporalGuidance  MODEL -> MODEL. The newest LTXVSpatioTemporalGuid
                       (CrossAttention returns v for skipped self-attention): self-attention (as many
                       keys as queries) returns v. No blocks are replaced, so only the repeated
                       evaluation tells this call apart (taocache/repeats.py).
+TaoTestSeamSmoothing  MODEL -> MODEL. The newest HiDreamO1PatchSeamSmoothing (comfy_extras/
+                      nodes_hidream_o1.py): a DIFFUSION_MODEL wrapper that, inside its noise range,
+                      calls the model a second time on x rolled by (1, 1) latent pixels, rolls that
+                      prediction back and averages the two. Upstream of TaoCache its wrapper runs
+                      outside the pack's, so the pack sees two calls of the same branches in one
+                      evaluation, the second on another input.
 """
 import random
 import threading
@@ -249,7 +255,33 @@ class TaoTestSpatioTemporalGuidance(_ModelPatch):
         return (m,)
 
 
+class TaoTestSeamSmoothing(_ModelPatch):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "start_percent": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0}),
+                             "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0})}}
+
+    def patch(self, model, start_percent, end_percent):
+        sampling = model.get_model_object("model_sampling")
+        start_t = float(sampling.timestep(torch.tensor(sampling.percent_to_sigma(start_percent))))
+        end_t = float(sampling.timestep(torch.tensor(sampling.percent_to_sigma(end_percent))))
+
+        def smoothing_wrapper(executor, *args, **kwargs):
+            x, t = args[0], float(args[1][0])
+            pred = executor(*args, **kwargs)
+            if not end_t < t <= start_t:
+                return pred
+            rolled = executor(torch.roll(x, shifts=(1, 1), dims=(-2, -1)), *args[1:], **kwargs)
+            return (pred + torch.roll(rolled, shifts=(-1, -1), dims=(-2, -1))) / 2
+
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "taotest_seam_smoothing",
+                               smoothing_wrapper)
+        return (m,)
+
+
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
 NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
                            TaoTestCausalState=TaoTestCausalState,
-                           TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance)
+                           TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance,
+                           TaoTestSeamSmoothing=TaoTestSeamSmoothing)
