@@ -1,6 +1,6 @@
 """Robustness in a real ComfyUI: TaoCache composed with other model patches (core EasyCache, a LoRA,
-a LoRA hook with keyframes, fp8 weights, torch.compile), one TaoCache model shared by two samplers, and two TaoCache nodes in one
-chain."""
+a LoRA hook with keyframes, fp8 weights, torch.compile), one TaoCache model shared by two samplers,
+and two TaoCache nodes in one chain."""
 import os
 import re
 import time
