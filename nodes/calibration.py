@@ -22,11 +22,12 @@ import torch
 from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity
 from ..taocache import placement as placements
 from ..taocache.planner import plan
-from . import compat, profiles
 from ..taocache.repeats import RepeatedEvaluations, is_repeat
+from . import compat, profiles
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
-                       calc_cond_batch_wrapper, current_sigma, diffusion_model_wrapper, evaluation_state,
-                       replaced_blocks, sample_with_run_state, transformer_options_of)
+                       calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
+                       diffusion_model_wrapper, evaluation_state, replaced_blocks, sample_with_run_state,
+                       transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -57,8 +58,7 @@ class LiveCalibration:
 
 
 def calibration_calc_cond_batch_wrapper(executor, *args, **kwargs):
-    model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
-    live: Optional[LiveCalibration] = model_options.get("transformer_options", {}).get(CALIBRATION_RUN_KEY)
+    live: Optional[LiveCalibration] = cond_batch_transformer_options(args, kwargs).get(CALIBRATION_RUN_KEY)
     if live is not None:
         live.repeats.begin(*evaluation_state(args, kwargs))
     return executor(*args, **kwargs)

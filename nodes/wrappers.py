@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,9 +23,9 @@ import torch
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache import placement as placements
 from ..taocache.planner import plan
+from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, run_reports
-from ..taocache.repeats import RepeatedEvaluations
 
 log = logging.getLogger("TaoCache")
 
@@ -299,11 +300,16 @@ def apply_model_wrapper(executor, *args, **kwargs):
     return _cached_call(options, x, lambda: executor(*args, **kwargs), "apply_model", to_noise, from_noise)
 
 
+def cond_batch_transformer_options(args, kwargs) -> dict:
+    """The transformer_options of a calc_cond_batch(model, conds, x_in, timestep, model_options) call."""
+    model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
+    return model_options.get("transformer_options", {})
+
+
 def calc_cond_batch_wrapper(executor, *args, **kwargs):
     """One evaluation of every conditioning (per context window); its chunks may be separate
     model calls when memory is short, and they should agree on computing."""
-    model_options = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("model_options", {})
-    options = model_options.get("transformer_options", {})
+    options = cond_batch_transformer_options(args, kwargs)
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is not None:
         if live.started is None:
@@ -319,14 +325,22 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
 
 def evaluation_state(args, kwargs) -> tuple:
     """calc_cond_batch(model, conds, x_in, timestep, model_options): the sampler state x_in and its
-    noise level, which tell a guidance node's second evaluation of the step (see repeats.py)."""
+    noise level, which tell a guidance node's second evaluation of the step (taocache/repeats.py).
+    The state is the x_in object (a weak reference): a guidance node passes the step's own x, Heun's
+    next call a new one. A context window gets a fresh slice of x for every evaluation, so there the
+    state is its content (repeats.state_of)."""
     x_in = args[2] if len(args) > 2 else kwargs.get("x_in")
     timestep = args[3] if len(args) > 3 else kwargs.get("timestep")
     try:
         sigma = float(torch.as_tensor(timestep).max())
     except (TypeError, ValueError, RuntimeError):
-        sigma = None
-    return x_in, sigma
+        return None, None
+    if cond_batch_transformer_options(args, kwargs).get("context_window") is not None:
+        return state_of(x_in), sigma
+    try:
+        return weakref.ref(x_in), sigma
+    except TypeError:
+        return None, sigma
 
 
 def outer_sample_wrapper(executor, *args, **kwargs):

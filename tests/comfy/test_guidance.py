@@ -29,6 +29,7 @@ import torch
 import harness
 from robustness_helpers import (PERMISSIVE, branch_keys_per_run, check_result, check_run, one_torch_thread, reports,
                                 taocache)
+from taocache.repeats import is_repeat
 from test_calibration import calibrate, profile_file
 from test_taocache_node import NEVER, summary_counts
 
@@ -66,8 +67,6 @@ def is_replaced(key) -> bool:
     return isinstance(key, tuple) and len(key) == 3 and key[1] == "replaced"
 
 
-def is_again(key) -> bool:
-    return isinstance(key, tuple) and len(key) == 3 and key[1] == "again"
 
 
 @pytest.mark.parametrize("node", sorted(GUIDANCE))
@@ -118,12 +117,34 @@ def test_a_guidance_call_that_replaces_no_blocks_is_told_apart_as_an_evaluation_
     assert report["total"] == result.calls[0] + report["skipped"] == 60  # 30 plain calls, 30 guidance calls
     assert "30 of the 60 calls were another node's extra or altered calls" in report["summary"]
     (histories,) = branch_keys_per_run
-    again = [key for key in histories if is_again(key)]
-    plain = [key for key in histories if not is_again(key)]
+    again = [key for key in histories if is_repeat(key)]
+    plain = [key for key in histories if not is_repeat(key)]
     assert len(again) == 1 and len(plain) == 2, histories
     assert again[0][0] in plain and again[0][0][1] == 0 and again[0][2] == 1
     plain_cond = again[0][0]
     assert histories[plain_cond] + histories[again[0]] == report["computed"]
+
+
+WINDOWS = ("WanContextWindowsManual", {"context_length": 5, "context_overlap": 1, "context_schedule": "standard_static",
+                                       "context_stride": 1, "closed_loop": False, "fuse_method": "pyramid"})
+
+
+def test_an_evaluation_again_is_told_apart_within_context_windows(comfy_inprocess, branch_keys_per_run):
+    """With context windows ComfyUI evaluates each window on a fresh slice of x, the reproduced STG's
+    evaluation too: there the state is told by content, so each window's cond gets its "again" branch
+    and the cached run keeps the guidance (told by the x object, as without windows, it was
+    cancelled: error 0.0260 against an effect of 0.0275)."""
+    full = run(comfy_inprocess, [WINDOWS])
+    guided = run(comfy_inprocess, [WINDOWS, STG])
+    cached = run(comfy_inprocess, [WINDOWS, STG, taocache(**PERMISSIVE)])
+    (report,) = check_result(cached, min_skipped=8)
+    effect = relative_error(guided.latent, full.latent)
+    cache_error = relative_error(cached.latent, guided.latent)
+    print(f"STG with context windows: cache error {cache_error:.4f}, guidance effect {effect:.4f}")
+    assert cache_error < 0.25 * effect
+    (histories,) = branch_keys_per_run
+    again = [key for key in histories if is_repeat(key)]
+    assert sorted(key[0][1] for key in again) == [(0, 1), (1, 2)], histories  # one per window
 
 
 def test_heun_s_second_call_at_a_noise_level_is_not_taken_for_guidance(comfy_inprocess, branch_keys_per_run):
@@ -133,7 +154,7 @@ def test_heun_s_second_call_at_a_noise_level_is_not_taken_for_guidance(comfy_inp
                                                        insert=[taocache(**PERMISSIVE)])).raise_for_status()
     (report,) = check_result(result)
     (histories,) = branch_keys_per_run
-    assert len(histories) == 2 and not any(is_again(key) for key in histories), histories
+    assert len(histories) == 2 and not any(is_repeat(key) for key in histories), histories
     assert "another node's" not in report["summary"]
 
 
@@ -162,7 +183,7 @@ def test_a_model_wrapper_calling_the_model_again_in_one_step_keeps_its_result(co
           f"cache error {cache_error:.4f}, smoothing effect {effect:.4f}")
     assert cache_error < 0.1 * effect
     (histories,) = branch_keys_per_run
-    again = [key for key in histories if is_again(key)]
+    again = [key for key in histories if is_repeat(key)]
     if order == "before":
         assert report["total"] == 51 and len(again) == 2 and len(histories) == 4, histories
         assert "21 of the 51 calls were another node's extra or altered calls" in report["summary"]
