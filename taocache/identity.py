@@ -19,15 +19,21 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-IDENTITY_VERSION = 1
+IDENTITY_VERSION = 2
 # Loader config keys (ComfyUI's model_config.unet_config) that make up an architecture. Wan: dim,
-# num_layers, in_dim, out_dim, patch_size, model_type; HunyuanVideo-like DiTs: hidden_size, depth,
-# depth_single_blocks, in_channels, out_channels, patch_size. vace_image_input: the newest ComfyUI's
-# model_detection (Comfy-Org/ComfyUI) marks a VACE checkpoint that also has an image embedding (ID-V2V) with
-# it; everything else recorded here is the same as plain VACE's. A key absent from both sides
-# compares equal, so adding one that older models lack refuses no older profile.
+# num_layers, in_dim, out_dim, patch_size, model_type; HunyuanVideo-like DiTs, Flux, Chroma, SD3:
+# hidden_size, depth, depth_single_blocks, in_channels, out_channels, patch_size; Qwen-Image:
+# num_layers, in_channels. vace_image_input: the newest ComfyUI's model_detection (Comfy-Org/ComfyUI)
+# marks a VACE checkpoint that also has an image embedding (ID-V2V) with it; everything else recorded
+# here is the same as plain VACE's. A key absent from both sides compares equal, so adding one that
+# older models lack refuses no older profile.
 ARCHITECTURE_KEYS = ("model_type", "dim", "hidden_size", "num_layers", "depth", "depth_single_blocks",
-                     "in_dim", "out_dim", "in_channels", "out_channels", "patch_size", "vace_image_input")
+                     "in_dim", "out_dim", "in_channels", "out_channels", "patch_size", "vace_image_input",
+                     "n_layers", "guidance_embed")
+# Keys recorded from an identity version on: a profile of an older version did not record them, so
+# they are not compared (a note says so). n_layers: the depth of Lumina2 and Z-Image (their width is
+# "dim"); guidance_embed: Flux dev (guidance-distilled) against Flux schnell, which share every width.
+KEYS_SINCE = {"n_layers": 2, "guidance_embed": 2}
 # What profiles made before the identity check recorded under "model_config".
 LEGACY_KEYS = ("dim", "num_layers", "in_dim", "out_dim", "model_type", "hidden_size", "depth")
 
@@ -77,7 +83,10 @@ def compare(profile: dict, model: dict) -> Fit:
         return fit
     recorded = profile.get("identity") is not None
     profile_config, model_config = _config_of(profile), _config_of(model)
-    keys = ARCHITECTURE_KEYS if recorded else [k for k in LEGACY_KEYS if k in profile_config]
+    version = profile.get("identity") if is_number(profile.get("identity")) else 1
+    unrecorded = [k for k, since in KEYS_SINCE.items() if version < since and k in model_config]
+    keys = ([k for k in ARCHITECTURE_KEYS if k not in unrecorded] if recorded
+            else [k for k in LEGACY_KEYS if k in profile_config])
     differing = [k for k in keys if _json_value(profile_config.get(k)) != _json_value(model_config.get(k))]
     if differing:
         fit.refusal = (f"was calibrated on another architecture, {describe(profile)}; this model is "
@@ -90,6 +99,9 @@ def compare(profile: dict, model: dict) -> Fit:
         patches_warning = _patches_warning(profile.get("weight_patches"), model.get("weight_patches"))
         if patches_warning:
             fit.warnings.append(patches_warning)
+        if unrecorded:
+            fit.notes.append(f"made before profiles recorded {', '.join(unrecorded)}: not checked "
+                             f"(recalibrate to record it)")
     else:
         checked = ", ".join(["model class"] + keys + (["shift"] if is_number(profile.get("shift")) else []))
         fit.notes.append(f"made before profiles recorded their full identity: checked {checked}; not its "

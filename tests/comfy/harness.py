@@ -39,6 +39,7 @@ EXTRA_TEST_NODES_FILES = tuple(REPO_ROOT / "tests" / "support" / "custom_nodes" 
     "taotest_robustness_nodes.py",
     "taotest_newest_nodes.py",  # newest-ComfyUI mechanisms: packed [video, audio] streams, multi-GPU CFG split, ar_state
     "taotest_i2v_nodes.py",  # image-to-video conditioning from a latent (WanImageToVideo, Wan22ImageToVideoLatent)
+    "taotest_image_dit_nodes.py",  # tiny image DiTs (Flux, Chroma, Qwen-Image, Z-Image, SD3) built as ComfyUI's loader does
 ))
 CALLS_ENV = "TAOTEST_CALLS_FILE"
 SETUP_HINT = "run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR to a ComfyUI checkout)"
@@ -840,6 +841,65 @@ def hunyuan_video_15_graph(steps=20, cfg=6.0, sampler="euler", scheduler="simple
                          filename_prefix=filename_prefix, count_label=count_label)
     built.prompt[built.ids["latent"]]["class_type"] = "EmptyHunyuanVideo15Latent"
     return built
+
+
+# Image DiTs: TaoTestTinyDiTLoader builds them (ComfyUI's detection fixes their widths at the released
+# sizes, so no tiny file would load through UNETLoader; the node's docstring says what it mirrors).
+# family -> (TaoTestConditioning extras, text width, cfg a user's graph runs it at)
+IMAGE_DITS = {
+    "flux": ("hunyuan_video", 4096, 1.0),   # guidance-distilled: pooled CLIP-L 768, FluxGuidance
+    "flux_fill": ("hunyuan_video", 4096, 1.0),  # 96 input channels: no masked image given, so zeros and mask 1
+    "chroma": ("hunyuan_video_15", 4096, 4.0),  # T5 only: pooled_output None, as HunyuanVideo 1.5's encoder gives
+    "qwen_image": ("none", 3584, 4.0),
+    "z_image": ("none", 2560, 1.0),          # Z-Image Turbo runs at cfg 1
+    "sd3": ("pooled", 4096, 4.5),            # pooled CLIP-L/G 2048
+    "hidream": ("hidream", 4096, 5.0),       # pooled 2048 and Llama hidden states
+}
+
+
+def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
+                    width=64, height=64, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
+                    reference=False, filename_prefix=None, count_label="") -> BuiltGraph:
+    """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
+    -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
+    extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]) -> SaveLatent.
+    reference: the core ReferenceLatent node adds a seeded latent as reference_latents to both
+    conditionings, as Flux Kontext and Qwen-Image-Edit graphs do (ids "reference", "reference_negative").
+    ids as wan_t2v_graph's, "sampling" being the loader."""
+    extras, text_width, default_cfg = IMAGE_DITS[family]
+    ids = {"loader": "1", "sampling": "1", "count": "3", "positive": "4", "negative": "5", "latent": "6",
+           "sampler": "7", "save": "8"}
+    g: dict[str, dict] = {"1": {"class_type": "TaoTestTinyDiTLoader", "inputs": {"family": family, "seed": model_seed}}}
+    prev = "1"
+    inserted = []
+    for i, item in enumerate(insert or []):
+        class_type, inputs = item[0], dict(item[1] if len(item) > 1 and item[1] is not None else {})
+        nid = str(10 + i)
+        inputs["model"] = [prev, 0]
+        g[nid] = {"class_type": class_type, "inputs": inputs}
+        inserted.append(nid)
+        prev = nid
+    g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [prev, 0], "label": count_label}}
+    cond = {"length": text_len, "width": text_width, "extras": extras, "guidance": 3.5,
+            "pooled_width": 2048 if family in ("sd3", "hidream") else 768}
+    g["4"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 1, "scale": 1.0}}
+    g["5"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 0, "scale": 0.0}}
+    positive, negative = ["4", 0], ["5", 0]
+    if reference:
+        g["30"] = {"class_type": "TaoTestImageLatent", "inputs": {"width": width // 8, "height": height // 8, "seed": 5,
+                                                                  "frame_axis": family == "qwen_image"}}
+        g["31"] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": positive, "latent": ["30", 0]}}
+        g["32"] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": negative, "latent": ["30", 0]}}
+        positive, negative = ["31", 0], ["32", 0]
+        ids.update(reference="31", reference_negative="32")
+    g["6"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": width, "height": height, "batch_size": batch_size}}
+    g["7"] = {"class_type": "KSampler", "inputs": {
+        "model": ["3", 0], "seed": seed, "steps": steps, "cfg": default_cfg if cfg is None else cfg,
+        "sampler_name": sampler, "scheduler": scheduler, "positive": positive, "negative": negative,
+        "latent_image": ["6", 0], "denoise": denoise}}
+    g["8"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0],
+                                                    "filename_prefix": filename_prefix or f"latents/{family}"}}
+    return BuiltGraph(prompt=g, inserted=inserted, ids=ids)
 
 
 # family -> (graph builder, model file, latent channels)

@@ -223,3 +223,34 @@ def test_shipped_profiles_keep_loading_on_their_model_and_are_refused_on_another
     assert fit.usable and not fit.warnings and len(fit.notes) == 1
     fit = identity.compare(profile.metadata, wan(dict(shapes, num_layers=2), shift=8.0))
     assert not fit.usable and "num_layers 4" in fit.refusal and "num_layers 2" in fit.refusal
+
+
+# Image DiTs: configs as ComfyUI's model_detection derives them (Lumina2 and Z-Image share model_base
+# Lumina2 and tell their depth by n_layers; Flux dev and schnell share every width).
+Z_IMAGE = {"image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 3840, "cap_feat_dim": 2560,
+           "n_layers": 30, "qk_norm": True, "n_heads": 30, "n_kv_heads": 30}
+FLUX_DEV = {"image_model": "flux", "in_channels": 16, "out_channels": 16, "hidden_size": 3072, "depth": 19,
+            "depth_single_blocks": 38, "patch_size": 2, "guidance_embed": True, "num_heads": 24}
+
+
+def test_the_depth_of_a_lumina2_or_z_image_is_part_of_the_architecture():
+    fit = identity.compare(through_json(wan(Z_IMAGE, model_class="Lumina2")),
+                           wan(dict(Z_IMAGE, n_layers=20), model_class="Lumina2"))
+    assert not fit.usable and "differs in n_layers" in fit.refusal and "n_layers 30" in fit.refusal
+
+
+def test_a_flux_dev_profile_is_refused_on_flux_schnell():
+    fit = identity.compare(through_json(wan(FLUX_DEV, model_class="Flux")),
+                           wan(dict(FLUX_DEV, guidance_embed=False), model_class="Flux"))
+    assert not fit.usable and "differs in guidance_embed" in fit.refusal
+
+
+def test_keys_recorded_since_a_later_identity_version_are_not_checked_on_an_older_profile():
+    """A version-1 profile did not record n_layers or guidance_embed: it keeps loading, with a note."""
+    old = through_json(wan(FLUX_DEV, model_class="Flux"))
+    old["identity"] = 1
+    del old["model_config"]["guidance_embed"]
+    fit = identity.compare(old, wan(FLUX_DEV, model_class="Flux"))
+    assert fit.usable and not fit.warnings
+    assert fit.notes == ["made before profiles recorded guidance_embed: not checked (recalibrate to record it)"]
+    assert not identity.compare(old, wan(dict(FLUX_DEV, hidden_size=1024), model_class="Flux")).usable

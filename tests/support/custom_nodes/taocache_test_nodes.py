@@ -6,7 +6,11 @@ TaoTestConditioning  CONDITIONING without a text encoder: [[tensor[1, length, wi
                      N(0, 1) * scale (scale 0 gives zeros). `extras` adds what a model family needs:
                        "none"           {}                         (Wan2.1 / Wan2.2: width 4096)
                        "hunyuan_video"  {"pooled_output": [1, pooled_width] (same seed and scale),
-                                         "guidance": guidance}     (HunyuanVideo: width 4096, pooled 768)
+                                         "guidance": guidance}     (HunyuanVideo: width 4096, pooled 768;
+                                                                    Flux: the same)
+                       "pooled"         {"pooled_output": [1, pooled_width]}  (SD3: pooled 2048)
+                       "hidream"        "pooled" and {"conditioning_llama3": [1, 2, length, 4096]}
+                                                                   (the tiny HiDream: two Llama layers)
 TaoTestCountCalls    MODEL -> MODEL. Counts how often the diffusion model's real forward runs during
                      each sampling run: on a clone of the model it registers a keyed OUTER_SAMPLE wrapper
                      ("taotest_count") that, only while sampling, puts a forward pre-hook on the model's
@@ -39,7 +43,7 @@ ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding"}
 
 
 class TaoTestConditioning:
-    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15"]
+    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15", "pooled", "hidream"]
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -66,13 +70,16 @@ class TaoTestConditioning:
         g = torch.Generator().manual_seed(seed)
         cond = torch.randn(1, length, width, generator=g) * scale
         extra = {}
-        if extras == "hunyuan_video":
+        if extras in ("hunyuan_video", "pooled", "hidream"):
             extra["pooled_output"] = torch.randn(1, pooled_width, generator=g) * scale
+        if extras == "hunyuan_video":
             extra["guidance"] = float(guidance)
         if extras == "ltxv":  # LTXV's T5 encode returns an integer token mask (padding 0); its model needs one
             mask = torch.ones(1, length, dtype=torch.long)
             mask[:, max(1, length * 3 // 4):] = 0
             extra["attention_mask"] = mask
+        if extras == "hidream":  # Llama 3.1 hidden states of 2 layers, [1, layers, length, 4096]
+            extra["conditioning_llama3"] = torch.randn(1, 2, length, 4096, generator=g) * scale
         if extras == "hunyuan_video_15":  # its text encoder has no pooled output, but the key is there
             extra["pooled_output"] = None
         return ([[cond, extra]],)

@@ -1,0 +1,74 @@
+"""Image DiTs in a real ComfyUI: Flux, Chroma, Qwen-Image, Z-Image and SD3 (tiny random-weight networks
+of the runtime's own classes, built by TaoTestTinyDiTLoader), with ComfyUI's KSampler and executor.
+
+The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
+latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
+DIFFUSION_MODEL wrapper point (SD3's MMDiT) must all skip, count and stay exact like Wan."""
+import pytest
+import torch
+
+import harness
+from robustness_helpers import PERMISSIVE, taocache
+from test_taocache_node import NEVER, summary_counts
+
+FAMILIES = list(harness.IMAGE_DITS)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_never_skip_thresholds_are_bit_identical_to_no_node(comfy_inprocess, family):
+    plain = comfy_inprocess.run(harness.image_dit_graph(family, steps=20)).raise_for_status()
+    cached = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, insert=[taocache(**NEVER)]))
+    assert torch.equal(cached.raise_for_status().latent, plain.latent)
+    assert plain.latent.shape[-2:] == (8, 8)  # an image: [1, 16, 8, 8] ([1, 16, 1, 8, 8] for Qwen-Image's Wan latent)
+    assert summary_counts(cached.log_text) == (20, 0, 20) and cached.calls == plain.calls == [20]
+
+
+def with_reference(built: harness.BuiltGraph, seed: int) -> harness.BuiltGraph:
+    built.prompt["30"]["inputs"]["seed"] = seed
+    return built
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_permissive_thresholds_skip_in_the_window_count_real_calls_and_keep_the_image(comfy_inprocess, family):
+    """The cached run is the same image: its error against the full run is a fraction of what another
+    noise seed changes. (On these random-weight networks skipping 14 of 30 calls did about as well as
+    16 steps, so no quality is claimed: the tiny Wan models are where quality is measured.)"""
+    plain = comfy_inprocess.run(harness.image_dit_graph(family, steps=30)).raise_for_status()
+    other = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, seed=7)).raise_for_status()
+    built = harness.image_dit_graph(family, steps=30, insert=[taocache(**PERMISSIVE)])
+    cached = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(cached.log_text)
+    assert total == 30 and skipped >= 8
+    assert cached.calls == [computed], "reported computed calls must equal real forward calls"
+    assert ("caching at APPLY_MODEL instead" in cached.log_text) == (family == "sd3")  # MMDiT lacks the wrapper point
+    error, effect = relative_error(cached.latent, plain.latent), relative_error(other.latent, plain.latent)
+    print(f"\n{family}: {computed} of 30 calls computed; error against the full run {error:.4f}, "
+          f"another noise seed changes it by {effect:.4f}")
+    assert torch.isfinite(cached.latent).all() and error < 0.25 * effect
+
+
+@pytest.mark.parametrize("family", ["flux", "qwen_image"])
+def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
+    """Flux Kontext and Qwen-Image-Edit graphs add a reference image with the core ReferenceLatent
+    node: the model appends its tokens and cuts them off again inside its forward. Never-skip is the
+    uncached run bit for bit; with skips the reference keeps its effect: the cached runs with and
+    without it differ about as much as the full runs do. (These random-weight networks barely respond
+    to conditioning tokens, so the cached run's error is not compared with the reference's effect.)"""
+    graph = lambda **kw: harness.image_dit_graph(family, steps=30, reference=True, **kw)
+    plain = comfy_inprocess.run(graph()).raise_for_status()
+    never = comfy_inprocess.run(graph(insert=[taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent) and summary_counts(never.log_text) == (30, 0, 30)
+    without = comfy_inprocess.run(harness.image_dit_graph(family, steps=30)).raise_for_status()
+    cached = comfy_inprocess.run(graph(insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    cached_without = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, insert=[taocache(**PERMISSIVE)]))
+    computed, skipped, _ = summary_counts(cached.log_text)
+    assert skipped >= 8 and cached.calls == [computed]
+    full_effect = relative_error(without.latent, plain.latent)
+    cached_effect = relative_error(cached_without.raise_for_status().latent, cached.latent)
+    print(f"\n{family} with a reference: {computed} of 30 calls computed; the reference changes the full run by "
+          f"{full_effect:.4f}, the cached run by {cached_effect:.4f}; cached error {relative_error(cached.latent, plain.latent):.4f}")
+    assert full_effect > 0.01 and 0.5 < cached_effect / full_effect < 1.5

@@ -1,0 +1,153 @@
+"""Test-only loader of tiny image DiTs (never shipped with the pack).
+
+TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
+                      ComfyUI loads (Flux, Chroma, Qwen-Image, Z-Image, SD3), built with the runtime's
+                      own supported-model class, model_base class and network, at tiny widths.
+TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
+
+Why not UNETLoader: ComfyUI's detection (comfy/model_detection.py detect_unet_config) reads only a few
+sizes from the weights and fixes the rest at the released checkpoints' values (Flux: 24 heads and rope
+axes summing to 128, so a hidden width of 3072; Qwen-Image: 24 heads of 128; Lumina2/Z-Image: the
+config only for dims 2304 and 3840). A file of those widths is hundreds of MB per block. So this node
+does what comfy.sd.load_diffusion_model_state_dict does after detection: the family's
+supported_models class with a unet_config (the keys detection produces, tiny widths), the inference
+dtype from model_management, model_config.get_model, the weights loaded (here strictly, from the
+network's own keys, where load_model_weights would first convert a checkpoint's) and a ModelPatcher on ComfyUI's load and offload devices. Everything downstream (model_base, extra_conds,
+the sampler, the DIFFUSION_MODEL wrapper point) is the runtime's own.
+"""
+import math
+
+import torch
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.supported_models
+
+TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's graph gives these models
+    "flux": 4096,      # T5-XXL (pooled CLIP-L 768)
+    "chroma": 4096,    # T5-XXL
+    "qwen_image": 3584,  # Qwen2.5-VL 7B
+    "z_image": 2560,   # Qwen3 4B
+    "flux_fill": 4096,  # Flux Fill: as Flux, with the masked image and mask as 80 more input channels
+    "chroma": 4096,    # T5-XXL
+    "qwen_image": 3584,  # Qwen2.5-VL 7B
+    "z_image": 2560,   # Qwen3 4B
+    "sd3": 4096,       # T5-XXL beside CLIP-L/G (pooled 2048)
+    "hidream": 4096,   # T5-XXL beside Llama 3.1 hidden states (conditioning_llama3) and pooled CLIP-L/G 2048
+}
+HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
+
+ROPE_AXES = [8, 12, 12]  # sums to the tiny head width, 32, as [16, 56, 56] sums to 128 in Flux
+
+
+def unet_config(family: str) -> tuple[type, dict]:
+    """(supported_models class, unet_config) of the tiny network of `family`."""
+    if family in ("flux", "flux_fill"):  # keys as detect_unet_config sets them for Flux dev and Flux Fill
+        fill = family == "flux_fill"
+        return comfy.supported_models.FluxInpaint if fill else comfy.supported_models.Flux, {
+            "image_model": "flux", "in_channels": 96 if fill else 16, "out_channels": 16, "vec_in_dim": 768,
+            "context_in_dim": TEXT_WIDTH["flux"], "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2,
+            "depth": 1, "depth_single_blocks": 1, "axes_dim": ROPE_AXES, "theta": 10000, "patch_size": 2,
+            "qkv_bias": True, "guidance_embed": True}
+    if family == "chroma":
+        return comfy.supported_models.Chroma, {
+            "image_model": "chroma", "in_channels": 64, "out_channels": 64, "context_in_dim": TEXT_WIDTH["chroma"],
+            "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
+            "axes_dim": ROPE_AXES, "theta": 10000, "patch_size": 2, "qkv_bias": True, "in_dim": 64,
+            "out_dim": 64, "hidden_dim": 64, "n_layers": 1}
+    if family == "qwen_image":
+        return comfy.supported_models.QwenImage, {
+            "image_model": "qwen_image", "in_channels": 64, "num_layers": 1, "attention_head_dim": 32,
+            "num_attention_heads": 2, "joint_attention_dim": TEXT_WIDTH["qwen_image"], "axes_dims_rope": ROPE_AXES}
+    if family == "z_image":  # detect_unet_config's Z-Image branch (dim 3840), at dim 256 (its adaLN takes
+        # min(dim, 256) features from a 256-wide time embedding, so no narrower)
+        return comfy.supported_models.ZImage, {
+            "image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 256, "cap_feat_dim": TEXT_WIDTH["z_image"],
+            "n_layers": 1, "n_refiner_layers": 1, "qk_norm": True, "n_heads": 8, "n_kv_heads": 8,
+            "axes_dims": ROPE_AXES, "axes_lens": [1536, 512, 512], "rope_theta": 256.0,
+            "ffn_dim_multiplier": 8.0 / 3.0, "multiple_of": 16, "z_image_modulation": True, "time_scale": 1000.0}
+    if family == "sd3":  # detect_unet_config's mmdit branch: hidden width 64 * depth, one head per 64
+        return comfy.supported_models.SD3, {
+            "in_channels": 16, "patch_size": 2, "out_channels": 16, "depth": 2, "input_size": None,
+            "adm_in_channels": 2048,
+            "context_embedder_config": {"target": "torch.nn.Linear",
+                                        "params": {"in_features": TEXT_WIDTH["sd3"], "out_features": 128}},
+            "num_patches": 64 * 64, "pos_embed_max_size": 64, "qk_norm": "rms", "pos_embed_scaling_factor": None,
+            "x_block_self_attn_layers": []}
+    if family == "hidream":  # detect_unet_config's HiDream I1 branch (all fixed there), one block of each kind
+        return comfy.supported_models.HiDream, {
+            "image_model": "hidream", "attention_head_dim": 32, "axes_dims_rope": [16, 8, 8],
+            "caption_channels": [TEXT_WIDTH["hidream"], 4096], "max_resolution": [128, 128], "in_channels": 16,
+            "llama_layers": list(range(HIDREAM_LLAMA_LAYERS)), "num_attention_heads": 2, "num_routed_experts": 4,
+            "num_activated_experts": 2, "num_layers": 1, "num_single_layers": 1, "out_channels": 16,
+            "patch_size": 2, "text_emb_dim": 2048}
+    raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
+
+
+def random_weights(module: torch.nn.Module, seed: int) -> dict:
+    """Seeded weights like harness.write_random_module's: one-dimensional weights and scales 1, biases
+    0, every other tensor N(0, 1 / fan-in)."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in module.state_dict().items():
+        if key.endswith(("scale", "gamma")) or (key.endswith("weight") and value.ndim == 1):
+            state[key] = torch.ones(value.shape)
+        elif key.endswith("bias"):
+            state[key] = torch.zeros(value.shape)
+        else:
+            fan_in = value[0].numel() if value.ndim > 1 else 1
+            state[key] = torch.randn(value.shape, generator=generator) / math.sqrt(fan_in)
+    return state
+
+
+class TaoTestTinyDiTLoader:
+    FAMILIES = list(TEXT_WIDTH)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"family": (cls.FAMILIES,),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "load"
+    CATEGORY = "testing/taotest"
+    DESCRIPTION = "A tiny random-weight image DiT of a ComfyUI family, built as ComfyUI's loader builds it."
+
+    def load(self, family, seed):
+        config_class, config = unet_config(family)
+        model_config = config_class(dict(config))
+        load_device = comfy.model_management.get_torch_device()
+        offload_device = comfy.model_management.unet_offload_device()
+        unet_dtype = comfy.model_management.unet_dtype(
+            model_params=0, supported_dtypes=list(model_config.supported_inference_dtypes), weight_dtype=torch.float32)
+        model_config.set_inference_dtype(unet_dtype, comfy.model_management.unet_manual_cast(
+            unet_dtype, load_device, model_config.supported_inference_dtypes))
+        model = model_config.get_model({}, "").to(offload_device)
+        # strict: every tensor of the network gets a seeded value (ComfyUI's layers skip their own init)
+        model.diffusion_model.load_state_dict(random_weights(model.diffusion_model, seed), strict=True)
+        return (comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device),)
+
+
+class TaoTestImageLatent:
+    """A seeded image latent in raw VAE space: [1, 16, height, width] as a Flux or SD3 VAE encode
+    returns it, or with frame_axis [1, 16, 1, height, width] as Qwen-Image's (Wan2.1) VAE does. A
+    reference image for ReferenceLatent without a VAE."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"width": ("INT", {"default": 8, "min": 1, "max": 1024, "tooltip": "latent width"}),
+                             "height": ("INT", {"default": 8, "min": 1, "max": 1024, "tooltip": "latent height"}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1}),
+                             "frame_axis": ("BOOLEAN", {"default": False})}}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "make"
+    CATEGORY = "testing/taotest"
+
+    def make(self, width, height, seed, frame_axis):
+        generator = torch.Generator().manual_seed(seed)
+        shape = (1, 16, 1, height, width) if frame_axis else (1, 16, height, width)
+        return ({"samples": torch.randn(shape, generator=generator)},)
+
+
+NODE_CLASS_MAPPINGS = {"TaoTestTinyDiTLoader": TaoTestTinyDiTLoader, "TaoTestImageLatent": TaoTestImageLatent}
