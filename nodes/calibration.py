@@ -5,6 +5,9 @@ fixed-point predictor would have done at each step is recorded into a calibratio
                    the profile file (never a half run: an interrupted run adds nothing).
   CALC_COND_BATCH  marks each evaluation, so a guidance node's extra one is recorded as its own branch.
   DIFFUSION_MODEL  after the forward: one sample per branch and step (r, c, one-step predictor error).
+  APPLY_MODEL      the same for a model whose forward has no DIFFUSION_MODEL wrapper point (SD3's
+                   MMDiT, Mochi), on the noise estimate behind its denoised output, as TaoCache's own
+                   APPLY_MODEL fallback caches it.
 With trial speedups the OUTER_SAMPLE wrapper then samples the same inputs again once per placement and
 speedup (taocache/placement.py), skipping through TaoCache's own wrappers (attached under this node's
 key), and adds each trial's measured error to the profile.
@@ -26,8 +29,8 @@ from ..taocache.repeats import RepeatedEvaluations, is_repeat
 from . import compat, profiles
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
                        calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
-                       diffusion_model_wrapper, evaluation_state, replaced_blocks, sample_with_run_state,
-                       transformer_options_of)
+                       diffusion_model_wrapper, evaluation_state, noise_conversions, replaced_blocks,
+                       sample_with_run_state, transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
@@ -55,6 +58,7 @@ class LiveCalibration:
         self.lock = threading.Lock()  # model calls may come from several threads (multi-GPU CFG split)
         self.repeats = RepeatedEvaluations()
         self.message = ""
+        self.diffusion_model_seen = False  # the forward reaches the DIFFUSION_MODEL wrapper point
 
 
 def calibration_calc_cond_batch_wrapper(executor, *args, **kwargs):
@@ -68,9 +72,24 @@ def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
     output = executor(*args, **kwargs)
     options = transformer_options_of(args, kwargs)
     live: Optional[LiveCalibration] = options.get(CALIBRATION_RUN_KEY)
-    if live is None or not isinstance(output, torch.Tensor):
+    if live is None:
         return output
-    _record_calibration(live, options, output)
+    live.diffusion_model_seen = True
+    if isinstance(output, torch.Tensor):
+        _record_calibration(live, options, output)
+    return output
+
+
+def calibration_apply_model_wrapper(executor, *args, **kwargs):
+    """Records at APPLY_MODEL when the forward has no DIFFUSION_MODEL wrapper point: the inner wrapper
+    runs first, so after the first call `diffusion_model_seen` tells which point records."""
+    output = executor(*args, **kwargs)
+    options = transformer_options_of(args, kwargs)
+    live: Optional[LiveCalibration] = options.get(CALIBRATION_RUN_KEY)
+    if live is None or live.diffusion_model_seen or not isinstance(output, torch.Tensor):
+        return output
+    to_noise, _ = noise_conversions(args[0], args[1])
+    _record_calibration(live, options, to_noise(output))
     return output
 
 
@@ -200,7 +219,8 @@ def _save_trials(settings: CalibrationSettings, trials: list, saved_message: str
 def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:
     if not any(s["error"] is not None for s in samples):
         return False, (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
-                f"model without a DIFFUSION_MODEL wrapper point); profile {settings.profile_name} unchanged")
+                f"model output that is not one tensor, as a packed multi-stream model's); profile "
+                f"{settings.profile_name} unchanged")
     profile = Profile()
     remarks = []
     if os.path.exists(settings.path):
@@ -224,6 +244,7 @@ def attach_calibration(model, settings: CalibrationSettings, types) -> None:
     model.add_wrapper_with_key(types.OUTER_SAMPLE, WRAPPER_KEY + "_calibrate", calibration_outer_sample_wrapper)
     model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY + "_calibrate", calibration_calc_cond_batch_wrapper)
     model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", calibration_diffusion_model_wrapper)
+    model.add_wrapper_with_key(types.APPLY_MODEL, WRAPPER_KEY + "_calibrate", calibration_apply_model_wrapper)
     if settings.trial_speedups:  # the trials skip through TaoCache's own wrappers (idle outside a trial)
         model.add_wrapper_with_key(types.CALC_COND_BATCH, WRAPPER_KEY + "_calibrate", calc_cond_batch_wrapper)
         model.add_wrapper_with_key(types.DIFFUSION_MODEL, WRAPPER_KEY + "_calibrate", diffusion_model_wrapper)

@@ -21,8 +21,7 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
-from ..taocache import placement as placements
-from ..taocache.planner import plan
+from ..taocache.planner import plan_by_trial
 from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, run_reports
@@ -272,21 +271,27 @@ def diffusion_model_wrapper(executor, *args, **kwargs):
     return _cached_call(options, args[0], lambda: executor(*args, **kwargs), "diffusion_model")
 
 
-def apply_model_wrapper(executor, *args, **kwargs):
-    options = transformer_options_of(args, kwargs)
-    live: Optional[LiveRun] = options.get(RUN_KEY)
-    if live is None or live.hook == "diffusion_model":
-        return executor(*args, **kwargs)
-    x, sigma = args[0], args[1]
+def noise_conversions(x: torch.Tensor, sigma: torch.Tensor):
+    """(to_noise, from_noise) at an APPLY_MODEL call on x at sigma, which returns a denoised estimate:
+    the noise estimate behind a denoised output, and back, for any model sampling type."""
     sigma_b = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
 
-    # the noise estimate behind a denoised output, for any model sampling type
     def to_noise(denoised):
         return (x - denoised) / sigma_b
 
     def from_noise(noise):
         return x - sigma_b * noise.to(x.dtype)
 
+    return to_noise, from_noise
+
+
+def apply_model_wrapper(executor, *args, **kwargs):
+    options = transformer_options_of(args, kwargs)
+    live: Optional[LiveRun] = options.get(RUN_KEY)
+    if live is None or live.hook == "diffusion_model":
+        return executor(*args, **kwargs)
+    x = args[0]
+    to_noise, from_noise = noise_conversions(x, args[1])
     if live.hook is None:
         # the first call: does the forward reach our DIFFUSION_MODEL wrapper? If not, cache here,
         # starting with this call (always computed: there is no history yet)
@@ -447,14 +452,9 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return run
     if settings.profile is None:
         return TaoCacheRun(config, schedule)
-    placement, why = placements.DEFAULT, None
-    if settings.plan_mode == "speedup":
-        chosen = placements.choose(settings.profile.trials, schedule.steps, settings.target_speedup)
-        if chosen:
-            placement, why = chosen
-    planned = plan(settings.profile, schedule, mode=settings.plan_mode, target_speedup=settings.target_speedup,
-                   target_error=settings.target_error, max_consecutive=config.max_consecutive_skips,
-                   placement=placement)
+    planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
+                                 target_speedup=settings.target_speedup, target_error=settings.target_error,
+                                 max_consecutive=config.max_consecutive_skips)
     run = TaoCacheRun(config, schedule, plan=set(planned.steps))
     run.report.note = f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:

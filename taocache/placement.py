@@ -168,12 +168,30 @@ def reached(trial: Trial) -> bool:
     return trial.speedup >= trial.target - 1e-3
 
 
-def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
-    """(placement, why) from trials: those at the tried step count nearest `steps` and the tried
-    speedup nearest `target`, the placement with the lowest mean (geometric) error among those that
-    reached the speedup they were tried at; None when no trial qualifies. When the
-    trials record their runs, the means are taken over the runs every qualifying placement was
-    tried on (a paired comparison), where there are such runs."""
+@dataclass(frozen=True)
+class Ranking:
+    """The qualifying placements at the tried step count and speedup nearest a run's, best first by
+    mean (geometric) trial error, with what the comparison rests on."""
+    means: tuple  # ((placement, mean error), ...), best first
+    runs: dict  # placement -> number of trial errors in its mean
+    steps: int
+    target: float
+    paired: bool
+
+    def why(self, placement: str) -> str:
+        others = ", ".join(f"{p} {m:.3g}" for p, m in self.means if p != placement)
+        mean = dict(self.means)[placement]
+        paired = ", paired" if self.paired else ""
+        return (f"placement {placement} chosen by trial (geometric mean error {mean:.3g} over "
+                f"{self.runs[placement]} trial run(s){paired} at {self.target:g}x, {self.steps} steps"
+                + (f"; {others}" if others else "") + ")")
+
+
+def rank(trials: list[Trial], steps: int, target: float) -> Optional[Ranking]:
+    """The placements from trials: those at the tried step count nearest `steps` and the tried
+    speedup nearest `target` that reached the speedup they were tried at, ranked by mean (geometric)
+    error; None when no trial qualifies. When the trials record their runs, the means are taken over
+    the runs every qualifying placement was tried on (a paired comparison), where there are such runs."""
     if not trials:
         return None
     nearest_steps = min({t.steps for t in trials}, key=lambda s: (abs(s - steps), -s))
@@ -194,10 +212,15 @@ def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str
         if common is None or t.run in common:
             errors.setdefault(t.placement, []).append(t.error)
     means = {p: geometric_mean(v) for p, v in errors.items()}
-    best = min(means, key=lambda p: (means[p], PLACEMENTS.index(p) if p in PLACEMENTS else 99))
-    runs = len(errors[best])
-    others = ", ".join(f"{p} {m:.3g}" for p, m in sorted(means.items(), key=lambda kv: kv[1]) if p != best)
-    paired = ", paired" if common else ""
-    why = (f"placement {best} chosen by trial (geometric mean error {means[best]:.3g} over {runs} trial run(s){paired} at "
-           f"{nearest_target:g}x, {nearest_steps} steps" + (f"; {others}" if others else "") + ")")
-    return best, why
+    order = sorted(means, key=lambda p: (means[p], PLACEMENTS.index(p)))
+    return Ranking(means=tuple((p, means[p]) for p in order), runs={p: len(v) for p, v in errors.items()},
+                   steps=nearest_steps, target=nearest_target, paired=common is not None)
+
+
+def choose(trials: list[Trial], steps: int, target: float) -> Optional[tuple[str, str]]:
+    """(placement, why): the best of rank(trials, steps, target); None when no trial qualifies."""
+    ranking = rank(trials, steps, target)
+    if ranking is None:
+        return None
+    best = ranking.means[0][0]
+    return best, ranking.why(best)

@@ -91,6 +91,35 @@ def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.
     return result if mode != "speedup" else replace(result, placement=placement)
 
 
+def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
+                  target_error: float = 0.005, max_consecutive: int = 1) -> tuple[Plan, Optional[str]]:
+    """(plan, why): in speedup mode with placement trials in the profile, the best placement by trial
+    (placement.rank) whose plan reaches the target inside the schedule's window. The trials plan
+    over the whole schedule, while a window the user narrowed (start_percent above 0) can leave a
+    placement too few steps: early/mid greedy inside 0.3-1.0 planned 1.36x of a 1.5x target on the
+    tiny Qwen-Image, where early alternate reached it. When none reaches it, the best by trial, and
+    `why` says so. Without trials (or in error mode) the default placement, and why is None."""
+    def planned_with(placement):
+        return plan(profile, schedule, mode=mode, target_speedup=target_speedup, target_error=target_error,
+                    max_consecutive=max_consecutive, placement=placement)
+
+    ranking = placements.rank(profile.trials, schedule.steps, target_speedup) if mode == "speedup" else None
+    if ranking is None:
+        return planned_with(placements.DEFAULT), None
+    short = []
+    for placement, _ in ranking.means:
+        planned = planned_with(placement)
+        if planned.speedup >= target_speedup - 1e-3:
+            why = ranking.why(placement)
+            if short:
+                why += (f"; {', '.join(short)} did not reach {target_speedup:.2f}x inside the node's window "
+                        f"(start_percent 0 opens it)")
+            return planned, why
+        short.append(f"{placement} (planned {planned.speedup:.2f}x)")
+    best = ranking.means[0][0]
+    return planned_with(best), ranking.why(best) + "; no placement reaches the target inside the node's window"
+
+
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
                      target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
     """The planner on plain numbers: errors[i] is step i's cost of a one-step skip, `allowed` the

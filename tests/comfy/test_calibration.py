@@ -78,6 +78,27 @@ def test_profile_plans_over_the_whole_open_window_and_in_error_mode(wan_profile,
     assert min(speeds[1][1]) < 9, "an open window lets the plan skip before the late window (step 9 of 30)"
 
 
+def test_a_model_without_the_diffusion_model_wrapper_point_calibrates_at_apply_model(comfy_inprocess, comfy_base):
+    """Wan with its forward bypassing the DIFFUSION_MODEL wrapper point (as SD3's MMDiT and Mochi do)
+    calibrates through the APPLY_MODEL fallback, on the noise estimate behind the denoised output: the
+    same samples as through DIFFUSION_MODEL, up to float rounding (the estimate is recovered from
+    x - sigma * noise)."""
+    bypass = ("TaoTestBypassDiffusionWrapper", {})
+    for name, insert in (("taotest_direct", [calibrate("taotest_direct")]),
+                         ("taotest_bypass", [bypass, calibrate("taotest_bypass")])):
+        profile_file(comfy_base, name).unlink(missing_ok=True)
+        result = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, seed=11, insert=insert)).raise_for_status()
+        assert result.calls == [30]
+    direct, bypassed = (json.loads(profile_file(comfy_base, name).read_text())["runs"][0]["samples"]
+                        for name in ("taotest_direct", "taotest_bypass"))
+    assert [(s["sigma"], s["branch"]) for s in bypassed] == [(s["sigma"], s["branch"]) for s in direct]
+    measured = [(a, b) for a, b in zip(direct, bypassed) if a["error"] is not None]
+    assert len(measured) >= 50 and all(b["error"] is not None for _, b in measured)
+    for a, b in measured:
+        for key in ("r", "c", "error"):
+            assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-5), (key, a, b)
+
+
 def test_corrupt_profile_is_reported_and_the_run_goes_on_online(comfy_inprocess, comfy_base):
     path = profile_file(comfy_base, "corrupt")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@ of the runtime's own classes, built by TaoTestTinyDiTLoader), with ComfyUI's KSa
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
 DIFFUSION_MODEL wrapper point (SD3's MMDiT) must all skip, count and stay exact like Wan."""
+import json
+
 import pytest
 import torch
 
@@ -72,3 +74,40 @@ def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
     print(f"\n{family} with a reference: {computed} of 30 calls computed; the reference changes the full run by "
           f"{full_effect:.4f}, the cached run by {cached_effect:.4f}; cached error {relative_error(cached.latent, plain.latent):.4f}")
     assert full_effect > 0.01 and 0.5 < cached_effect / full_effect < 1.5
+
+
+def profile_path(base, name):
+    return base.path / "models" / "taocache_profiles" / f"{name}.json"
+
+
+@pytest.mark.parametrize("family", ["flux", "qwen_image", "sd3"])
+def test_calibration_on_an_image_dit_plans_its_skips_and_is_refused_on_another_family(comfy_inprocess, comfy_base,
+                                                                                     family):
+    """TaoCache Calibrate records an image DiT (its own class and widths; SD3 through the APPLY_MODEL
+    fallback) with placement trials, and the TaoCache node plans from the profile to the target
+    speedup; the same profile on another family is refused, naming both, and that run continues
+    online."""
+    name = f"taotest_{family}"
+    profile_path(comfy_base, name).unlink(missing_ok=True)
+    for seed in (11, 12):
+        calibrate = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
+        result = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, seed=seed, insert=[calibrate]))
+        assert result.raise_for_status().calls[0] == 30, "the calibration run computes every step"
+    data = json.loads(profile_path(comfy_base, name).read_text())
+    meta = data["metadata"]
+    assert meta["runs"] == 2 and meta["identity"] == 2 and meta["model_config"]
+    assert sum(s["error"] is not None for run in data["runs"] for s in run["samples"]) >= 40
+    trials = [t for t in data["trials"] if t["run"] == 1]
+    assert trials and all(t["speedup"] >= 1.47 and 0 < t["error"] < 1 for t in trials), data["trials"]
+    planned = taocache(profile=f"{name}.json", target_speedup=1.5, **PERMISSIVE)
+    result = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, seed=3, insert=[planned])).raise_for_status()
+    assert f"profile {name}.json: speedup mode, target 1.50x" in result.log_text
+    computed, _, total = summary_counts(result.log_text)
+    assert total == 30 and abs(computed - 30 / 1.5) <= 1 and result.calls == [computed]
+    other = "z_image" if family != "z_image" else "flux"
+    built = harness.image_dit_graph(other, steps=30, seed=3, insert=[planned])
+    refused = comfy_inprocess.run(built).raise_for_status()
+    texts = refused.texts_for(built.inserted[0])
+    assert any(f"profile {name}.json was calibrated on model class {meta['model_class']}, this model is Lumina2" in t
+               and "running online" in t for t in texts), texts
+    assert "speedup mode" not in refused.log_text

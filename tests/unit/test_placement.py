@@ -7,7 +7,7 @@ import pytest
 from taocache import Profile, ProfileError, Schedule
 from taocache import placement as placements
 from taocache.placement import Trial
-from taocache.planner import plan
+from taocache.planner import plan, plan_by_trial
 
 from helpers import linear_schedule
 from test_planner import longest_run
@@ -166,3 +166,26 @@ def test_a_trials_run_survives_a_round_trip_and_a_bad_one_is_refused():
     raw["trials"][0]["run"] = 1.5
     with pytest.raises(ProfileError, match="malformed trial"):
         Profile.from_dict(raw)
+
+
+def test_plan_by_trial_takes_the_best_placement_whose_plan_reaches_the_target_inside_the_window():
+    """The trials plan over the whole schedule; a window the user narrowed can leave the best placement
+    too few steps. Then the next best that reaches the target plans, and the reason says which fell short."""
+    profile, _ = flat_profile(30)
+    profile.trials.extend([Trial("early/mid greedy", 1.5, 30, 1.5, 0.001, 0), Trial("early alternate", 1.5, 30, 1.5, 0.002, 0),
+                           Trial("late spread", 1.5, 30, 1.5, 0.004, 0)])
+    sigmas = linear_schedule(30)
+    whole = Schedule(sigmas, math.inf, -math.inf)
+    planned, why = plan_by_trial(profile, whole, target_speedup=1.5, max_consecutive=2)
+    assert planned.placement == "early/mid greedy" and planned.speedup >= 1.5 and "did not reach" not in why
+    narrowed = Schedule(sigmas, sigmas[9], -math.inf)  # start_percent ~0.3: steps 9 on
+    planned, why = plan_by_trial(profile, narrowed, target_speedup=1.5, max_consecutive=2)
+    assert planned.placement == "early alternate" and planned.speedup >= 1.5 and min(planned.steps) >= 9
+    assert "early/mid greedy (planned 1.36x) did not reach 1.50x inside the node's window" in why
+    assert why.startswith("placement early alternate chosen by trial")
+    late = Schedule(sigmas, sigmas[21], -math.inf)  # too narrow for any
+    planned, why = plan_by_trial(profile, late, target_speedup=1.5, max_consecutive=2)
+    assert planned.placement == "early/mid greedy" and planned.speedup < 1.5
+    assert why.endswith("no placement reaches the target inside the node's window")
+    error_mode, why = plan_by_trial(profile, whole, mode="error", target_error=0.05)
+    assert why is None and error_mode.mode == "error"
