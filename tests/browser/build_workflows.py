@@ -51,7 +51,7 @@ structure: not recommended.
 20/30 model calls, 1.50x, 50.2 dB PSNR, mask IoU 0.98 against the full run; aggressive 16/30 calls, 1.88x, \
 38.1 dB, IoU 0.93. They are not figures for {model}: we could not run it.
 - Measure on your own model: the same seed with and without TaoCache (two samplers side by side, or bypass \
-the TaoCache node with Ctrl+B and run again), then compare the videos; the node reports its model-call ratio \
+the TaoCache node with Ctrl+B and run again), then compare the {outputs}; the node reports its model-call ratio \
 after each run. The Compare template (wan2.1_t2v_1.3B_taocache_compare) does both in one run and shows \
 quality and speed on its TaoCache Compare node.
 - If structure or motion changes: fewer skips, with start_percent 0.5 or cos_threshold 0.8.
@@ -102,12 +102,13 @@ class Workflow:
         return {"nodes": [n.spec() for n in self.nodes], "links": self.links}
 
 
-def files_note(title: str, files: list[tuple[str, str]], extra: str = "", start: float = 0.3, model: str = "") -> str:
+def files_note(title: str, files: list[tuple[str, str]], extra: str = "", start: float = 0.3, model: str = "",
+               outputs: str = "videos") -> str:
     lines = [f"## {title}", "", "**Model files** (put each in the ComfyUI/models/ folder shown):"]
     lines += [f"- {folder}/ **{name}**" for folder, name in files]
     if extra:
         lines += ["", extra]
-    lines += ["", TRY_FIRST.format(start=start, model=model or title)]
+    lines += ["", TRY_FIRST.format(start=start, model=model or title, outputs=outputs)]
     return "\n".join(lines)
 
 
@@ -424,8 +425,36 @@ def wan21_compare() -> Workflow:
     return w
 
 
+def qwen_image() -> Workflow:
+    w = Workflow("qwen_image_taocache", "Qwen-Image text to image (an image DiT)")
+    files = [("diffusion_models", "qwen_image_fp8_e4m3fn.safetensors"),
+             ("text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors"), ("vae", "qwen_image_vae.safetensors")]
+    extra = ("Files: Comfy-Org/Qwen-Image_ComfyUI on Hugging Face (split_files/...). 1328x1328, 20 steps, cfg 2.5, "
+             "ModelSamplingAuraFlow shift 3.1, as ComfyUI's own Qwen-Image template. TaoCache works the same on "
+             "Flux, Chroma, Z-Image, SD3 and HiDream: put it between the model and the sampler. For Qwen-Image-Edit "
+             "or Flux Kontext, the reference image rides through (tested with the core ReferenceLatent node).")
+    w.note((-470, 0), [430, 640], files_note(w.description, files, extra, model="Qwen-Image", outputs="images"))
+    unet = w.add("UNETLoader", (0, 0), size=[360, 82], unet_name=files[0][1], weight_dtype="default")
+    clip = w.add("CLIPLoader", (0, 130), size=[360, 106], clip_name=files[1][1], type="qwen_image", device="default")
+    vae = w.add("VAELoader", (0, 286), size=[360, 58], vae_name=files[2][1])
+    latent = w.add("EmptySD3LatentImage", (0, 394), size=[360, 106], width=1328, height=1328, batch_size=1)
+    model = w.add("ModelSamplingAuraFlow", (410, 0), size=[300, 58], model=unet, shift=3.1)
+    tc = taocache(w, model, (410, 110))
+    pos = w.add("CLIPTextEncode", (760, 0), size=[420, 170], title="Positive prompt", clip=clip,
+                text="A cozy bookshop on a rainy evening, warm light spilling onto the wet street, a hand-painted "
+                     "sign above the door reading \"Open Late\", a cat asleep in the window.")
+    neg = w.add("CLIPTextEncode", (760, 215), size=[420, 130], title="Negative prompt", clip=clip,
+                text="blurry, low quality, jpeg artifacts, distorted text, watermark")
+    sampler = w.add("KSampler", (1230, 0), size=[300, 262], model=tc, positive=pos, negative=neg,
+                    latent_image=latent, seed=42, seed__control="fixed", steps=20, cfg=2.5, sampler_name="euler",
+                    scheduler="simple", denoise=1.0)
+    decode = w.add("VAEDecode", (1580, 0), size=[220, 46], samples=sampler, vae=vae)
+    w.add("SaveImage", (1580, 96), size=[420, 460], images=decode, filename_prefix="taocache_qwen_image")
+    return w
+
+
 WORKFLOWS = [wan21_t2v, wan21_i2v, wan22_a14b, wan22_ti2v_5b, lambda: wan21_t2v(easycache=True), hunyuan_video,
-             wan21_calibrate, wan21_compare, wan21_vace]
+             wan21_calibrate, wan21_compare, wan21_vace, qwen_image]
 
 
 # ---- building through the frontend ------------------------------------------------------------------

@@ -26,6 +26,7 @@ EXPECTED = {
     "wan2.1_t2v_1.3B_taocache_compare": {"UNETLoader": 1, "TaoCache": 2, "KSampler": 2, "TaoCacheCompare": 1},
     "wan2.1_vace_1.3B_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "WanVaceToVideo": 1,
                                   "LoadVideo": 1, "LoadImage": 1, "TrimVideoLatent": 1},
+    "qwen_image_taocache": {"UNETLoader": 1, "TaoCache": 1, "KSampler": 1, "EmptySD3LatentImage": 1, "SaveImage": 1},
 }
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",
                    "predictor", "error_budget", "verbose"]
@@ -81,8 +82,11 @@ def test_workflow_is_valid_for_this_comfyui(path, object_info):
         assert list(named) == [name for name, role, *_ in wt.widget_layout(object_info["TaoCache"])]
         assert {(t["type"], name) for t, name in _feeds(workflow, node)} <= {("KSampler", "model"),
                                                                               ("KSamplerAdvanced", "model")}
-    # videos are saved with core nodes
-    assert _nodes(workflow, "SaveVideo") and _nodes(workflow, "CreateVideo")
+    # videos (images, from an image latent) are saved with core nodes
+    if _nodes(workflow, "EmptySD3LatentImage"):
+        assert _nodes(workflow, "SaveImage")
+    else:
+        assert _nodes(workflow, "SaveVideo") and _nodes(workflow, "CreateVideo")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)

@@ -12,9 +12,11 @@ extra values: after an INT input with `control_after_generate` (or, when the fla
 
 Swapping for the tiny test models (`swap_for_tiny`), on the API prompt:
   UNETLoader                 unet_name -> the tiny model of the same family (HunyuanVideo, Wan2.2 5B,
-                             else Wan2.1), weight_dtype "default"
-  CLIPTextEncode             -> TaoTestConditioning (seeded random [1, 16, 4096]; extras
-                             "hunyuan_video" adds the pooled output and guidance HunyuanVideo needs)
+                             else Wan2.1), weight_dtype "default"; an image DiT's file (Qwen-Image)
+                             -> TaoTestTinyDiTLoader of its family (its tiny network loads no file)
+  CLIPTextEncode             -> TaoTestConditioning (seeded random [1, 16, 4096], Qwen-Image's width
+                             3584; extras "hunyuan_video" adds the pooled output and guidance
+                             HunyuanVideo needs)
   WanImageToVideo            its positive/negative outputs -> its positive/negative inputs (the
                              conditioning passes through), its latent -> EmptyHunyuanLatentVideo
   Wan22ImageToVideoLatent    -> EmptyHunyuanLatentVideo (16 channels; KSampler widens them to 48)
@@ -24,6 +26,7 @@ Swapping for the tiny test models (`swap_for_tiny`), on the API prompt:
                              reference_image come from EmptyImage (9 frames, 1 frame) in place of
                              Load Video / Get Video Components / Load Image
   EmptyHunyuanLatentVideo    64 x 64 x 9 frames ([1, 16, 3, 8, 8])
+  EmptySD3LatentImage        64 x 64 ([1, 16, 8, 8])
   VAEDecode, VAEDecodeTiled  -> SaveLatent of their samples; everything downstream of them
                              (CreateVideo, SaveVideo, ...) is dropped
   TaoCacheCompare            kept, without its (optional) decoded-image inputs: it compares the latents
@@ -334,6 +337,16 @@ def to_api(workflow: dict, object_info: dict) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Swapping the real model files for the tiny test models
 
+# image DiT files -> (TaoTestTinyDiTLoader family, TaoTestConditioning extras, text width): the
+# families whose tiny networks only the test loader can build (tests/comfy/harness.py IMAGE_DITS)
+IMAGE_DIT_FILES = {"qwen_image": ("qwen_image", "none", 3584)}
+
+
+def tiny_image_dit_for(unet_name: str):
+    name = unet_name.lower()
+    return next((spec for key, spec in IMAGE_DIT_FILES.items() if key in name), None)
+
+
 def tiny_model_for(unet_name: str) -> str:
     name = unet_name.lower()
     if "hunyuan" in name:
@@ -374,9 +387,15 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
         next_id += 1
         return str(next_id - 1)
 
-    family_extras = "none"
+    family_extras, text_width = "none", 4096
     for nid, entry in prompt.items():
         if entry["class_type"] == "UNETLoader":
+            image_dit = tiny_image_dit_for(entry["inputs"]["unet_name"])
+            if image_dit:
+                family_extras, text_width = image_dit[1], image_dit[2]
+                notes.append(f"{nid} UNETLoader {entry['inputs']['unet_name']} -> TaoTestTinyDiTLoader {image_dit[0]}")
+                prompt[nid] = {"class_type": "TaoTestTinyDiTLoader", "inputs": {"family": image_dit[0], "seed": 0}}
+                continue
             tiny = tiny_model_for(entry["inputs"]["unet_name"])
             notes.append(f"{nid} UNETLoader {entry['inputs']['unet_name']} -> {tiny}")
             entry["inputs"].update(unet_name=tiny, weight_dtype="default")
@@ -391,7 +410,7 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
         kind, inputs = entry["class_type"], entry["inputs"]
         if kind == "CLIPTextEncode":
             prompt[nid] = {"class_type": "TaoTestConditioning", "inputs": {
-                "length": 16, "width": 4096, "seed": int(nid), "scale": 1.0, "extras": family_extras}}
+                "length": 16, "width": text_width, "seed": int(nid), "scale": 1.0, "extras": family_extras}}
             notes.append(f"{nid} CLIPTextEncode -> TaoTestConditioning")
         elif kind == "WanImageToVideo":
             latent = new_id()
@@ -406,6 +425,8 @@ def swap_for_tiny(api: dict, *, steps: int = 12, advanced_steps: int | None = No
             notes.append(f"{nid} Wan22ImageToVideoLatent -> EmptyHunyuanLatentVideo")
         elif kind == "EmptyHunyuanLatentVideo":
             inputs.update(TINY_LATENT)
+        elif kind == "EmptySD3LatentImage":
+            inputs.update(width=TINY_LATENT["width"], height=TINY_LATENT["height"])
         elif kind == "WanVaceToVideo":
             inputs.update(TINY_LATENT)
             for name, frames in (("control_video", TINY_LATENT["length"]), ("reference_image", 1)):
