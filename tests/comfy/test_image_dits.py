@@ -111,3 +111,20 @@ def test_calibration_on_an_image_dit_plans_its_skips_and_is_refused_on_another_f
     assert any(f"profile {name}.json was calibrated on model class {meta['model_class']}, this model is Lumina2" in t
                and "running online" in t for t in texts), texts
     assert "speedup mode" not in refused.log_text
+
+
+@pytest.mark.parametrize("family", ["flux", "qwen_image"])
+def test_a_batch_of_images_keeps_one_history_per_image_and_branch(comfy_inprocess, family):
+    """batch_size 2 (cfg 1 for Flux: two images in one call; Qwen-Image at cfg 4: cond and uncond of
+    both): never-skip bit for bit, and each image of the cached batch is the image its own cached run
+    of batch 1 gives (the batch entries share the noise of ComfyUI's batched noise, so batch entry 0
+    is the batch-1 run)."""
+    plain = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, batch_size=2)).raise_for_status()
+    never = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, batch_size=2, insert=[taocache(**NEVER)]))
+    assert torch.equal(never.raise_for_status().latent, plain.latent) and plain.latent.shape[0] == 2
+    cached = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, batch_size=2, insert=[taocache(**PERMISSIVE)]))
+    single = comfy_inprocess.run(harness.image_dit_graph(family, steps=30, insert=[taocache(**PERMISSIVE)]))
+    computed, skipped, _ = summary_counts(cached.raise_for_status().log_text)
+    assert skipped >= 8 and cached.calls == [computed]
+    assert summary_counts(single.raise_for_status().log_text)[:2] == (computed, skipped)
+    assert torch.allclose(cached.latent[:1], single.latent, atol=1e-4, rtol=1e-4)
