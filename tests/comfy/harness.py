@@ -1173,6 +1173,47 @@ def wan22_s2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed
     return built
 
 
+WAN21_HUMO = "tiny_wan21_humo.safetensors"
+
+
+def write_tiny_wan21_humo(comfy_base: ComfyBase, seed: int = 9) -> Path:
+    """Write <base>/models/diffusion_models/tiny_wan21_humo.safetensors: the runtime's own Wan2.1 HuMo
+    network (comfy.ldm.wan.model.HumoWanModel) at Wan width 128, 2 blocks, 16 input channels (the 1.7B
+    layout: the reference image comes in as a latent, not as concatenated channels), with
+    write_random_module's weights. Its audio projection is fixed by ComfyUI at whisper-large's
+    5 x 1280 features per frame to 16 tokens of 1536 (39 M parameters, 160 MB), so the file is written
+    at test time. The real UNETLoader detects it as WAN21_HuMo (audio_proj keys). Needs ComfyUI
+    imported (the in-process runtime)."""
+    import comfy.ldm.wan.model
+    import comfy.ops
+
+    module = comfy.ldm.wan.model.HumoWanModel(dim=128, ffn_dim=256, num_layers=2, num_heads=1, in_dim=16, out_dim=16,
+                                              operations=comfy.ops.disable_weight_init)
+    return write_random_module(module, comfy_base.models_dir / WAN21_HUMO, seed)
+
+
+def wan21_humo_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_HUMO, insert=None,
+                     shift=8.0, width=64, height=64, length=9, audio_seed=1, reference_color=0x808080, text_len=16,
+                     denoise=1.0, filename_prefix="latents/wan21_humo", count_label="") -> BuiltGraph:
+    """Wan2.1 HuMo: like wan22_s2v_graph on write_tiny_wan21_humo's model, the conditioning and latent
+    from the core WanHuMoImageToVideo node with an EmptyImage reference image and whisper-large
+    features from TaoTestAudioEncoderOutput (seed `audio_seed`, 1 s). Extra ids: "vae", "humo"."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["humo"] = "42"
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": reference_color}}
+    g["43"] = {"class_type": "TaoTestAudioEncoderOutput", "inputs": {"seed": audio_seed, "seconds": 1.0,
+                                                                     "encoder": "whisper-large"}}
+    g["42"] = {"class_type": "WanHuMoImageToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "ref_image": ["41", 0], "audio_encoder_output": ["43", 0]}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
 WAN22_FUN_CAMERA = make_tiny_models.WAN22_FUN_CAMERA
 
 

@@ -1,15 +1,16 @@
 """Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control, Wan2.2 S2V (sound
-to video), Wan2.2 Fun Camera and Wan2.1 Phantom, tiny models through the real loader, conditioned by
-the core WanVaceToVideo, WanFunControlToVideo, WanSoundImageToVideo, WanCameraImageToVideo (with
-WanCameraEmbedding's camera motion) and WanPhantomSubjectToVideo nodes (their VAE encodes done by a
-tiny random Wan2.1 VAE through the real VAELoader; S2V's audio features from a test node standing in for the wav2vec2
-encoder), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
+to video), Wan2.1 HuMo (audio and a reference image), Wan2.2 Fun Camera and Wan2.1 Phantom, tiny
+models through the real loader, conditioned by the core WanVaceToVideo, WanFunControlToVideo,
+WanSoundImageToVideo, WanHuMoImageToVideo, WanCameraImageToVideo (with WanCameraEmbedding's camera
+motion) and WanPhantomSubjectToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE
+through the real VAELoader; S2V's and HuMo's audio features from a test node standing in for the
+wav2vec2 and whisper encoders), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
 Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
 ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
 Control needed its own coefficients; DiffSynth-Studio#956 and EasyCache#15: S2V had none). TaoCache wraps the whole diffusion-model call (the
 DIFFUSION_MODEL wrapper: VaceWanModel keeps WanModel.forward, and Fun Control is a plain WanModel
-whose control latent comes in as concatenated channels; WanModel_S2V and CameraWanModel also keep
+whose control latent comes in as concatenated channels; WanModel_S2V, HumoWanModel and CameraWanModel also keep
 WanModel.forward and inject the audio or the camera motion inside), so a computed call sees the control and a skipped call predicts the whole
 output it shaped. These tests check that: the control reaches the
 model, the cache keeps the node-pack invariants (with one VACE control, two chained controls and a
@@ -45,15 +46,17 @@ VARIANTS = {
                              dict(controls=((WHITE, 1.0),), reference_color=WHITE)),
     "Fun Control": (harness.wan21_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
     "S2V audio": (harness.wan22_s2v_graph, dict(audio_seed=1), dict(audio_seed=2)),
+    "HuMo audio": (harness.wan21_humo_graph, dict(audio_seed=1), dict(audio_seed=2)),
     "Fun Camera": (harness.wan22_fun_camera_graph, dict(camera_pose="Pan Left"), dict(camera_pose="Zoom In")),
 }
 
 
 @pytest.fixture(scope="module")
 def vace(comfy_inprocess, comfy_base, tiny_wan21_vae):
-    """The in-process runtime, with the tiny Wan2.1 VAE in models/vae and the tiny Wan2.2 S2V model in
-    models/diffusion_models (both written with the runtime's own modules)."""
+    """The in-process runtime, with the tiny Wan2.1 VAE in models/vae and the tiny Wan2.2 S2V and Wan2.1
+    HuMo models in models/diffusion_models (written with the runtime's own modules)."""
     harness.write_tiny_wan22_s2v(comfy_base)
+    harness.write_tiny_wan21_humo(comfy_base)
     return comfy_inprocess
 
 
@@ -102,12 +105,18 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
     assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
 
 
-@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio", "Fun Camera"])
+@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio", "HuMo audio", "Fun Camera"])
 def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
     assert one.latent.shape == other.latent.shape == (1, 16, 3, 8, 8)
     assert relative_error(other.latent, one.latent) > 0.01
+
+
+def test_tiny_humo_model_is_detected_by_the_real_loader(vace, comfy_base):
+    report = harness.load_model_report(comfy_base.models_dir / harness.WAN21_HUMO)
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN21_HuMo", "WAN21_HuMo", 16)
+    assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
 
 
 def test_tiny_s2v_model_is_detected_by_the_real_loader(vace, comfy_base):

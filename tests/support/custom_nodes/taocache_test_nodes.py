@@ -37,9 +37,9 @@ CALLS_ENV = "TAOTEST_CALLS_FILE"
 WRAPPER_KEY = "taotest_count"
 # First compute submodule of each DiT family's forward, in the order they are tried.
 ENTRY_MODULES = ("patch_embedding", "img_in", "x_embedder", "patchify_proj")
-# Networks whose first submodule runs more than once per forward: Wan2.2 S2V also embeds its reference
-# latent with patch_embedding; its time embedding runs once.
-ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding"}
+# Networks whose first submodule runs more than once per forward: Wan2.2 S2V and Wan2.1 HuMo also embed
+# their reference latent with patch_embedding; their time embedding runs once.
+ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding", "HumoWanModel": "time_embedding"}
 
 
 class TaoTestConditioning:

@@ -178,25 +178,28 @@ class TaoTestWan22ImageToVideoLatent:
 class TaoTestAudioEncoderOutput:
     """What AudioEncoderEncode returns for a wav2vec2-large encoder (Wan2.2 S2V's): the hidden states of
     all 25 layers, each [1, frames, 1024] at 50 frames a second, and the clip's length in 16 kHz
-    samples. Seeded random: no audio encoder needed."""
+    samples; with encoder "whisper-large" (Wan2.1 HuMo's) 33 layers of [1, frames, 1280]. Seeded
+    random: no audio encoder needed."""
     LAYERS, WIDTH, FRAME_RATE, SAMPLE_RATE = 25, 1024, 50, 16000
+    ENCODERS = {"wav2vec2-large": (25, 1024), "whisper-large": (33, 1280)}
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1}),
             "seconds": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 60.0, "step": 0.1}),
-        }}
+        }, "optional": {"encoder": (list(cls.ENCODERS), {"default": "wav2vec2-large"})}}
 
     RETURN_TYPES = ("AUDIO_ENCODER_OUTPUT",)
     FUNCTION = "make"
     CATEGORY = "testing/taotest"
     DESCRIPTION = "Seeded wav2vec2-style audio encoder output (25 layers of [1, frames, 1024]); no encoder needed."
 
-    def make(self, seed, seconds=1.0):
+    def make(self, seed, seconds=1.0, encoder="wav2vec2-large"):
         g = torch.Generator().manual_seed(seed)
         frames = max(1, round(seconds * self.FRAME_RATE))
-        layers = [torch.randn(1, frames, self.WIDTH, generator=g) for _ in range(self.LAYERS)]
+        count, width = self.ENCODERS[encoder]
+        layers = [torch.randn(1, frames, width, generator=g) for _ in range(count)]
         return ({"encoded_audio_all_layers": layers, "audio_samples": round(seconds * self.SAMPLE_RATE)},)
 
 
