@@ -1214,6 +1214,52 @@ def wan21_humo_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", see
     return built
 
 
+WAN22_ANIMATE = "tiny_wan22_animate.safetensors"
+
+
+def write_tiny_wan22_animate(comfy_base: ComfyBase, seed: int = 10) -> Path:
+    """Write <base>/models/diffusion_models/tiny_wan22_animate.safetensors: the runtime's own Wan2.2
+    Animate network (comfy.ldm.wan.model_animate.AnimateWanModel) at Wan width 128, 5 blocks (one
+    face-adapter block: there is one per 5, and ComfyUI's detection looks for the first), 36 input
+    channels (noise, mask, reference), with write_random_module's weights. Its motion encoder and
+    face encoder are fixed by ComfyUI at 35 M parameters (157 MB in all), so the file is written at
+    test time; the real UNETLoader detects it as WAN22_Animate. Needs ComfyUI imported."""
+    import comfy.ldm.wan.model_animate
+    import comfy.ops
+
+    module = comfy.ldm.wan.model_animate.AnimateWanModel(dim=128, ffn_dim=256, num_layers=5, num_heads=1, in_dim=36,
+                                                         out_dim=16, operations=comfy.ops.disable_weight_init)
+    return write_random_module(module, comfy_base.models_dir / WAN22_ANIMATE, seed)
+
+
+def wan22_animate_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_ANIMATE,
+                        insert=None, shift=8.0, width=64, height=64, length=9, pose_color=0x000000,
+                        reference_color=0x808080, text_len=16, denoise=1.0, filename_prefix="latents/wan22_animate",
+                        count_label="") -> BuiltGraph:
+    """Wan2.2 Animate: like wan22_s2v_graph on write_tiny_wan22_animate's model, the conditioning and
+    latent from the core WanAnimateToVideo node with an EmptyImage reference image and a pose video of
+    `length` EmptyImage frames in `pose_color` (no face video: its motion encoder takes 1.25 s per
+    512x512 face frame on this CPU), and TrimVideoLatent removing the reference frame the node
+    prepends (its trim_latent output) after sampling. Extra ids: "vae", "animate", "trim"."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids.update(animate="42", trim="60")
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": reference_color}}
+    g["43"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
+                                                      "color": pose_color}}
+    g["42"] = {"class_type": "WanAnimateToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "reference_image": ["41", 0], "pose_video": ["43", 0],
+        "continue_motion_max_frames": 5, "video_frame_offset": 0}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    g["60"] = {"class_type": "TrimVideoLatent", "inputs": {"samples": [ids["sampler"], 0], "trim_amount": ["42", 3]}}
+    g[ids["save"]]["inputs"]["samples"] = ["60", 0]
+    return built
+
+
 WAN22_FUN_CAMERA = make_tiny_models.WAN22_FUN_CAMERA
 
 
