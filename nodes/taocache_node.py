@@ -19,6 +19,32 @@ log = logging.getLogger("TaoCache")
 DEFAULTS = TaoCacheConfig()
 
 
+PLAN_DEFAULTS = {"target_speedup": 1.5, "plan_mode": "speedup", "target_error": 0.005}
+
+
+def inputs_without_effect(planned: bool, values: dict) -> str | None:
+    """A note naming the inputs set away from their defaults that this run does not use, so that
+    nothing is ignored silently: with a profile the plan decides which steps to skip (the gates and
+    error_budget do not; the window, max_consecutive_skips and the predictor still apply), and only
+    the plan mode's own target counts; without one the plan inputs do nothing."""
+    def changed(names, defaults):
+        return [f"{n} {values[n]:g}" if isinstance(values[n], float) else f"{n} {values[n]}"
+                for n in names if n in values and values[n] != defaults[n]]
+
+    if planned:
+        gates = changed(("cos_threshold", "norm_ratio_threshold", "error_budget"),
+                        {n: getattr(DEFAULTS, n) for n in ("cos_threshold", "norm_ratio_threshold", "error_budget")})
+        other_target = "target_error" if values.get("plan_mode") == "speedup" else "target_speedup"
+        unused = gates + changed((other_target,), PLAN_DEFAULTS)
+        why = "the profile's plan decides which steps to skip"
+    else:
+        unused = changed(tuple(PLAN_DEFAULTS), PLAN_DEFAULTS)
+        why = "they plan from a calibration profile, and this run has none"
+    if not unused:
+        return None
+    return f"not used in this run: {', '.join(unused)} ({why})"
+
+
 def _float(name, step, tooltip):
     lo, hi = RANGES[name]
     return io.Float.Input(name, default=getattr(DEFAULTS, name), min=lo, max=hi, step=step, tooltip=tooltip)
@@ -92,6 +118,16 @@ class TaoCacheNode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, profile=profiles.NONE) -> bool | str:
+        """Naming `profile` here makes ComfyUI skip its "value not in list" check for it (execution.py
+        validate_inputs, 0.3.75 and 0.38.1): a workflow shared with a profile the recipient lacks
+        then runs, online, and the node says the profile was not found, instead of the whole prompt
+        failing validation."""
+        if not isinstance(profile, str):
+            return f"profile must be a profile file name from models/{profiles.FOLDER} or none, got {profile!r}"
+        return True
+
+    @classmethod
     def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
                 max_consecutive_skips, predictor, error_budget, verbose, profile=profiles.NONE,
                 target_speedup=1.5, plan_mode="speedup", target_error=0.005) -> io.NodeOutput:
@@ -122,10 +158,15 @@ class TaoCacheNode(io.ComfyNode):
         if plan_mode not in PLAN_MODES:
             return uncached(f"TaoCache: plan_mode must be one of {', '.join(PLAN_MODES)}, got {plan_mode!r}. "
                             f"The model passes through uncached.")
+        unused = inputs_without_effect(loaded is not None, dict(
+            cos_threshold=cos_threshold, norm_ratio_threshold=norm_ratio_threshold, error_budget=error_budget,
+            target_speedup=float(target_speedup), plan_mode=plan_mode, target_error=float(target_error)))
+        if unused:
+            log.info(f"TaoCache: {unused}")
         settings = NodeSettings(config=config, node_id=node_id, profile=loaded,
                                 profile_name=profile if loaded else None, target_speedup=float(target_speedup),
                                 plan_mode=plan_mode, target_error=float(target_error),
-                                profile_warning=problem if loaded else None)
+                                profile_warning=problem if loaded else None, unused_inputs=unused)
         patched = model.clone()
         if attach(patched, settings, types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")

@@ -44,6 +44,7 @@ class NodeSettings:
     plan_mode: str = "speedup"  # with a profile: "speedup" (reach target_speedup) or "error" (stay under target_error)
     target_error: float = 0.005
     profile_warning: Optional[str] = None  # a usable profile's caveat (other shift, LoRA): kept in the summary
+    unused_inputs: Optional[str] = None  # "not used in this run: ..." (inputs set but without effect): in the summary
 
 
 class LiveRun:
@@ -451,7 +452,9 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         run.stop(problem)
         return run
     if settings.profile is None:
-        return TaoCacheRun(config, schedule)
+        run = TaoCacheRun(config, schedule)
+        run.report.note = settings.unused_inputs
+        return run
     planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
                                  target_speedup=settings.target_speedup, target_error=settings.target_error,
                                  max_consecutive=config.max_consecutive_skips)
@@ -460,6 +463,8 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
     log.info(f"TaoCache: {run.report.note}")
+    if settings.unused_inputs:
+        run.report.note += f"; {settings.unused_inputs}"
     return run
 
 

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import torch
 
 import harness
 from taocache import Profile
@@ -221,3 +222,38 @@ def test_wan22_a14b_each_expert_calibrates_its_own_profile_and_plans_with_it(com
         assert f"profile {names[expert]}.json: speedup mode, target 1.50x" in report["summary"]
         skipped = [call["sigma"] for call in report["calls"] if call["skipped"]]
         assert skipped and all(min(sigmas[expert]) - 1e-6 <= s <= max(sigmas[expert]) + 1e-6 for s in skipped)
+
+
+def test_a_workflow_naming_a_profile_this_machine_lacks_runs_online_and_says_so(comfy_inprocess):
+    """A workflow shared with its profile name, opened where that file does not exist: ComfyUI's own
+    check ("Value not in list") would reject the whole prompt; TaoCache.validate_inputs takes the
+    profile check over, so the prompt runs, online, exactly as with profile none, and the node says
+    the profile was not found."""
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(profile="shared_by_a_friend.json", **PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    expected = "TaoCache: profile shared_by_a_friend.json was not found in models/taocache_profiles; running online"
+    assert expected in result.texts_for(built.inserted[0]) and expected in result.log_text
+    online = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[taocache(profile="none", **PERMISSIVE)]))
+    assert torch.equal(result.latent, online.raise_for_status().latent)
+    with pytest.raises(harness.PromptValidationError, match="profile must be a profile file name"):
+        comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[taocache(profile=3, **PERMISSIVE)]))
+
+
+def test_inputs_that_do_not_apply_to_the_run_are_named_in_its_summary(wan_profile, comfy_inprocess):
+    """Nothing set on the node is ignored silently: with a profile the plan decides the skips, so gates
+    set away from their defaults are named; without one, so are the plan inputs. Defaults say nothing."""
+    name, _ = wan_profile
+    planned = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=f"{name}.json", target_speedup=1.5,
+                                                               cos_threshold=0.9, error_budget=0.1)])
+    result = comfy_inprocess.run(planned).raise_for_status()
+    expected = ("not used in this run: cos_threshold 0.9, error_budget 0.1 (the profile's plan decides which steps "
+                "to skip)")
+    summary = [t for t in result.texts_for(planned.inserted[0]) if t.startswith("TaoCache: computed")]
+    assert summary and expected in summary[-1], summary
+    online = harness.wan_t2v_graph(steps=30, insert=[taocache(target_speedup=2.0, plan_mode="error")])
+    result = comfy_inprocess.run(online).raise_for_status()
+    expected = ("not used in this run: target_speedup 2, plan_mode error (they plan from a calibration profile, "
+                "and this run has none)")
+    assert any(expected in t for t in result.texts_for(online.inserted[0])) and expected in result.log_text
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache()])).raise_for_status()
+    assert "not used in this run" not in plain.log_text

@@ -2,6 +2,7 @@
 Wan2.2 A14B two-expert layout, and DualCFGGuider's three conditionings. Every run must report counts equal to the real forward calls, skip
 only inside the late window, and compute its last call."""
 import pytest
+import torch
 
 import harness
 from robustness_helpers import (PERMISSIVE, STOCHASTIC_WARNING, branch_keys_per_run, check_result, check_run, graph,
@@ -45,9 +46,10 @@ def test_scheduler_skips_in_the_window_with_real_counts(comfy_inprocess, schedul
     assert report["steps"] == 16
 
 
-def custom_sampler_graph(sigmas_node, steps=16):
-    """SamplerCustomAdvanced with RandomNoise, CFGGuider, KSamplerSelect and the given SIGMAS node."""
-    built = graph(steps=steps, insert=[taocache(**PERMISSIVE)])
+def custom_sampler_graph(sigmas_node, steps=16, insert=None):
+    """SamplerCustomAdvanced with RandomNoise, CFGGuider, KSamplerSelect and the given SIGMAS node;
+    TaoCache at the permissive thresholds on the model line unless `insert` says otherwise."""
+    built = graph(steps=steps, insert=[taocache(**PERMISSIVE)] if insert is None else insert)
     g = built.prompt
     old = g.pop(built.ids["sampler"])["inputs"]
     model = [built.ids["count"], 0]
@@ -79,6 +81,32 @@ def test_sampler_custom_advanced_with_hand_typed_sigmas(comfy_inprocess):
     assert report["schedule_sigmas"] == pytest.approx(sigmas)
     for call, sigma in zip(report["calls"], sigmas):
         assert call["sigma"] == pytest.approx(sigma, abs=1e-6)
+
+
+@pytest.mark.parametrize("sigmas", ["0, 0", "0.5, 0.5, 0", "1.0, 0.9, 0.8, 0.8, 0.8, 0.7, 0.6, 0.5, 0.4, 0.4, 0.3, 0.2, 0.1, 0"])
+def test_degenerate_schedules_from_custom_samplers_run_without_an_exception(comfy_inprocess, sigmas):
+    """Schedules a custom sampler hands over (MagCache#38: a RES4LYF second pass saw sigmas [0, 0] and
+    divided by zero): all zero, a repeated level, repeated levels inside a 13-step run. The run ends,
+    the result is what the sampler gives without TaoCache (for [0, 0], NaN: ComfyUI's euler divides
+    by the zero sigma itself) and every model call is counted; TaoCache says why when it cannot act."""
+    def sigmas_node(model):
+        return {"class_type": "TaoTestSigmas", "inputs": {"sigmas": sigmas}}
+
+    result = comfy_inprocess.run(custom_sampler_graph(sigmas_node)).raise_for_status()
+    plain = comfy_inprocess.run(custom_sampler_graph(sigmas_node, insert=[])).raise_for_status()
+    steps = len(sigmas.split(",")) - 1
+    if steps < 10:  # TaoCache stays off: exactly the sampler's own result
+        assert torch.allclose(result.latent, plain.latent, equal_nan=True)
+    else:
+        assert torch.isfinite(result.latent).all()
+    found = reports(result)
+    if found:
+        (report,) = found
+        assert report["total"] == report["computed"] + report["skipped"] and report["computed"] == result.calls[0]
+        if steps < 10:
+            assert "nothing skipped" in report["summary"], report["summary"]
+    else:  # no model call at all: nothing to report, and nothing left behind
+        assert result.calls in ([0], [])
 
 
 def test_denoise_below_one_runs_on_the_tail_of_the_schedule(comfy_inprocess):
