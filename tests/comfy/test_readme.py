@@ -1,5 +1,6 @@
 """The README's promises: every picture it references exists and opens, and every command in a code
 block marked `<!-- runnable -->` runs as written on this machine."""
+import json
 import os
 import re
 import subprocess
@@ -37,6 +38,25 @@ def test_readme_command_runs_as_written(command):
     assert done.returncode == 0, f"`{command}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     if command == "bash tools/demo.sh":
         assert re.search(r"TaoCache \w+: " + SENTENCE_PATTERN.pattern, done.stdout)  # each setting's sentence
+        check_named_settings_figures(json.loads((REPO / "out" / "demo" / "demo.json").read_text()))
+
+
+def check_named_settings_figures(demo: dict) -> None:
+    """The defaults act on a trained model, and the figures the README gives for the two named settings
+    ("default", "aggressive") are what the demo just measured: the model calls exactly, PSNR within
+    0.5 dB and mask IoU within 0.01 (they were measured on another machine's CPU)."""
+    measured = {m["method"]: m for m in demo["quality"]["methods"]}
+    default = measured["TaoCache default"]
+    assert default["model_calls"] <= 22, "the node's defaults skip at least 8 of 30 calls on the trained tiny model"
+    for name in ("default", "aggressive"):
+        m = measured[f"TaoCache {name}"]
+        block = re.search(rf"- \*\*{name}\*\*:(.*?)(?:\n- \*\*|\n\n)", README, flags=re.S).group(1)
+        quoted = re.search(r"(\d+) of 30 (?:model )?calls, ([\d.]+)x, ([\d.]+) dB(?: PSNR)?,? (?:and )?(?:mask )?IoU "
+                           r"(\d\.\d+)", " ".join(block.split()))
+        assert quoted, f"README's {name} figures not found in: {block}"
+        calls, ratio, psnr, iou = int(quoted[1]), float(quoted[2]), float(quoted[3]), float(quoted[4])
+        assert calls == m["model_calls"] and abs(ratio - 30 / calls) < 0.005, (name, quoted.group(0), m)
+        assert abs(psnr - m["psnr_db"]) <= 0.5 and abs(iou - m["mask_iou"]) <= 0.01, (name, quoted.group(0), m)
 
 
 def test_every_picture_the_readme_references_exists_and_opens():
