@@ -110,8 +110,9 @@ class TaoCacheRun:
         if self.config.max_consecutive_skips == 0:
             return "max_consecutive_skips is 0"
         if steps < self.config.min_steps:
-            return (f"too few steps: {steps} < {self.config.min_steps} (few-step and distilled setups "
-                    f"are left uncached)")
+            return (f"too few steps: {steps} < {self.config.min_steps} in this sampling run (few-step and "
+                    f"distilled setups are left uncached; a schedule split over several samplers, as Wan2.2 "
+                    f"A14B's two experts, counts each part on its own)")
         if not self.schedule.window_steps():
             return (f"the window is empty: no step of this {steps}-step schedule lies between "
                     f"start_percent {self.config.start_percent} and end_percent {self.config.end_percent}")

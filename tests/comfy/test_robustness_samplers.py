@@ -155,6 +155,46 @@ def test_wan22_a14b_two_experts_each_with_its_own_taocache(comfy_inprocess):
     assert {call["reason"] for call in low["calls"][:3]} == {"history too short"}
 
 
+def two_experts(steps, split, high, low):
+    """test_wan22_a14b_two_experts_each_with_its_own_taocache's graph with each expert's TaoCache
+    inputs given: (graph, high node id, low node id)."""
+    built = graph(steps=steps, insert=[taocache(**high)])
+    g = built.prompt
+    g["20"] = {"class_type": "UNETLoader", "inputs": dict(g[built.ids["loader"]]["inputs"])}
+    g["21"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["20", 0], "shift": 8.0}}
+    g["22"] = {"class_type": "TaoCache", "inputs": {**taocache(**low)[1], "model": ["21", 0]}}
+    g["23"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": ["22", 0], "label": "low"}}
+    split_sampling(built, steps, split, models=([built.ids["count"], 0], ["23", 0]))
+    return built, built.inserted[0], "22"
+
+
+def test_wan22_a14b_experts_follow_their_own_settings_and_a_short_part_says_why(comfy_inprocess):
+    """Each expert's TaoCache follows its own inputs (welltop PR#25: every node used the last node's
+    threshold): max_consecutive_skips 1 on the high-noise expert, 2 on the low-noise one. A split that
+    leaves the low expert under 10 steps (12 + 8 of 20) leaves it uncached and says that each part of
+    a split schedule counts on its own, not only "few-step and distilled setups"."""
+    built, high_id, low_id = two_experts(24, 12, dict(PERMISSIVE, max_consecutive_skips=1), PERMISSIVE)
+    high, low = check_result(comfy_inprocess.run(built), runs=2)
+    assert [high["node"], low["node"]] == [high_id, low_id]
+
+    def longest_run(report):
+        steps, longest, run, previous = skipped_steps(report), 0, 0, None
+        for step in steps:
+            run = run + 1 if previous is not None and step == previous + 1 else 1
+            longest, previous = max(longest, run), step
+        return longest
+
+    assert longest_run(high) == 1 and longest_run(low) == 2, (skipped_steps(high), skipped_steps(low))
+    built, high_id, low_id = two_experts(20, 12, PERMISSIVE, PERMISSIVE)
+    result = comfy_inprocess.run(built).raise_for_status()
+    high, low = reports(result)
+    assert high["skipped"] > 0 and low["skipped"] == 0 and low["steps"] == 8
+    expected = ("nothing skipped: too few steps: 8 < 10 in this sampling run (few-step and distilled setups are "
+                "left uncached; a schedule split over several samplers, as Wan2.2 A14B's two experts, counts each "
+                "part on its own)")
+    assert expected in low["summary"] and any(expected in t for t in result.texts_for(low_id))
+
+
 @pytest.mark.parametrize("style", ["regular", "nested"])
 def test_dual_cfg_guider_three_conditionings_in_one_call(comfy_inprocess, branch_keys_per_run, style):
     """DualCFGGuider (Wan Phantom's negative-text / negative-image-text pair uses it): three
