@@ -230,7 +230,8 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     # a skip needs computed history, and recording it sets the output form
     output_form = live.output_forms.get(form, form)
     stream_keys = _stream_keys(keys, output_form.count)
-    decision = run.decide(stream_keys, sigma, streams[0].device)
+    input_shape = tuple(tuple(stream.shape[1:]) for stream in streams)  # per batch entry: batch is the keys
+    decision = run.decide(stream_keys, sigma, streams[0].device, input_shape)
     if not decision.skip:
         return None, (live, decision, keys, form, batch)
     predictions = run.predict(decision, stream_keys)

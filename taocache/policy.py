@@ -39,6 +39,7 @@ SIBLING = "another branch of this evaluation computed"
 NOT_PLANNED = "not in the profile's plan"
 NEW_BRANCH = "branch new to this evaluation"
 OTHER_DEVICE = "history on another device"
+NEW_SHAPE = "input shape changed"
 # Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
 RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
@@ -74,6 +75,9 @@ class TaoCacheRun:
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         self.error_spent: dict[Hashable, float] = {}
+        # branch -> the shape of its last computed call's input (per batch entry, every stream): a
+        # history made on another shape cannot predict this one (a skip would return the old shape)
+        self.input_shapes: dict[Hashable, tuple] = {}
         self.disabled_reason = self._why_disabled()
         self.report = RunReport(config=config, schedule=schedule, disabled_reason=self.disabled_reason)
         self.lock = threading.RLock()
@@ -127,9 +131,10 @@ class TaoCacheRun:
             self.histories[key] = BranchHistory()
         return self.histories[key]
 
-    def decide(self, keys: Sequence[Hashable], sigma: float, device=None) -> Decision:
+    def decide(self, keys: Sequence[Hashable], sigma: float, device=None, input_shape: Optional[tuple] = None) -> Decision:
         """Skip or compute for one model call carrying `keys` at `sigma` (on `device`, where its
-        branches' histories must live to be predicted). The evaluation's first call decides for
+        branches' histories must live to be predicted; `input_shape`, the call's input per batch
+        entry, must be the one they were computed on). The evaluation's first call decides for
         the evaluation; a call at another noise level, or one that repeats a branch, starts a new
         evaluation (for callers that never call begin_evaluation)."""
         with self.lock:
@@ -141,7 +146,8 @@ class TaoCacheRun:
             position = self.schedule.position(sigma)
             shared = evaluation.decision
             if shared is None:
-                shared = evaluation.decision = self._decide(self._with_siblings(keys), sigma, position, keys, device)
+                shared = evaluation.decision = self._decide(self._with_siblings(keys), sigma, position, keys, device,
+                                                            input_shape)
                 decision = shared.for_keys(keys)
             elif not shared.skip:
                 decision = Decision(False, shared.reason if shared.reason in RUN_WIDE else SIBLING, sigma, position)
@@ -149,6 +155,8 @@ class TaoCacheRun:
                 decision = Decision(False, NEW_BRANCH, sigma, position)
             elif self._on_other_device(keys, device):
                 decision = Decision(False, OTHER_DEVICE, sigma, position)
+            elif self._other_shape(keys, input_shape):
+                decision = Decision(False, NEW_SHAPE, sigma, position)
             else:
                 decision = shared.for_keys(keys)
             if decision.skip and not keys:  # a call with nothing to predict computes
@@ -158,6 +166,8 @@ class TaoCacheRun:
                 for key in keys:
                     self.skips_in_a_row[key] = 0
                     self.error_spent[key] = 0.0
+                    if input_shape is not None:
+                        self.input_shapes[key] = input_shape
             return decision
 
     def _with_siblings(self, keys: Sequence[Hashable]) -> list:
@@ -178,7 +188,11 @@ class TaoCacheRun:
                 return True
         return False
 
-    def _decide(self, keys, sigma, position, own_keys=(), device=None) -> Decision:
+    def _other_shape(self, keys: Iterable[Hashable], input_shape: Optional[tuple]) -> bool:
+        return input_shape is not None and any(
+            self.input_shapes.get(key, input_shape) != input_shape for key in keys)
+
+    def _decide(self, keys, sigma, position, own_keys=(), device=None, input_shape=None) -> Decision:
         def compute(reason, fits=None):
             return Decision(False, reason, sigma, position, fits or {})
 
@@ -193,6 +207,8 @@ class TaoCacheRun:
             return compute(NOT_PLANNED)
         if self._on_other_device(own_keys, device):
             return compute(OTHER_DEVICE)
+        if self._other_shape(own_keys, input_shape):
+            return compute(NEW_SHAPE)
         fits = {}
         for key in keys:
             history = self.history(key)
@@ -248,6 +264,7 @@ class TaoCacheRun:
             self.histories.clear()
             self.skips_in_a_row.clear()
             self.error_spent.clear()
+            self.input_shapes.clear()
             self._siblings.clear()
             self.report.rows.sort(key=lambda row: row.position)
             return self.report

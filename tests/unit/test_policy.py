@@ -2,8 +2,8 @@
 import torch
 
 from taocache import Schedule, TaoCacheConfig, TaoCacheRun
-from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, LAST_STEP, NORM_GATE, OUTSIDE, SIBLING, UNUSABLE,
-                             WARMING_UP)
+from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, LAST_STEP, NEW_SHAPE, NORM_GATE, OUTSIDE, SIBLING,
+                             UNUSABLE, WARMING_UP)
 
 from helpers import drive, geometric_outputs, linear_schedule, make_run
 
@@ -246,3 +246,28 @@ def test_concurrent_calls_of_one_evaluation_agree_and_every_row_is_kept():
     report = run.close()
     assert report.total == 80 and report.skipped > 10
     assert [row.position for row in report.rows] == sorted(row.position for row in report.rows)
+
+
+def test_a_branch_whose_input_changes_shape_computes_and_starts_a_new_history():
+    """A history made on one input shape cannot predict another (a skip would hand the sampler the
+    old shape: ali-vilab/TeaCache#37 and #84 crashed on such a change): the call computes, its output
+    starts the branch's history again (history.record clears on a new output shape), and skipping
+    resumes once that history has its three outputs."""
+    run = make_run(steps=30, start_sigma=1.0, max_consecutive_skips=1)
+    small, large = geometric_outputs(30, 0.85, shape=(2, 4)), geometric_outputs(30, 0.85, shape=(2, 6))
+    decisions = []
+    for step in range(30):
+        shape = ((2, 4),) if step < 12 else ((2, 6),)
+        outputs = small if step < 12 else large
+        run.begin_evaluation()
+        decision = run.decide(["cond"], run.schedule.sigmas[step], input_shape=shape)
+        if decision.skip:
+            (predicted,) = run.predict(decision, ["cond"])
+            assert predicted.shape == outputs[step].shape
+        else:
+            run.record(decision, ["cond"], [outputs[step]])
+        decisions.append(decision)
+    assert any(d.skip for d in decisions[:12])
+    assert decisions[12].reason == NEW_SHAPE and not any(d.skip for d in decisions[12:15])
+    assert [d.reason for d in decisions[13:15]] == [WARMING_UP] * 2
+    assert any(d.skip for d in decisions[15:])
