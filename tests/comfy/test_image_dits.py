@@ -128,3 +128,75 @@ def test_a_batch_of_images_keeps_one_history_per_image_and_branch(comfy_inproces
     assert skipped >= 8 and cached.calls == [computed]
     assert summary_counts(single.raise_for_status().log_text)[:2] == (computed, skipped)
     assert torch.allclose(cached.latent[:1], single.latent, atol=1e-4, rtol=1e-4)
+
+
+def chain_references(built: harness.BuiltGraph, extra_seeds=(6, 7)) -> harness.BuiltGraph:
+    """More reference images, each by one more ReferenceLatent on both conditionings (as the newest
+    TextEncodeQwenImageEditPlus gives up to three): ids "33".. for the latents, "35".. for the nodes."""
+    g = built.prompt
+    positive, negative = built.ids["reference"], built.ids["reference_negative"]
+    for i, seed in enumerate(extra_seeds):
+        latent, pos, neg = str(33 + i), str(35 + 2 * i), str(36 + 2 * i)
+        g[latent] = dict(g["30"], inputs=dict(g["30"]["inputs"], seed=seed))
+        g[pos] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": [positive, 0], "latent": [latent, 0]}}
+        g[neg] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": [negative, 0], "latent": [latent, 0]}}
+        positive, negative = pos, neg
+    g[built.ids["sampler"]]["inputs"].update(positive=[positive, 0], negative=[negative, 0])
+    return built
+
+
+def through_sampler_custom(built: harness.BuiltGraph) -> harness.BuiltGraph:
+    """The graph's KSampler replaced by SamplerCustom (MagCache#45 failed there with Qwen-Image-Edit)."""
+    g = built.prompt
+    old = g.pop(built.ids["sampler"])["inputs"]
+    g["70"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": old["sampler_name"]}}
+    g["71"] = {"class_type": "BasicScheduler", "inputs": {"model": old["model"], "scheduler": old["scheduler"],
+                                                          "steps": old["steps"], "denoise": 1.0}}
+    g[built.ids["sampler"]] = {"class_type": "SamplerCustom", "inputs": {
+        "model": old["model"], "add_noise": True, "noise_seed": old["seed"], "cfg": old["cfg"],
+        "positive": old["positive"], "negative": old["negative"], "sampler": ["70", 0], "sigmas": ["71", 0],
+        "latent_image": old["latent_image"]}}
+    return built
+
+
+def test_three_chained_reference_images_under_sampler_custom(comfy_inprocess):
+    """Qwen-Image-Edit with three reference images (three chained ReferenceLatent nodes on each
+    conditioning) sampled by SamplerCustom: never-skip bit for bit, skips counted, finite result."""
+    def build(insert=None, steps=30):
+        graph = harness.image_dit_graph("qwen_image", steps=steps, reference=True, insert=insert)
+        return through_sampler_custom(chain_references(graph))
+
+    plain = comfy_inprocess.run(build()).raise_for_status()
+    never = comfy_inprocess.run(build(insert=[taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent) and summary_counts(never.log_text) == (30, 0, 30)
+    cached = comfy_inprocess.run(build(insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    computed, skipped, _ = summary_counts(cached.log_text)
+    assert skipped >= 8 and cached.calls == [computed] and torch.isfinite(cached.latent).all()
+    one_reference = comfy_inprocess.run(through_sampler_custom(harness.image_dit_graph(
+        "qwen_image", steps=30, reference=True))).raise_for_status()
+    assert not torch.equal(one_reference.latent, plain.latent), "the extra references reach the model"
+
+
+def test_a_second_pass_at_another_resolution_starts_its_own_history(comfy_inprocess):
+    """A hires-fix graph: Flux at 64x64, LatentUpscaleBy 1.5, a second KSampler (denoise 0.6) on the
+    same TaoCache model. Each sampling run keeps its own history (the second pass's latent is 96x96),
+    reports its own counts, and never-skip is the two-pass result bit for bit."""
+    def build(insert=None):
+        built = harness.image_dit_graph("flux", steps=30, insert=insert)
+        g = built.prompt
+        g["80"] = {"class_type": "LatentUpscaleBy", "inputs": {"samples": [built.ids["sampler"], 0],
+                                                               "upscale_method": "bilinear", "scale_by": 1.5}}
+        g["81"] = {"class_type": "KSampler", "inputs": dict(g[built.ids["sampler"]]["inputs"], latent_image=["80", 0],
+                                                            denoise=0.6, steps=20)}
+        g[built.ids["save"]]["inputs"]["samples"] = ["81", 0]
+        return built
+
+    plain = comfy_inprocess.run(build()).raise_for_status()
+    assert plain.latent.shape[-2:] == (12, 12)
+    never = comfy_inprocess.run(build(insert=[taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent)
+    cached = comfy_inprocess.run(build(insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    first, second = cached.events("taocache.report")
+    assert cached.calls == [first["computed"], second["computed"]]
+    assert first["total"] == 30 and second["total"] == 20 and first["skipped"] > 0 and second["skipped"] > 0
+    assert torch.isfinite(cached.latent).all()
