@@ -61,6 +61,7 @@ class LiveRun:
         self.started: Optional[float] = None  # perf_counter at the first evaluation: model loading excluded
         self.repeats = RepeatedEvaluations()  # another node's extra call of a branch gets its own key
         self.guidance_calls = 0  # calls keyed apart as another node's (blocks replaced, or evaluated again)
+        self.evaluation_sigma: Optional[float] = None  # the noise level of the current CALC_COND_BATCH
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -203,7 +204,10 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     sigma = current_sigma(options)
     if sigma is None:
         live.stop("the model call carries no noise level (transformer_options has no 'sigmas')")
-        return None, None
+        if live.evaluation_sigma is None:
+            return None, None  # a call outside any evaluation: nothing to place it by
+        # still counted, at its evaluation's noise level (calc_cond_batch's timestep)
+        return None, (live, live.run.decide([], live.evaluation_sigma), [], None, 0)
     reason = _uncacheable(options)
     if reason:
         live.stop(reason)
@@ -322,7 +326,8 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
         if live.started is None:
             _synchronize()
             live.started = time.perf_counter()
-        live.repeats.begin(*evaluation_state(args, kwargs))
+        state, live.evaluation_sigma = evaluation_state(args, kwargs)
+        live.repeats.begin(state, live.evaluation_sigma)
         reason = _uncacheable(options)
         if reason:
             live.stop(reason)

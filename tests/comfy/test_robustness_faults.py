@@ -190,3 +190,23 @@ def test_model_type_without_keyed_wrappers_passes_through_uncached(comfy_inproce
     assert_uncached_with_message(result, plain_runs(STEPS), "11",
                                  "has no keyed model wrappers", "passes through uncached")
     assert reports(result) == []
+
+
+@pytest.mark.parametrize("keys, fragment", [
+    ("sigmas", "the model call carries no noise level (transformer_options has no 'sigmas')"),
+    ("uuids,cond_or_uncond", "cannot tell the conditioning entries of a batch of 2 apart"),
+])
+def test_model_calls_without_the_keys_the_pack_reads_run_uncached_and_say_which(comfy_inprocess, keys, fragment):
+    """A ComfyUI or another pack that does not fill transformer_options' 'sigmas', or 'uuids' and
+    'cond_or_uncond' (the peers raised KeyError there: welltop-cn/ComfyUI-TeaCache#134/#136, #82):
+    the run computes every call, gives the result without TaoCache bit for bit, and its summary on the
+    node and in the log names what was missing."""
+    drop = ("TaoTestDropOptionKeys", {"keys": keys})
+    plain = comfy_inprocess.run(graph(steps=STEPS, insert=[drop])).raise_for_status()
+    built = graph(steps=STEPS, insert=[drop, taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, plain.latent)
+    (report,) = reports(result)
+    check_run(report, result.calls[0])
+    assert report["skipped"] == 0 and fragment in report["summary"], report["summary"]
+    assert any(fragment in t for t in result.texts_for(built.inserted[1])) and fragment in result.log_text

@@ -20,6 +20,11 @@ TaoTestCompileModel   MODEL -> MODEL. Core torch.compile wrapper (comfy_api.torc
 TaoTestUnwrappable    MODEL -> MODEL. The same model as an object without keyed wrappers
                       (`add_wrapper_with_key` hidden), as a model type from an older ComfyUI or
                       another pack would be.
+TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream of TaoCache: its
+                      wrapper then runs outside the pack's) that hands the rest of the chain a copy of
+                      transformer_options without the given keys (comma-separated: "sigmas",
+                      "uuids,cond_or_uncond"), as a ComfyUI or another pack that does not fill them
+                      would (welltop-cn/ComfyUI-TeaCache#134/#136 and #82 raised KeyErrors on such keys).
 """
 import logging
 
@@ -71,6 +76,29 @@ class TaoTestSplitBatches(_ModelPatch):
         m = model.clone()
         m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "taotest_split",
                                _no_room_while_batching)
+        return (m,)
+
+
+class TaoTestDropOptionKeys(_ModelPatch):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "keys": ("STRING", {"default": "sigmas"})}}
+
+    def patch(self, model, keys):
+        dropped = {k.strip() for k in keys.split(",") if k.strip()}
+
+        def without_keys(executor, *args, **kwargs):
+            if isinstance(kwargs.get("transformer_options"), dict):
+                kwargs["transformer_options"] = {k: v for k, v in kwargs["transformer_options"].items()
+                                                 if k not in dropped}
+            else:
+                args = list(args)
+                index = max(i for i, a in enumerate(args) if isinstance(a, dict))
+                args[index] = {k: v for k, v in args[index].items() if k not in dropped}
+            return executor(*args, **kwargs)
+
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "taotest_drop_keys", without_keys)
         return (m,)
 
 
@@ -159,6 +187,7 @@ class TaoTestUnwrappable(_ModelPatch):
 
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
-NODE_CLASS_MAPPINGS = dict(TaoTestSigmas=TaoTestSigmas, TaoTestSplitBatches=TaoTestSplitBatches,
+NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestSigmas=TaoTestSigmas,
+                           TaoTestSplitBatches=TaoTestSplitBatches,
                            TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
                            TaoTestUnwrappable=TaoTestUnwrappable)
