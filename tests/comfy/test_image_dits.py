@@ -5,6 +5,7 @@ The pack keys nothing on video: a 4-D image latent, a guidance-distilled model a
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
 DIFFUSION_MODEL wrapper point (SD3's MMDiT) must all skip, count and stay exact like Wan."""
 import json
+import re
 
 import pytest
 import torch
@@ -200,3 +201,21 @@ def test_a_second_pass_at_another_resolution_starts_its_own_history(comfy_inproc
     assert cached.calls == [first["computed"], second["computed"]]
     assert first["total"] == 30 and second["total"] == 20 and first["skipped"] > 0 and second["skipped"] > 0
     assert torch.isfinite(cached.latent).all()
+
+
+def test_taocache_compare_measures_an_image_model_in_one_graph(comfy_inprocess):
+    """The Compare template's layout on Flux: one seed sampled at full compute (TaoCache that never
+    skips, to time it) and through TaoCache, both image latents into TaoCache Compare. The node reports
+    a finite PSNR for the 4-D latents and the accelerated run's call ratio from its own report."""
+    built = harness.image_dit_graph("flux", steps=30, insert=[taocache(max_consecutive_skips=0)])
+    g, ids = built.prompt, built.ids
+    g["50"] = {"class_type": "TaoCache", "inputs": {**taocache(**PERMISSIVE)[1], "model": ["1", 0]}}
+    g["51"] = {"class_type": "KSampler", "inputs": dict(g[ids["sampler"]]["inputs"], model=["50", 0])}
+    g["52"] = {"class_type": "TaoCacheCompare", "inputs": {"full_latent": [ids["sampler"], 0],
+                                                           "accelerated_latent": ["51", 0]}}
+    result = comfy_inprocess.run(built).raise_for_status()
+    (text,) = result.texts_for("52")[-1:]
+    assert re.search(r"latent: relative error [\d.e+-]+, PSNR \d+\.\d+ dB", text), text
+    (fast,) = [r for r in result.events("taocache.report") if r["node"] == "50"]
+    assert fast["skipped"] > 0
+    assert f"model calls: {fast['computed']} of {fast['total']} computed (call ratio {fast['speedup']:.2f}x)" in text
