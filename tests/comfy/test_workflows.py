@@ -7,6 +7,7 @@ websocket as the web extension gets it. The files are built by tests/browser/bui
 """
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -286,3 +287,27 @@ def test_workflow_runs_to_the_end_on_the_tiny_models(path, comfy_server, object_
         assert lines[0].startswith("latent: ") and any(" (call ratio " in line for line in lines), lines
         assert any(re.match(r"wall clock: \d+\.\d\dx \(full run", line) for line in lines), lines
         assert "TaoCache Compare: latent: " in log
+
+
+FIRST_TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "wan2.1_t2v_1.3B_taocache_fb84b21.json"
+
+
+def test_a_workflow_saved_with_the_first_shipped_node_still_loads_and_runs(comfy_server, object_info):
+    """Saved workflows store a node's widget values by position (welltop-cn/ComfyUI-TeaCache#109,
+    #141 and #135 broke users' workflows by changing inputs). The first shipped template (commit
+    fb84b21, ten TaoCache widget values, before plan_mode and target_error were appended) is kept
+    frozen here: its values still land on the same inputs, the missing trailing ones take their
+    defaults, and it runs to the end."""
+    workflow = wt.load(FIRST_TEMPLATE)
+    (node,) = _nodes(workflow, "TaoCache")
+    assert len(node["widgets_values"]) == 10
+    named = wt.named_widget_values(node, object_info["TaoCache"])
+    assert list(named.items())[:10] == [
+        ("start_percent", 0.3), ("end_percent", 1), ("cos_threshold", 0.6), ("norm_ratio_threshold", 1.3),
+        ("max_consecutive_skips", 1), ("predictor", "fixed_point"), ("error_budget", 0), ("verbose", False),
+        ("profile", "none"), ("target_speedup", 1.5)]
+    prompt, swapped = wt.swap_for_tiny(wt.to_api(workflow, object_info), steps=12, prefix="taotest/first_template")
+    result = wt.run_collecting_events(comfy_server.url, prompt, timeout=120)
+    assert result["status"] == "success", result["error"]
+    (report,) = result["events"]["taocache.report"]
+    assert report["total"] == 12 and report["computed"] + report["skipped"] == 12
