@@ -183,6 +183,12 @@ def test_torch_compile_before_and_after_taocache_keeps_the_model_compiled_and_th
             graphs = list(node.graphs)
             assert any(any(f.endswith("ldm/wan/model.py") for f in files) for files in graphs), "model not compiled"
             assert not any(pack_files(files) for files in graphs), "TaoCache code inside a compiled graph"
+            # another prompt and seed, same shapes: the compiled code is reused (ComfyUI#14795: EasyCache
+            # with compile was "very very slow" from recompiling); each run's new TaoCache state is
+            # outside the graphs, so nothing guards on it
+            again = comfy_inprocess.run(graph(steps=12, seed=7, insert=insert))
+            check_result(again)
+            assert len(node.graphs) == len(graphs), f"{len(node.graphs) - len(graphs)} graphs recompiled for a new run"
     finally:
         torch._dynamo.reset()
 
