@@ -95,6 +95,10 @@ def test_context_windows_keep_state_per_window(comfy_inprocess, branch_keys_per_
     assert len(histories) == 4  # cond and uncond in each window
     # each window's branches computed once per computed call of that window
     assert sum(histories.values()) == 2 * report["computed"]
+    # the memory it reports is what four histories of a window's latent hold: [1, 16, 2, 8, 8] each, the
+    # last output and two deltas, float32 on this CPU (4 + 4 + 4 bytes an element)
+    window_elements = 16 * 2 * 8 * 8
+    assert report["history_bytes"] == len(histories) * window_elements * 12, report["history_bytes"]
 
 
 def test_prompt_switched_by_timestep_range_starts_the_new_prompt_s_own_history(comfy_inprocess, branch_keys_per_run):
