@@ -24,7 +24,7 @@ from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.planner import plan_by_trial
 from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
-from . import compat, run_reports
+from . import compat, other_caches, run_reports
 
 log = logging.getLogger("TaoCache")
 
@@ -367,6 +367,10 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     live = LiveRun(settings, _new_run(settings, guider, sigmas))
+    others = other_caches.note(original_options["transformer_options"])
+    if others:
+        log.info(f"TaoCache: {others}")
+        live.run.report.note = "; ".join(filter(None, [live.run.report.note, others]))
     uncacheable = _uncacheable(original_options["transformer_options"])
     if uncacheable:
         live.run.stop(uncacheable)

@@ -31,6 +31,7 @@ def test_easycache_before_taocache_each_skips_its_own_steps(comfy_inprocess):
     easy = easycache_skipped(result)
     assert easy > 0
     assert report["total"] + easy == 20
+    assert "also on this model: core EasyCache; each skips calls of its own" in report["summary"]
 
 
 def test_easycache_after_taocache_composes(comfy_inprocess):
@@ -43,6 +44,7 @@ def test_easycache_after_taocache_composes(comfy_inprocess):
     check_run(report)
     easy = easycache_skipped(result)
     assert easy > 0 and report["skipped"] > 0 and report["total"] == 20
+    assert "also on this model: core EasyCache" in report["summary"]
     assert result.calls == [report["computed"] - easy]
     assert torch.isfinite(result.latent).all()
 
@@ -217,3 +219,17 @@ def test_core_torch_compile_model_node_with_inductor(comfy_inprocess, order):
     check_result(again)
     assert [c["skipped"] for c in report["calls"]] == [c["skipped"] for c in reports(eager)[0]["calls"]]
     assert torch.allclose(result.latent, eager.latent, atol=1e-3)
+
+
+@pytest.mark.parametrize("pack, name", [("MagCache", "MagCache (ComfyUI-MagCache)"),
+                                        ("TeaCache", "TeaCache (ComfyUI-TeaCache)")])
+def test_another_caching_pack_on_the_same_model_is_named_in_the_summary(comfy_inprocess, pack, name):
+    """TaoTestPeerCacheKeys sets what the peer pack's node puts in transformer_options (read in its
+    source; nothing of its caching is reproduced): the run goes on and its summary names the other
+    cache, so a user sees why the result differs from what TaoCache's counts alone suggest."""
+    result = comfy_inprocess.run(graph(steps=20, insert=[("TaoTestPeerCacheKeys", {"pack": pack}),
+                                                         taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    assert f"also on this model: {name}" in report["summary"] and name in result.log_text
+    plain = comfy_inprocess.run(graph(steps=20, insert=[taocache(**PERMISSIVE)])).raise_for_status()
+    assert "also on this model" not in plain.log_text

@@ -20,6 +20,11 @@ TaoTestCompileModel   MODEL -> MODEL. Core torch.compile wrapper (comfy_api.torc
 TaoTestUnwrappable    MODEL -> MODEL. The same model as an object without keyed wrappers
                       (`add_wrapper_with_key` hidden), as a model type from an older ComfyUI or
                       another pack would be.
+TaoTestPeerCacheKeys  MODEL -> MODEL with what a peer caching pack's node puts in transformer_options
+                      (pack "MagCache": magcache_thresh, retention_ratio, mag_ratios, magcache_K, as
+                      Zehong-Ma/ComfyUI-MagCache's MagCache node; "TeaCache": rel_l1_thresh,
+                      coefficients, max_skip_steps, as welltop-cn/ComfyUI-TeaCache's), nothing else:
+                      their caching is not reproduced, only what TaoCache reads to name them.
 TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream of TaoCache: its
                       wrapper then runs outside the pack's) that hands the rest of the chain a copy of
                       transformer_options without the given keys (comma-separated: "sigmas",
@@ -99,6 +104,20 @@ class TaoTestDropOptionKeys(_ModelPatch):
 
         m = model.clone()
         m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "taotest_drop_keys", without_keys)
+        return (m,)
+
+
+class TaoTestPeerCacheKeys(_ModelPatch):
+    KEYS = {"MagCache": {"magcache_thresh": 0.24, "retention_ratio": 0.2, "mag_ratios": [1.0] * 4, "magcache_K": 4},
+            "TeaCache": {"rel_l1_thresh": 0.2, "coefficients": [1.0, 0.0], "max_skip_steps": 3}}
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "pack": (list(cls.KEYS),)}}
+
+    def patch(self, model, pack):
+        m = model.clone()
+        m.model_options.setdefault("transformer_options", {}).update(self.KEYS[pack])
         return (m,)
 
 
@@ -187,7 +206,8 @@ class TaoTestUnwrappable(_ModelPatch):
 
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
-NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestSigmas=TaoTestSigmas,
+NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestPeerCacheKeys=TaoTestPeerCacheKeys,
+                           TaoTestSigmas=TaoTestSigmas,
                            TaoTestSplitBatches=TaoTestSplitBatches,
                            TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
                            TaoTestUnwrappable=TaoTestUnwrappable)

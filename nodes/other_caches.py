@@ -1,0 +1,39 @@
+"""Other caching packs on the same model, told by what they put in transformer_options.
+
+Two caches on one model both skip model calls, and TaoCache's counts are then only its own; users of
+the peer packs found such pairs by their results (welltop-cn/ComfyUI-TeaCache#160: two caches on one
+model). TaoCache does not refuse the pair (core EasyCache before TaoCache is tested and has a
+template), it says so in the run's summary. The keys are the ones each pack sets when its node
+patches a model (read in their sources: core comfy_extras/nodes_easycache.py sets "easycache" for
+both EasyCache and LazyCache; welltop-cn/ComfyUI-TeaCache nodes.py "rel_l1_thresh" and
+"coefficients"; Zehong-Ma/ComfyUI-MagCache nodes.py "magcache_thresh" and "mag_ratios").
+"""
+from __future__ import annotations
+
+# (name shown, transformer_options keys any one of which marks it)
+KNOWN = (
+    ("TeaCache (ComfyUI-TeaCache)", ("rel_l1_thresh", "coefficients")),
+    ("MagCache (ComfyUI-MagCache)", ("magcache_thresh", "mag_ratios")),
+)
+
+
+def other_caches(transformer_options: dict) -> list[str]:
+    """The other caches attached to the model whose transformer_options these are, by name."""
+    found = []
+    holder = transformer_options.get("easycache")
+    if holder is not None:
+        found.append("core LazyCache" if type(holder).__name__.startswith("Lazy") else "core EasyCache")
+    for name, keys in KNOWN:
+        if any(key in transformer_options for key in keys):
+            found.append(name)
+    return found
+
+
+def note(transformer_options: dict) -> str | None:
+    """The summary's sentence about them, or None when TaoCache is the only cache."""
+    found = other_caches(transformer_options)
+    if not found:
+        return None
+    return (f"also on this model: {', '.join(found)}; each skips calls of its own and TaoCache counts only its "
+            f"own (core EasyCache before TaoCache is tested: give them back-to-back windows; other pairs are not "
+            f"measured)")
