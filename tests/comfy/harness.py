@@ -849,6 +849,7 @@ def hunyuan_video_15_graph(steps=20, cfg=6.0, sampler="euler", scheduler="simple
 IMAGE_DITS = {
     "flux": ("hunyuan_video", 4096, 1.0),   # guidance-distilled: pooled CLIP-L 768, FluxGuidance
     "flux_fill": ("hunyuan_video", 4096, 1.0),  # 96 input channels: no masked image given, so zeros and mask 1
+    "flux2": ("hunyuan_video_15", 15360, 1.0),  # no pooled text (pooled_output None); guidance 3.5 by default
     "chroma": ("hunyuan_video_15", 4096, 4.0),  # T5 only: pooled_output None, as HunyuanVideo 1.5's encoder gives
     "qwen_image": ("none", 3584, 4.0),
     "z_image": ("none", 2560, 1.0),          # Z-Image Turbo runs at cfg 1
@@ -893,6 +894,9 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         positive, negative = ["31", 0], ["32", 0]
         ids.update(reference="31", reference_negative="32")
     g["6"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": width, "height": height, "batch_size": batch_size}}
+    if family == "flux2":  # 128 channels at 16x: EmptyFlux2LatentImage, twice the size for the same 8x8 grid
+        g["6"] = {"class_type": "EmptyFlux2LatentImage", "inputs": {"width": 2 * width, "height": 2 * height,
+                                                                    "batch_size": batch_size}}
     g["7"] = {"class_type": "KSampler", "inputs": {
         "model": ["3", 0], "seed": seed, "steps": steps, "cfg": default_cfg if cfg is None else cfg,
         "sampler_name": sampler, "scheduler": scheduler, "positive": positive, "negative": negative,

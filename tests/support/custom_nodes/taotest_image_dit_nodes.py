@@ -1,7 +1,7 @@
 """Test-only loader of tiny image DiTs (never shipped with the pack).
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
-                      ComfyUI loads (Flux, Chroma, Qwen-Image, Z-Image, SD3), built with the runtime's
+                      ComfyUI loads (Flux, Flux.2, Chroma, Qwen-Image, Z-Image, SD3, HiDream), built with the runtime's
                       own supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 
@@ -29,6 +29,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "qwen_image": 3584,  # Qwen2.5-VL 7B
     "z_image": 2560,   # Qwen3 4B
     "flux_fill": 4096,  # Flux Fill: as Flux, with the masked image and mask as 80 more input channels
+    "flux2": 15360,    # Mistral Small 3.1 hidden states of three layers (Flux.2 dev), padded to 512 tokens
     "chroma": 4096,    # T5-XXL
     "qwen_image": 3584,  # Qwen2.5-VL 7B
     "z_image": 2560,   # Qwen3 4B
@@ -49,6 +50,13 @@ def unet_config(family: str) -> tuple[type, dict]:
             "context_in_dim": TEXT_WIDTH["flux"], "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2,
             "depth": 1, "depth_single_blocks": 1, "axes_dim": ROPE_AXES, "theta": 10000, "patch_size": 2,
             "qkv_bias": True, "guidance_embed": True}
+    if family == "flux2":  # detect_unet_config's Flux.2 branch: 128 latent channels (16x), patch 1, 4 rope axes
+        return comfy.supported_models.Flux2, {
+            "image_model": "flux2", "in_channels": 128, "out_channels": 128, "vec_in_dim": None,
+            "context_in_dim": TEXT_WIDTH["flux2"], "hidden_size": 64, "mlp_ratio": 3.0, "num_heads": 2, "depth": 1,
+            "depth_single_blocks": 1, "axes_dim": [8, 8, 8, 8], "theta": 2000, "patch_size": 1, "qkv_bias": False,
+            "guidance_embed": True, "global_modulation": True, "mlp_silu_act": True, "ops_bias": False,
+            "default_ref_method": "index", "ref_index_scale": 10.0}
     if family == "chroma":
         return comfy.supported_models.Chroma, {
             "image_model": "chroma", "in_channels": 64, "out_channels": 64, "context_in_dim": TEXT_WIDTH["chroma"],
