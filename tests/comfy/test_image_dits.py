@@ -1,5 +1,6 @@
-"""Image DiTs in a real ComfyUI: Flux, Chroma, Qwen-Image, Z-Image and SD3 (tiny random-weight networks
-of the runtime's own classes, built by TaoTestTinyDiTLoader), with ComfyUI's KSampler and executor.
+"""Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Qwen-Image, Z-Image, SD3 and HiDream
+(tiny random-weight networks of the runtime's own classes, built by TaoTestTinyDiTLoader), with
+ComfyUI's KSampler and executor.
 
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
