@@ -851,6 +851,7 @@ IMAGE_DITS = {
     "flux_fill": ("hunyuan_video", 4096, 1.0),  # 96 input channels: no masked image given, so zeros and mask 1
     "flux2": ("hunyuan_video_15", 15360, 1.0),  # no pooled text (pooled_output None); guidance 3.5 by default
     "chroma": ("hunyuan_video_15", 4096, 4.0),  # T5 only: pooled_output None, as HunyuanVideo 1.5's encoder gives
+    "chroma_radiance": ("hunyuan_video_15", 4096, 4.0),  # pixel space: EmptyChromaRadianceLatentImage
     "qwen_image": ("none", 3584, 4.0),
     "z_image": ("none", 2560, 1.0),          # Z-Image Turbo runs at cfg 1
     "sd3": ("pooled", 4096, 4.5),            # pooled CLIP-L/G 2048
@@ -894,6 +895,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         positive, negative = ["31", 0], ["32", 0]
         ids.update(reference="31", reference_negative="32")
     g["6"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": width, "height": height, "batch_size": batch_size}}
+    if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
+        g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"
     if family == "flux2":  # 128 channels at 16x: EmptyFlux2LatentImage, twice the size for the same 8x8 grid
         g["6"] = {"class_type": "EmptyFlux2LatentImage", "inputs": {"width": 2 * width, "height": 2 * height,
                                                                     "batch_size": batch_size}}

@@ -27,7 +27,8 @@ def test_never_skip_thresholds_are_bit_identical_to_no_node(comfy_inprocess, fam
     plain = comfy_inprocess.run(harness.image_dit_graph(family, steps=20)).raise_for_status()
     cached = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, insert=[taocache(**NEVER)]))
     assert torch.equal(cached.raise_for_status().latent, plain.latent)
-    assert plain.latent.shape[-2:] == (8, 8)  # an image: [1, 16, 8, 8] ([1, 16, 1, 8, 8] for Qwen-Image's Wan latent)
+    # an image: [1, 16, 8, 8] ([1, 16, 1, 8, 8] for Qwen-Image's Wan latent, [1, 3, 64, 64] in pixel space)
+    assert plain.latent.shape[-2:] == ((64, 64) if family == "chroma_radiance" else (8, 8))
     assert summary_counts(cached.log_text) == (20, 0, 20) and cached.calls == plain.calls == [20]
 
 

@@ -1,7 +1,7 @@
 """Test-only loader of tiny image DiTs (never shipped with the pack).
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
-                      ComfyUI loads (Flux, Flux.2, Chroma, Qwen-Image, Z-Image, SD3, HiDream), built with the runtime's
+                      ComfyUI loads (Flux, Flux.2, Chroma and Chroma Radiance, Qwen-Image, Z-Image, SD3, HiDream), built with the runtime's
                       own supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 
@@ -26,11 +26,13 @@ import comfy.supported_models
 TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's graph gives these models
     "flux": 4096,      # T5-XXL (pooled CLIP-L 768)
     "chroma": 4096,    # T5-XXL
+    "chroma_radiance": 4096,  # Chroma in pixel space: 3 channels, 16x16 patches, a small per-pixel head
     "qwen_image": 3584,  # Qwen2.5-VL 7B
     "z_image": 2560,   # Qwen3 4B
     "flux_fill": 4096,  # Flux Fill: as Flux, with the masked image and mask as 80 more input channels
     "flux2": 15360,    # Mistral Small 3.1 hidden states of three layers (Flux.2 dev), padded to 512 tokens
     "chroma": 4096,    # T5-XXL
+    "chroma_radiance": 4096,  # Chroma in pixel space: 3 channels, 16x16 patches, a small per-pixel head
     "qwen_image": 3584,  # Qwen2.5-VL 7B
     "z_image": 2560,   # Qwen3 4B
     "sd3": 4096,       # T5-XXL beside CLIP-L/G (pooled 2048)
@@ -63,6 +65,12 @@ def unet_config(family: str) -> tuple[type, dict]:
             "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
             "axes_dim": ROPE_AXES, "theta": 10000, "patch_size": 2, "qkv_bias": True, "in_dim": 64,
             "out_dim": 64, "hidden_dim": 64, "n_layers": 1}
+    if family == "chroma_radiance":  # detect_unet_config's Chroma Radiance branch, the head at width 16
+        _, config = unet_config("chroma")
+        return comfy.supported_models.ChromaRadiance, dict(
+            config, image_model="chroma_radiance", in_channels=3, out_channels=3, patch_size=16, nerf_hidden_size=16,
+            nerf_mlp_ratio=4, nerf_depth=1, nerf_max_freqs=8, nerf_tile_size=512, nerf_final_head_type="conv",
+            nerf_embedder_dtype=torch.float32)
     if family == "qwen_image":
         return comfy.supported_models.QwenImage, {
             "image_model": "qwen_image", "in_channels": 64, "num_layers": 1, "attention_head_dim": 32,
