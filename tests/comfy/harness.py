@@ -855,6 +855,7 @@ IMAGE_DITS = {
     "qwen_image": ("none", 3584, 4.0),
     "z_image": ("none", 2560, 1.0),          # Z-Image Turbo runs at cfg 1
     "sd3": ("pooled", 4096, 4.5),            # pooled CLIP-L/G 2048
+    "hunyuan_image": ("none", 3584, 1.0),    # guidance-distilled (guidance 6 by default), no pooled text
     "hidream": ("hidream", 4096, 5.0),       # pooled 2048 and Llama hidden states
 }
 
@@ -897,6 +898,9 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     g["6"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": width, "height": height, "batch_size": batch_size}}
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"
+    if family == "hunyuan_image":  # 64 channels at 32x: EmptyHunyuanImageLatent, four times the size for 8x8
+        g["6"] = {"class_type": "EmptyHunyuanImageLatent", "inputs": {"width": 4 * width, "height": 4 * height,
+                                                                      "batch_size": batch_size}}
     if family == "flux2":  # 128 channels at 16x: EmptyFlux2LatentImage, twice the size for the same 8x8 grid
         g["6"] = {"class_type": "EmptyFlux2LatentImage", "inputs": {"width": 2 * width, "height": 2 * height,
                                                                     "batch_size": batch_size}}

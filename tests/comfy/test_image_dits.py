@@ -1,4 +1,5 @@
-"""Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Qwen-Image, Z-Image, SD3 and HiDream
+"""Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Chroma Radiance, Qwen-Image, Z-Image,
+SD3, HunyuanImage 2.1 and HiDream
 (tiny random-weight networks of the runtime's own classes, built by TaoTestTinyDiTLoader), with
 ComfyUI's KSampler and executor.
 

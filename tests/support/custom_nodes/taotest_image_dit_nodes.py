@@ -1,7 +1,8 @@
 """Test-only loader of tiny image DiTs (never shipped with the pack).
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
-                      ComfyUI loads (Flux, Flux.2, Chroma and Chroma Radiance, Qwen-Image, Z-Image, SD3, HiDream), built with the runtime's
+                      ComfyUI loads (Flux, Flux.2, Chroma and Chroma Radiance, Qwen-Image, Z-Image, SD3, HunyuanImage 2.1,
+                      HiDream), built with the runtime's
                       own supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 
@@ -36,6 +37,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "qwen_image": 3584,  # Qwen2.5-VL 7B
     "z_image": 2560,   # Qwen3 4B
     "sd3": 4096,       # T5-XXL beside CLIP-L/G (pooled 2048)
+    "hunyuan_image": 3584,  # HunyuanImage 2.1: Qwen2.5-VL 7B (its byT5 glyph encoder left out)
     "hidream": 4096,   # T5-XXL beside Llama 3.1 hidden states (conditioning_llama3) and pooled CLIP-L/G 2048
 }
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
@@ -90,6 +92,14 @@ def unet_config(family: str) -> tuple[type, dict]:
                                         "params": {"in_features": TEXT_WIDTH["sd3"], "out_features": 128}},
             "num_patches": 64 * 64, "pos_embed_max_size": 64, "qk_norm": "rms", "pos_embed_scaling_factor": None,
             "x_block_self_attn_layers": []}
+    if family == "hunyuan_image":  # detect_unet_config's HunyuanVideo branch for a 2-D patch (HunyuanImage 2.1):
+        # 64 latent channels at 32x, patch 1x1, two rope axes, no pooled text, guidance-distilled, no byT5
+        return comfy.supported_models.HunyuanImage21, {
+            "image_model": "hunyuan_video", "in_channels": 64, "out_channels": 64, "patch_size": [1, 1],
+            "vec_in_dim": None, "axes_dim": [16, 16], "meanflow": False, "context_in_dim": TEXT_WIDTH["hunyuan_image"],
+            "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1, "theta": 256,
+            "qkv_bias": True, "byt5": False, "guidance_embed": True, "use_cond_type_embedding": False,
+            "vision_in_dim": None}
     if family == "hidream":  # detect_unet_config's HiDream I1 branch (all fixed there), one block of each kind
         return comfy.supported_models.HiDream, {
             "image_model": "hidream", "attention_head_dim": 32, "axes_dims_rope": [16, 8, 8],
