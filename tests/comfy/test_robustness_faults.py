@@ -192,9 +192,14 @@ def test_model_type_without_keyed_wrappers_passes_through_uncached(comfy_inproce
     assert reports(result) == []
 
 
+WINDOWS = ("WanContextWindowsManual", {"context_length": 5, "context_overlap": 1, "context_schedule": "standard_static",
+                                      "context_stride": 1, "closed_loop": False, "fuse_method": "pyramid"})
+
+
 @pytest.mark.parametrize("keys, fragment", [
     ("sigmas", "the model call carries no noise level (transformer_options has no 'sigmas')"),
     ("uuids,cond_or_uncond", "cannot tell the conditioning entries of a batch of 2 apart"),
+    ("context_window.index_list", "this ComfyUI's context windows carry no index_list: the windows cannot be told apart"),
 ])
 def test_model_calls_without_the_keys_the_pack_reads_run_uncached_and_say_which(comfy_inprocess, keys, fragment):
     """A ComfyUI or another pack that does not fill transformer_options' 'sigmas', or 'uuids' and
@@ -202,11 +207,12 @@ def test_model_calls_without_the_keys_the_pack_reads_run_uncached_and_say_which(
     the run computes every call, gives the result without TaoCache bit for bit, and its summary on the
     node and in the log names what was missing."""
     drop = ("TaoTestDropOptionKeys", {"keys": keys})
-    plain = comfy_inprocess.run(graph(steps=STEPS, insert=[drop])).raise_for_status()
-    built = graph(steps=STEPS, insert=[drop, taocache(**PERMISSIVE)])
+    windows = [WINDOWS] if keys.startswith("context_window") else []
+    plain = comfy_inprocess.run(graph(steps=STEPS, insert=windows + [drop])).raise_for_status()
+    built = graph(steps=STEPS, insert=windows + [drop, taocache(**PERMISSIVE)])
     result = comfy_inprocess.run(built).raise_for_status()
     assert torch.equal(result.latent, plain.latent)
     (report,) = reports(result)
     check_run(report, result.calls[0])
     assert report["skipped"] == 0 and fragment in report["summary"], report["summary"]
-    assert any(fragment in t for t in result.texts_for(built.inserted[1])) and fragment in result.log_text
+    assert any(fragment in t for t in result.texts_for(built.inserted[-1])) and fragment in result.log_text

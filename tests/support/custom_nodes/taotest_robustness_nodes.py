@@ -28,8 +28,10 @@ TaoTestPeerCacheKeys  MODEL -> MODEL with what a peer caching pack's node puts i
 TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream of TaoCache: its
                       wrapper then runs outside the pack's) that hands the rest of the chain a copy of
                       transformer_options without the given keys (comma-separated: "sigmas",
-                      "uuids,cond_or_uncond"), as a ComfyUI or another pack that does not fill them
-                      would (welltop-cn/ComfyUI-TeaCache#134/#136 and #82 raised KeyErrors on such keys).
+                      "uuids,cond_or_uncond"; "context_window.index_list": the context window
+                      replaced by an object without index_list), as a ComfyUI or another pack that
+                      does not fill them would (welltop-cn/ComfyUI-TeaCache#134/#136 and #82 raised
+                      KeyErrors on such keys).
 """
 import logging
 
@@ -92,14 +94,19 @@ class TaoTestDropOptionKeys(_ModelPatch):
     def patch(self, model, keys):
         dropped = {k.strip() for k in keys.split(",") if k.strip()}
 
+        def without(options: dict) -> dict:
+            kept = {k: v for k, v in options.items() if k not in dropped}
+            if "context_window.index_list" in dropped and "context_window" in kept:
+                kept["context_window"] = object()  # a context window that does not say which frames it holds
+            return kept
+
         def without_keys(executor, *args, **kwargs):
             if isinstance(kwargs.get("transformer_options"), dict):
-                kwargs["transformer_options"] = {k: v for k, v in kwargs["transformer_options"].items()
-                                                 if k not in dropped}
+                kwargs["transformer_options"] = without(kwargs["transformer_options"])
             else:
                 args = list(args)
                 index = max(i for i, a in enumerate(args) if isinstance(a, dict))
-                args[index] = {k: v for k, v in args[index].items() if k not in dropped}
+                args[index] = without(args[index])
             return executor(*args, **kwargs)
 
         m = model.clone()
