@@ -39,7 +39,7 @@ EXTRA_TEST_NODES_FILES = tuple(REPO_ROOT / "tests" / "support" / "custom_nodes" 
     "taotest_robustness_nodes.py",
     "taotest_newest_nodes.py",  # newest-ComfyUI mechanisms: packed [video, audio] streams, multi-GPU CFG split, ar_state
     "taotest_i2v_nodes.py",  # image-to-video conditioning from a latent (WanImageToVideo, Wan22ImageToVideoLatent)
-    "taotest_image_dit_nodes.py",  # tiny image DiTs (Flux, Chroma, Qwen-Image, Z-Image, SD3) built as ComfyUI's loader does
+    "taotest_image_dit_nodes.py",  # tiny image DiTs (Flux, Qwen-Image, ...) built as ComfyUI's loader does
 ))
 CALLS_ENV = "TAOTEST_CALLS_FILE"
 SETUP_HINT = "run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR to a ComfyUI checkout)"
@@ -895,7 +895,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         g["32"] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": negative, "latent": ["30", 0]}}
         positive, negative = ["31", 0], ["32", 0]
         ids.update(reference="31", reference_negative="32")
-    g["6"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": width, "height": height, "batch_size": batch_size}}
+    g["6"] = {"class_type": "EmptySD3LatentImage",
+              "inputs": {"width": width, "height": height, "batch_size": batch_size}}
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"
     if family == "hunyuan_image":  # 64 channels at 32x: EmptyHunyuanImageLatent, four times the size for 8x8

@@ -1,9 +1,9 @@
 """Test-only loader of tiny image DiTs (never shipped with the pack).
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
-                      ComfyUI loads (Flux, Flux.2, Chroma and Chroma Radiance, Qwen-Image, Z-Image, SD3, HunyuanImage 2.1,
-                      HiDream), built with the runtime's
-                      own supported-model class, model_base class and network, at tiny widths.
+                      ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
+                      Z-Image, SD3, HunyuanImage 2.1, HiDream), built with the runtime's own
+                      supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 
 Why not UNETLoader: ComfyUI's detection (comfy/model_detection.py detect_unet_config) reads only a few
@@ -13,8 +13,9 @@ config only for dims 2304 and 3840). A file of those widths is hundreds of MB pe
 does what comfy.sd.load_diffusion_model_state_dict does after detection: the family's
 supported_models class with a unet_config (the keys detection produces, tiny widths), the inference
 dtype from model_management, model_config.get_model, the weights loaded (here strictly, from the
-network's own keys, where load_model_weights would first convert a checkpoint's) and a ModelPatcher on ComfyUI's load and offload devices. Everything downstream (model_base, extra_conds,
-the sampler, the DIFFUSION_MODEL wrapper point) is the runtime's own.
+network's own keys, where load_model_weights would first convert a checkpoint's) and a ModelPatcher
+on ComfyUI's load and offload devices. Everything downstream (model_base, extra_conds, the sampler,
+the DIFFUSION_MODEL wrapper point) is the runtime's own.
 """
 import math
 
@@ -80,7 +81,8 @@ def unet_config(family: str) -> tuple[type, dict]:
     if family == "z_image":  # detect_unet_config's Z-Image branch (dim 3840), at dim 256 (its adaLN takes
         # min(dim, 256) features from a 256-wide time embedding, so no narrower)
         return comfy.supported_models.ZImage, {
-            "image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 256, "cap_feat_dim": TEXT_WIDTH["z_image"],
+            "image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 256,
+            "cap_feat_dim": TEXT_WIDTH["z_image"],
             "n_layers": 1, "n_refiner_layers": 1, "qk_norm": True, "n_heads": 8, "n_kv_heads": 8,
             "axes_dims": ROPE_AXES, "axes_lens": [1536, 512, 512], "rope_theta": 256.0,
             "ffn_dim_multiplier": 8.0 / 3.0, "multiple_of": 16, "z_image_modulation": True, "time_scale": 1000.0}
