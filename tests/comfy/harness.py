@@ -997,24 +997,19 @@ TINY_WAN21_VAE = "tiny_wan21_vae.safetensors"
 
 
 def write_random_module(module, path: Path, seed: int = 0) -> Path:
-    """Save a runtime module's state dict with seeded random weights: norm scales and one-dimensional
-    weights 1, biases 0, layer-mixing weights ("weights") 1, every other tensor N(0, 1 / fan-in).
-    ComfyUI's layers skip their own initialisation, so every tensor is set here."""
-    import math
+    """Save a runtime module's state dict with seeded random weights (taotest_image_dit_nodes.py
+    random_weights: norm scales ("gamma"), layer-mixing weights ("weights") and one-dimensional weights
+    1, biases 0, every other tensor N(0, 1 / fan-in)). Needs ComfyUI importable (the test node file
+    imports it)."""
+    import importlib.util
 
     import safetensors.torch
-    import torch
 
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in module.state_dict().items():
-        if key.endswith(("gamma", "weights")) or (key.endswith("weight") and value.ndim == 1):
-            state[key] = torch.ones(value.shape)
-        elif key.endswith("bias"):
-            state[key] = torch.zeros(value.shape)
-        else:
-            fan_in = value[0].numel() if value.ndim > 1 else 1
-            state[key] = torch.randn(value.shape, generator=generator) / math.sqrt(fan_in)
+    source = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taotest_image_dit_nodes.py"
+    spec = importlib.util.spec_from_file_location("taotest_image_dit_nodes_for_harness", source)
+    nodes_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nodes_module)
+    state = nodes_module.random_weights(module, seed, ones=("gamma", "weights"))
     path.parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(state, str(path), metadata={"taotest": "random tiny weights, seeded"})
     return path

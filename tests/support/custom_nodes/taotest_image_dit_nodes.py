@@ -112,13 +112,14 @@ def unet_config(family: str) -> tuple[type, dict]:
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
-def random_weights(module: torch.nn.Module, seed: int) -> dict:
-    """Seeded weights like harness.write_random_module's: one-dimensional weights and scales 1, biases
-    0, every other tensor N(0, 1 / fan-in)."""
+def random_weights(module: torch.nn.Module, seed: int, ones=("scale", "gamma")) -> dict:
+    """Seeded weights for every tensor of a runtime module (ComfyUI's layers skip their own
+    initialisation): one-dimensional weights and the tensors whose names end in `ones` (norm scales)
+    1, biases 0, every other tensor N(0, 1 / fan-in). harness.write_random_module uses it too."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for key, value in module.state_dict().items():
-        if key.endswith(("scale", "gamma")) or (key.endswith("weight") and value.ndim == 1):
+        if key.endswith(tuple(ones)) or (key.endswith("weight") and value.ndim == 1):
             state[key] = torch.ones(value.shape)
         elif key.endswith("bias"):
             state[key] = torch.zeros(value.shape)
