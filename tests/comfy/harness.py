@@ -752,16 +752,10 @@ def _as_prompt(prompt) -> dict:
     return prompt.prompt if isinstance(prompt, BuiltGraph) else prompt
 
 
-def _video_graph(*, model: str, shift: float, steps: int, cfg: float, sampler: str, scheduler: str,
-                 seed: int, insert, extras: str, width: int, height: int, length: int, text_len: int,
-                 text_width: int, denoise: float, filename_prefix: str, count_label: str) -> BuiltGraph:
-    ids = {"loader": "1", "sampling": "2", "count": "3", "positive": "4", "negative": "5", "latent": "6",
-           "sampler": "7", "save": "8"}
-    g: dict[str, dict] = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model, "weight_dtype": "default"}},
-        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": shift}},
-    }
-    prev = "2"
+def _chain_on_model_line(g: dict, source: str, insert, count_label: str) -> list[str]:
+    """The `insert` nodes ([(class_type, inputs without "model"), ...], ids "10", "11", ...) chained
+    on the MODEL line from node `source`, then TaoTestCountCalls (id "3"); returns the inserted ids."""
+    prev = source
     inserted = []
     for i, item in enumerate(insert or []):
         class_type, inputs = item[0], dict(item[1] if len(item) > 1 and item[1] is not None else {})
@@ -771,6 +765,19 @@ def _video_graph(*, model: str, shift: float, steps: int, cfg: float, sampler: s
         inserted.append(nid)
         prev = nid
     g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [prev, 0], "label": count_label}}
+    return inserted
+
+
+def _video_graph(*, model: str, shift: float, steps: int, cfg: float, sampler: str, scheduler: str,
+                 seed: int, insert, extras: str, width: int, height: int, length: int, text_len: int,
+                 text_width: int, denoise: float, filename_prefix: str, count_label: str) -> BuiltGraph:
+    ids = {"loader": "1", "sampling": "2", "count": "3", "positive": "4", "negative": "5", "latent": "6",
+           "sampler": "7", "save": "8"}
+    g: dict[str, dict] = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model, "weight_dtype": "default"}},
+        "2": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["1", 0], "shift": shift}},
+    }
+    inserted = _chain_on_model_line(g, "2", insert, count_label)
     cond = {"length": text_len, "width": text_width, "extras": extras}
     g["4"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 1, "scale": 1.0}}
     g["5"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 0, "scale": 0.0}}
@@ -873,16 +880,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     ids = {"loader": "1", "sampling": "1", "count": "3", "positive": "4", "negative": "5", "latent": "6",
            "sampler": "7", "save": "8"}
     g: dict[str, dict] = {"1": {"class_type": "TaoTestTinyDiTLoader", "inputs": {"family": family, "seed": model_seed}}}
-    prev = "1"
-    inserted = []
-    for i, item in enumerate(insert or []):
-        class_type, inputs = item[0], dict(item[1] if len(item) > 1 and item[1] is not None else {})
-        nid = str(10 + i)
-        inputs["model"] = [prev, 0]
-        g[nid] = {"class_type": class_type, "inputs": inputs}
-        inserted.append(nid)
-        prev = nid
-    g["3"] = {"class_type": "TaoTestCountCalls", "inputs": {"model": [prev, 0], "label": count_label}}
+    inserted = _chain_on_model_line(g, "1", insert, count_label)
     cond = {"length": text_len, "width": text_width, "extras": extras, "guidance": 3.5,
             "pooled_width": 2048 if family in ("sd3", "hidream") else 768}
     g["4"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 1, "scale": 1.0}}
@@ -1168,12 +1166,21 @@ def wan22_s2v_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed
     built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
                             seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
                             denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    return _audio_and_reference(built, "WanSoundImageToVideo", "s2v", "wav2vec2-large", width=width, height=height,
+                                length=length, audio_seed=audio_seed, reference_color=reference_color)
+
+
+def _audio_and_reference(built: BuiltGraph, node: str, role: str, encoder: str, *, width, height, length, audio_seed,
+                         reference_color) -> BuiltGraph:
+    """The conditioning and latent from an audio-driven Wan node (`node`, id "42", ids[role]) with an
+    EmptyImage reference image (41) and TaoTestAudioEncoderOutput (43: `encoder`'s features, 1 s)."""
     g, ids = built.prompt, built.ids
-    ids["s2v"] = "42"
+    ids[role] = "42"
     g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
                                                       "color": reference_color}}
-    g["43"] = {"class_type": "TaoTestAudioEncoderOutput", "inputs": {"seed": audio_seed, "seconds": 1.0}}
-    g["42"] = {"class_type": "WanSoundImageToVideo", "inputs": {
+    g["43"] = {"class_type": "TaoTestAudioEncoderOutput", "inputs": {"seed": audio_seed, "seconds": 1.0,
+                                                                     "encoder": encoder}}
+    g["42"] = {"class_type": node, "inputs": {
         "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
         "height": height, "length": length, "batch_size": 1, "ref_image": ["41", 0], "audio_encoder_output": ["43", 0]}}
     g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
@@ -1208,17 +1215,8 @@ def wan21_humo_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", see
     built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
                             seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
                             denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
-    g, ids = built.prompt, built.ids
-    ids["humo"] = "42"
-    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
-                                                      "color": reference_color}}
-    g["43"] = {"class_type": "TaoTestAudioEncoderOutput", "inputs": {"seed": audio_seed, "seconds": 1.0,
-                                                                     "encoder": "whisper-large"}}
-    g["42"] = {"class_type": "WanHuMoImageToVideo", "inputs": {
-        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
-        "height": height, "length": length, "batch_size": 1, "ref_image": ["41", 0], "audio_encoder_output": ["43", 0]}}
-    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
-    return built
+    return _audio_and_reference(built, "WanHuMoImageToVideo", "humo", "whisper-large", width=width, height=height,
+                                length=length, audio_seed=audio_seed, reference_color=reference_color)
 
 
 WAN22_ANIMATE = "tiny_wan22_animate.safetensors"
