@@ -233,3 +233,20 @@ def test_another_caching_pack_on_the_same_model_is_named_in_the_summary(comfy_in
     assert f"also on this model: {name}" in report["summary"] and name in result.log_text
     plain = comfy_inprocess.run(graph(steps=20, insert=[taocache(**PERMISSIVE)])).raise_for_status()
     assert "also on this model" not in plain.log_text
+
+
+@pytest.mark.parametrize("node", ["TaoTestAttentionOverride", "TaoTestPatcherSubclass"])
+def test_attention_kernel_overrides_and_patcher_subclasses_compose(comfy_inprocess, node):
+    """An attention-kernel override (the optimized_attention_override hook SageAttention nodes use,
+    here bfloat16 attention) and a ModelPatcher subclass (as ComfyUI-GGUF loads models) before
+    TaoCache: never-skip is the run with that node alone, bit for bit; skips and counts as usual; the
+    override still acts in the computed calls."""
+    patched = (node, {})
+    alone = comfy_inprocess.run(graph(steps=20, insert=[patched])).raise_for_status()
+    never = comfy_inprocess.run(graph(steps=20, insert=[patched, taocache(norm_ratio_threshold=0.0)]))
+    assert torch.equal(never.raise_for_status().latent, alone.latent)
+    (report,) = check_result(comfy_inprocess.run(graph(steps=20, insert=[patched, taocache(**PERMISSIVE)])))
+    assert report["skipped"] > 0
+    if node == "TaoTestAttentionOverride":
+        plain = comfy_inprocess.run(graph(steps=20)).raise_for_status()
+        assert not torch.equal(alone.latent, plain.latent), "the override changes the model's attention"

@@ -25,6 +25,11 @@ TaoTestPeerCacheKeys  MODEL -> MODEL with what a peer caching pack's node puts i
                       Zehong-Ma/ComfyUI-MagCache's MagCache node; "TeaCache": rel_l1_thresh,
                       coefficients, max_skip_steps, as welltop-cn/ComfyUI-TeaCache's), nothing else:
                       their caching is not reproduced, only what TaoCache reads to name them.
+TaoTestAttentionOverride MODEL -> MODEL with transformer_options["optimized_attention_override"], the
+                      hook attention-kernel nodes use (KJNodes' SageAttention patch): here every attention
+                      runs on bfloat16 copies of q, k and v, a cheaper kernel's rounding without the kernel.
+TaoTestPatcherSubclass MODEL -> MODEL as a ModelPatcher subclass whose clone() keeps the subclass, as
+                      ComfyUI-GGUF's GGUFModelPatcher does (its dequantizing ops are not reproduced).
 TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream of TaoCache: its
                       wrapper then runs outside the pack's) that hands the rest of the chain a copy of
                       transformer_options without the given keys (comma-separated: "sigmas",
@@ -128,6 +133,32 @@ class TaoTestPeerCacheKeys(_ModelPatch):
         return (m,)
 
 
+def _bfloat16_attention(func, q, k, v, *args, **kwargs):
+    return func(q.bfloat16(), k.bfloat16(), v.bfloat16(), *args, **kwargs).to(q.dtype)
+
+
+class TaoTestAttentionOverride(_ModelPatch):
+    def patch(self, model):
+        m = model.clone()
+        m.model_options.setdefault("transformer_options", {})["optimized_attention_override"] = _bfloat16_attention
+        return (m,)
+
+
+class TaoTestPatcherSubclass(_ModelPatch):
+    def patch(self, model):
+        import comfy.model_patcher
+
+        class SubclassPatcher(comfy.model_patcher.ModelPatcher):
+            def clone(self, *args, **kwargs):
+                cloned = super().clone(*args, **kwargs)
+                cloned.__class__ = SubclassPatcher
+                return cloned
+
+        m = model.clone()
+        m.__class__ = SubclassPatcher
+        return (m,)
+
+
 class TaoTestModelError(RuntimeError):
     pass
 
@@ -214,6 +245,8 @@ class TaoTestUnwrappable(_ModelPatch):
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
 NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestPeerCacheKeys=TaoTestPeerCacheKeys,
+                           TaoTestAttentionOverride=TaoTestAttentionOverride,
+                           TaoTestPatcherSubclass=TaoTestPatcherSubclass,
                            TaoTestSigmas=TaoTestSigmas,
                            TaoTestSplitBatches=TaoTestSplitBatches,
                            TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
