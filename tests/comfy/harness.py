@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -994,20 +995,26 @@ WAN21_VACE = make_tiny_models.WAN21_VACE
 TINY_WAN21_VAE = "tiny_wan21_vae.safetensors"
 
 
+@functools.lru_cache(maxsize=1)
+def _image_dit_nodes():
+    """The test node module taotest_image_dit_nodes.py (it imports ComfyUI), loaded once."""
+    import importlib.util
+
+    source = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taotest_image_dit_nodes.py"
+    spec = importlib.util.spec_from_file_location("taotest_image_dit_nodes_for_harness", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_random_module(module, path: Path, seed: int = 0) -> Path:
     """Save a runtime module's state dict with seeded random weights (taotest_image_dit_nodes.py
     random_weights: norm scales ("gamma"), layer-mixing weights ("weights") and one-dimensional weights
     1, biases 0, every other tensor N(0, 1 / fan-in)). Needs ComfyUI importable (the test node file
     imports it)."""
-    import importlib.util
-
     import safetensors.torch
 
-    source = REPO_ROOT / "tests" / "support" / "custom_nodes" / "taotest_image_dit_nodes.py"
-    spec = importlib.util.spec_from_file_location("taotest_image_dit_nodes_for_harness", source)
-    nodes_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(nodes_module)
-    state = nodes_module.random_weights(module, seed, ones=("gamma", "weights"))
+    state = _image_dit_nodes().random_weights(module, seed, ones=("gamma", "weights"))
     path.parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(state, str(path), metadata={"taotest": "random tiny weights, seeded"})
     return path
