@@ -10,6 +10,9 @@ from ..taocache import Profile, ProfileError, __version__, identity
 
 FOLDER = "taocache_profiles"
 NONE = "none"
+# Not a file (profile files end in .json): no profile, but skips planned ahead to reach target_speedup,
+# spread evenly over the node's window (planner.plan_without_profile).
+UNCALIBRATED = "none, plan to target_speedup"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
@@ -24,7 +27,7 @@ def profile_names() -> list[str]:
     import folder_paths
 
     register_folder()
-    return [NONE] + folder_paths.get_filename_list(FOLDER)
+    return [NONE, UNCALIBRATED] + folder_paths.get_filename_list(FOLDER)
 
 
 def path_for_writing(name: str) -> str:

@@ -22,11 +22,12 @@ DEFAULTS = TaoCacheConfig()
 PLAN_DEFAULTS = {"target_speedup": 1.5, "plan_mode": "speedup", "target_error": 0.005}
 
 
-def inputs_without_effect(planned: bool, values: dict) -> str | None:
+def inputs_without_effect(planned: bool, values: dict, calibrated: bool = True) -> str | None:
     """A note naming the inputs set away from their defaults that this run does not use, so that
     nothing is ignored silently: with a profile the plan decides which steps to skip (the gates and
     error_budget do not; the window, max_consecutive_skips and the predictor still apply), and only
-    the plan mode's own target counts; without one the plan inputs do nothing."""
+    the plan mode's own target counts; without one the plan inputs do nothing. A plan without a
+    profile (calibrated False) has no calibrated errors: it plans to target_speedup only."""
     def changed(names, defaults):
         return [f"{n} {values[n]:g}" if isinstance(values[n], float) else f"{n} {values[n]}"
                 for n in names if n in values and values[n] != defaults[n]]
@@ -34,9 +35,13 @@ def inputs_without_effect(planned: bool, values: dict) -> str | None:
     if planned:
         gates = changed(("cos_threshold", "norm_ratio_threshold", "error_budget"),
                         {n: getattr(DEFAULTS, n) for n in ("cos_threshold", "norm_ratio_threshold", "error_budget")})
-        other_target = "target_error" if values.get("plan_mode") == "speedup" else "target_speedup"
-        unused = gates + changed((other_target,), PLAN_DEFAULTS)
-        why = "the profile's plan decides which steps to skip"
+        if calibrated:
+            other_target = "target_error" if values.get("plan_mode") == "speedup" else "target_speedup"
+            unused = gates + changed((other_target,), PLAN_DEFAULTS)
+            why = "the profile's plan decides which steps to skip"
+        else:
+            unused = gates + changed(("plan_mode", "target_error"), PLAN_DEFAULTS)
+            why = "without a profile the plan spreads target_speedup's skips over the window"
     else:
         unused = changed(tuple(PLAN_DEFAULTS), PLAN_DEFAULTS)
         why = "they plan from a calibration profile, and this run has none"
@@ -94,14 +99,17 @@ class TaoCacheNode(io.ComfyNode):
                                  tooltip="Log one line per model call: sigma, computed or skipped, r, c, q."),
                 io.Combo.Input("profile", options=profiles.profile_names(), default=profiles.NONE, optional=True,
                                tooltip="A calibration profile from TaoCache Calibrate (models/taocache_profiles). "
-                                       "none: decide online from the sample itself. With a profile, the steps to "
+                                       "none: decide online from the sample itself. 'none, plan to target_speedup': "
+                                       "no calibration, target_speedup's skips spread evenly over the window, so the "
+                                       "speedup is known before the run. With a profile, the steps to "
                                        "skip are chosen before the run to reach target_speedup; where the profile holds "
                                        "placement trials (TaoCache Calibrate's trial_speedups), with the placement "
                                        "that measured best at the nearest tried speedup."),
                 io.Float.Input("target_speedup", default=1.5, min=1.0, max=4.0, step=0.05, optional=True,
                                tooltip="With a profile: the model-call ratio to reach (steps / computed steps), "
-                                       "skipping the steps with the lowest calibrated error first. Ignored without "
-                                       "a profile. Try 1.3-1.8."),
+                                       "skipping the steps with the lowest calibrated error first. With profile "
+                                       "'none, plan to target_speedup': the same ratio, skips spread evenly over the "
+                                       "window. Ignored with profile none. Try 1.3-1.8."),
                 io.Combo.Input("plan_mode", options=list(PLAN_MODES), default="speedup", optional=True,
                                tooltip="With a profile: speedup plans the skips to reach target_speedup; error plans "
                                        "the largest speedup whose expected (calibrated) error stays under "
@@ -150,7 +158,8 @@ class TaoCacheNode(io.ComfyNode):
             return uncached("TaoCache: this ComfyUI or model type has no keyed model wrappers "
                             "(ComfyUI 0.3.52 or newer is needed); the model passes through uncached.")
         loaded, problem = None, None
-        if profile and profile != profiles.NONE:
+        without_profile = profile == profiles.UNCALIBRATED
+        if profile and profile not in (profiles.NONE, profiles.UNCALIBRATED):
             loaded, problem = profiles.load_for_model(profile, model)
             if problem:
                 log.warning(problem)
@@ -158,15 +167,17 @@ class TaoCacheNode(io.ComfyNode):
         if plan_mode not in PLAN_MODES:
             return uncached(f"TaoCache: plan_mode must be one of {', '.join(PLAN_MODES)}, got {plan_mode!r}. "
                             f"The model passes through uncached.")
-        unused = inputs_without_effect(loaded is not None, dict(
+        unused = inputs_without_effect(loaded is not None or without_profile, dict(
             cos_threshold=cos_threshold, norm_ratio_threshold=norm_ratio_threshold, error_budget=error_budget,
-            target_speedup=float(target_speedup), plan_mode=plan_mode, target_error=float(target_error)))
+            target_speedup=float(target_speedup), plan_mode=plan_mode, target_error=float(target_error)),
+            calibrated=not without_profile)
         if unused:
             log.info(f"TaoCache: {unused}")
         settings = NodeSettings(config=config, node_id=node_id, profile=loaded,
                                 profile_name=profile if loaded else None, target_speedup=float(target_speedup),
                                 plan_mode=plan_mode, target_error=float(target_error),
-                                profile_warning=problem if loaded else None, unused_inputs=unused)
+                                profile_warning=problem if loaded else None, unused_inputs=unused,
+                                plan_without_profile=without_profile)
         patched = model.clone()
         if attach(patched, settings, types):
             log.warning("TaoCache: this model already had a TaoCache node upstream; this node replaces it.")

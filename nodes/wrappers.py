@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
-from ..taocache.planner import plan_by_trial
+from ..taocache.planner import plan_by_trial, plan_without_profile
 from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, other_caches, run_reports
@@ -45,6 +45,7 @@ class NodeSettings:
     target_error: float = 0.005
     profile_warning: Optional[str] = None  # a usable profile's caveat (other shift, LoRA): kept in the summary
     unused_inputs: Optional[str] = None  # "not used in this run: ..." (inputs set but without effect): in the summary
+    plan_without_profile: bool = False  # no profile, but plan target_speedup ahead (skips spread over the window)
 
 
 class LiveRun:
@@ -461,15 +462,25 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         run = TaoCacheRun(config, schedule)
         run.stop(problem)
         return run
-    if settings.profile is None:
+    if settings.profile is None and not settings.plan_without_profile:
         run = TaoCacheRun(config, schedule)
         run.report.note = settings.unused_inputs
         return run
-    planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
-                                 target_speedup=settings.target_speedup, target_error=settings.target_error,
-                                 max_consecutive=config.max_consecutive_skips)
+    if settings.profile is None:
+        planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
+                                       max_consecutive=config.max_consecutive_skips)
+        source, why = "no profile", None
+        if planned.speedup < settings.target_speedup - 1e-3:
+            why = (f"the window holds too few skippable steps for {settings.target_speedup:.2f}x at "
+                   f"max_consecutive_skips {config.max_consecutive_skips} (lower start_percent or raise "
+                   f"max_consecutive_skips)")
+    else:
+        planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
+                                     target_speedup=settings.target_speedup, target_error=settings.target_error,
+                                     max_consecutive=config.max_consecutive_skips)
+        source = f"profile {settings.profile_name}"
     run = TaoCacheRun(config, schedule, plan=set(planned.steps))
-    run.report.note = f"profile {settings.profile_name}: {planned.describe()}" + (f"; {why}" if why else "")
+    run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
     log.info(f"TaoCache: {run.report.note}")

@@ -43,6 +43,7 @@ class Plan:
     total_steps: int
     target: float  # the target speedup or the error bound
     placement: Optional[str] = None  # speedup mode: the placement rule (placement.py)
+    calibrated: bool = True  # False: planned without a profile (no expected error to give)
 
     @property
     def speedup(self) -> float:
@@ -52,8 +53,8 @@ class Plan:
         goal = (f"target {self.target:.2f}x" if self.mode == "speedup" else f"error bound {self.target:g}")
         listed = ",".join(str(i) for i in sorted(self.steps)) or "none"
         where = f", {self.placement}" if self.placement else ""
-        return (f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, "
-                f"expected error {self.expected_error:.3g})")
+        error = f"expected error {self.expected_error:.3g}" if self.calibrated else "no calibrated error to expect"
+        return f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, {error})"
 
 
 def step_costs(profile, schedule) -> list[float]:
@@ -89,6 +90,23 @@ def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.
     result = plan_from_errors(costs, allowed, mode=mode, target_speedup=target_speedup, target_error=target_error,
                               max_consecutive=max_consecutive, warmup=warmup)
     return result if mode != "speedup" else replace(result, placement=placement)
+
+
+UNCALIBRATED_PLACEMENT = "spread over the window, no calibration"
+
+
+def plan_without_profile(schedule, *, target_speedup: float = 1.5, max_consecutive: int = 1,
+                         warmup: int = WARMUP) -> Plan:
+    """A plan with no profile: target_speedup's count of skips spaced evenly over the node's window
+    (placement.spread_steps, the rule the benchmark's spread placements measured), under the same
+    guards as a calibrated plan (warm-up, the last two steps computed, at most max_consecutive in a
+    row). It fixes the speedup ahead of the run, as no online gate can; where the window cannot hold
+    that many skips it plans fewer, and the plan's speedup says so. [ours]"""
+    steps = schedule.steps
+    wanted = steps - math.floor(steps / target_speedup + 1e-9)
+    chosen = placements.spread_steps(schedule.window_steps(), steps, wanted, max_consecutive, warmup)
+    return Plan(mode="speedup", steps=frozenset(chosen), expected_error=math.nan, total_steps=steps,
+                target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False)
 
 
 def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,

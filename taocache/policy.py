@@ -36,7 +36,7 @@ UNUSABLE = "statistics not finite or zero"
 OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
-NOT_PLANNED = "not in the profile's plan"
+NOT_PLANNED = "not in the plan"
 NEW_BRANCH = "branch new to this evaluation"
 OTHER_DEVICE = "history on another device"
 NEW_SHAPE = "input shape changed"
@@ -67,8 +67,8 @@ class _Evaluation:
 
 class TaoCacheRun:
     def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None):
-        """plan: steps chosen ahead of the run from a calibration profile (they replace the cos and
-        norm-ratio gates); None means online decisions."""
+        """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
+        (they replace the cos and norm-ratio gates); None means online decisions."""
         self.config = config
         self.schedule = schedule
         self.plan = plan

@@ -203,3 +203,41 @@ def test_models_without_the_diffusion_model_wrapper_point_use_the_apply_model_fa
     direct = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache(**PERMISSIVE)])).raise_for_status()
     assert summary_counts(direct.log_text) == (computed, skipped, total)
     assert torch.allclose(result.latent, direct.latent, atol=1e-3, rtol=1e-3)
+
+
+NO_PROFILE_PLAN = "none, plan to target_speedup"
+
+
+def test_without_a_profile_target_speedup_plans_its_skips_evenly_over_the_window(comfy_inprocess):
+    """profile 'none, plan to target_speedup': the speedup is fixed before the run (no calibration,
+    no gates): exactly target_speedup's count of skips, all inside the window, evenly spaced; the
+    node says so, and names the gate it set that the plan does not use."""
+    built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=1.5,
+                                                             cos_threshold=0.9)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert summary_counts(result.log_text) == (20, 10, 30)
+    assert result.calls == [20], "reported computed calls must equal real forward calls"
+    match = re.search(r"no profile: speedup mode, target 1\.50x, spread over the window, no calibration: skips steps "
+                      r"([\d,]+) \(planned 1\.50x, no calibrated error to expect\)", result.log_text)
+    assert match, result.log_text[-1500:]
+    planned = [int(v) for v in match.group(1).split(",")]
+    report = report_of(result)
+    skipped_sigmas = [c["sigma"] for c in report["calls"] if c["skipped"]]
+    start_sigma, end_sigma = report["window_sigmas"]
+    assert len(skipped_sigmas) == 10 and all(end_sigma < s <= start_sigma for s in skipped_sigmas)
+    gaps = [b - a for a, b in zip(planned, planned[1:])]
+    assert min(gaps) >= 2 and max(gaps) - min(gaps) <= 1  # max_consecutive_skips 1, evenly spaced
+    assert "not used in this run: cos_threshold 0.9 (without a profile the plan spreads" in result.log_text
+    assert any("no profile: speedup mode" in text for text in result.texts_for(built.inserted[0]))
+    online = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache()])).raise_for_status()
+    assert summary_counts(online.log_text)[1] == 0, "the tiny random model never opens the default gates online"
+
+
+def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_says_why(comfy_inprocess):
+    built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=2.0,
+                                                             start_percent=0.6)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total == 30 and 0 < skipped < 15 and result.calls == [computed]
+    assert ("the window holds too few skippable steps for 2.00x at max_consecutive_skips 1 (lower start_percent "
+            "or raise max_consecutive_skips)") in result.log_text

@@ -7,7 +7,7 @@ import pytest
 from taocache import Profile, ProfileError, Schedule
 from taocache import placement as placements
 from taocache.placement import Trial
-from taocache.planner import plan, plan_by_trial
+from taocache.planner import plan, plan_by_trial, plan_without_profile
 
 from helpers import linear_schedule
 from test_planner import longest_run
@@ -189,3 +189,27 @@ def test_plan_by_trial_takes_the_best_placement_whose_plan_reaches_the_target_in
     assert why.endswith("no placement reaches the target inside the node's window")
     error_mode, why = plan_by_trial(profile, whole, mode="error", target_error=0.05)
     assert why is None and error_mode.mode == "error"
+
+
+@pytest.mark.parametrize("steps,target,k", [(30, 1.2, 1), (30, 1.5, 1), (50, 1.5, 1), (30, 1.6, 2), (50, 1.7, 2)])
+def test_a_plan_without_a_profile_spreads_the_targets_skips_evenly_over_the_window(steps, target, k):
+    """profile 'none, plan to target_speedup': the speedup is fixed before the run, inside the window,
+    with the calibrated plan's guards, and the plan says it has no calibrated error to give."""
+    sigmas = linear_schedule(steps)
+    start = round(steps * 0.3)
+    window = Schedule(sigmas, sigmas[start], -math.inf)
+    planned = plan_without_profile(window, target_speedup=target, max_consecutive=k)
+    assert planned.speedup >= target - 1e-9 and planned.speedup < steps / (steps / target - 1)  # reached, not overshot
+    assert min(planned.steps) >= start and max(planned.steps) < steps - 2
+    assert longest_run(planned.steps) <= k
+    gaps = [b - a for a, b in zip(sorted(planned.steps), sorted(planned.steps)[1:])]
+    assert max(gaps) - min(gaps) <= 2  # even: no end of the window crowded
+    assert not planned.calibrated and "no calibrated error to expect" in planned.describe()
+
+
+def test_a_plan_without_a_profile_falls_short_when_the_window_cannot_hold_the_skips():
+    sigmas = linear_schedule(30)
+    late = Schedule(sigmas, sigmas[21], -math.inf)  # 6 skippable steps, isolated: 3 skips
+    planned = plan_without_profile(late, target_speedup=1.5, max_consecutive=1)
+    assert planned.steps and len(planned.steps) < 10 and planned.speedup < 1.5
+    assert min(planned.steps) >= 21 and longest_run(planned.steps) == 1

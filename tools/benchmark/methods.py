@@ -6,7 +6,9 @@ online over the whole schedule; the ablations of method.md (reuse instead of the
 predictor, the literal predictor, the same skips in early/mid steps); TaoCache with calibrated
 placement (a profile from other prompts and seeds, with its placement trials, plans where to skip);
 the oracle (the planner, over the whole schedule, fed the true per-step errors of the very prompt and
-seed, measured on its own full run; no trials); EasyCache for early/mid steps stacked with TaoCache for the late ones.
+seed, measured on its own full run; no trials); TaoCache's target speedup without calibration (profile
+"none, plan to target_speedup": skips spread evenly over the late or the early/mid window); EasyCache for
+early/mid steps stacked with TaoCache for the late ones.
 """
 from __future__ import annotations
 
@@ -47,6 +49,9 @@ CALIBRATED = "TaoCache calibrated placement"
 ORACLE = "oracle"
 WHOLE_ONLINE = "TaoCache whole schedule (online)"
 EARLY_MID = "ablation: early/mid window"
+UNCALIBRATED_LATE = "TaoCache target speedup without calibration (late window)"
+UNCALIBRATED_EARLY = "TaoCache target speedup without calibration (early/mid window)"
+NO_PROFILE_PLAN = "none, plan to target_speedup"  # the node's profile choice (nodes/profiles.UNCALIBRATED)
 ABLATION_SETTINGS = ("K1 gated", "K2 gated", "K2 open")  # reuse and literal: three settings each
 
 
@@ -67,6 +72,13 @@ def calibration(steps: int, profile_name: str) -> Method:
 def planned(family: str, steps: int, profile: str) -> list[Method]:
     """Rows whose skips a profile plans over the whole schedule (window 0-1), one per target speedup."""
     return [Method(family, f"target {target}", steps, (taocache(start=0.0, k=PLAN_K, profile=profile, target=target),))
+            for target in PLAN_TARGETS]
+
+
+def planned_without_profile(family: str, steps: int, window: tuple[float, float]) -> list[Method]:
+    """Rows planned with no profile (skips spread evenly over `window`), one per target speedup."""
+    return [Method(family, f"target {target}", steps,
+                   (taocache(start=window[0], end=window[1], k=PLAN_K, profile=NO_PROFILE_PLAN, target=target),))
             for target in PLAN_TARGETS]
 
 
@@ -100,6 +112,8 @@ def methods_for(steps: int, early_window: tuple[float, float], profile: str | No
             out.append(Method(WHOLE_ONLINE, label, steps, (taocache(start=0.0, k=k, cos=cos, nr=nr),)))
     if profile:
         out += planned(CALIBRATED, steps, profile)
+    out += planned_without_profile(UNCALIBRATED_LATE, steps, (LATE_START, 1.0))
+    out += planned_without_profile(UNCALIBRATED_EARLY, steps, early_window)
     for threshold, (label, k, cos, nr) in ((0.05, TAOCACHE_SETTINGS[0]), (0.1, TAOCACHE_SETTINGS[3])):
         out.append(Method("EasyCache early + TaoCache late", f"thr {threshold}, {label}", steps,
                           (core_cache("EasyCache", threshold, start=0.0, end=LATE_START),
