@@ -462,9 +462,9 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         run = TaoCacheRun(config, schedule)
         run.stop(problem)
         return run
-    if settings.profile is None and not settings.plan_without_profile:
-        run = TaoCacheRun(config, schedule)
-        run.report.note = settings.unused_inputs
+    run = TaoCacheRun(config, schedule)
+    if (settings.profile is None and not settings.plan_without_profile) or not run.active:
+        run.report.note = settings.unused_inputs  # a run that cannot skip plans nothing (its summary says why)
         return run
     if settings.profile is None:
         planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
@@ -479,7 +479,7 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
                                      target_speedup=settings.target_speedup, target_error=settings.target_error,
                                      max_consecutive=config.max_consecutive_skips)
         source = f"profile {settings.profile_name}"
-    run = TaoCacheRun(config, schedule, plan=set(planned.steps))
+    run.plan = set(planned.steps)
     run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
     if settings.profile_warning:
         run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"

@@ -58,7 +58,8 @@ quality and speed on its TaoCache Compare node.
 - After each run the node shows computed/skipped calls and one cell per step (hover a cell for its sigma, r and c).
 - Under 10 steps (lightx2v / CausVid LoRAs, distilled models) it stays off and says so.
 - profile none decides online from the sample itself; a profile made with TaoCache Calibrate plans the skips \
-ahead to reach target_speedup."""
+ahead to reach target_speedup; profile "none, plan to target_speedup" reaches target_speedup without calibration, \
+its skips spread evenly over the window."""
 
 
 class Node:

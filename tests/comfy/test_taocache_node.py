@@ -241,3 +241,13 @@ def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_sa
     assert total == 30 and 0 < skipped < 15 and result.calls == [computed]
     assert ("the window holds too few skippable steps for 2.00x at max_consecutive_skips 1 (lower start_percent "
             "or raise max_consecutive_skips)") in result.log_text
+
+
+def test_a_run_that_cannot_skip_plans_nothing_and_says_only_why(comfy_inprocess):
+    """max_consecutive_skips 0 (the Compare template's timing node) or too few steps: no plan is
+    announced that the run will not follow."""
+    for node, steps, why in ((taocache(profile=NO_PROFILE_PLAN, max_consecutive_skips=0), 30, "max_consecutive_skips is 0"),
+                             (taocache(profile=NO_PROFILE_PLAN), 8, "too few steps")):
+        result = comfy_inprocess.run(harness.wan_t2v_graph(steps=steps, insert=[node])).raise_for_status()
+        assert summary_counts(result.log_text) == (steps, 0, steps) and why in result.log_text
+        assert "skips steps" not in result.log_text
