@@ -20,9 +20,9 @@ def test_smoke_run_reports_calls_ratios_and_bookkeeping(tmp_path):
     result = json.loads(out.read_text())
     rows = {r["run"]: r for r in result["rows"]}
     assert rows["full"]["model_calls"] == 12 and rows["full"]["call_ratio"] == 1.0
-    planned = rows["taocache planned, every other window step"]
-    # the default window (start_percent 0.3) of 12 steps at shift 5 holds steps 4-10; every other one
-    # of them (5, 7, 9) is planned, with history enough before it: 3 skips
+    planned = rows["taocache planned, target 1.5x without calibration"]
+    # the default window (start_percent 0.3) of 12 steps at shift 5 holds steps 4-10; 1.5x asks for 4
+    # skips, but one in a row fits only 3 there (5, 7, 9), with history enough before them
     assert planned["model_calls"] == 9 and planned["call_ratio"] == round(12 / 9, 3)
     assert planned["bookkeeping_ms_per_evaluation"] > 0
     assert 0 < planned["wall_over_call_ratio"] < 5

@@ -11,8 +11,9 @@ Why a plain loop and not ComfyUI's sampler: it needs only ComfyUI's model code (
 it runs on a machine with torch and a ComfyUI source tree (COMFYUI_DIR) and no other ComfyUI
 requirement; the per-call work of the pack (taocache.TaoCacheRun) is the same object the node
 drives. Two TaoCache runs: the node's defaults, online (what it skips on random weights is whatever
-its gates allow), and a plan skipping every other step of the default window (a fixed call ratio, so
-the wall ratio has something to be compared with). Every figure is measured in this run.
+its gates allow), and the node's target speedup 1.5x without calibration (profile "none, plan to
+target_speedup": skips spread evenly over the default window; a fixed call ratio, so the wall ratio has
+something to be compared with). Every figure is measured in this run.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from taocache import Schedule, TaoCacheConfig, TaoCacheRun  # noqa: E402
+from taocache.planner import plan_without_profile  # noqa: E402
 
 # Wan2.1 T2V 1.3B (the unet_config ComfyUI detects from its weights); latent of 480x832, 81 frames
 WAN21_1_3B = dict(dim=1536, ffn_dim=8960, num_layers=30, text_dim=4096, in_dim=16, out_dim=16)
@@ -138,6 +140,9 @@ def sample(model, x: torch.Tensor, context: torch.Tensor, sigmas: list[float], c
             "bookkeeping_s": bookkeeping, "latent": x}
 
 
+PLANNED = "taocache planned, target 1.5x without calibration"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -163,14 +168,13 @@ def main(argv=None):
     sigmas = flow_sigmas(a.steps, a.shift)
     config = TaoCacheConfig()
     schedule = Schedule(sigmas, percent_to_sigma(config.start_percent, a.shift), percent_to_sigma(config.end_percent, a.shift))
-    window = schedule.window_steps()
-    plan = set(window[1::2])
+    plan = set(plan_without_profile(schedule, target_speedup=1.5, max_consecutive=config.max_consecutive_skips).steps)
     build_s = time.perf_counter() - t_build
 
     sample(model, x, context, sigmas[:6], a.cfg, a.device)          # warm-up: kernels, allocator (5 calls)
     full = sample(model, x, context, sigmas, a.cfg, a.device)
     rows = {"full": full}
-    for name, plan_of in (("taocache defaults (online)", None), ("taocache planned, every other window step", plan)):
+    for name, plan_of in (("taocache defaults (online)", None), (PLANNED, plan)):
         run = TaoCacheRun(config, schedule, plan_of)
         rows[name] = sample(model, x, context, sigmas, a.cfg, a.device, run)
         report = run.close()
@@ -188,7 +192,7 @@ def main(argv=None):
            "model": "WanModel " + ("small (smoke)" if a.small else "Wan2.1 T2V 1.3B configuration, random weights"),
            "params_M": round(n_params / 1e6, 1), "latent": list(shape), "tokens": shape[1] * shape[2] * shape[3] // 4,
            "steps": a.steps, "shift": a.shift, "cfg": a.cfg, "build_s": round(build_s, 1),
-           "window_steps": len(window), "full_run_drift": round(drift, 3), "rows": []}
+           "window_steps": len(schedule.window_steps()), "full_run_drift": round(drift, 3), "rows": []}
     for name, r in rows.items():
         row = {"run": name, "seconds": round(r["seconds"], 3), "model_calls": r["model_calls"],
                "call_ratio": round(full["model_calls"] / r["model_calls"], 3),
