@@ -132,7 +132,8 @@ class TaoCacheNode(io.ComfyNode):
         then runs, online, and the node says the profile was not found, instead of the whole prompt
         failing validation."""
         if not isinstance(profile, str):
-            return f"profile must be a profile file name from models/{profiles.FOLDER} or none, got {profile!r}"
+            return (f"profile must be a profile file name from models/{profiles.FOLDER}, {profiles.NONE} or "
+                    f"{profiles.UNCALIBRATED}, got {profile!r}")
         return True
 
     @classmethod

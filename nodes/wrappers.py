@@ -13,6 +13,7 @@ The calibration node's wrappers (every call computed, statistics recorded) are i
 from __future__ import annotations
 
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
-from ..taocache.planner import plan_by_trial, plan_without_profile
+from ..taocache.config import RANGES
+from ..taocache.planner import WARMUP, plan_by_trial, plan_without_profile, usable_steps
 from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, other_caches, run_reports
@@ -389,6 +391,9 @@ def outer_sample_wrapper(executor, *args, **kwargs):
 
     def end(finished: bool) -> None:
         report = live.run.close()
+        reached = _plan_reached(live.run, report) if finished and not live.guidance_calls else None
+        if reached:
+            report.note = "; ".join(filter(None, [report.note, reached]))
         if live.guidance_calls:  # say why there are more calls than steps
             report.note = "; ".join(filter(None, [report.note, (
                 f"{live.guidance_calls} of the {report.total} calls were another node's extra or altered calls (a "
@@ -464,16 +469,14 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return run
     run = TaoCacheRun(config, schedule)
     if (settings.profile is None and not settings.plan_without_profile) or not run.active:
-        run.report.note = settings.unused_inputs  # a run that cannot skip plans nothing (its summary says why)
+        # a run that cannot skip plans nothing (its summary says why)
+        run.report.note = "; ".join(filter(None, [
+            settings.profile_warning and settings.profile_warning.removeprefix("TaoCache: "), settings.unused_inputs]))
         return run
     if settings.profile is None:
         planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
                                        max_consecutive=config.max_consecutive_skips)
-        source, why = "no profile", None
-        if planned.speedup < settings.target_speedup - 1e-3:
-            why = (f"the window holds too few skippable steps for {settings.target_speedup:.2f}x at "
-                   f"max_consecutive_skips {config.max_consecutive_skips} (lower start_percent or raise "
-                   f"max_consecutive_skips)")
+        source, why = "no profile", _shortfall(schedule, planned, config.max_consecutive_skips)
     else:
         planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
                                      target_speedup=settings.target_speedup, target_error=settings.target_error,
@@ -487,6 +490,40 @@ def _new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
     if settings.unused_inputs:
         run.report.note += f"; {settings.unused_inputs}"
     return run
+
+
+def _shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str]:
+    """Why a plan without a profile holds fewer skips than its target asks for, and what would
+    make room: a wider window where it leaves skippable steps out, more skips in a row."""
+    if planned.speedup >= planned.target - 1e-3:
+        return None
+    usable = usable_steps(schedule)
+    whole = usable_steps(Schedule(schedule.sigmas, float("inf"), float("-inf")))
+    fixes = []
+    if usable and whole and usable[0] > whole[0]:
+        fixes.append("lower start_percent")
+    if usable and whole and usable[-1] < whole[-1]:
+        fixes.append("raise end_percent")
+    if max_consecutive < RANGES["max_consecutive_skips"][1]:
+        fixes.append("raise max_consecutive_skips")
+    wanted = planned.total_steps - math.floor(planned.total_steps / planned.target + 1e-9)
+    return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
+            f"skippable steps (the first {WARMUP} and the last 2 steps are computed) at max_consecutive_skips "
+            f"{max_consecutive}" + (f": {' or '.join(fixes)}" if fixes else ""))
+
+
+def _plan_reached(run: TaoCacheRun, report) -> Optional[str]:
+    """A planned run whose sampler calls the model more than once per step (Heun, the dpm_2 and
+    midpoint samplers): the plan skips whole steps, so the call ratio comes out below the planned one."""
+    steps = run.schedule.steps
+    if not run.plan or not steps or report.total <= steps:
+        return None
+    planned = steps / max(steps - len(run.plan), 1)
+    if report.speedup >= planned - 0.01:
+        return None
+    return (f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: this sampler made {report.total} calls "
+            f"for {steps} steps, and a plan skips whole steps (a sampler with one call per step, such as euler, "
+            f"dpmpp_2m or uni_pc, reaches the plan)")
 
 
 def _publish(settings: NodeSettings, report, finished: bool, seconds: Optional[float] = None) -> None:

@@ -134,6 +134,26 @@ def spread_steps(allowed, steps: int, wanted: int, max_consecutive: int, warmup:
     return set()
 
 
+def even_steps(usable, wanted: int, max_consecutive: int) -> set[int]:
+    """`wanted` skips over the `usable` steps (in order), evenly, at most max_consecutive in a row:
+    the computed steps among them split the skips into runs whose lengths differ by at most one.
+    Where the run limit cannot hold `wanted`, the most it can hold (spread_steps picks evenly spaced
+    positions first and so can fall one short of that with runs of two or more; the trial
+    placements keep it as they were measured)."""
+    usable = sorted(set(usable))
+    k = max(max_consecutive, 1)
+    count = min(max(wanted, 0), len(usable))
+    while count and math.ceil(count / (len(usable) - count + 1)) > k:
+        count -= 1
+    runs = len(usable) - count + 1  # runs of skips: before, between and after the computed steps
+    chosen, i = [], 0
+    for j in range(runs):
+        size = count * (j + 1) // runs - count * j // runs
+        chosen += usable[i:i + size]
+        i += size + 1  # then one computed step
+    return set(chosen)
+
+
 def longest_run(chosen: set[int]) -> int:
     """The longest run of consecutive step indices in `chosen`."""
     longest = current = 0

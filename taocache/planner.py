@@ -98,15 +98,20 @@ UNCALIBRATED_PLACEMENT = "spread over the window, no calibration"
 def plan_without_profile(schedule, *, target_speedup: float = 1.5, max_consecutive: int = 1,
                          warmup: int = WARMUP) -> Plan:
     """A plan with no profile: target_speedup's count of skips spaced evenly over the node's window
-    (placement.spread_steps, the rule the benchmark's spread placements measured), under the same
-    guards as a calibrated plan (warm-up, the last two steps computed, at most max_consecutive in a
-    row). It fixes the speedup ahead of the run, as no online gate can; where the window cannot hold
-    that many skips it plans fewer, and the plan's speedup says so. [ours]"""
+    (placement.even_steps), under the same guards as a calibrated plan (warm-up, the last two steps
+    computed, at most max_consecutive in a row). It fixes the speedup ahead of the run, as no online
+    gate can; where the window cannot hold that many skips it plans as many as it can, and the plan's
+    speedup says so. [ours]"""
     steps = schedule.steps
     wanted = steps - math.floor(steps / target_speedup + 1e-9)
-    chosen = placements.spread_steps(schedule.window_steps(), steps, wanted, max_consecutive, warmup)
+    chosen = placements.even_steps(usable_steps(schedule, warmup), wanted, max_consecutive)
     return Plan(mode="speedup", steps=frozenset(chosen), expected_error=math.nan, total_steps=steps,
                 target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False)
+
+
+def usable_steps(schedule, warmup: int = WARMUP) -> list[int]:
+    """The steps a plan may skip: inside the window, after the warm-up, not the last two."""
+    return [i for i in schedule.window_steps() if warmup <= i < schedule.steps - 2]
 
 
 def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,

@@ -234,13 +234,35 @@ def test_without_a_profile_target_speedup_plans_its_skips_evenly_over_the_window
 
 
 def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_says_why(comfy_inprocess):
+    """Too few skippable steps: the plan holds what fits and the node says what would make room (a
+    wider window only where the window leaves steps out; more skips in a row)."""
     built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=2.0,
                                                              start_percent=0.6)])
     result = comfy_inprocess.run(built).raise_for_status()
     computed, skipped, total = summary_counts(result.log_text)
     assert total == 30 and 0 < skipped < 15 and result.calls == [computed]
-    assert ("the window holds too few skippable steps for 2.00x at max_consecutive_skips 1 (lower start_percent "
-            "or raise max_consecutive_skips)") in result.log_text
+    assert re.search(rf"2\.00x needs 15 skips; {skipped} fit in the window's \d+ skippable steps \(the first 3 and the "
+                     rf"last 2 steps are computed\) at max_consecutive_skips 1: lower start_percent or raise "
+                     rf"max_consecutive_skips", result.log_text), result.log_text[-1500:]
+    opened = harness.wan_t2v_graph(steps=10, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=1.5,
+                                                              start_percent=0.0)])
+    result = comfy_inprocess.run(opened).raise_for_status()
+    assert summary_counts(result.log_text) == (7, 3, 10)  # steps 3, 5, 7 of 3-7
+    assert ("1.50x needs 4 skips; 3 fit in the window's 5 skippable steps (the first 3 and the last 2 steps are "
+            "computed) at max_consecutive_skips 1: raise max_consecutive_skips") in result.log_text
+
+
+def test_a_plan_on_a_sampler_with_two_calls_per_step_says_what_it_reached(comfy_inprocess):
+    """heun calls the model twice per step and a plan skips whole steps: the summary says the planned
+    ratio was not reached and why, instead of leaving the user to wonder."""
+    built = harness.wan_t2v_graph(steps=20, sampler="heun", insert=[taocache(profile=NO_PROFILE_PLAN)])  # plans 1.43x
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert total > 20 and skipped > 0 and result.calls == [computed]
+    assert re.search(rf"reached {total / computed:.2f}x of the planned 1\.43x: this sampler made {total} calls for "
+                     rf"20 steps, and a plan skips whole steps", result.log_text), result.log_text[-1500:]
+    euler = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[taocache(profile=NO_PROFILE_PLAN)]))
+    assert "of the planned" not in euler.raise_for_status().log_text
 
 
 def test_a_run_that_cannot_skip_plans_nothing_and_says_only_why(comfy_inprocess):
