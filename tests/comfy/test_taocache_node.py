@@ -211,9 +211,10 @@ NO_PROFILE_PLAN = "none, plan to target_speedup"
 def test_without_a_profile_target_speedup_plans_its_skips_evenly_over_the_window(comfy_inprocess):
     """profile 'none, plan to target_speedup': the speedup is fixed before the run (no calibration,
     no gates): exactly target_speedup's count of skips, all inside the window, evenly spaced; the
-    node says so, and names the gate it set that the plan does not use."""
+    node says so, and names the inputs set that the plan does not use (a gate; plan_mode error, which
+    needs a profile's calibrated errors)."""
     built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=1.5,
-                                                             cos_threshold=0.9)])
+                                                             cos_threshold=0.9, plan_mode="error")])
     result = comfy_inprocess.run(built).raise_for_status()
     assert summary_counts(result.log_text) == (20, 10, 30)
     assert result.calls == [20], "reported computed calls must equal real forward calls"
@@ -227,7 +228,8 @@ def test_without_a_profile_target_speedup_plans_its_skips_evenly_over_the_window
     assert len(skipped_sigmas) == 10 and all(end_sigma < s <= start_sigma for s in skipped_sigmas)
     gaps = [b - a for a, b in zip(planned, planned[1:])]
     assert min(gaps) >= 2 and max(gaps) - min(gaps) <= 1  # max_consecutive_skips 1, evenly spaced
-    assert "not used in this run: cos_threshold 0.9 (without a profile the plan spreads" in result.log_text
+    assert ("not used in this run: cos_threshold 0.9, plan_mode error (without a profile the plan spreads "
+            "target_speedup's skips over the window)") in result.log_text
     assert any("no profile: speedup mode" in text for text in result.texts_for(built.inserted[0]))
     online = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache()])).raise_for_status()
     assert summary_counts(online.log_text)[1] == 0, "the tiny random model never opens the default gates online"
