@@ -68,3 +68,30 @@ def test_every_picture_the_readme_references_exists_and_opens():
         assert path.is_file(), f"README references {picture}, which does not exist"
         with Image.open(path) as image:
             image.verify()
+
+
+def test_the_reach_table_of_the_target_speedup_without_calibration_is_what_the_planner_plans(comfy_inprocess):
+    """README, "A target speedup without calibration": the largest ratio a plan holds per step count,
+    window and run limit, on the schedule ComfyUI's simple scheduler gives at shift 8."""
+    import comfy.model_sampling
+    import comfy.samplers
+
+    from taocache import Schedule
+    from taocache.planner import plan_without_profile
+
+    class FlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
+        pass
+
+    class Config:
+        sampling_settings = {"shift": 8.0, "multiplier": 1000}
+
+    sampling = FlowSampling(Config())
+    section = README.split("### A target speedup without calibration", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (default|open)[^|]* \| ([\d.]+)x \| ([\d.]+)x \| ([\d.]+)x \|$", section, re.M)
+    assert len(rows) == 6
+    for steps, window, *reach in rows:
+        sigmas = [float(s) for s in comfy.samplers.simple_scheduler(sampling, int(steps))]
+        start = float(sampling.percent_to_sigma(0.3 if window == "default" else 0.0))
+        schedule = Schedule(sigmas, start, float(sampling.percent_to_sigma(1.0)))
+        planned = [plan_without_profile(schedule, target_speedup=4.0, max_consecutive=k).speedup for k in (1, 2, 3)]
+        assert [f"{p:.2f}" for p in planned] == reach, (steps, window)
