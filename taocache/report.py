@@ -81,6 +81,8 @@ class RunReport:
         if not in_window:
             return "no model call fell inside the window"
         reasons = Counter(row.reason for row in in_window)
+        if "not in the plan" in reasons and set(reasons) <= {"not in the plan", "history too short", "last step"}:
+            return "the plan skips no step of this run (target_speedup 1.0, or no planned step fits)"
         cfg = self.config
         gated = reasons.get("cos below threshold", 0) + reasons.get("norm ratio above threshold", 0)
         if gated:

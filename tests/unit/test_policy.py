@@ -271,3 +271,11 @@ def test_a_branch_whose_input_changes_shape_computes_and_starts_a_new_history():
     assert decisions[12].reason == NEW_SHAPE and not any(d.skip for d in decisions[12:15])
     assert [d.reason for d in decisions[13:15]] == [WARMING_UP] * 2
     assert any(d.skip for d in decisions[15:])
+
+
+def test_a_plan_that_skips_nothing_says_so():
+    """target_speedup 1.0 (or a plan nothing fits): the summary names the plan, not the predictor."""
+    run = TaoCacheRun(make_run(steps=20).config, make_run(steps=20).schedule, plan=set())
+    drive(run, geometric_outputs(20, 0.8))
+    assert run.report.skipped == 0
+    assert "nothing skipped: the plan skips no step of this run" in run.report.summary()
