@@ -195,6 +195,20 @@ def test_wan22_a14b_experts_follow_their_own_settings_and_a_short_part_says_why(
     assert expected in low["summary"] and any(expected in t for t in result.texts_for(low_id))
 
 
+def test_wan22_a14b_experts_each_plan_their_own_part_without_a_profile(comfy_inprocess):
+    """profile 'none, plan to target_speedup' on both experts (12 + 12 of 24): each plans over its own
+    part of the schedule. The low-noise part lies inside the default window and reaches 1.5x; the
+    high-noise part mostly lies above it, so its plan holds fewer skips and says to lower start_percent."""
+    plan = dict(profile="none, plan to target_speedup", target_speedup=1.5)
+    built, high_id, low_id = two_experts(24, 12, plan, plan)
+    result = comfy_inprocess.run(built).raise_for_status()
+    high, low = check_result(result, runs=2)
+    assert low["steps"] == 12 and low["skipped"] == 4 and "planned 1.50x" in low["summary"]
+    assert high["steps"] == 12 and 0 < high["skipped"] < 4
+    assert "1.50x needs 4 skips" in high["summary"] and "lower start_percent" in high["summary"]
+    assert any("no profile: speedup mode" in text for text in result.texts_for(low_id))
+
+
 @pytest.mark.parametrize("style", ["regular", "nested"])
 def test_dual_cfg_guider_three_conditionings_in_one_call(comfy_inprocess, branch_keys_per_run, style):
     """DualCFGGuider (Wan Phantom's negative-text / negative-image-text pair uses it): three
