@@ -40,6 +40,9 @@ def test_object_info_over_http_lists_the_node_with_its_inputs_in_order(comfy_ser
         "max_consecutive_skips", "predictor", "error_budget", "verbose"]
     assert info["input_order"]["optional"] == ["profile", "target_speedup", "plan_mode", "target_error"]  # appended later: optional
     assert info["output"] == ["MODEL"]
+    profile = info["input"]["optional"]["profile"]
+    options = profile[1]["options"] if profile[0] == "COMBO" else profile[0]  # V3 nodes' combo form, or the list
+    assert options[:2] == ["none", "none, plan to target_speedup"]  # then the profile files
     for name, spec in {**info["input"]["required"], **info["input"]["optional"]}.items():
         if name != "model":
             assert spec[1].get("tooltip"), f"{name} has no tooltip"
