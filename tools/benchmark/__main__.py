@@ -260,6 +260,9 @@ def main():
     for sampler in samplers:
         for steps in step_counts:
             name = f"{model_path.stem}_{sampler}_{steps}"
+            if families is not None and CALIBRATED not in families:
+                profiles[(sampler, steps)] = None  # no calibrated rows asked for: nothing to calibrate
+                continue
             if a.profiles_from:
                 folder = comfy.base.path / "models" / "taocache_profiles"
                 folder.mkdir(parents=True, exist_ok=True)
