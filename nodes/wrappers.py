@@ -13,7 +13,6 @@ The calibration node's wrappers (every call computed, statistics recorded) are i
 from __future__ import annotations
 
 import logging
-import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import torch
 
 from ..taocache import Profile, Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
-from ..taocache.planner import WARMUP, plan_by_trial, plan_without_profile, usable_steps
+from ..taocache.planner import WARMUP, plan_by_trial, plan_without_profile, skips_for, usable_steps
 from ..taocache.repeats import RepeatedEvaluations, state_of
 from ..taocache.streams import StreamError, batch_size, split_streams
 from . import compat, other_caches, run_reports
@@ -506,7 +505,7 @@ def _shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[st
         fixes.append("raise end_percent")
     if max_consecutive < RANGES["max_consecutive_skips"][1]:
         fixes.append("raise max_consecutive_skips")
-    wanted = planned.total_steps - math.floor(planned.total_steps / planned.target + 1e-9)
+    wanted = skips_for(planned.total_steps, planned.target)
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
             f"skippable steps (the first {WARMUP} and the last 2 steps are computed) at max_consecutive_skips "
             f"{max_consecutive}" + (f": {' or '.join(fixes)}" if fixes else ""))

@@ -57,6 +57,11 @@ class Plan:
         return f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, {error})"
 
 
+def skips_for(steps: int, target_speedup: float) -> int:
+    """How many of `steps` a plan must skip to reach target_speedup (steps / computed steps)."""
+    return steps - math.floor(steps / target_speedup + 1e-9)
+
+
 def step_costs(profile, schedule) -> list[float]:
     """Each step's expected cost of a skip: the calibrated one-step error at its noise level times
     the sigma distance the sampler carries it (inf where the profile has no data)."""
@@ -82,7 +87,7 @@ def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.
         allowed = sorted(set(allowed) & set(placements.window(placement, schedule.steps)))
     if mode == "speedup" and placements.is_rule(placement):
         steps = schedule.steps
-        wanted = steps - math.floor(steps / target_speedup + 1e-9)
+        wanted = skips_for(steps, target_speedup)
         finite = [i for i in allowed if math.isfinite(costs[i])]
         chosen = placements.rule_steps(placement, finite, steps, wanted, max_consecutive, warmup)
         return Plan(mode=mode, steps=frozenset(chosen), expected_error=expected_error(chosen, costs),
@@ -103,7 +108,7 @@ def plan_without_profile(schedule, *, target_speedup: float = 1.5, max_consecuti
     gate can; where the window cannot hold that many skips it plans as many as it can, and the plan's
     speedup says so. [ours]"""
     steps = schedule.steps
-    wanted = steps - math.floor(steps / target_speedup + 1e-9)
+    wanted = skips_for(steps, target_speedup)
     chosen = placements.even_steps(usable_steps(schedule, warmup), wanted, max_consecutive)
     return Plan(mode="speedup", steps=frozenset(chosen), expected_error=math.nan, total_steps=steps,
                 target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False)
@@ -148,7 +153,7 @@ def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", tar
     """The planner on plain numbers: errors[i] is step i's cost of a one-step skip, `allowed` the
     steps the window lets it skip."""
     steps = len(errors)
-    wanted = steps - math.floor(steps / target_speedup + 1e-9) if mode == "speedup" else steps
+    wanted = skips_for(steps, target_speedup) if mode == "speedup" else steps
     candidates = sorted((errors[i], i) for i in set(allowed)
                         if warmup <= i < steps - 2 and math.isfinite(errors[i]))
     tail_start = steps - math.ceil(steps * TAIL_FRACTION)
