@@ -159,6 +159,7 @@ class Install:
     extensions: list[str]  # GET /extensions: the web extension files the frontend loads
     templates: dict        # GET /api/workflow_templates: {pack folder: template names} (Browse Templates)
     served: dict           # template name -> GET /api/workflow_templates/<folder>/<name>.json
+    help_pages: dict       # node id -> (status, content type, body) of GET /extensions/<folder>/docs/<id>.md
     run: dict | None     # /history entry of a short graph with TaoCache (when run_graph)
     calls: list[int]     # real forward calls of that run (TaoTestCountCalls)
     log: str
@@ -179,6 +180,27 @@ def unpack_archive(archive: Path, custom_nodes_dir: Path, folder: str) -> Path:
         z.extractall(dest)
     (dest / ".tracking").write_text("\n".join(names), encoding="utf-8")
     return dest
+
+
+def help_page_url(node_info: dict) -> str:
+    """Where the frontend asks for a custom node's help page (NodeHelpService.fetchCustomNodeHelp and
+    extractCustomNodeName in comfyui-frontend-package 1.32.9 and 1.58.1, after <locale>.md): the pack's
+    name from the node's python_module ("custom_nodes.<folder>", any "@version" cut off), then
+    /extensions/<pack>/docs/<node id>.md."""
+    parts = node_info["python_module"].split(".")
+    assert len(parts) >= 2 and parts[0] == "custom_nodes", node_info["python_module"]
+    return f"/extensions/{parts[1].split('@')[0]}/docs/{node_info['name']}.md"
+
+
+def fetch(url: str):
+    """(status, content type, body text) of a GET."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), ""
 
 
 def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph: bool,
@@ -205,13 +227,16 @@ def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph:
         templates = server.get("/api/workflow_templates")
         served = {name: server.get(f"/api/workflow_templates/{folder}/{name}.json")
                   for name in templates.get(folder, [])}
+        help_pages = {node: fetch(server.url + help_page_url(object_info[node]))
+                      for node in json.loads(NODE_LIST.read_text(encoding="utf-8")) if node in object_info}
         if run_graph:
             run = server.run(short_graph())
             calls = [r["calls"] for r in server.last_calls]
     finally:
         server.stop()
     return Install(folder=folder, pack_dir=pack_dir, pip=pip, torch_before=torch_before, torch_after=torch_after,
-                   object_info=object_info, extensions=extensions, templates=templates, served=served, run=run,
+                   object_info=object_info, extensions=extensions, templates=templates, served=served,
+                   help_pages=help_pages, run=run,
                    calls=calls, log=server.log_text())
 
 
@@ -302,6 +327,18 @@ def test_the_web_extension_is_served_once(install):
         served = [url for url in install.extensions if url.endswith("/" + js)]
         assert len(served) == 1, f"web/{js} served as {served}"
         assert served[0] == f"/extensions/{install.folder}/{js}"
+
+
+def test_every_node_has_its_help_page_served_where_the_frontend_asks(install):
+    """The node library's help (and the newest frontend's Info panel) shows web/docs/<node id>.md, fetched
+    from the URL the frontend builds from the node's python_module; served as shipped, and not as
+    text/html (the newest frontend takes an HTML answer for a missing page)."""
+    nodes = json.loads(NODE_LIST.read_text(encoding="utf-8"))
+    assert sorted(install.help_pages) == sorted(nodes), install.help_pages.keys()
+    for node, (status, content_type, body) in install.help_pages.items():
+        assert status == 200, f"{node}: GET {help_page_url(install.object_info[node])} gave {status}"
+        assert "text/html" not in content_type, f"{node}: served as {content_type}"
+        assert body == (REPO / "web" / "docs" / f"{node}.md").read_text(encoding="utf-8")
 
 
 def test_a_graph_with_the_node_runs_and_skips(graph_install):

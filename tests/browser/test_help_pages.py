@@ -1,0 +1,61 @@
+"""The nodes' help pages (web/docs/<node id>.md) as a user opens them: select the node on the canvas and
+press the selection toolbox's Info button. Frontend 1.32.9 shows the page in the node library sidebar,
+the newest in the right-hand panel's Info tab; both render the markdown, with headings and the inputs
+list, instead of the node's one-line description. In every configuration (conftest.py), on a fresh
+page. That the server serves the pages where the frontend asks: tests/comfy/test_install.py."""
+import json
+import re
+
+import comfy_browser
+import workflow_tools as wt
+
+NODES = sorted(json.loads((wt.REPO_ROOT / "node_list.json").read_text(encoding="utf-8")))
+
+ADD_AND_SELECT = """([type]) => {
+    for (const old of [...window.app.graph._nodes]) window.app.graph.remove(old);  // one node at a time
+    const n = window.LiteGraph.createNode(type);
+    n.pos = [700, 300];  // clear of a sidebar the help opened for the node before
+    window.app.graph.add(n);
+    window.app.canvas.deselectAll && window.app.canvas.deselectAll();
+    window.app.canvas.selectNode(n);
+    window.app.canvas.setDirty(true, true);
+    return n.id; }"""
+
+# The rendered page: the element around the heading the page opens with, its headings, and the inputs
+# as list items with their names as code.
+READ_HELP = """([title]) => {
+    const h1 = Array.from(document.querySelectorAll('h1')).find(h => h.textContent.trim() === title);
+    if (!h1) return null;
+    const root = h1.parentElement;
+    const r = root.getBoundingClientRect();
+    return { headings: Array.from(root.querySelectorAll('h1, h2')).map(h => h.tagName + ' ' + h.textContent.trim()),
+             items: Array.from(root.querySelectorAll('li > code:first-child')).map(c => c.textContent),
+             text: root.textContent, shown: h1.checkVisibility() && r.width > 150 }; }"""
+
+
+def _source_headings(node):
+    text = (wt.REPO_ROOT / "web" / "docs" / f"{node}.md").read_text(encoding="utf-8")
+    return [("H1 " if h.startswith("# ") else "H2 ") + h.lstrip("# ").strip()
+            for h in re.findall(r"^#{1,2} .*$", text, re.M)]
+
+
+def test_info_button_shows_each_nodes_help_page_rendered(browser, browser_server, object_info, ui_config):
+    with comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes) as frontend:
+        page = frontend.page
+        for node in NODES:
+            title = object_info[node]["display_name"]
+            page.evaluate(ADD_AND_SELECT, [node])
+            button = page.locator("[data-testid='info-button']")
+            button.first.wait_for(state="visible", timeout=10000)
+            button.first.click()
+            page.wait_for_function(f"() => ({READ_HELP})([{json.dumps(title)}]) !== null", timeout=15000)
+            shown = page.evaluate(READ_HELP, [title])
+            assert shown["shown"], f"{node}: the help page is not visible"
+            assert shown["headings"] == _source_headings(node), f"{node}: {shown['headings']}"
+            inputs = [*object_info[node]["input_order"].get("required", []),
+                      *object_info[node]["input_order"].get("optional", [])]
+            assert [i for i in shown["items"] if i in inputs] == inputs, f"{node}: {shown['items']}"
+            assert "##" not in shown["text"] and "](" not in shown["text"], f"{node}: markdown shown unrendered"
+        ours = [f for f in frontend.failed if "/docs/" in f and not re.search(r"/docs/\w+/\w+\.md", f)]
+        assert not ours, ours  # only the <locale>.md the frontend tries first may be missing
+        assert frontend.errors() == [], "\n".join(frontend.errors())
