@@ -1,10 +1,13 @@
 """The nodes' help pages (web/docs/<node id>.md) as a user opens them: select the node on the canvas and
 press the selection toolbox's Info button. Frontend 1.32.9 shows the page in the node library sidebar,
 the newest in the right-hand panel's Info tab; both render the markdown, with headings and the inputs
-list, instead of the node's one-line description. In every configuration (conftest.py), on a fresh
-page. That the server serves the pages where the frontend asks: tests/comfy/test_install.py."""
+list, instead of the node's one-line description; with the interface in Chinese (Comfy.Locale zh) the
+translation web/docs/<node id>/zh.md. In every configuration (conftest.py), on a fresh page. That the
+server serves the pages where the frontend asks: tests/comfy/test_install.py."""
 import json
 import re
+
+import pytest
 
 import comfy_browser
 import workflow_tools as wt
@@ -33,14 +36,26 @@ READ_HELP = """([title]) => {
              text: root.textContent, shown: h1.checkVisibility() && r.width > 150 }; }"""
 
 
-def _source_headings(node):
-    text = (wt.REPO_ROOT / "web" / "docs" / f"{node}.md").read_text(encoding="utf-8")
+def _source_headings(node, locale):
+    docs = wt.REPO_ROOT / "web" / "docs"
+    text = (docs / (f"{node}/{locale}.md" if (docs / node / f"{locale}.md").is_file() else f"{node}.md")
+            ).read_text(encoding="utf-8")
     return [("H1 " if h.startswith("# ") else "H2 ") + h.lstrip("# ").strip()
             for h in re.findall(r"^#{1,2} .*$", text, re.M)]
 
 
-def test_info_button_shows_each_nodes_help_page_rendered(browser, browser_server, object_info, ui_config):
-    with comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes) as frontend:
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_info_button_shows_each_nodes_help_page_rendered(browser, browser_server, object_info, ui_config, locale):
+    settings = {**comfy_browser.SETTINGS, "Comfy.Locale": locale}
+    try:
+        _check_help_pages(browser, browser_server, object_info, ui_config, locale, settings)
+    finally:  # POST /settings merges: later pages of this server must boot in English
+        comfy_browser.post_settings(browser_server.url, {"Comfy.Locale": "en"})
+
+
+def _check_help_pages(browser, browser_server, object_info, ui_config, locale, settings):
+    with comfy_browser.open_page(browser, browser_server.url, settings=settings,
+                                 vue_nodes=ui_config.vue_nodes) as frontend:
         page = frontend.page
         for node in NODES:
             title = object_info[node]["display_name"]
@@ -51,7 +66,7 @@ def test_info_button_shows_each_nodes_help_page_rendered(browser, browser_server
             page.wait_for_function(f"() => ({READ_HELP})([{json.dumps(title)}]) !== null", timeout=15000)
             shown = page.evaluate(READ_HELP, [title])
             assert shown["shown"], f"{node}: the help page is not visible"
-            assert shown["headings"] == _source_headings(node), f"{node}: {shown['headings']}"
+            assert shown["headings"] == _source_headings(node, locale), f"{node}: {shown['headings']}"
             inputs = [*object_info[node]["input_order"].get("required", []),
                       *object_info[node]["input_order"].get("optional", [])]
             assert [i for i in shown["items"] if i in inputs] == inputs, f"{node}: {shown['items']}"

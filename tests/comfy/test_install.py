@@ -160,6 +160,7 @@ class Install:
     templates: dict        # GET /api/workflow_templates: {pack folder: template names} (Browse Templates)
     served: dict           # template name -> GET /api/workflow_templates/<folder>/<name>.json
     help_pages: dict       # node id -> (status, content type, body) of GET /extensions/<folder>/docs/<id>.md
+    translations: dict     # "<id>/<locale>.md" -> the same, for web/docs/<id>/<locale>.md
     run: dict | None     # /history entry of a short graph with TaoCache (when run_graph)
     calls: list[int]     # real forward calls of that run (TaoTestCountCalls)
     log: str
@@ -182,14 +183,20 @@ def unpack_archive(archive: Path, custom_nodes_dir: Path, folder: str) -> Path:
     return dest
 
 
-def help_page_url(node_info: dict) -> str:
+def help_page_url(node_info: dict, locale_page: str | None = None) -> str:
     """Where the frontend asks for a custom node's help page (NodeHelpService.fetchCustomNodeHelp and
-    extractCustomNodeName in comfyui-frontend-package 1.32.9 and 1.58.1, after <locale>.md): the pack's
-    name from the node's python_module ("custom_nodes.<folder>", any "@version" cut off), then
-    /extensions/<pack>/docs/<node id>.md."""
+    extractCustomNodeName in comfyui-frontend-package 1.32.9 and 1.58.1): the pack's name from the
+    node's python_module ("custom_nodes.<folder>", any "@version" cut off), then
+    /extensions/<pack>/docs/<node id>/<locale>.md first (locale_page: "<locale>.md") and
+    /extensions/<pack>/docs/<node id>.md when that is missing."""
     parts = node_info["python_module"].split(".")
     assert len(parts) >= 2 and parts[0] == "custom_nodes", node_info["python_module"]
-    return f"/extensions/{parts[1].split('@')[0]}/docs/{node_info['name']}.md"
+    page = f"{node_info['name']}/{locale_page}" if locale_page else f"{node_info['name']}.md"
+    return f"/extensions/{parts[1].split('@')[0]}/docs/{page}"
+
+
+def translated_help_pages() -> list[str]:
+    return sorted(p.relative_to(REPO / "web" / "docs").as_posix() for p in (REPO / "web" / "docs").glob("*/*.md"))
 
 
 def fetch(url: str):
@@ -229,6 +236,8 @@ def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph:
                   for name in templates.get(folder, [])}
         help_pages = {node: fetch(server.url + help_page_url(object_info[node]))
                       for node in json.loads(NODE_LIST.read_text(encoding="utf-8")) if node in object_info}
+        translations = {rel: fetch(server.url + help_page_url(object_info[rel.split("/")[0]], rel.split("/")[1]))
+                        for rel in translated_help_pages() if rel.split("/")[0] in object_info}
         if run_graph:
             run = server.run(short_graph())
             calls = [r["calls"] for r in server.last_calls]
@@ -236,7 +245,7 @@ def manager_style_install(folder: str, comfyui_dir, tmp_path_factory, run_graph:
         server.stop()
     return Install(folder=folder, pack_dir=pack_dir, pip=pip, torch_before=torch_before, torch_after=torch_after,
                    object_info=object_info, extensions=extensions, templates=templates, served=served,
-                   help_pages=help_pages, run=run,
+                   help_pages=help_pages, translations=translations, run=run,
                    calls=calls, log=server.log_text())
 
 
@@ -339,6 +348,10 @@ def test_every_node_has_its_help_page_served_where_the_frontend_asks(install):
         assert status == 200, f"{node}: GET {help_page_url(install.object_info[node])} gave {status}"
         assert "text/html" not in content_type, f"{node}: served as {content_type}"
         assert body == (REPO / "web" / "docs" / f"{node}.md").read_text(encoding="utf-8")
+    assert sorted(install.translations) == translated_help_pages()
+    for rel, (status, content_type, body) in install.translations.items():
+        assert status == 200 and "text/html" not in content_type, f"docs/{rel}: {status} {content_type}"
+        assert body == (REPO / "web" / "docs" / rel).read_text(encoding="utf-8")
 
 
 def test_a_graph_with_the_node_runs_and_skips(graph_install):
