@@ -24,16 +24,20 @@ ADD_AND_SELECT = """([type]) => {
     window.app.canvas.setDirty(true, true);
     return n.id; }"""
 
-# The rendered page: the element around the heading the page opens with, its headings, and the inputs
-# as list items with their names as code.
-READ_HELP = """([title]) => {
+# The rendered page: the element around the heading the page opens with, its headings, and the items
+# of the list under the inputs heading with their names as code.
+READ_HELP = """([title, inputsHeading]) => {
     const h1 = Array.from(document.querySelectorAll('h1')).find(h => h.textContent.trim() === title);
     if (!h1) return null;
     const root = h1.parentElement;
     const r = root.getBoundingClientRect();
+    const h2 = Array.from(root.querySelectorAll('h2')).find(h => h.textContent.trim() === inputsHeading);
+    const list = h2 && h2.nextElementSibling;
     return { headings: Array.from(root.querySelectorAll('h1, h2')).map(h => h.tagName + ' ' + h.textContent.trim()),
-             items: Array.from(root.querySelectorAll('li > code:first-child')).map(c => c.textContent),
+             items: list ? Array.from(list.querySelectorAll(':scope > li > code:first-child')).map(c => c.textContent) : [],
+             list: list ? list.tagName : null,
              text: root.textContent, shown: h1.checkVisibility() && r.width > 150 }; }"""
+INPUTS_HEADING = {"en": "Inputs", "zh": "输入"}  # as tests/comfy/test_node_docs.py LOCALES
 
 
 def _source_headings(node, locale):
@@ -63,13 +67,14 @@ def _check_help_pages(browser, browser_server, object_info, ui_config, locale, s
             button = page.locator("[data-testid='info-button']")
             button.first.wait_for(state="visible", timeout=10000)
             button.first.click()
-            page.wait_for_function(f"() => ({READ_HELP})([{json.dumps(title)}]) !== null", timeout=15000)
-            shown = page.evaluate(READ_HELP, [title])
+            heading = INPUTS_HEADING[locale]
+            page.wait_for_function(f"() => ({READ_HELP})({json.dumps([title, heading])}) !== null", timeout=15000)
+            shown = page.evaluate(READ_HELP, [title, heading])
             assert shown["shown"], f"{node}: the help page is not visible"
             assert shown["headings"] == _source_headings(node, locale), f"{node}: {shown['headings']}"
             inputs = [*object_info[node]["input_order"].get("required", []),
                       *object_info[node]["input_order"].get("optional", [])]
-            assert [i for i in shown["items"] if i in inputs] == inputs, f"{node}: {shown['items']}"
+            assert shown["list"] == "UL" and shown["items"] == inputs, f"{node}: {shown['items']}"
             assert "##" not in shown["text"] and "](" not in shown["text"], f"{node}: markdown shown unrendered"
         ours = [f for f in frontend.failed if "/docs/" in f and not re.search(r"/docs/\w+/\w+\.md", f)]
         assert not ours, ours  # only the <locale>.md the frontend tries first may be missing
