@@ -512,8 +512,10 @@ def _shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[st
 
 
 def _plan_reached(run: TaoCacheRun, report) -> Optional[str]:
-    """A planned run whose sampler calls the model more than once per step (Heun, the dpm_2 and
-    midpoint samplers): the plan skips whole steps, so the call ratio comes out below the planned one."""
+    """A planned run whose sampler also calls the model between two steps' noise levels (dpm_2 and
+    the other midpoint samplers): a plan skips whole steps, so those calls compute and the call ratio
+    comes out below the planned one. (heun's second call is at the next step's level, which a plan
+    skips with the step: policy.TaoCacheRun._same_planned_step.)"""
     steps = run.schedule.steps
     if not run.plan or not steps or report.total <= steps:
         return None
@@ -521,8 +523,9 @@ def _plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     if report.speedup >= planned - 0.01:
         return None
     return (f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: this sampler made {report.total} calls "
-            f"for {steps} steps, and a plan skips whole steps (a sampler with one call per step, such as euler, "
-            f"dpmpp_2m or uni_pc, reaches the plan)")
+            f"for {steps} steps, and a plan skips whole steps, not the calls between two steps' noise levels (a "
+            f"sampler that calls the model only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, "
+            f"reaches the plan)")
 
 
 def _publish(settings: NodeSettings, report, finished: bool, seconds: Optional[float] = None) -> None:

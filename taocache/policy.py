@@ -74,6 +74,10 @@ class TaoCacheRun:
         self.plan = plan
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
+        # branch -> the position of its last skipped call, in a planned run: another call at the same
+        # noise level (heun's correction of the step before, then the step's own call) is the same
+        # planned step, not one more skip in a row
+        self.last_skipped: dict[Hashable, float] = {}
         self.error_spent: dict[Hashable, float] = {}
         # branch -> the shape of its last computed call's input (per batch entry, every stream): a
         # history made on another shape cannot predict this one (a skip would return the old shape)
@@ -165,6 +169,7 @@ class TaoCacheRun:
             if not decision.skip:
                 for key in keys:
                     self.skips_in_a_row[key] = 0
+                    self.last_skipped.pop(key, None)
                     self.error_spent[key] = 0.0
                     if input_shape is not None:
                         self.input_shapes[key] = input_shape
@@ -214,7 +219,8 @@ class TaoCacheRun:
             history = self.history(key)
             if not history.ready:
                 return compute(WARMING_UP)
-            if self.skips_in_a_row.get(key, 0) >= cfg.max_consecutive_skips:
+            in_a_row = self.skips_in_a_row.get(key, 0)
+            if in_a_row >= cfg.max_consecutive_skips and not self._same_planned_step(key, position):
                 return compute(CONSECUTIVE)
             fitted = predictors.fit(history, cfg.predictor, cfg.q_max)
             if fitted is None:
@@ -232,6 +238,13 @@ class TaoCacheRun:
                     return compute(BUDGET, fits)
         return Decision(True, "skip", sigma, position, fits)
 
+    def _same_planned_step(self, key: Hashable, position: float) -> bool:
+        """In a planned run, a call at the noise level of the branch's last skipped call: a plan
+        skips whole steps, and on heun a step's level is called twice (the correction of the step
+        before, then the step itself), so both calls are that one planned skip. Online runs count
+        every call. [ours]"""
+        return self.plan is not None and self.last_skipped.get(key) == position
+
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:
         """Predicted outputs for a skipped call, one per branch key, in order (each on the device
         and in the dtype of that branch's history)."""
@@ -241,7 +254,10 @@ class TaoCacheRun:
                 history = self.history(key)
                 fitted = decision.fits[key]
                 outputs.append(predictors.predict(history, fitted, decision.position))
-                self.skips_in_a_row[key] = self.skips_in_a_row.get(key, 0) + 1
+                if not self._same_planned_step(key, decision.position):
+                    self.skips_in_a_row[key] = self.skips_in_a_row.get(key, 0) + 1
+                if self.plan is not None:
+                    self.last_skipped[key] = decision.position
                 self.error_spent[key] = self.error_spent.get(key, 0.0) + fitted.unpredictable * max(
                     decision.position - history.last_position, 0.0)
             decision.row = self.report.add(decision, skipped=True)
@@ -263,6 +279,7 @@ class TaoCacheRun:
         with self.lock:
             self.histories.clear()
             self.skips_in_a_row.clear()
+            self.last_skipped.clear()
             self.error_spent.clear()
             self.input_shapes.clear()
             self._siblings.clear()

@@ -257,10 +257,22 @@ def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_sa
             "computed) at max_consecutive_skips 1: raise max_consecutive_skips") in result.log_text
 
 
-def test_a_plan_on_a_sampler_with_two_calls_per_step_says_what_it_reached(comfy_inprocess):
-    """heun calls the model twice per step and a plan skips whole steps: the summary says the planned
-    ratio was not reached and why, instead of leaving the user to wonder."""
+def test_a_plan_on_heun_skips_both_calls_at_a_planned_steps_noise_level(comfy_inprocess):
+    """heun calls the model twice per step, the second time at the next step's noise level, so a
+    planned step's level is called twice (the correction of the step before, then the step itself):
+    both are the one planned skip, also at max_consecutive_skips 1, and the plan's ratio is reached."""
     built = harness.wan_t2v_graph(steps=20, sampler="heun", insert=[taocache(profile=NO_PROFILE_PLAN)])  # plans 1.43x
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert re.search(r"skips steps 7,9,11,13,15,17 \(planned 1\.43x", result.log_text), result.log_text[-1500:]
+    assert summary_counts(result.log_text) == (27, 12, 39) and result.calls == [27]  # 1.44x: two calls per step
+    assert "of the planned" not in result.log_text
+
+
+def test_a_plan_on_a_sampler_with_midpoint_calls_says_what_it_reached(comfy_inprocess):
+    """dpm_2 calls the model a second time between two steps' noise levels, which no plan skips
+    (a plan skips whole steps): the summary says the planned ratio was not reached and why, instead of
+    leaving the user to wonder."""
+    built = harness.wan_t2v_graph(steps=20, sampler="dpm_2", insert=[taocache(profile=NO_PROFILE_PLAN)])  # plans 1.43x
     result = comfy_inprocess.run(built).raise_for_status()
     computed, skipped, total = summary_counts(result.log_text)
     assert total > 20 and skipped > 0 and result.calls == [computed]

@@ -279,3 +279,34 @@ def test_a_plan_that_skips_nothing_says_so():
     drive(run, geometric_outputs(20, 0.8))
     assert run.report.skipped == 0
     assert "nothing skipped: the plan skips no step of this run" in run.report.summary()
+
+
+def heun_calls(run, outputs):
+    """heun's calls: step i at sigma_i, then its correction at sigma_i+1 (none after the last step),
+    each its own evaluation; the true output of a call at level j is outputs[j]. Returns
+    [(position, skipped)] per call."""
+    calls = []
+    for i in range(run.schedule.steps):
+        for j in (i, i + 1) if i + 1 < run.schedule.steps else (i,):
+            run.begin_evaluation()
+            decision = run.decide(["cond"], run.schedule.sigmas[j])
+            if decision.skip:
+                run.predict(decision, ["cond"])
+            else:
+                run.record(decision, ["cond"], [outputs[j]])
+            calls.append((j, decision.skip))
+    return calls
+
+
+def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
+    """A plan skips whole steps: on heun a planned step's level is called twice (the correction of
+    the step before, then the step itself), and both calls are that one skip, also at
+    max_consecutive_skips 1; the calls at other levels compute. Online, every call counts towards
+    max_consecutive_skips as before."""
+    for k, plan, skipped_levels in ((1, {7, 9, 12}, [7, 7, 9, 9, 12, 12]), (2, {7, 9, 10}, [7, 7, 9, 9, 10, 10])):
+        base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=k)
+        calls = heun_calls(TaoCacheRun(base.config, base.schedule, plan=plan), geometric_outputs(20, 0.8))
+        assert sorted(j for j, skipped in calls if skipped) == skipped_levels
+    online = heun_calls(make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1), geometric_outputs(20, 0.8))
+    assert any(skipped for _, skipped in online)
+    assert not any(a[1] and b[1] for a, b in zip(online, online[1:])), "two skips in a row online"
