@@ -281,6 +281,7 @@ function ensureWidget(node) {
 export function addPanelWidget(node, name, type, element, height) {
   const widget = node.addDOMWidget(name, type, element, {
     serialize: false,
+    hideInPanel: true, // not an input: the newest frontend's Parameters panel would list it by its name
     margin: MARGIN,
     getValue: () => "",
     setValue: () => {},

@@ -3,7 +3,10 @@ press the selection toolbox's Info button. Frontend 1.32.9 shows the page in the
 the newest in the right-hand panel's Info tab; both render the markdown, with headings and the inputs
 list, instead of the node's one-line description; with the interface in Chinese (Comfy.Locale zh) the
 translation web/docs/<node id>/zh.md. In every configuration (conftest.py), on a fresh page. That the
-server serves the pages where the frontend asks: tests/comfy/test_install.py."""
+server serves the pages where the frontend asks: tests/comfy/test_install.py.
+
+Also the newest frontend's Parameters tab of the same right-hand panel: it lists the node's inputs, and
+not the pack's result panels, which are no inputs."""
 import json
 import re
 
@@ -78,4 +81,32 @@ def _check_help_pages(browser, browser_server, object_info, ui_config, locale, s
             assert "##" not in shown["text"] and "](" not in shown["text"], f"{node}: markdown shown unrendered"
         ours = [f for f in frontend.failed if "/docs/" in f and not re.search(r"/docs/\w+/\w+\.md", f)]
         assert not ours, ours  # only the <locale>.md the frontend tries first may be missing
+        assert frontend.errors() == [], "\n".join(frontend.errors())
+
+
+NEWEST = [c for c in comfy_browser.ui_configs() if c.root is not None]
+PANEL_TEXT = "() => Array.from(document.querySelectorAll('[data-testid=properties-panel]')).map(e => e.innerText)"
+
+
+@pytest.mark.parametrize("ui_config", NEWEST, ids=[c.id for c in NEWEST], indirect=True)
+def test_the_newest_frontends_parameters_panel_lists_the_inputs_and_not_our_result_panels(browser, browser_server,
+                                                                                          object_info, ui_config):
+    """The newest frontend's right-hand panel (Parameters tab) lists a node's widgets as its inputs; the
+    result panels (web/taocache.js, web/taocache_compare.js) are no inputs, so they ask to be left out
+    (hideInPanel) instead of showing there as an empty row named taocache_report."""
+    with comfy_browser.open_page(browser, browser_server.url, vue_nodes=ui_config.vue_nodes) as frontend:
+        page = frontend.page
+        for node in ("TaoCache", "TaoCacheCompare"):
+            page.evaluate(ADD_AND_SELECT, [node])
+            widgets = page.evaluate("() => window.app.graph._nodes[0].widgets.map(w => w.name)")
+            ours = [w for w in widgets if w.startswith("taocache_")]
+            assert ours, f"{node}: no result panel widget: {widgets}"
+            page.locator("[data-testid='info-button']").first.click()
+            page.get_by_role("tab", name="Parameters").first.click()
+            page.wait_for_function(f"() => ({PANEL_TEXT})().some(t => t.includes('Parameters'))", timeout=10000)
+            (text,) = page.evaluate(PANEL_TEXT)
+            inputs = [n for n in object_info[node]["input_order"].get("required", [])
+                      + object_info[node]["input_order"].get("optional", []) if n in widgets]
+            assert all(name in text for name in inputs), text
+            assert not any(name in text for name in ours), text
         assert frontend.errors() == [], "\n".join(frontend.errors())
