@@ -307,6 +307,17 @@ def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
         base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=k)
         calls = heun_calls(TaoCacheRun(base.config, base.schedule, plan=plan), geometric_outputs(20, 0.8))
         assert sorted(j for j, skipped in calls if skipped) == skipped_levels
-    online = heun_calls(make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1), geometric_outputs(20, 0.8))
-    assert any(skipped for _, skipped in online)
-    assert not any(a[1] and b[1] for a, b in zip(online, online[1:])), "two skips in a row online"
+    # the same two calls at one level after a skip there: planned, both skip; online, the second computes
+    for plan, second_skips in (({6}, True), (None, False)):
+        base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1)
+        run, outputs = TaoCacheRun(base.config, base.schedule, plan=plan), geometric_outputs(20, 0.8)
+        warm(run, ["cond"], {"cond": outputs}, 6)
+        for _ in range(2):
+            run.begin_evaluation()
+            decision = run.decide(["cond"], run.schedule.sigmas[6])
+            if decision.skip:
+                run.predict(decision, ["cond"])
+            else:
+                run.record(decision, ["cond"], [outputs[6]])
+        assert [row.skipped for row in run.report.rows[-2:]] == [True, second_skips]
+        assert (run.report.rows[-1].reason == CONSECUTIVE) is not second_skips

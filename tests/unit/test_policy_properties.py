@@ -123,3 +123,35 @@ def test_several_calls_per_step_and_nan_outputs_keep_every_guard(case):
     assert report.total == calls and report.skipped == skips
     assert report.computed + report.skipped == report.total
     assert not report.rows[-1].skipped
+
+
+@settings(max_examples=120, deadline=None)
+@given(multi_call_runs(), st.data())
+def test_a_planned_run_skips_only_planned_levels_and_counts_levels_in_a_row(case, data):
+    """A plan skips whole steps: every skipped call is at a planned step's noise level, and per branch
+    at most max_consecutive_skips distinct levels are skipped in a row (on heun, both calls at a level
+    are that one skip: policy.TaoCacheRun._same_planned_step)."""
+    config, schedule, seed, smooth, layout, _ = case
+    plan = data.draw(st.sets(st.integers(0, max(schedule.steps - 1, 0))))
+    run = TaoCacheRun(config, schedule, plan=plan)
+    g = torch.Generator().manual_seed(seed)
+    direction = torch.randn(6, generator=g)
+    levels = {"cond": [], "uncond": []}  # per branch: the distinct levels skipped since the last computed call
+    for starts, keys, sigma in model_calls(schedule, layout):
+        if starts:
+            run.begin_evaluation()
+        decision = run.decide(keys, sigma)
+        position = schedule.position(sigma)
+        if decision.skip:
+            assert abs(position - round(position)) < 1e-6 and round(position) in plan
+            run.predict(decision, keys)
+            for key in keys:
+                if not levels[key] or levels[key][-1] != position:
+                    levels[key].append(position)
+                assert len(levels[key]) <= config.max_consecutive_skips
+        else:
+            output = direction * (0.8 ** position) if smooth else torch.randn(6, generator=g)
+            outputs = [output, output * 0.5][:len(keys)] if keys[0] == "cond" else [output * 0.5]
+            run.record(decision, keys, outputs)
+            for key in keys:
+                levels[key] = []
