@@ -39,6 +39,7 @@ READ_HELP = """([title, inputsHeading]) => {
     return { headings: Array.from(root.querySelectorAll('h1, h2')).map(h => h.tagName + ' ' + h.textContent.trim()),
              items: list ? Array.from(list.querySelectorAll(':scope > li > code:first-child')).map(c => c.textContent) : [],
              list: list ? list.tagName : null,
+             images: Array.from(root.querySelectorAll('img')).map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0})),
              text: root.textContent, shown: h1.checkVisibility() && r.width > 150 }; }"""
 INPUTS_HEADING = {"en": "Inputs", "zh": "输入"}  # as tests/comfy/test_node_docs.py LOCALES
 
@@ -79,6 +80,11 @@ def _check_help_pages(browser, browser_server, object_info, ui_config, locale, s
                       *object_info[node]["input_order"].get("optional", [])]
             assert shown["list"] == "UL" and shown["items"] == inputs, f"{node}: {shown['items']}"
             assert "##" not in shown["text"] and "](" not in shown["text"], f"{node}: markdown shown unrendered"
+            if node == "TaoCache":  # the node after a run, as the README shows it
+                page.wait_for_function(f"() => ({READ_HELP})({json.dumps([title, heading])}).images.every(i => i.loaded)",
+                                       timeout=10000)
+                (image,) = page.evaluate(READ_HELP, [title, heading])["images"]
+                assert image["src"].endswith("/docs/taocache_node.png") and image["loaded"], image
         ours = [f for f in frontend.failed if "/docs/" in f and not re.search(r"/docs/\w+/\w+\.md", f)]
         assert not ours, ours  # only the <locale>.md the frontend tries first may be missing
         assert frontend.errors() == [], "\n".join(frontend.errors())

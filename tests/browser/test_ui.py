@@ -6,9 +6,10 @@ strip in the demo's colours and, under the pointer, a step's details, without to
 the saved widget values.
 
 The node after a run of the "default" setting on the trained tiny model is photographed in every
-configuration (taocache_node_<frontend>_<canvas|vue>.png); the README's picture (taocache_node.png)
-is the one of README_CONFIG. They are written to out/screenshots/, so a test run leaves the working
-tree clean; with TAOCACHE_UPDATE_IMAGES=1 they replace the committed ones in docs/images/.
+configuration (taocache_node_<frontend>_<canvas|vue>.png); the README's picture (taocache_node.png,
+which the TaoCache node's help page shows too) is the one of README_CONFIG. They are written to
+out/screenshots/, so a test run leaves the working tree clean; with TAOCACHE_UPDATE_IMAGES=1 they
+replace the committed ones in docs/images/ (the README's picture in web/docs/).
 """
 import io
 import os
@@ -33,7 +34,7 @@ CONFIGS = comfy_browser.ui_configs()
 IMAGES = (wt.REPO_ROOT / "docs" / "images" if os.environ.get("TAOCACHE_UPDATE_IMAGES") == "1"
           else wt.REPO_ROOT / "out" / "screenshots")
 IMAGES.mkdir(parents=True, exist_ok=True)
-README_SCREENSHOT = IMAGES / "taocache_node.png"
+README_SCREENSHOT = (wt.REPO_ROOT / "web" / "docs" if IMAGES.parent.name == "docs" else IMAGES) / "taocache_node.png"
 README_CONFIG = next(c for c in CONFIGS if c.root is not None and not c.vue_nodes)  # newest frontend, canvas
 BUILD_CONFIG = CONFIGS[0]  # the runtime's frontend, classic canvas: tests/browser/build_workflows.py builds with it
 TAOCACHE_INPUTS = ["start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold", "max_consecutive_skips",

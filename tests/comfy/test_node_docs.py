@@ -60,10 +60,19 @@ def shown(default) -> str:
     return str(default)
 
 
+def images_named(text: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+
+
 def test_one_help_page_per_node_and_nothing_else():
+    """Besides the pages, only the images they show. The frontend resolves an image against
+    /extensions/<pack>/docs/ whichever locale's page names it (createMarkdownRenderer in 1.32.9 and
+    1.58.1), so every page names its images relative to web/docs/."""
     assert sorted(p.stem for p in DOCS.glob("*.md")) == NODES
     folders = [p for p in DOCS.iterdir() if p.is_dir()]
-    assert not [p for p in DOCS.iterdir() if not p.is_dir() and p.suffix != ".md"]
+    shown = {name for node, locale in PAGES for name in images_named(page(node, locale))}
+    assert all((DOCS / name).is_file() and "/" not in name for name in shown), shown
+    assert sorted(p.name for p in DOCS.iterdir() if not p.is_dir() and p.suffix != ".md") == sorted(shown)
     assert all(p.name in NODES for p in folders), folders
     for folder in folders:
         assert sorted(p.name for p in folder.iterdir()) == sorted(f"{locale}.md" for locale in LOCALES), folder
