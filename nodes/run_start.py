@@ -1,0 +1,100 @@
+"""A sampling run's state from the TaoCache node's settings and the run's sigmas: its schedule (the
+window as noise levels), its plan when it has one (a profile's, or target_speedup's without one), and
+what its summary says about the plan: the plan itself, why a plan holds fewer skips than asked, and
+what a sampler with calls between the steps' noise levels reached of it."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Optional
+
+from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
+from ..taocache.config import RANGES
+from ..taocache.planner import WARMUP, plan_by_trial, plan_without_profile, skips_for, usable_steps
+
+if TYPE_CHECKING:
+    from .wrappers import NodeSettings
+
+log = logging.getLogger("TaoCache")
+
+
+def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
+    """The run's schedule with the window as noise levels, and what went wrong when this model
+    cannot convert percent to noise level (the run then stays uncached, saying so)."""
+    values = [float(s) for s in sigmas]
+    try:
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
+        end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
+    except (AttributeError, TypeError, ValueError) as error:
+        return Schedule(values, float("inf"), float("-inf")), (
+            f"this model's sampling cannot convert start_percent/end_percent to noise levels ({error})")
+    return Schedule(values, start_sigma, end_sigma), None
+
+
+def new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
+    config = settings.config
+    schedule, problem = schedule_for(config, guider, sigmas)
+    if problem:
+        run = TaoCacheRun(config, schedule)
+        run.stop(problem)
+        return run
+    run = TaoCacheRun(config, schedule)
+    if (settings.profile is None and not settings.plan_without_profile) or not run.active:
+        # a run that cannot skip plans nothing (its summary says why)
+        run.report.note = "; ".join(filter(None, [
+            settings.profile_warning and settings.profile_warning.removeprefix("TaoCache: "), settings.unused_inputs]))
+        return run
+    if settings.profile is None:
+        planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
+                                       max_consecutive=config.max_consecutive_skips)
+        source, why = "no profile", shortfall(schedule, planned, config.max_consecutive_skips)
+    else:
+        planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
+                                     target_speedup=settings.target_speedup, target_error=settings.target_error,
+                                     max_consecutive=config.max_consecutive_skips)
+        source = f"profile {settings.profile_name}"
+    run.plan = set(planned.steps)
+    run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
+    if settings.profile_warning:
+        run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
+    log.info(f"TaoCache: {run.report.note}")
+    if settings.unused_inputs:
+        run.report.note += f"; {settings.unused_inputs}"
+    return run
+
+
+def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str]:
+    """Why a plan without a profile holds fewer skips than its target asks for, and what would
+    make room: a wider window where it leaves skippable steps out, more skips in a row."""
+    if planned.speedup >= planned.target - 1e-3:
+        return None
+    usable = usable_steps(schedule)
+    whole = usable_steps(Schedule(schedule.sigmas, float("inf"), float("-inf")))
+    fixes = []
+    if usable and whole and usable[0] > whole[0]:
+        fixes.append("lower start_percent")
+    if usable and whole and usable[-1] < whole[-1]:
+        fixes.append("raise end_percent")
+    if max_consecutive < RANGES["max_consecutive_skips"][1]:
+        fixes.append("raise max_consecutive_skips")
+    wanted = skips_for(planned.total_steps, planned.target)
+    return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
+            f"skippable steps (the first {WARMUP} and the last 2 steps are computed) at max_consecutive_skips "
+            f"{max_consecutive}" + (f": {' or '.join(fixes)}" if fixes else ""))
+
+
+def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
+    """A planned run whose sampler also calls the model between two steps' noise levels (dpm_2 and
+    the other midpoint samplers): a plan skips whole steps, so those calls compute and the call ratio
+    comes out below the planned one. (heun's second call is at the next step's level, which a plan
+    skips with the step: policy.TaoCacheRun._same_planned_step.)"""
+    steps = run.schedule.steps
+    if not run.plan or not steps or report.total <= steps:
+        return None
+    planned = steps / max(steps - len(run.plan), 1)
+    if report.speedup >= planned - 0.01:
+        return None
+    return (f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: this sampler made {report.total} calls "
+            f"for {steps} steps, and a plan skips whole steps, not the calls between two steps' noise levels (a "
+            f"sampler that calls the model only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, "
+            f"reaches the plan)")
