@@ -66,6 +66,12 @@ class BatchStream:
         return train.make_batch(self.cfg, self.gen, self.table)
 
     def close(self):
+        """Stop the workers once the batches drawn ahead are done (at most 2 x workers, a second or
+        so). Not Pool.terminate(): terminating with results still pending can trip CPython's own
+        check in multiprocessing.pool ("Cannot have cache with result_handler not alive"), which
+        failed a CI run in tests/unit/test_train_batches.py."""
         if self.pool is not None:
-            self.pool.terminate()
+            self.pool.close()
+            self.pool.join()
             self.pool = None
+            self.ahead.clear()
