@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from . import placement as placements
+from .schedule import Schedule
 
 MODES = ("speedup", "error")
 WARMUP = 3
@@ -125,27 +126,45 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     (placement.rank) whose plan reaches the target inside the schedule's window. The trials plan
     over the whole schedule, while a window the user narrowed (start_percent above 0) can leave a
     placement too few steps: early/mid greedy inside 0.3-1.0 planned 1.36x of a 1.5x target on the
-    tiny Qwen-Image, where early alternate reached it. When none reaches it, the best by trial, and
-    `why` says so. Without trials (or in error mode) the default placement, and why is None."""
-    def planned_with(placement):
-        return plan(profile, schedule, mode=mode, target_speedup=target_speedup, target_error=target_error,
+    tiny Qwen-Image, where early alternate reached it. A placement can also fall short in its own
+    steps (the early/mid ones hold the first 70 %: early/mid greedy at 1.8x when the trials ran at
+    1.5x only), which opening the window does not mend; `why` names which held each one back. When
+    none reaches it, the best by trial, and `why` says so. Without trials (or in error mode) the
+    default placement, and why is None."""
+    def planned_with(placement, on=schedule):
+        return plan(profile, on, mode=mode, target_speedup=target_speedup, target_error=target_error,
                     max_consecutive=max_consecutive, placement=placement)
 
     ranking = placements.rank(profile.trials, schedule.steps, target_speedup) if mode == "speedup" else None
     if ranking is None:
         return planned_with(placements.DEFAULT), None
-    short = []
+    opened = Schedule(schedule.sigmas, math.inf, -math.inf)
+    narrowed = schedule.window_steps() != opened.window_steps()
+    in_window, own_steps = [], []  # placements short of the target, by what held them back
     for placement, _ in ranking.means:
         planned = planned_with(placement)
         if planned.speedup >= target_speedup - 1e-3:
-            why = ranking.why(placement)
-            if short:
-                why += (f"; {', '.join(short)} did not reach {target_speedup:.2f}x inside the node's window "
-                        f"(start_percent 0 opens it)")
-            return planned, why
-        short.append(f"{placement} (planned {planned.speedup:.2f}x)")
+            return planned, ranking.why(placement) + _shortfall(in_window, own_steps, target_speedup, max_consecutive)
+        fits_opened = narrowed and planned_with(placement, opened).speedup >= target_speedup - 1e-3
+        (in_window if fits_opened else own_steps).append(f"{placement} (planned {planned.speedup:.2f}x)")
     best = ranking.means[0][0]
-    return planned_with(best), ranking.why(best) + "; no placement reaches the target inside the node's window"
+    return planned_with(best), (ranking.why(best) + _shortfall(in_window, own_steps, target_speedup, max_consecutive)
+                                + "; none reaches it, so the best by trial plans what fits")
+
+
+def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float, max_consecutive: int) -> str:
+    """Why the better placements by trial were passed over: the window the user narrowed (opening it
+    would let them reach the target), or their own steps at this max_consecutive_skips (the early/mid
+    placements hold the first 70 % only; opening the window does not help them)."""
+    why = ""
+    if in_window:
+        why += (f"; {', '.join(in_window)} did not reach {target_speedup:.2f}x inside the node's window "
+                f"(start_percent 0 opens it)")
+    if own_steps:
+        why += (f"; {', '.join(own_steps)} cannot reach {target_speedup:.2f}x in "
+                f"{'its' if len(own_steps) == 1 else 'their'} own steps at "
+                f"max_consecutive_skips {max_consecutive}")
+    return why
 
 
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,

@@ -224,6 +224,37 @@ def test_wan22_a14b_each_expert_calibrates_its_own_profile_and_plans_with_it(com
         assert skipped and all(min(sigmas[expert]) - 1e-6 <= s <= max(sigmas[expert]) + 1e-6 for s in skipped)
 
 
+def test_a_profile_calibrated_on_heun_plans_whole_steps_and_reaches_its_target(comfy_inprocess, comfy_base):
+    """heun calls the model twice per step. Its trials and the node's calibrated plans skip both calls
+    at a planned step's noise level, so a trial's speedup is its ratio of calls and a 1.5x plan makes
+    1.5x in calls. At 1.8x, with trials at 1.5x only, the best placement by trial (early/mid greedy,
+    the first 70 % of the steps) cannot hold the target: the note says it fell short in its own steps,
+    not that the window (already open) should be opened."""
+    name = "tiny_wan_heun_trials"
+    profile_file(comfy_base, name).unlink(missing_ok=True)
+    node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
+    for seed in (20, 21):
+        full = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=seed, sampler="heun", insert=[node]))
+        assert full.raise_for_status().calls[0] == 39  # 20 steps, no correction after the last
+    data = json.loads(profile_file(comfy_base, name).read_text())
+    assert data["metadata"]["sampler"] == "heun" and len(data["trials"]) == 4 + 6
+    for trial in data["trials"]:
+        assert trial["speedup"] == pytest.approx(39 / 25, abs=0.01), trial  # 7 planned steps: 14 calls skipped
+
+    notes = {}
+    for target, computed in ((1.5, 25), (1.8, 21)):
+        planned = taocache(profile=f"{name}.json", target_speedup=target, start_percent=0.0, end_percent=1.0,
+                           max_consecutive_skips=2)
+        result = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=22, sampler="heun", insert=[planned]))
+        steps = re.search(r"skips steps ([\d,]+) \(planned", result.raise_for_status().log_text).group(1).split(",")
+        assert summary_counts(result.log_text) == (computed, 2 * len(steps), 39) and result.calls == [computed]
+        assert 39 / computed >= target and "of the planned" not in result.log_text
+        notes[target] = result.log_text
+    short = re.search(r"; ([^;]*) cannot reach 1\.80x in its own steps at max_consecutive_skips 2", notes[1.8])
+    assert short and "greedy" in short.group(1), notes[1.8][-1500:]
+    assert "opens it" not in notes[1.8] and "cannot reach" not in notes[1.5]
+
+
 def test_a_workflow_naming_a_profile_this_machine_lacks_runs_online_and_says_so(comfy_inprocess):
     """A workflow shared with its profile name, opened where that file does not exist: ComfyUI's own
     check ("Value not in list") would reject the whole prompt; TaoCache.validate_inputs takes the
