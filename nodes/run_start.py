@@ -84,17 +84,25 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
 
 
 def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
-    """A planned run whose sampler also calls the model between two steps' noise levels (dpm_2 and
-    the other midpoint samplers): a plan skips whole steps, so those calls compute and the call ratio
-    comes out below the planned one. (heun's second call is at the next step's level, which a plan
+    """A planned run that came out below its planned call ratio, and why: its sampler also calls the
+    model between two steps' noise levels (dpm_2 and the other midpoint samplers), or it calls the
+    model at noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips
+    whole steps, so those calls compute. (heun's second call is at the next step's level, which a plan
     skips with the step: policy.TaoCacheRun._same_planned_step.)"""
     steps = run.schedule.steps
-    if not run.plan or not steps or report.total <= steps:
+    if not run.plan or not steps:
         return None
     planned = steps / max(steps - len(run.plan), 1)
     if report.speedup >= planned - 0.01:
         return None
-    return (f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: this sampler made {report.total} calls "
-            f"for {steps} steps, and a plan skips whole steps, not the calls between two steps' noise levels (a "
-            f"sampler that calls the model only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, "
-            f"reaches the plan)")
+    reached = f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: "
+    if report.total > steps:
+        return reached + (f"this sampler made {report.total} calls for {steps} steps, and a plan skips whole "
+                          f"steps, not the calls between two steps' noise levels (a sampler that calls the model "
+                          f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, reaches the plan)")
+    between = sum(abs(row.position - round(row.position)) > 1e-3 for row in report.rows)
+    if between:
+        return reached + (f"this sampler chose noise levels of its own ({between} of its {report.total} calls "
+                          f"fell between the schedule's steps), and a plan skips only the calls at a planned "
+                          f"step's level; with this sampler use profile none, whose gates decide at any noise level")
+    return None

@@ -82,7 +82,7 @@ class RunReport:
             return "no model call fell inside the window"
         reasons = Counter(row.reason for row in in_window)
         if "not in the plan" in reasons and set(reasons) <= {"not in the plan", "history too short", "last step"}:
-            return "the plan skips no step of this run (target_speedup 1.0, or no planned step fits)"
+            return "no call was at a planned step's noise level (what was planned, and why, follows)"
         cfg = self.config
         gated = reasons.get("cos below threshold", 0) + reasons.get("norm ratio above threshold", 0)
         if gated:

@@ -282,6 +282,24 @@ def test_a_plan_on_a_sampler_with_midpoint_calls_says_what_it_reached(comfy_inpr
     assert "of the planned" not in euler.raise_for_status().log_text
 
 
+@pytest.mark.parametrize("sampler", ["dpm_fast", "dpm_adaptive"])
+def test_a_plan_on_a_sampler_with_noise_levels_of_its_own_says_why_nothing_was_skipped(comfy_inprocess, sampler):
+    """dpm_fast and dpm_adaptive ignore the schedule's steps and call the model at noise levels they
+    choose, so no call is at a planned step's level and a plan skips nothing. The summary says so and
+    points to profile none, whose gates skip at any noise level (checked here too)."""
+    built = harness.wan_t2v_graph(steps=20, sampler=sampler, insert=[taocache(profile=NO_PROFILE_PLAN)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    assert skipped == 0 and result.calls == [total]
+    assert "nothing skipped: no call was at a planned step's noise level" in result.log_text
+    assert re.search(rf"reached 1\.00x of the planned 1\.43x: this sampler chose noise levels of its own \(\d+ of its "
+                     rf"{total} calls fell between the schedule's steps\).*use profile none", result.log_text), \
+        result.log_text[-1500:]
+    online = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, sampler=sampler, insert=[taocache(**PERMISSIVE)]))
+    computed, skipped, total = summary_counts(online.raise_for_status().log_text)
+    assert skipped > 0 and online.calls == [computed]
+
+
 def test_a_run_that_cannot_skip_plans_nothing_and_says_only_why(comfy_inprocess):
     """max_consecutive_skips 0 (the Compare template's timing node) or too few steps: no plan is
     announced that the run will not follow."""
