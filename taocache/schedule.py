@@ -10,6 +10,12 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 
+# How close (in steps) a call's noise level must come to a step's to count as that step's: samplers
+# that compute the next level through logSNR (the newest ComfyUI's exp_heun_2_x0, seeds_2 with r=1)
+# land there a few 1e-5 steps off, not bit for bit; a midpoint call sits tenths of a step away.
+LEVEL_TOLERANCE = 1e-3
+
+
 @dataclass
 class Schedule:
     sigmas: list[float]  # the run's schedule, descending, ending usually in 0
@@ -26,7 +32,9 @@ class Schedule:
         return max(len(self.sigmas) - 1, 0)
 
     def position(self, sigma: float) -> float:
-        """Fractional step index of a noise level: i at sigmas[i], linear in between."""
+        """Fractional step index of a noise level: i at sigmas[i], linear in between; within
+        LEVEL_TOLERANCE of a step, that step exactly (so a plan, the step count in a row and the
+        history's step spans treat a call there as the step's)."""
         s = self.sigmas
         if not s:
             return 0.0
@@ -40,14 +48,21 @@ class Schedule:
         hi = lo + 1
         if s[lo] == s[hi]:
             return float(lo)
-        return lo + (s[lo] - sigma) / (s[lo] - s[hi])
+        fraction = (s[lo] - sigma) / (s[lo] - s[hi])
+        if fraction < LEVEL_TOLERANCE:
+            return float(lo)
+        if fraction > 1 - LEVEL_TOLERANCE:
+            return float(hi)
+        return lo + fraction
 
     def in_window(self, sigma: float) -> bool:
         return self.end_sigma < sigma <= self.start_sigma
 
     def is_last_step(self, sigma: float) -> bool:
-        """The final step of the run (and anything past it) is always computed."""
-        return self.steps == 0 or self.position(sigma) >= self.steps - 1 - 1e-6
+        """The final step of the run is always computed, and so is any call past the penultimate
+        step's level: dpm_fast and dpm_adaptive choose noise levels of their own, and their final
+        call lands inside the last interval (at 8.5 of 10 steps, 18.8 of 20), never at a step."""
+        return self.steps == 0 or self.position(sigma) > self.steps - 2 + LEVEL_TOLERANCE
 
     def window_steps(self) -> list[int]:
         """Steps of this schedule that may be skipped: inside the window, not the last one."""

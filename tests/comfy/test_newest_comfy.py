@@ -8,7 +8,10 @@ docstring there names the function it mirrors), with TaoCache running through th
 - the multi-GPU CFG split (comfy/samplers.py _calc_cond_batch_multigpu, core node MultiGPU_WorkUnits):
   cond and uncond on two worker threads at once, inside one CALC_COND_BATCH;
 - causal Wan (comfy/ldm/wan/ar_model.py): `ar_state` in transformer_options and no DIFFUSION_MODEL
-  wrapper point.
+  wrapper point;
+- the KSampler samplers exp_heun_2_x0 and exp_heun_2_x0_sde (comfy/k_diffusion/sampling.py): the
+  runtime's sample_seeds_2 with r=1, whose second call of a step lands on the next step's noise level
+  through logSNR, a hair off it.
 """
 import pytest
 import torch
@@ -152,3 +155,33 @@ def test_causal_wan_with_ar_state_stays_uncached_with_a_message(comfy_inprocess,
     assert "causal (autoregressive) Wan" in report["summary"]
     assert any("causal (autoregressive) Wan" in text for text in result.texts_for(built.inserted[1]))
     assert any("causal (autoregressive) Wan" in line for line in result.log_lines)
+
+
+def newest_sampler_graph(sampler_name, node):
+    """SamplerCustomAdvanced over BasicScheduler (simple, STEPS) with TaoTestNewestSampler's sampler."""
+    from test_robustness_samplers import custom_sampler_graph
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": STEPS, "denoise": 1.0}}, steps=STEPS, insert=[node])
+    built.prompt["62"] = {"class_type": "TaoTestNewestSampler", "inputs": {"sampler_name": sampler_name}}
+    return built
+
+
+@pytest.mark.parametrize("sampler_name", ["exp_heun_2_x0", "exp_heun_2_x0_sde"])
+def test_exp_heun_samplers_count_real_calls_and_a_plan_skips_both_calls_at_a_step(comfy_inprocess, sampler_name):
+    """exp_heun_2_x0 calls the model at each step's level and again at the next step's, a few 1e-5
+    steps off it (logSNR round trip). Those two calls are one step's: a plan skips both and reaches its
+    ratio as on heun (before, the second call counted as between two steps, and a 1.43x plan made
+    1.26x, the summary blaming midpoint calls). Online runs count every call; the SDE one is named
+    stochastic."""
+    online = comfy_inprocess.run(newest_sampler_graph(sampler_name, taocache(**PERMISSIVE)))
+    (report,) = check_result(online)
+    assert report["total"] == 2 * STEPS - 1
+    assert all(call["step"] == round(call["step"]) for call in report["calls"][1:]), "every call at a step's level"
+    assert (f"stochastic sampler {sampler_name}" in report["summary"]) == sampler_name.endswith("_sde")
+
+    planned = comfy_inprocess.run(newest_sampler_graph(sampler_name, taocache(profile="none, plan to target_speedup")))
+    (report,) = check_result(planned)
+    assert "skips steps 7,9,11,13,15,17 (planned 1.43x" in report["summary"], report["summary"]
+    assert (report["computed"], report["skipped"], report["total"]) == (27, 12, 39)  # 1.44x, as on heun
+    assert sorted({call["step"] for call in report["calls"] if call["skipped"]}) == [7, 9, 11, 13, 15, 17]
+    assert "of the planned" not in report["summary"]

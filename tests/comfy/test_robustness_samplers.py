@@ -28,6 +28,27 @@ def test_heun_two_model_calls_per_step_are_all_counted_and_skips_stay_in_the_win
     assert report["calls"][-2]["step"] == report["calls"][-1]["step"] == 11  # the last step's calls compute
 
 
+def test_every_ksampler_sampler_counts_real_calls_and_a_plan_reaches_its_ratio_or_says_why(comfy_inprocess):
+    """Every sampler KSampler offers in the runtime (42 in 0.3.75), online and with a plan: the
+    counts are the real forward calls, skips stay in the window, the last call computes, online
+    skips something, and a plan either reaches its call ratio or its summary says what it reached and
+    why (midpoint calls, or noise levels of the sampler's own: dpm_fast, dpm_adaptive)."""
+    import comfy.samplers
+    planned_ratio = 20 / 14  # 6 of 20 steps: "skips steps 7,9,11,13,15,17 (planned 1.43x"
+    short = {}
+    for sampler in comfy.samplers.KSampler.SAMPLERS:
+        (online,) = check_result(comfy_inprocess.run(graph(steps=20, sampler=sampler, insert=[taocache(**PERMISSIVE)])))
+        plan = taocache(profile="none, plan to target_speedup")
+        (planned,) = check_result(comfy_inprocess.run(graph(steps=20, sampler=sampler, insert=[plan])), min_skipped=0)
+        assert "(planned 1.43x" in planned["summary"], (sampler, planned["summary"])
+        if planned["speedup"] < planned_ratio - 0.01:
+            assert f"reached {planned['speedup']:.2f}x of the planned 1.43x: " in planned["summary"], (
+                sampler, planned["summary"])
+            short[sampler] = planned["speedup"]
+    assert len(comfy.samplers.KSampler.SAMPLERS) >= 40 and {"dpm_2", "dpm_fast", "dpm_adaptive"} <= set(short)
+    assert not {"euler", "heun", "heunpp2", "dpmpp_2m", "uni_pc", "lms"} & set(short), short
+
+
 @pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m_sde"])
 def test_stochastic_sampler_warns_and_stays_correct(comfy_inprocess, sampler):
     built = graph(steps=16, sampler=sampler, insert=[taocache(**PERMISSIVE)])

@@ -31,8 +31,28 @@ def test_position_is_fractional_between_schedule_sigmas():
     assert s.position(5.0) == 0 and s.position(-1.0) == 4
 
 
+def test_a_noise_level_a_hair_off_a_steps_is_that_step():
+    """The newest ComfyUI's exp_heun_2_x0 (seeds_2 with r=1) computes the next step's level through
+    logSNR, landing a few 1e-5 steps off it; that call is the step's, as heun's exact one is. A midpoint
+    call (dpm_2's, tenths of a step away) keeps its fractional position."""
+    s = Schedule([1.0, 0.8, 0.5, 0.2, 0.0], start_sigma=1.0, end_sigma=0.0)
+    for off in (1e-7, 3e-6, -3e-6):
+        assert s.position(0.5 + off) == 2.0
+    assert s.position(0.8 - 3e-6) == 1.0 and s.position(0.2 + 3e-6) == 3.0
+    assert s.position(0.5 - 0.01) == pytest.approx(2 + 0.01 / 0.3)  # a hundredth of sigma: 0.033 steps
+    assert s.position((0.8 * 0.5) ** 0.5) == pytest.approx(1 + (0.8 - 0.4 ** 0.5) / 0.3)  # dpm_2's midpoint
+
+
 def test_window_and_last_step():
     s = Schedule([1.0, 0.8, 0.5, 0.2, 0.1, 0.0], start_sigma=0.5, end_sigma=0.1)
     assert s.window_steps() == [2, 3]
     assert not s.in_window(0.8) and s.in_window(0.5) and not s.in_window(0.1)
     assert s.is_last_step(0.1) and not s.is_last_step(0.2)
+
+
+def test_a_call_past_the_penultimate_steps_level_is_the_last_steps():
+    """dpm_fast and dpm_adaptive end with a call inside the last interval (18.8 of 20 steps), never at
+    a step: it must compute, as the last step does. A call at the penultimate level itself does not."""
+    s = Schedule([1.0, 0.8, 0.5, 0.2, 0.1, 0.0], start_sigma=1.0, end_sigma=0.0)  # 5 steps, the last at 0.1
+    assert s.is_last_step(0.15) and s.is_last_step(0.2 - 1e-3) and s.is_last_step(0.05)
+    assert not s.is_last_step(0.2) and not s.is_last_step(0.2 - 1e-6) and not s.is_last_step(0.35)

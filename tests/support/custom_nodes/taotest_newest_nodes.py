@@ -46,6 +46,13 @@ TaoTestSeamSmoothing  MODEL -> MODEL. The newest HiDreamO1PatchSeamSmoothing (co
                       prediction back and averages the two. Upstream of TaoCache its wrapper runs
                       outside the pack's, so the pack sees two calls of the same branches in one
                       evaluation, the second on another input.
+TaoTestNewestSampler  -> SAMPLER (for SamplerCustomAdvanced). The KSampler samplers the newest
+                      comfy/k_diffusion/sampling.py adds that the runtime can build:
+                      sample_exp_heun_2_x0 and sample_exp_heun_2_x0_sde are, there, the runtime's
+                      sample_seeds_2 with r=1.0 (eta=0, s_noise=0 for the deterministic one): the
+                      second call of a step lands on the next step's noise level, computed through
+                      logSNR (not bit for bit the schedule's sigma), as heun's does. The functions
+                      keep the newest names, which is what the pack reads to call a sampler stochastic.
 """
 import random
 import threading
@@ -53,6 +60,7 @@ import time
 
 import torch
 
+import comfy.k_diffusion.sampling
 import comfy.model_patcher
 import comfy.patcher_extension
 import comfy.samplers
@@ -281,7 +289,31 @@ class TaoTestSeamSmoothing(_ModelPatch):
 
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
+def sample_exp_heun_2_x0(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    return comfy.k_diffusion.sampling.sample_seeds_2(model, x, sigmas, extra_args=extra_args, callback=callback,
+                                                     disable=disable, eta=0.0, s_noise=0.0, r=1.0)
+
+
+def sample_exp_heun_2_x0_sde(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    return comfy.k_diffusion.sampling.sample_seeds_2(model, x, sigmas, extra_args=extra_args, callback=callback,
+                                                     disable=disable, eta=1.0, s_noise=1.0, r=1.0)
+
+
+class TaoTestNewestSampler:
+    FUNCTIONS = {"exp_heun_2_x0": sample_exp_heun_2_x0, "exp_heun_2_x0_sde": sample_exp_heun_2_x0_sde}
+    RETURN_TYPES = ("SAMPLER",)
+    FUNCTION = "get_sampler"
+    CATEGORY = "testing/taotest"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"sampler_name": (list(cls.FUNCTIONS),)}}
+
+    def get_sampler(self, sampler_name):
+        return (comfy.samplers.KSAMPLER(self.FUNCTIONS[sampler_name]),)
+
+
 NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
                            TaoTestCausalState=TaoTestCausalState,
                            TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance,
-                           TaoTestSeamSmoothing=TaoTestSeamSmoothing)
+                           TaoTestSeamSmoothing=TaoTestSeamSmoothing, TaoTestNewestSampler=TaoTestNewestSampler)
