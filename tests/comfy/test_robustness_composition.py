@@ -250,3 +250,66 @@ def test_attention_kernel_overrides_and_patcher_subclasses_compose(comfy_inproce
     if node == "TaoTestAttentionOverride":
         plain = comfy_inprocess.run(graph(steps=20)).raise_for_status()
         assert not torch.equal(alone.latent, plain.latent), "the override changes the model's attention"
+
+
+def _widget_default(spec):
+    """A widget input's default as ComfyUI's INPUT_TYPES gives it; KeyError for a linked type."""
+    kind, options = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
+    if isinstance(kind, (list, tuple)):  # a combo given as its list of choices
+        return kind[0] if kind else None
+    if kind in ("INT", "FLOAT"):
+        return options.get("default", options.get("min", 0))
+    if kind in ("BOOLEAN", "STRING"):
+        return options.get("default", False if kind == "BOOLEAN" else "")
+    if kind == "COMBO":
+        return options.get("default", (options.get("options") or [None])[0])
+    raise KeyError(kind)
+
+
+def core_model_patches(mappings) -> dict:
+    """Every core node of this runtime that takes one MODEL (plus widgets only) and returns a MODEL,
+    with its default widget values. The other caches and the file loaders (whose effect depends on the
+    file, and whose list depends on what another test wrote) are left to their own tests above."""
+    found = {}
+    for name, cls in sorted(mappings.items()):
+        if name.startswith(("TaoTest", "TaoCache")) or name in ("EasyCache", "LazyCache", "LoraLoaderModelOnly",
+                                                                 "HypernetworkLoader"):
+            continue
+        try:
+            required, returns = cls.INPUT_TYPES().get("required", {}), tuple(cls.RETURN_TYPES)
+            if returns != ("MODEL",) or [spec[0] for spec in required.values()].count("MODEL") != 1:
+                continue
+            found[name] = {key: _widget_default(spec) for key, spec in required.items() if spec[0] != "MODEL"}
+        except (KeyError, AttributeError, TypeError, IndexError):
+            continue
+    return found
+
+
+def test_every_core_model_patch_before_and_after_taocache_keeps_the_counts_and_the_result(comfy_inprocess):
+    """Each core MODEL -> MODEL node (41 in 0.3.75: guidance tweaks, model sampling, attention patches,
+    context windows, block swap, torch.compile...), at its default settings, upstream and downstream of
+    TaoCache: the run works, TaoCache's counts are the real forward calls and hold its invariants, and
+    the cached result is as close to the same patched graph's full run as without any patch (the
+    largest error here, a patch that changes the noise schedule, is 1.4x the plain one). Nodes that
+    fail on Wan without TaoCache (FreeU's UNet blocks) are left out, and must be the ones named here."""
+    def error(result, full):
+        f, a = full.latent.float(), result.latent.float()
+        return float((a - f).norm() / f.norm())
+
+    plain_full = comfy_inprocess.run(graph(steps=16)).raise_for_status()
+    plain = error(comfy_inprocess.run(graph(steps=16, insert=[taocache(**PERMISSIVE)])).raise_for_status(), plain_full)
+    patches = core_model_patches(comfy_inprocess.node_class_mappings)
+    assert len(patches) >= 40 and {"CFGZeroStar", "SkipLayerGuidanceDiT", "ModelSamplingSD3"} <= set(patches)
+    failing_alone = []
+    for name, inputs in patches.items():
+        full = comfy_inprocess.run(graph(steps=16, insert=[(name, inputs)]))
+        if full.error:
+            failing_alone.append(name)
+            continue
+        for chain in ([(name, inputs), taocache(**PERMISSIVE)], [taocache(**PERMISSIVE), (name, inputs)]):
+            result = comfy_inprocess.run(graph(steps=16, insert=chain)).raise_for_status()
+            (report,) = reports(result)
+            check_run(report, result.calls[0])
+            assert report["skipped"] > 0, (name, report["summary"])
+            assert error(result, full) < 2 * plain, (name, chain[0][0], error(result, full), plain)
+    assert set(failing_alone) <= {"FreeU", "FreeU_V2", "RenormCFG"}, failing_alone
