@@ -666,6 +666,16 @@ class ComfyServer:
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_text()[-chars:]
 
+    def wait_for_log(self, text: str, start: int = 0, timeout: float = 10.0) -> str:
+        """The log from `start` on once it holds `text`: the server may report a prompt done (in
+        /history) a moment before its own log line about it reaches the file."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_text()[start:]
+            if text in log or time.monotonic() > deadline:
+                return log
+            time.sleep(0.05)
+
     def _request(self, method: str, path: str, payload=None, timeout: float = 30.0, raw: bool = False):
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method,

@@ -129,6 +129,6 @@ def test_http_run_succeeds(comfy_server):
     assert [c["calls"] for c in comfy_server.last_calls] == [3]
     latent = comfy_server.last_latent()
     assert latent is not None and tuple(latent.shape) == (1, 16, 3, 8, 8)
-    assert "Prompt executed" in comfy_server.log_text()
+    assert "Prompt executed" in comfy_server.wait_for_log("Prompt executed")
     with pytest.raises(harness.PromptValidationError):
         comfy_server.run(harness.wan_t2v_graph(steps=0))
