@@ -250,3 +250,31 @@ def test_dual_cfg_guider_three_conditionings_in_one_call(comfy_inprocess, branch
     (histories,) = branch_keys_per_run
     assert sorted(index for _, index in histories) == [0, 1, 2], histories
     assert set(histories.values()) == {report["computed"]}
+
+
+def perp_neg_graph(insert, neg_scale):
+    """SamplerCustomAdvanced with the core PerpNegGuider: positive, negative and an empty
+    conditioning (ConditioningZeroOut of the positive), evaluated in one calc_cond_batch."""
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 16, "denoise": 1.0}}, insert=insert)
+    g = built.prompt
+    cfg_guider = g["61"]["inputs"]
+    g["65"] = {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": cfg_guider["positive"]}}
+    g["61"] = {"class_type": "PerpNegGuider", "inputs": {
+        "model": cfg_guider["model"], "positive": cfg_guider["positive"], "negative": cfg_guider["negative"],
+        "empty_conditioning": ["65", 0], "cfg": 5.0, "neg_scale": neg_scale}}
+    return built
+
+
+@pytest.mark.parametrize("neg_scale", [1.0, 0.0])
+def test_perp_neg_guider_keeps_a_history_per_conditioning(comfy_inprocess, branch_keys_per_run, neg_scale):
+    """PerpNegGuider (comfy_extras/nodes_perpneg.py) evaluates three conditionings per step, the
+    negative and the empty one both marked negative (two at neg_scale 0, which drops the negative):
+    each gets its own history, never-skip is the guider's own result bit for bit, and the cached
+    result's counts are the real forward calls."""
+    full = comfy_inprocess.run(perp_neg_graph([], neg_scale)).raise_for_status()
+    never = comfy_inprocess.run(perp_neg_graph([taocache(norm_ratio_threshold=0.0)], neg_scale)).raise_for_status()
+    assert torch.equal(never.latent, full.latent)
+    (report,) = check_result(comfy_inprocess.run(perp_neg_graph([taocache(**PERMISSIVE)], neg_scale)))
+    keys = branch_keys_per_run[-1]
+    assert len(keys) == (3 if neg_scale else 2) and set(keys.values()) == {report["computed"]}, keys
