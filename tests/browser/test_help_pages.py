@@ -2,8 +2,9 @@
 press the selection toolbox's Info button. Frontend 1.32.9 shows the page in the node library sidebar,
 the newest in the right-hand panel's Info tab; both render the markdown, with headings and the inputs
 list, instead of the node's one-line description; with the interface in Chinese (Comfy.Locale zh) the
-translation web/docs/<node id>/zh.md. In every configuration (conftest.py), on a fresh page. That the
-server serves the pages where the frontend asks: tests/comfy/test_install.py.
+translation web/docs/<node id>/zh.md, in Japanese (ja) web/docs/<node id>/ja.md. In every configuration
+(conftest.py), on a fresh page. That the server serves the pages where the frontend asks:
+tests/comfy/test_install.py.
 
 Also the newest frontend's Parameters tab of the same right-hand panel: it lists the node's inputs, and
 not the pack's result panels, which are no inputs."""
@@ -41,7 +42,7 @@ READ_HELP = """([title, inputsHeading]) => {
              list: list ? list.tagName : null,
              images: Array.from(root.querySelectorAll('img')).map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0})),
              text: root.textContent, shown: h1.checkVisibility() && r.width > 150 }; }"""
-INPUTS_HEADING = {"en": "Inputs", "zh": "输入"}  # as tests/comfy/test_node_docs.py LOCALES
+INPUTS_HEADING = {"en": "Inputs", "zh": "输入", "ja": "入力"}  # as tests/comfy/test_node_docs.py LOCALES
 
 
 def _source_headings(node, locale):
@@ -52,7 +53,7 @@ def _source_headings(node, locale):
             for h in re.findall(r"^#{1,2} .*$", text, re.M)]
 
 
-@pytest.mark.parametrize("locale", ["en", "zh"])
+@pytest.mark.parametrize("locale", ["en", "zh", "ja"])
 def test_info_button_shows_each_nodes_help_page_rendered(browser, browser_server, object_info, ui_config, locale):
     settings = {**comfy_browser.SETTINGS, "Comfy.Locale": locale}
     try:

@@ -18,7 +18,7 @@ from test_wording import LOG_LINE, readme_log_example
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "web" / "docs"
 NODES = sorted(json.loads((REPO / "node_list.json").read_text(encoding="utf-8")))
-LOCALES = {"zh": "输入"}  # translated pages: locale -> the heading of their inputs list
+LOCALES = {"zh": "输入", "ja": "入力"}  # translated pages: locale -> the heading of their inputs list
 PAGES = [(node, None) for node in NODES] + [(node, p.stem) for node in NODES
                                              for p in sorted((DOCS / node).glob("*.md"))]
 
@@ -39,13 +39,14 @@ def page_id(item) -> str:
 
 def inputs_table(text: str, heading: str = "Inputs") -> list[tuple[str, str]]:
     """(input, default) per item of the list under '## Inputs': "- `name`[ (optional)][, default X]: what"
-    (a list, not a table: the help panel is a narrow sidebar); in Chinese "（可选）", "，默认 X："."""
+    (a list, not a table: the help panel is a narrow sidebar); in Chinese "（可选）", "，默认 X：", in
+    Japanese "（任意）", "、デフォルト X："."""
     section = re.search(rf"^## {heading}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert section, f"no '## {heading}' section"
     items = [line for line in section.group(1).splitlines() if line.startswith("- `")]
     out = []
     for item in items:
-        m = re.match(r"- `(\w+)`(?: \(optional\)|（可选）)?(?:(?:, default |，默认 )([^:：]*))?[:：]\s*\S", item)
+        m = re.match(r"- `(\w+)`(?: \(optional\)|（可选）|（任意）)?(?:(?:, default |，默认 |、デフォルト )([^:：]*))?[:：]\s*\S", item)
         assert m, f"not an input item: {item!r}"
         out.append((m.group(1), m.group(2) or ""))
     return out
