@@ -26,7 +26,7 @@ from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, Tao
 from ..taocache import placement as placements
 from ..taocache.planner import plan
 from ..taocache.repeats import RepeatedEvaluations, is_repeat
-from . import compat, profiles
+from . import compat, profiles, run_start
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
                        calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
                        diffusion_model_wrapper, evaluation_state, noise_conversions, replaced_blocks,
@@ -164,6 +164,8 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
     values = [float(s) for s in sigmas]
     schedule = Schedule(values, float("inf"), float("-inf"))
     config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
+    sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
+    repeated = run_start.sampler_name(sampler) in run_start.REPEATED_LEVEL_SAMPLERS
     wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
     trials, measured = [], {}
     reference = reference.float()
@@ -176,7 +178,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             if source is None:
                 continue
             planned = plan(source, schedule, mode="speedup", target_speedup=target,
-                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement)
+                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, repeated=repeated)
             if not planned.steps:
                 continue
             if planned.steps not in measured:
@@ -184,7 +186,8 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
                                                            f"{placement} at {target:g}x")
                 if entry_conds is not None:
                     executor.class_obj.conds = _copy_conds(entry_conds)
-                live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps)))
+                live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps),
+                                                                        repeated=repeated))
                 output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
                 report = live.run.report
                 error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))

@@ -9,12 +9,23 @@ from typing import TYPE_CHECKING, Optional
 
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
-from ..taocache.planner import WARMUP, plan_by_trial, plan_without_profile, skips_for, usable_steps
+from ..taocache.planner import WARMUP, model_calls, plan_by_trial, plan_without_profile, skips_for, usable_steps
 
 if TYPE_CHECKING:
     from .wrappers import NodeSettings
 
 log = logging.getLogger("TaoCache")
+
+# Samplers that call the model twice at each level from the second step on (the correction of the
+# step before, then the step itself; exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1): a
+# planned step skips the second call there (taocache/planner.py skips_for).
+REPEATED_LEVEL_SAMPLERS = ("heun", "exp_heun_2_x0", "exp_heun_2_x0_sde")
+
+
+def sampler_name(sampler) -> str:
+    """The KSampler name of a sampler object ("" when it has none: a custom sampler)."""
+    function = getattr(sampler, "sampler_function", None)
+    return getattr(function, "__name__", "").removeprefix("sample_")
 
 
 def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
@@ -31,14 +42,15 @@ def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Opti
     return Schedule(values, start_sigma, end_sigma), None
 
 
-def new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
+def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun:
     config = settings.config
     schedule, problem = schedule_for(config, guider, sigmas)
     if problem:
         run = TaoCacheRun(config, schedule)
         run.stop(problem)
         return run
-    run = TaoCacheRun(config, schedule)
+    repeated = sampler_name(sampler) in REPEATED_LEVEL_SAMPLERS
+    run = TaoCacheRun(config, schedule, repeated=repeated)
     if (settings.profile is None and not settings.plan_without_profile) or not run.active:
         # a run that cannot skip plans nothing (its summary says why)
         run.report.note = "; ".join(filter(None, [
@@ -46,12 +58,12 @@ def new_run(settings: NodeSettings, guider, sigmas) -> TaoCacheRun:
         return run
     if settings.profile is None:
         planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
-                                       max_consecutive=config.max_consecutive_skips)
+                                       max_consecutive=config.max_consecutive_skips, repeated=repeated)
         source, why = "no profile", shortfall(schedule, planned, config.max_consecutive_skips)
     else:
         planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
                                      target_speedup=settings.target_speedup, target_error=settings.target_error,
-                                     max_consecutive=config.max_consecutive_skips)
+                                     max_consecutive=config.max_consecutive_skips, repeated=repeated)
         source = f"profile {settings.profile_name}"
     run.plan = set(planned.steps)
     run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
@@ -75,9 +87,14 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
         fixes.append("lower start_percent")
     if usable and whole and usable[-1] < whole[-1]:
         fixes.append("raise end_percent")
-    if max_consecutive < RANGES["max_consecutive_skips"][1]:
+    if max_consecutive < RANGES["max_consecutive_skips"][1] and not planned.repeated:
         fixes.append("raise max_consecutive_skips")
-    wanted = skips_for(planned.total_steps, planned.target)
+    wanted = skips_for(planned.total_steps, planned.target, planned.repeated)
+    if planned.repeated:
+        return (f"{planned.target:.2f}x needs {wanted} skipped calls; {len(planned.steps)} fit: this sampler calls "
+                f"each step's level twice and a planned step skips the second call, at each of the window's "
+                f"{len(usable)} skippable steps (the first {WARMUP} and the last 2 steps are computed)"
+                + (f": {' or '.join(fixes)}" if fixes else ""))
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
             f"skippable steps (the first {WARMUP} and the last 2 steps are computed) at max_consecutive_skips "
             f"{max_consecutive}" + (f": {' or '.join(fixes)}" if fixes else ""))
@@ -92,11 +109,12 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     steps = run.schedule.steps
     if not run.plan or not steps:
         return None
-    planned = steps / max(steps - len(run.plan), 1)
+    calls = model_calls(steps, run.repeated)
+    planned = calls / max(calls - len(run.plan), 1)
     if report.speedup >= planned - 0.01:
         return None
     reached = f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: "
-    if report.total > steps:
+    if report.total > calls:
         return reached + (f"this sampler made {report.total} calls for {steps} steps, and a plan skips whole "
                           f"steps, not the calls between two steps' noise levels (a sampler that calls the model "
                           f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, reaches the plan)")

@@ -366,7 +366,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     settings: NodeSettings = original_options["transformer_options"][SETTINGS_KEY]
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
-    live = LiveRun(settings, run_start.new_run(settings, guider, sigmas))
+    live = LiveRun(settings, run_start.new_run(settings, guider, sigmas, sampler))
     others = other_caches.note(original_options["transformer_options"])
     if others:
         log.info(f"TaoCache: {others}")
@@ -436,8 +436,7 @@ STOCHASTIC_SAMPLERS = ("ddpm", "lcm", "seeds_2", "seeds_3", "sa_solver", "sa_sol
 
 def _stochastic_sampler(sampler) -> Optional[str]:
     """The sampler's name when it is stochastic, else None (also for samplers it cannot name)."""
-    function = getattr(sampler, "sampler_function", None)
-    name = getattr(function, "__name__", "").removeprefix("sample_")
+    name = run_start.sampler_name(sampler)
     if "ancestral" in name or "sde" in name or name in STOCHASTIC_SAMPLERS:
         return name
     return None

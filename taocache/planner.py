@@ -45,10 +45,13 @@ class Plan:
     target: float  # the target speedup or the error bound
     placement: Optional[str] = None  # speedup mode: the placement rule (placement.py)
     calibrated: bool = True  # False: planned without a profile (no expected error to give)
+    repeated: bool = False  # a sampler that calls each level twice (heun): a planned level skips one call
 
     @property
     def speedup(self) -> float:
-        return self.total_steps / max(self.total_steps - len(self.steps), 1)
+        """The planned model-call ratio."""
+        calls = model_calls(self.total_steps, self.repeated)
+        return calls / max(calls - len(self.steps), 1)
 
     def describe(self) -> str:
         goal = (f"target {self.target:.2f}x" if self.mode == "speedup" else f"error bound {self.target:g}")
@@ -58,9 +61,25 @@ class Plan:
         return f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, {error})"
 
 
-def skips_for(steps: int, target_speedup: float) -> int:
-    """How many of `steps` a plan must skip to reach target_speedup (steps / computed steps)."""
-    return steps - math.floor(steps / target_speedup + 1e-9)
+def model_calls(steps: int, repeated: bool = False) -> int:
+    """A run's model calls: one per step, or on a sampler that calls each level twice (heun: the
+    correction of the step before, then the step itself) two per step but the first."""
+    return 2 * steps - 1 if repeated else steps
+
+
+def skips_for(steps: int, target_speedup: float, repeated: bool = False) -> int:
+    """How many planned steps reach target_speedup (model calls / computed calls). Each skips one
+    call: the step itself, or on a sampler that calls each level twice, the second call at its level
+    (the level's output was just computed by the first; skipping both scored 19-20 dB lower on our
+    test model, results/heun_plan_20_steps/one_call_per_level/)."""
+    calls = model_calls(steps, repeated)
+    return calls - math.floor(calls / target_speedup + 1e-9)
+
+
+def level_limit(max_consecutive: int, steps: int, repeated: bool) -> int:
+    """Planned steps allowed in a row: max_consecutive, or any number where each skips only the
+    second call at its level (then no two calls in a row are ever skipped)."""
+    return steps if repeated else max_consecutive
 
 
 def step_costs(profile, schedule) -> list[float]:
@@ -77,24 +96,25 @@ def step_costs(profile, schedule) -> list[float]:
 
 def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
          target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP,
-         placement: str = placements.DEFAULT) -> Plan:
+         placement: str = placements.DEFAULT, repeated: bool = False) -> Plan:
     """A plan inside the schedule's window and the placement's steps (placement.py; speedup mode:
     error mode always plans greedily over the window)."""
     if mode not in MODES:
         raise ValueError(f"TaoCache: plan mode must be one of {', '.join(MODES)}, got {mode!r}")
     costs = step_costs(profile, schedule)
+    max_consecutive = level_limit(max_consecutive, schedule.steps, repeated)
     allowed = schedule.window_steps()
     if mode == "speedup":
         allowed = sorted(set(allowed) & set(placements.window(placement, schedule.steps)))
     if mode == "speedup" and placements.is_rule(placement):
         steps = schedule.steps
-        wanted = skips_for(steps, target_speedup)
+        wanted = skips_for(steps, target_speedup, repeated)
         finite = [i for i in allowed if math.isfinite(costs[i])]
         chosen = placements.rule_steps(placement, finite, steps, wanted, max_consecutive, warmup)
         return Plan(mode=mode, steps=frozenset(chosen), expected_error=expected_error(chosen, costs),
-                    total_steps=steps, target=target_speedup, placement=placement)
+                    total_steps=steps, target=target_speedup, placement=placement, repeated=repeated)
     result = plan_from_errors(costs, allowed, mode=mode, target_speedup=target_speedup, target_error=target_error,
-                              max_consecutive=max_consecutive, warmup=warmup)
+                              max_consecutive=max_consecutive, warmup=warmup, repeated=repeated)
     return result if mode != "speedup" else replace(result, placement=placement)
 
 
@@ -102,17 +122,18 @@ UNCALIBRATED_PLACEMENT = "spread over the window, no calibration"
 
 
 def plan_without_profile(schedule, *, target_speedup: float = 1.5, max_consecutive: int = 1,
-                         warmup: int = WARMUP) -> Plan:
+                         warmup: int = WARMUP, repeated: bool = False) -> Plan:
     """A plan with no profile: target_speedup's count of skips spaced evenly over the node's window
     (placement.even_steps), under the same guards as a calibrated plan (warm-up, the last two steps
     computed, at most max_consecutive in a row). It fixes the speedup ahead of the run, as no online
     gate can; where the window cannot hold that many skips it plans as many as it can, and the plan's
     speedup says so. [ours]"""
     steps = schedule.steps
-    wanted = skips_for(steps, target_speedup)
-    chosen = placements.even_steps(usable_steps(schedule, warmup), wanted, max_consecutive)
+    wanted = skips_for(steps, target_speedup, repeated)
+    chosen = placements.even_steps(usable_steps(schedule, warmup), wanted,
+                                   level_limit(max_consecutive, steps, repeated))
     return Plan(mode="speedup", steps=frozenset(chosen), expected_error=math.nan, total_steps=steps,
-                target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False)
+                target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False, repeated=repeated)
 
 
 def usable_steps(schedule, warmup: int = WARMUP) -> list[int]:
@@ -121,7 +142,8 @@ def usable_steps(schedule, warmup: int = WARMUP) -> list[int]:
 
 
 def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
-                  target_error: float = 0.005, max_consecutive: int = 1) -> tuple[Plan, Optional[str]]:
+                  target_error: float = 0.005, max_consecutive: int = 1,
+                  repeated: bool = False) -> tuple[Plan, Optional[str]]:
     """(plan, why): in speedup mode with placement trials in the profile, the best placement by trial
     (placement.rank) whose plan reaches the target inside the schedule's window. The trials plan
     over the whole schedule, while a window the user narrowed (start_percent above 0) can leave a
@@ -133,7 +155,7 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     default placement, and why is None."""
     def planned_with(placement, on=schedule):
         return plan(profile, on, mode=mode, target_speedup=target_speedup, target_error=target_error,
-                    max_consecutive=max_consecutive, placement=placement)
+                    max_consecutive=max_consecutive, placement=placement, repeated=repeated)
 
     ranking = placements.rank(profile.trials, schedule.steps, target_speedup) if mode == "speedup" else None
     if ranking is None:
@@ -141,18 +163,20 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     opened = Schedule(schedule.sigmas, math.inf, -math.inf)
     narrowed = schedule.window_steps() != opened.window_steps()
     in_window, own_steps = [], []  # placements short of the target, by what held them back
+    limit = ("one call per step: this sampler calls each level twice" if repeated
+             else f"max_consecutive_skips {max_consecutive}")
     for placement, _ in ranking.means:
         planned = planned_with(placement)
         if planned.speedup >= target_speedup - 1e-3:
-            return planned, ranking.why(placement) + _shortfall(in_window, own_steps, target_speedup, max_consecutive)
+            return planned, ranking.why(placement) + _shortfall(in_window, own_steps, target_speedup, limit)
         fits_opened = narrowed and planned_with(placement, opened).speedup >= target_speedup - 1e-3
         (in_window if fits_opened else own_steps).append(f"{placement} (planned {planned.speedup:.2f}x)")
     best = ranking.means[0][0]
-    return planned_with(best), (ranking.why(best) + _shortfall(in_window, own_steps, target_speedup, max_consecutive)
+    return planned_with(best), (ranking.why(best) + _shortfall(in_window, own_steps, target_speedup, limit)
                                 + "; none reaches it, so the best by trial plans what fits")
 
 
-def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float, max_consecutive: int) -> str:
+def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float, limit: str) -> str:
     """Why the better placements by trial were passed over: the window the user narrowed (opening it
     would let them reach the target), or their own steps at this max_consecutive_skips (the early/mid
     placements hold the first 70 % only; opening the window does not help them)."""
@@ -162,17 +186,17 @@ def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float
                 f"(start_percent 0 opens it)")
     if own_steps:
         why += (f"; {', '.join(own_steps)} cannot reach {target_speedup:.2f}x in "
-                f"{'its' if len(own_steps) == 1 else 'their'} own steps at "
-                f"max_consecutive_skips {max_consecutive}")
+                f"{'its' if len(own_steps) == 1 else 'their'} own steps at {limit}")
     return why
 
 
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
-                     target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP) -> Plan:
+                     target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP,
+                     repeated: bool = False) -> Plan:
     """The planner on plain numbers: errors[i] is step i's cost of a one-step skip, `allowed` the
     steps the window lets it skip."""
     steps = len(errors)
-    wanted = skips_for(steps, target_speedup) if mode == "speedup" else steps
+    wanted = skips_for(steps, target_speedup, repeated) if mode == "speedup" else steps
     candidates = sorted((errors[i], i) for i in set(allowed)
                         if warmup <= i < steps - 2 and math.isfinite(errors[i]))
     tail_start = steps - math.ceil(steps * TAIL_FRACTION)
@@ -188,7 +212,7 @@ def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", tar
             break
     chosen, spent = best
     return Plan(mode=mode, steps=frozenset(chosen), expected_error=spent, total_steps=steps,
-                target=target_speedup if mode == "speedup" else target_error)
+                target=target_speedup if mode == "speedup" else target_error, repeated=repeated)
 
 
 def _greedy(candidates, errors, limits, wanted, tail_start, mode, target_error):

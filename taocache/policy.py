@@ -37,6 +37,7 @@ OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
 NOT_PLANNED = "not in the plan"
+FIRST_AT_LEVEL = "first call at a planned level (its second is skipped)"
 NEW_BRANCH = "branch new to this evaluation"
 OTHER_DEVICE = "history on another device"
 NEW_SHAPE = "input shape changed"
@@ -66,12 +67,16 @@ class _Evaluation:
 
 
 class TaoCacheRun:
-    def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None):
+    def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None,
+                 repeated: bool = False):
         """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
-        (they replace the cos and norm-ratio gates); None means online decisions."""
+        (they replace the cos and norm-ratio gates); None means online decisions. repeated: the
+        sampler calls each level twice (heun: the correction of the step before, then the step
+        itself), and a planned step skips only the second call at its level (planner.skips_for)."""
         self.config = config
         self.schedule = schedule
         self.plan = plan
+        self.repeated = repeated
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         # branch -> the position of its last skipped call, in a planned run: another call at the same
@@ -219,6 +224,8 @@ class TaoCacheRun:
             history = self.history(key)
             if not history.ready:
                 return compute(WARMING_UP)
+            if self.plan is not None and self.repeated and history.last_position != position:
+                return compute(FIRST_AT_LEVEL)
             in_a_row = self.skips_in_a_row.get(key, 0)
             if in_a_row >= cfg.max_consecutive_skips and not self._same_planned_step(key, position):
                 return compute(CONSECUTIVE)

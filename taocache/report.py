@@ -81,7 +81,8 @@ class RunReport:
         if not in_window:
             return "no model call fell inside the window"
         reasons = Counter(row.reason for row in in_window)
-        if "not in the plan" in reasons and set(reasons) <= {"not in the plan", "history too short", "last step"}:
+        planned = {"not in the plan", "first call at a planned level (its second is skipped)"}
+        if planned & set(reasons) and set(reasons) <= planned | {"history too short", "last step"}:
             return "no call was at a planned step's noise level (what was planned, and why, follows)"
         cfg = self.config
         gated = reasons.get("cos below threshold", 0) + reasons.get("norm ratio above threshold", 0)

@@ -224,12 +224,13 @@ def test_wan22_a14b_each_expert_calibrates_its_own_profile_and_plans_with_it(com
         assert skipped and all(min(sigmas[expert]) - 1e-6 <= s <= max(sigmas[expert]) + 1e-6 for s in skipped)
 
 
-def test_a_profile_calibrated_on_heun_plans_whole_steps_and_reaches_its_target(comfy_inprocess, comfy_base):
-    """heun calls the model twice per step. Its trials and the node's calibrated plans skip both calls
-    at a planned step's noise level, so a trial's speedup is its ratio of calls and a 1.5x plan makes
-    1.5x in calls. At 1.8x, with trials at 1.5x only, the best placement by trial (early/mid greedy,
-    the first 70 % of the steps) cannot hold the target: the note says it fell short in its own steps,
-    not that the window (already open) should be opened."""
+def test_a_profile_calibrated_on_heun_plans_in_calls_and_reaches_its_target(comfy_inprocess, comfy_base):
+    """heun calls the model twice per step. Its trials and the node's calibrated plans skip the second
+    call at a planned step's level and count calls, so a trial's speedup is its ratio of calls and a
+    1.5x plan makes 1.5x in calls (13 of 39). The placements held to the first 70 % of the steps fall
+    short of 1.5x there, and the trial records what they reached. At 1.8x no placement fits (one call
+    per step caps 20 heun steps at 1.62x): the note says so, not that the window (already open)
+    should be opened."""
     name = "tiny_wan_heun_trials"
     profile_file(comfy_base, name).unlink(missing_ok=True)
     node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
@@ -238,20 +239,22 @@ def test_a_profile_calibrated_on_heun_plans_whole_steps_and_reaches_its_target(c
         assert full.raise_for_status().calls[0] == 39  # 20 steps, no correction after the last
     data = json.loads(profile_file(comfy_base, name).read_text())
     assert data["metadata"]["sampler"] == "heun" and len(data["trials"]) == 4 + 6
+    reached = {t["placement"] for t in data["trials"] if t["speedup"] >= 1.5 - 1e-3}
+    assert "whole greedy" in reached and not {"early/mid spread", "early/mid greedy"} & reached, data["trials"]
     for trial in data["trials"]:
-        assert trial["speedup"] == pytest.approx(39 / 25, abs=0.01), trial  # 7 planned steps: 14 calls skipped
+        assert round(39 / trial["speedup"]) == pytest.approx(39 / trial["speedup"], abs=0.01), trial  # calls
 
     notes = {}
-    for target, computed in ((1.5, 25), (1.8, 21)):
+    for target, computed in ((1.5, 26), (1.8, 24)):
         planned = taocache(profile=f"{name}.json", target_speedup=target, start_percent=0.0, end_percent=1.0,
                            max_consecutive_skips=2)
         result = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=22, sampler="heun", insert=[planned]))
         steps = re.search(r"skips steps ([\d,]+) \(planned", result.raise_for_status().log_text).group(1).split(",")
-        assert summary_counts(result.log_text) == (computed, 2 * len(steps), 39) and result.calls == [computed]
-        assert 39 / computed >= target and "of the planned" not in result.log_text
+        assert summary_counts(result.log_text) == (computed, len(steps), 39) and result.calls == [computed]
+        assert "of the planned" not in result.log_text
         notes[target] = result.log_text
-    short = re.search(r"; ([^;]*) cannot reach 1\.80x in its own steps at max_consecutive_skips 2", notes[1.8])
-    assert short and "greedy" in short.group(1), notes[1.8][-1500:]
+    assert re.search(r"cannot reach 1\.80x in (its|their) own steps at one call per step: this sampler calls each "
+                     r"level twice; none reaches it", notes[1.8]), notes[1.8][-1500:]
     assert "opens it" not in notes[1.8] and "cannot reach" not in notes[1.5]
 
 

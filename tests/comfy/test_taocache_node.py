@@ -257,14 +257,23 @@ def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_sa
             "computed) at max_consecutive_skips 1: raise max_consecutive_skips") in result.log_text
 
 
-def test_a_plan_on_heun_skips_both_calls_at_a_planned_steps_noise_level(comfy_inprocess):
+def test_a_plan_on_heun_skips_the_second_call_at_each_planned_level(comfy_inprocess):
     """heun calls the model twice per step, the second time at the next step's noise level, so a
-    planned step's level is called twice (the correction of the step before, then the step itself):
-    both are the one planned skip, also at max_consecutive_skips 1, and the plan's ratio is reached."""
-    built = harness.wan_t2v_graph(steps=20, sampler="heun", insert=[taocache(profile=NO_PROFILE_PLAN)])  # plans 1.43x
+    level is called twice (the correction of the step before, then the step itself). A planned step
+    skips the second call only: the level's output was just computed (skipping both scored 19-20 dB
+    lower on our test model). The plan counts calls: 1.5x of 39 calls needs 13, the default window
+    holds 12 levels (steps 6-17, in a row: no two calls in a row are skipped), 1.44x, and says so."""
+    built = harness.wan_t2v_graph(steps=20, sampler="heun", insert=[taocache(profile=NO_PROFILE_PLAN)])
     result = comfy_inprocess.run(built).raise_for_status()
-    assert re.search(r"skips steps 7,9,11,13,15,17 \(planned 1\.43x", result.log_text), result.log_text[-1500:]
-    assert summary_counts(result.log_text) == (27, 12, 39) and result.calls == [27]  # 1.44x: two calls per step
+    assert re.search(r"skips steps 6,7,8,9,10,11,12,13,14,15,16,17 \(planned 1\.44x", result.log_text), \
+        result.log_text[-1500:]
+    assert "1.50x needs 13 skipped calls; 12 fit: this sampler calls each step's level twice" in result.log_text
+    assert summary_counts(result.log_text) == (27, 12, 39) and result.calls == [27]
+    (report,) = result.events("taocache.report")
+    skipped = [i for i, call in enumerate(report["calls"]) if call["skipped"]]
+    assert [report["calls"][i]["step"] for i in skipped] == list(range(6, 18))
+    assert all(report["calls"][i - 1]["step"] == report["calls"][i]["step"] and not report["calls"][i - 1]["skipped"]
+               for i in skipped), "each skip is the second call at its level, after a computed first"
     assert "of the planned" not in result.log_text
 
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from taocache import Schedule
 from taocache.planner import expected_error, plan_from_errors
 
 from helpers import linear_schedule  # noqa: F401  (keeps the unit helpers importable alongside)
@@ -78,3 +79,16 @@ def test_steps_without_calibration_data_are_never_planned():
     errors[5] = 0.01
     planned = plan_from_errors(errors, range(steps), target_speedup=2.0)
     assert set(planned.steps) == {5}
+
+
+def test_a_plan_on_a_sampler_that_repeats_levels_counts_calls():
+    """heun makes 2 * steps - 1 calls and a planned step skips one of them: 1.5x of 39 calls needs
+    13 planned steps, and they may follow each other (no two calls in a row are skipped)."""
+    from taocache.planner import model_calls, plan_without_profile, skips_for
+    assert model_calls(20, repeated=True) == 39 and skips_for(20, 1.5, repeated=True) == 13
+    assert skips_for(20, 1.5) == 7
+    sigmas = [1 - i / 20 for i in range(21)]
+    planned = plan_without_profile(Schedule(sigmas, math.inf, -math.inf), target_speedup=1.5, max_consecutive=1,
+                                   repeated=True)
+    assert len(planned.steps) == 13 and planned.speedup == pytest.approx(39 / 26) and planned.repeated
+    assert max(planned.steps) <= 17 and min(planned.steps) >= 3

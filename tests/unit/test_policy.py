@@ -2,7 +2,7 @@
 import torch
 
 from taocache import Schedule, TaoCacheConfig, TaoCacheRun
-from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, LAST_STEP, NEW_SHAPE, NORM_GATE, OUTSIDE, SIBLING,
+from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, FIRST_AT_LEVEL, LAST_STEP, NEW_SHAPE, NORM_GATE, OUTSIDE, SIBLING,
                              UNUSABLE, WARMING_UP)
 
 from helpers import drive, geometric_outputs, linear_schedule, make_run
@@ -298,11 +298,26 @@ def heun_calls(run, outputs):
     return calls
 
 
+def test_a_planned_step_on_a_sampler_known_to_repeat_levels_skips_only_its_second_call():
+    """repeated (heun, exp_heun_2_x0: nodes/run_start.py): a planned level's first call (the
+    correction of the step before) computes and its second (the step itself) is skipped, predicted
+    from the output just computed at that level; planned levels may follow each other, as no two
+    calls in a row are skipped."""
+    base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1)
+    outputs = geometric_outputs(20, 0.8)
+    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, repeated=True)
+    calls = heun_calls(run, outputs)
+    assert [j for j, skipped in calls if skipped] == [7, 8, 9, 12]
+    assert all(calls[n - 1] == (j, False) for n, (j, skipped) in enumerate(calls) if skipped)
+    first = [row for row in run.report.rows if row.reason == FIRST_AT_LEVEL]
+    assert sorted(round(row.position) for row in first) == [7, 8, 9, 12]
+
+
 def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
-    """A plan skips whole steps: on heun a planned step's level is called twice (the correction of
-    the step before, then the step itself), and both calls are that one skip, also at
-    max_consecutive_skips 1; the calls at other levels compute. Online, every call counts towards
-    max_consecutive_skips as before."""
+    """A sampler not known to repeat levels (repeated False): a plan skips whole steps, so on heun a
+    planned step's level is called twice (the correction of the step before, then the step itself),
+    and both calls are that one skip, also at max_consecutive_skips 1; the calls at other levels
+    compute. Online, every call counts towards max_consecutive_skips as before."""
     for k, plan, skipped_levels in ((1, {7, 9, 12}, [7, 7, 9, 9, 12, 12]), (2, {7, 9, 10}, [7, 7, 9, 9, 10, 10])):
         base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=k)
         calls = heun_calls(TaoCacheRun(base.config, base.schedule, plan=plan), geometric_outputs(20, 0.8))
