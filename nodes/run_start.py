@@ -104,8 +104,8 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     """A planned run that came out below its planned call ratio, and why: its sampler also calls the
     model between two steps' noise levels (dpm_2 and the other midpoint samplers), or it calls the
     model at noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips
-    whole steps, so those calls compute. (heun's second call is at the next step's level, which a plan
-    skips with the step: policy.TaoCacheRun._same_planned_step.)"""
+    whole steps, so those calls compute. (heun calls each level twice and its plan counts calls:
+    planner.model_calls, policy FIRST_AT_LEVEL.)"""
     steps = run.schedule.steps
     if not run.plan or not steps:
         return None

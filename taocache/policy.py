@@ -22,7 +22,7 @@ import torch
 from . import predictor as predictors
 from .config import TaoCacheConfig
 from .history import BranchHistory
-from .report import CallRow, RunReport
+from .report import FIRST_AT_LEVEL, NOT_PLANNED, CallRow, RunReport
 from .schedule import Schedule
 
 # Reasons a call in the window is computed (the report counts them to explain a run with no skips).
@@ -36,8 +36,6 @@ UNUSABLE = "statistics not finite or zero"
 OUTSIDE = "outside window"
 DISABLED = "cache disabled for this run"
 SIBLING = "another branch of this evaluation computed"
-NOT_PLANNED = "not in the plan"
-FIRST_AT_LEVEL = "first call at a planned level (its second is skipped)"
 NEW_BRANCH = "branch new to this evaluation"
 OTHER_DEVICE = "history on another device"
 NEW_SHAPE = "input shape changed"
@@ -80,7 +78,7 @@ class TaoCacheRun:
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         # branch -> the position of its last skipped call, in a planned run: another call at the same
-        # noise level (heun's correction of the step before, then the step's own call) is the same
+        # noise level, on a sampler not known to repeat levels (heunpp2, sa_solver_pece), is the same
         # planned step, not one more skip in a row
         self.last_skipped: dict[Hashable, float] = {}
         self.error_spent: dict[Hashable, float] = {}
@@ -247,9 +245,10 @@ class TaoCacheRun:
 
     def _same_planned_step(self, key: Hashable, position: float) -> bool:
         """In a planned run, a call at the noise level of the branch's last skipped call: a plan
-        skips whole steps, and on heun a step's level is called twice (the correction of the step
-        before, then the step itself), so both calls are that one planned skip. Online runs count
-        every call. [ours]"""
+        skips whole steps, so on a sampler that calls a level more than once and is not known to
+        (`repeated` False: heunpp2, sa_solver_pece) every call there is that one planned skip. On
+        heun (`repeated`) the first call at a planned level computes, so this never applies. Online
+        runs count every call. [ours]"""
         return self.plan is not None and self.last_skipped.get(key) == position
 
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:

@@ -18,6 +18,12 @@ SENTENCE = "computed {computed} / skipped {skipped} of {total} model calls (call
 SENTENCE_PATTERN = re.compile(r"computed (\d+) / skipped (\d+) of (\d+) model calls \(call ratio (\d+\.\d\d)x\)")
 
 
+# Reasons a planned run computes a call in its window (taocache/policy.py uses them): kept here, where
+# the summary explains a planned run that skipped nothing, so the two cannot drift apart.
+NOT_PLANNED = "not in the plan"
+FIRST_AT_LEVEL = "first call at a planned level (its second is skipped)"
+
+
 @dataclass
 class CallRow:
     position: float  # step index, fractional for mid-step calls
@@ -81,7 +87,7 @@ class RunReport:
         if not in_window:
             return "no model call fell inside the window"
         reasons = Counter(row.reason for row in in_window)
-        planned = {"not in the plan", "first call at a planned level (its second is skipped)"}
+        planned = {NOT_PLANNED, FIRST_AT_LEVEL}
         if planned & set(reasons) and set(reasons) <= planned | {"history too short", "last step"}:
             return "no call was at a planned step's noise level (what was planned, and why, follows)"
         cfg = self.config
