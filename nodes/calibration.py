@@ -165,7 +165,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
     schedule = Schedule(values, float("inf"), float("-inf"))
     config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
-    repeated = run_start.sampler_name(sampler) in run_start.REPEATED_LEVEL_SAMPLERS
+    levels = run_start.level_calls(sampler)
     wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
     trials, measured = [], {}
     reference = reference.float()
@@ -178,7 +178,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             if source is None:
                 continue
             planned = plan(source, schedule, mode="speedup", target_speedup=target,
-                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, repeated=repeated)
+                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, repeated=levels["repeated"])
             if not planned.steps:
                 continue
             if planned.steps not in measured:
@@ -187,7 +187,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
                 if entry_conds is not None:
                     executor.class_obj.conds = _copy_conds(entry_conds)
                 live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps),
-                                                                        repeated=repeated))
+                                                                        **levels))
                 output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
                 report = live.run.report
                 error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
+from ..taocache.policy import SKIP_FIRST_CALL, SKIP_SECOND_CALL
 from ..taocache.planner import WARMUP, model_calls, plan_by_trial, plan_without_profile, skips_for, usable_steps
 
 if TYPE_CHECKING:
@@ -16,16 +17,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("TaoCache")
 
-# Samplers that call the model twice at each level from the second step on (the correction of the
-# step before, then the step itself; exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1): a
-# planned step skips the second call there (taocache/planner.py skips_for).
-REPEATED_LEVEL_SAMPLERS = ("heun", "exp_heun_2_x0", "exp_heun_2_x0_sde")
+# Samplers that call the model twice at each level from the second step on, and which of the two calls
+# a planned step skips there (the plan counts calls: taocache/planner.py skips_for). heun: the
+# correction of the step before, then the step itself, whose output the first call just computed at
+# that level (exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1). sa_solver_pece: the predictor's
+# state, then the corrected one; skipping the second makes the step a plain sa_solver step, and on our
+# test model skipping the first scored 4-7 dB above skipping both and the second 7-13 dB below
+# (results/sa_solver_pece_plan_20_steps/). heunpp2 (three calls per level, interleaved) is not here:
+# a planned step skips every call at its level.
+REPEATED_LEVEL_SAMPLERS = {"heun": SKIP_SECOND_CALL, "exp_heun_2_x0": SKIP_SECOND_CALL,
+                           "exp_heun_2_x0_sde": SKIP_SECOND_CALL, "sa_solver_pece": SKIP_FIRST_CALL}
 
 
 def sampler_name(sampler) -> str:
     """The KSampler name of a sampler object ("" when it has none: a custom sampler)."""
     function = getattr(sampler, "sampler_function", None)
     return getattr(function, "__name__", "").removeprefix("sample_")
+
+
+def level_calls(sampler) -> dict:
+    """TaoCacheRun's `repeated` and `skipped_call` for this sampler (REPEATED_LEVEL_SAMPLERS)."""
+    skipped_call = REPEATED_LEVEL_SAMPLERS.get(sampler_name(sampler))
+    return {"repeated": skipped_call is not None, "skipped_call": skipped_call or SKIP_SECOND_CALL}
 
 
 def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
@@ -49,8 +62,9 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
         run = TaoCacheRun(config, schedule)
         run.stop(problem)
         return run
-    repeated = sampler_name(sampler) in REPEATED_LEVEL_SAMPLERS
-    run = TaoCacheRun(config, schedule, repeated=repeated)
+    levels = level_calls(sampler)
+    repeated = levels["repeated"]
+    run = TaoCacheRun(config, schedule, **levels)
     if (settings.profile is None and not settings.plan_without_profile) or not run.active:
         # a run that cannot skip plans nothing (its summary says why)
         run.report.note = "; ".join(filter(None, [
@@ -92,7 +106,7 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
     wanted = skips_for(planned.total_steps, planned.target, planned.repeated)
     if planned.repeated:
         return (f"{planned.target:.2f}x needs {wanted} skipped calls; {len(planned.steps)} fit: this sampler calls "
-                f"each step's level twice and a planned step skips the second call, at each of the window's "
+                f"each step's level twice and a planned step skips one of the two, at each of the window's "
                 f"{len(usable)} skippable steps (the first {WARMUP} and the last 2 steps are computed)"
                 + (f": {' or '.join(fixes)}" if fixes else ""))
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
@@ -105,7 +119,7 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     model between two steps' noise levels (dpm_2 and the other midpoint samplers), or it calls the
     model at noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips
     whole steps, so those calls compute. (heun calls each level twice and its plan counts calls:
-    planner.model_calls, policy FIRST_AT_LEVEL.)"""
+    planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level is skipped.)"""
     steps = run.schedule.steps
     if not run.plan or not steps:
         return None

@@ -22,7 +22,7 @@ import torch
 from . import predictor as predictors
 from .config import TaoCacheConfig
 from .history import BranchHistory
-from .report import FIRST_AT_LEVEL, NOT_PLANNED, CallRow, RunReport
+from .report import FIRST_AT_LEVEL, NOT_PLANNED, SECOND_AT_LEVEL, CallRow, RunReport
 from .schedule import Schedule
 
 # Reasons a call in the window is computed (the report counts them to explain a run with no skips).
@@ -41,6 +41,13 @@ OTHER_DEVICE = "history on another device"
 NEW_SHAPE = "input shape changed"
 # Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
 RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
+
+# Which of a level's two calls a planned step skips on a sampler that calls each level twice
+# (`repeated`; nodes/run_start.py names the samplers): the second, where the first call's output at
+# that very level predicts it (heun), or the first, keeping the sampler's own final evaluation
+# (sa_solver_pece, where a skipped second call makes the step a plain sa_solver step). [ours]
+SKIP_SECOND_CALL = "second"
+SKIP_FIRST_CALL = "first"
 
 
 @dataclass
@@ -66,20 +73,24 @@ class _Evaluation:
 
 class TaoCacheRun:
     def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None,
-                 repeated: bool = False):
+                 repeated: bool = False, skipped_call: str = SKIP_SECOND_CALL):
         """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
         (they replace the cos and norm-ratio gates); None means online decisions. repeated: the
         sampler calls each level twice (heun: the correction of the step before, then the step
-        itself), and a planned step skips only the second call at its level (planner.skips_for)."""
+        itself), and a planned step skips only one call at its level (planner.skips_for), the
+        second or the first (skipped_call)."""
+        if skipped_call not in (SKIP_SECOND_CALL, SKIP_FIRST_CALL):
+            raise ValueError(f"skipped_call must be {SKIP_SECOND_CALL!r} or {SKIP_FIRST_CALL!r}, not {skipped_call!r}")
         self.config = config
         self.schedule = schedule
         self.plan = plan
         self.repeated = repeated
+        self.skipped_call = skipped_call
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
         # branch -> the position of its last skipped call, in a planned run: another call at the same
-        # noise level, on a sampler not known to repeat levels (heunpp2, sa_solver_pece), is the same
-        # planned step, not one more skip in a row
+        # noise level is the same planned step, not one more skip in a row, on a sampler not known to
+        # repeat levels (heunpp2), and computes on one that skips the first of a level's two calls
         self.last_skipped: dict[Hashable, float] = {}
         self.error_spent: dict[Hashable, float] = {}
         # branch -> the shape of its last computed call's input (per batch entry, every stream): a
@@ -222,8 +233,13 @@ class TaoCacheRun:
             history = self.history(key)
             if not history.ready:
                 return compute(WARMING_UP)
-            if self.plan is not None and self.repeated and history.last_position != position:
-                return compute(FIRST_AT_LEVEL)
+            if self.plan is not None and self.repeated:
+                # at this level already: computed there, or skipped its first call there
+                again = history.last_position == position or self.last_skipped.get(key) == position
+                if self.skipped_call == SKIP_SECOND_CALL and not again:
+                    return compute(FIRST_AT_LEVEL)
+                if self.skipped_call == SKIP_FIRST_CALL and again:
+                    return compute(SECOND_AT_LEVEL)
             in_a_row = self.skips_in_a_row.get(key, 0)
             if in_a_row >= cfg.max_consecutive_skips and not self._same_planned_step(key, position):
                 return compute(CONSECUTIVE)
@@ -246,9 +262,9 @@ class TaoCacheRun:
     def _same_planned_step(self, key: Hashable, position: float) -> bool:
         """In a planned run, a call at the noise level of the branch's last skipped call: a plan
         skips whole steps, so on a sampler that calls a level more than once and is not known to
-        (`repeated` False: heunpp2, sa_solver_pece) every call there is that one planned skip. On
-        heun (`repeated`) the first call at a planned level computes, so this never applies. Online
-        runs count every call. [ours]"""
+        (`repeated` False: heunpp2) every call there is that one planned skip. On heun and
+        sa_solver_pece (`repeated`) one of a planned level's two calls computes, so this never
+        applies. Online runs count every call. [ours]"""
         return self.plan is not None and self.last_skipped.get(key) == position
 
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:

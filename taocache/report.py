@@ -22,6 +22,7 @@ SENTENCE_PATTERN = re.compile(r"computed (\d+) / skipped (\d+) of (\d+) model ca
 # the summary explains a planned run that skipped nothing, so the two cannot drift apart.
 NOT_PLANNED = "not in the plan"
 FIRST_AT_LEVEL = "first call at a planned level (its second is skipped)"
+SECOND_AT_LEVEL = "second call at a planned level (its first is skipped)"
 
 
 @dataclass
@@ -87,7 +88,7 @@ class RunReport:
         if not in_window:
             return "no model call fell inside the window"
         reasons = Counter(row.reason for row in in_window)
-        planned = {NOT_PLANNED, FIRST_AT_LEVEL}
+        planned = {NOT_PLANNED, FIRST_AT_LEVEL, SECOND_AT_LEVEL}
         if planned & set(reasons) and set(reasons) <= planned | {"history too short", "last step"}:
             return "no call was at a planned step's noise level (what was planned, and why, follows)"
         cfg = self.config

@@ -224,21 +224,23 @@ def test_wan22_a14b_each_expert_calibrates_its_own_profile_and_plans_with_it(com
         assert skipped and all(min(sigmas[expert]) - 1e-6 <= s <= max(sigmas[expert]) + 1e-6 for s in skipped)
 
 
-def test_a_profile_calibrated_on_heun_plans_in_calls_and_reaches_its_target(comfy_inprocess, comfy_base):
-    """heun calls the model twice per step. Its trials and the node's calibrated plans skip the second
-    call at a planned step's level and count calls, so a trial's speedup is its ratio of calls and a
-    1.5x plan makes 1.5x in calls (13 of 39). The placements held to the first 70 % of the steps fall
-    short of 1.5x there, and the trial records what they reached. At 1.8x no placement fits (one call
-    per step caps 20 heun steps at 1.62x): the note says so, not that the window (already open)
-    should be opened."""
-    name = "tiny_wan_heun_trials"
+@pytest.mark.parametrize("sampler", ["heun", "sa_solver_pece"])
+def test_a_profile_calibrated_on_a_sampler_that_calls_each_level_twice_plans_in_calls(comfy_inprocess, comfy_base,
+                                                                                        sampler):
+    """heun and sa_solver_pece call the model twice per step. Their trials and the node's calibrated
+    plans skip one call at a planned step's level (heun the second, sa_solver_pece the first) and
+    count calls, so a trial's speedup is its ratio of calls and a 1.5x plan makes 1.5x in calls (13 of
+    39). The placements held to the first 70 % of the steps fall short of 1.5x there, and the trial
+    records what they reached. At 1.8x no placement fits (one call per step caps 20 steps at 1.62x):
+    the note says so, not that the window (already open) should be opened."""
+    name = f"tiny_wan_{sampler}_trials"
     profile_file(comfy_base, name).unlink(missing_ok=True)
     node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
     for seed in (20, 21):
-        full = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=seed, sampler="heun", insert=[node]))
+        full = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=seed, sampler=sampler, insert=[node]))
         assert full.raise_for_status().calls[0] == 39  # 20 steps, no correction after the last
     data = json.loads(profile_file(comfy_base, name).read_text())
-    assert data["metadata"]["sampler"] == "heun" and len(data["trials"]) == 4 + 6
+    assert data["metadata"]["sampler"] == sampler and len(data["trials"]) == 4 + 6
     reached = {t["placement"] for t in data["trials"] if t["speedup"] >= 1.5 - 1e-3}
     assert "whole greedy" in reached and not {"early/mid spread", "early/mid greedy"} & reached, data["trials"]
     for trial in data["trials"]:
@@ -248,10 +250,14 @@ def test_a_profile_calibrated_on_heun_plans_in_calls_and_reaches_its_target(comf
     for target, computed in ((1.5, 26), (1.8, 24)):
         planned = taocache(profile=f"{name}.json", target_speedup=target, start_percent=0.0, end_percent=1.0,
                            max_consecutive_skips=2)
-        result = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=22, sampler="heun", insert=[planned]))
+        result = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, seed=22, sampler=sampler, insert=[planned]))
         steps = re.search(r"skips steps ([\d,]+) \(planned", result.raise_for_status().log_text).group(1).split(",")
         assert summary_counts(result.log_text) == (computed, len(steps), 39) and result.calls == [computed]
         assert "of the planned" not in result.log_text
+        (report,) = result.events("taocache.report")
+        calls, other = report["calls"], -1 if sampler == "heun" else 1  # the level's computed call
+        assert all(calls[i + other]["step"] == call["step"] and not calls[i + other]["skipped"]
+                   for i, call in enumerate(calls) if call["skipped"]), calls
         notes[target] = result.log_text
     assert re.search(r"cannot reach 1\.80x in (its|their) own steps at one call per step: this sampler calls each "
                      r"level twice; none reaches it", notes[1.8]), notes[1.8][-1500:]

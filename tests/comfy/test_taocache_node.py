@@ -257,23 +257,31 @@ def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_sa
             "computed) at max_consecutive_skips 1: raise max_consecutive_skips") in result.log_text
 
 
-def test_a_plan_on_heun_skips_the_second_call_at_each_planned_level(comfy_inprocess):
+@pytest.mark.parametrize("sampler, computed_call", [("heun", -1), ("sa_solver_pece", 1)])
+def test_a_plan_on_a_sampler_that_calls_each_level_twice_skips_one_call_at_each_planned_level(
+        comfy_inprocess, sampler, computed_call):
     """heun calls the model twice per step, the second time at the next step's noise level, so a
-    level is called twice (the correction of the step before, then the step itself). A planned step
-    skips the second call only: the level's output was just computed (skipping both scored 19-20 dB
-    lower on our test model). The plan counts calls: 1.5x of 39 calls needs 13, the default window
-    holds 12 levels (steps 6-17, in a row: no two calls in a row are skipped), 1.44x, and says so."""
-    built = harness.wan_t2v_graph(steps=20, sampler="heun", insert=[taocache(profile=NO_PROFILE_PLAN)])
+    level is called twice (the correction of the step before, then the step itself); sa_solver_pece
+    calls each step's level twice (the predictor's state, then the corrected one). A planned step
+    skips one of the two: heun's second, predicted from the output just computed at that level
+    (skipping both scored 19-20 dB lower on our test model), sa_solver_pece's first, so the evaluation
+    the next step builds on stays exact (skipping its second makes the step a plain sa_solver step:
+    7-13 dB lower from 1.4x on, results/sa_solver_pece_plan_20_steps/). The plan counts calls: 1.5x of
+    39 calls needs 13, the default window holds 12 levels (steps 6-17, in a row: no two calls in a
+    row are skipped), 1.44x, and says so. computed_call: where the level's computed call is, from the
+    skipped one."""
+    built = harness.wan_t2v_graph(steps=20, sampler=sampler, insert=[taocache(profile=NO_PROFILE_PLAN)])
     result = comfy_inprocess.run(built).raise_for_status()
     assert re.search(r"skips steps 6,7,8,9,10,11,12,13,14,15,16,17 \(planned 1\.44x", result.log_text), \
         result.log_text[-1500:]
     assert "1.50x needs 13 skipped calls; 12 fit: this sampler calls each step's level twice" in result.log_text
     assert summary_counts(result.log_text) == (27, 12, 39) and result.calls == [27]
     (report,) = result.events("taocache.report")
-    skipped = [i for i, call in enumerate(report["calls"]) if call["skipped"]]
-    assert [report["calls"][i]["step"] for i in skipped] == list(range(6, 18))
-    assert all(report["calls"][i - 1]["step"] == report["calls"][i]["step"] and not report["calls"][i - 1]["skipped"]
-               for i in skipped), "each skip is the second call at its level, after a computed first"
+    calls = report["calls"]
+    skipped = [i for i, call in enumerate(calls) if call["skipped"]]
+    assert [calls[i]["step"] for i in skipped] == list(range(6, 18))
+    assert all(calls[i + computed_call]["step"] == calls[i]["step"] and not calls[i + computed_call]["skipped"]
+               for i in skipped), "each skip has the other call at its level computed, on the sampler's side"
     assert "of the planned" not in result.log_text
 
 

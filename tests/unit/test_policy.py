@@ -2,8 +2,8 @@
 import torch
 
 from taocache import Schedule, TaoCacheConfig, TaoCacheRun
-from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, FIRST_AT_LEVEL, LAST_STEP, NEW_SHAPE, NORM_GATE, OUTSIDE, SIBLING,
-                             UNUSABLE, WARMING_UP)
+from taocache.policy import (BUDGET, COS_GATE, CONSECUTIVE, FIRST_AT_LEVEL, LAST_STEP, NEW_SHAPE, NORM_GATE, OUTSIDE,
+                             SECOND_AT_LEVEL, SIBLING, SKIP_FIRST_CALL, UNUSABLE, WARMING_UP)
 
 from helpers import drive, geometric_outputs, linear_schedule, make_run
 
@@ -311,6 +311,30 @@ def test_a_planned_step_on_a_sampler_known_to_repeat_levels_skips_only_its_secon
     assert all(calls[n - 1] == (j, False) for n, (j, skipped) in enumerate(calls) if skipped)
     first = [row for row in run.report.rows if row.reason == FIRST_AT_LEVEL]
     assert sorted(round(row.position) for row in first) == [7, 8, 9, 12]
+
+
+def test_a_planned_step_on_a_sampler_that_skips_a_levels_first_call_computes_its_second():
+    """skipped_call "first" (sa_solver_pece: the predictor's state, then the corrected one): a planned
+    level's first call is skipped, predicted from the history, and its second computes, so the
+    sampler's own final evaluation stays exact; planned levels may follow each other. The calls come
+    in the same order as heun's (each level twice, one evaluation each)."""
+    base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1)
+    outputs = geometric_outputs(20, 0.8)
+    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, repeated=True, skipped_call=SKIP_FIRST_CALL)
+    calls = heun_calls(run, outputs)
+    assert [j for j, skipped in calls if skipped] == [7, 8, 9, 12]
+    assert all(calls[n + 1] == (j, False) for n, (j, skipped) in enumerate(calls) if skipped)
+    second = [row for row in run.report.rows if row.reason == SECOND_AT_LEVEL]
+    assert sorted(round(row.position) for row in second) == [7, 8, 9, 12]
+    # a planned level whose first call computed (here still warming up) computes its second too
+    run = TaoCacheRun(base.config, base.schedule, plan={1}, repeated=True, skipped_call=SKIP_FIRST_CALL)
+    assert not any(skipped for _, skipped in heun_calls(run, outputs))
+    try:
+        TaoCacheRun(base.config, base.schedule, repeated=True, skipped_call="both")
+    except ValueError as error:
+        assert "skipped_call must be 'second' or 'first', not 'both'" in str(error)
+    else:
+        raise AssertionError("an unknown skipped_call was accepted")
 
 
 def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
