@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Optional
 
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
-from ..taocache.policy import SKIP_FIRST_CALL, SKIP_SECOND_CALL
+from ..taocache.policy import COS_GATE, NORM_GATE, SKIP_FIRST_CALL, SKIP_SECOND_CALL
 from ..taocache.planner import WARMUP, model_calls, plan_by_trial, plan_without_profile, skips_for, usable_steps
+
+from . import profiles
 
 if TYPE_CHECKING:
     from .wrappers import NodeSettings
@@ -138,3 +140,16 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
                           f"fell between the schedule's steps), and a plan skips only the calls at a planned "
                           f"step's level; with this sampler use profile none, whose gates decide at any noise level")
     return None
+
+
+def gates_never_opened(run: TaoCacheRun, report) -> Optional[str]:
+    """What to try when an online run skipped nothing because the cos and norm-ratio gates refused
+    every call they were asked about (the summary has already said "thresholds never met"). On our
+    test model the node's gates never opened on sa_solver_pece, a stochastic sampler, while a plan
+    there scored above every online setting (results/sa_solver_pece_plan_20_steps/)."""
+    if report.skipped or run.plan is not None or run.disabled_reason is not None:
+        return None
+    if not any(row.reason in (COS_GATE, NORM_GATE) for row in report.rows):
+        return None
+    return (f"to skip anyway, lower cos_threshold or raise norm_ratio_threshold, or choose profile "
+            f"'{profiles.UNCALIBRATED}', which skips the steps target_speedup asks for without the gates")

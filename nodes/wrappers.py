@@ -391,6 +391,8 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         reached = run_start.plan_reached(live.run, report) if finished and not live.guidance_calls else None
         if reached:
             report.note = "; ".join(filter(None, [report.note, reached]))
+        if finished:
+            report.note = "; ".join(filter(None, [report.note, run_start.gates_never_opened(live.run, report)]))
         if live.guidance_calls:  # say why there are more calls than steps
             report.note = "; ".join(filter(None, [report.note, (
                 f"{live.guidance_calls} of the {report.total} calls were another node's extra or altered calls (a "

@@ -57,6 +57,9 @@ def test_thresholds_that_never_skip_are_bit_identical_to_no_node(comfy_inprocess
     assert summary_counts(cached.log_text) == (20, 0, 20)
     assert "nothing skipped: thresholds never met" in cached.log_text
     assert any("nothing skipped" in text for text in cached.texts_for(built.inserted[0]))
+    hint = ("to skip anyway, lower cos_threshold or raise norm_ratio_threshold, or choose profile 'none, plan to "
+            "target_speedup', which skips the steps target_speedup asks for without the gates")
+    assert hint in cached.log_text and any(hint in text for text in cached.texts_for(built.inserted[0]))
 
 
 @pytest.mark.parametrize("cfg", [1.0, 5.0])
@@ -309,6 +312,7 @@ def test_a_plan_on_a_sampler_with_noise_levels_of_its_own_says_why_nothing_was_s
     computed, skipped, total = summary_counts(result.log_text)
     assert skipped == 0 and result.calls == [total]
     assert "nothing skipped: no call was at a planned step's noise level" in result.log_text
+    assert "to skip anyway" not in result.log_text  # that hint is for gates that never opened
     assert re.search(rf"reached 1\.00x of the planned 1\.43x: this sampler chose noise levels of its own \(\d+ of its "
                      rf"{total} calls fell between the schedule's steps\).*use profile none", result.log_text), \
         result.log_text[-1500:]
