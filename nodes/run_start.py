@@ -145,8 +145,10 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
 def gates_never_opened(run: TaoCacheRun, report) -> Optional[str]:
     """What to try when an online run skipped nothing because the cos and norm-ratio gates refused
     every call they were asked about (the summary has already said "thresholds never met"). On our
-    test model the node's gates never opened on sa_solver_pece, a stochastic sampler, while a plan
-    there scored above every online setting (results/sa_solver_pece_plan_20_steps/)."""
+    test model the node's gates never opened on 19 of the 22 stochastic samplers
+    (results/sampler_sweep/), and there a plan scored well above running fewer steps
+    (results/stochastic_samplers_20_steps/) and, on sa_solver_pece, above every online setting that
+    skipped (results/sa_solver_pece_plan_20_steps/)."""
     if report.skipped or run.plan is not None or run.disabled_reason is not None:
         return None
     if not any(row.reason in (COS_GATE, NORM_GATE) for row in report.rows):
