@@ -19,16 +19,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("TaoCache")
 
-# Samplers that call the model twice at each level from the second step on, and which of the two calls
-# a planned step skips there (the plan counts calls: taocache/planner.py skips_for). heun: the
+# Samplers that call the model twice per step (all but the last), and which of the two calls a planned
+# step skips (the plan counts calls: taocache/planner.py skips_for). heun: each level twice, the
 # correction of the step before, then the step itself, whose output the first call just computed at
-# that level (exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1). sa_solver_pece: the predictor's
-# state, then the corrected one; skipping the second makes the step a plain sa_solver step, and on our
-# test model skipping the first scored 4-7 dB above skipping both and the second 7-13 dB below
-# (results/sa_solver_pece_plan_20_steps/). heunpp2 (three calls per level, interleaved) is not here:
-# a planned step skips every call at its level.
+# that level (exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1). sa_solver_pece: each level
+# twice, the predictor's state, then the corrected one; skipping the second makes the step a plain
+# sa_solver step, and on our test model skipping the first scored 4-7 dB above skipping both and the
+# second 7-13 dB below (results/sa_solver_pece_plan_20_steps/). dpm_2 and the other midpoint samplers:
+# the step's level, then a point between it and the next; the level's call is skipped and the midpoint
+# computes (results/midpoint_plan_20_steps/). heunpp2 and seeds_3 (three calls per step) are not here:
+# a planned step skips every call at its level, and a midpoint call computes.
 REPEATED_LEVEL_SAMPLERS = {"heun": SKIP_SECOND_CALL, "exp_heun_2_x0": SKIP_SECOND_CALL,
-                           "exp_heun_2_x0_sde": SKIP_SECOND_CALL, "sa_solver_pece": SKIP_FIRST_CALL}
+                           "exp_heun_2_x0_sde": SKIP_SECOND_CALL, "sa_solver_pece": SKIP_FIRST_CALL,
+                           **{name: SKIP_FIRST_CALL for name in (
+                               "dpm_2", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+                               "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2")}}
 
 
 def sampler_name(sampler) -> str:
@@ -108,7 +113,7 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
     wanted = skips_for(planned.total_steps, planned.target, planned.repeated)
     if planned.repeated:
         return (f"{planned.target:.2f}x needs {wanted} skipped calls; {len(planned.steps)} fit: this sampler calls "
-                f"each step's level twice and a planned step skips one of the two, at each of the window's "
+                f"the model twice per step and a planned step skips one of the two, at each of the window's "
                 f"{len(usable)} skippable steps (the first {WARMUP} and the last 2 steps are computed)"
                 + (f": {' or '.join(fixes)}" if fixes else ""))
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
@@ -118,7 +123,7 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
 
 def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     """A planned run that came out below its planned call ratio, and why: its sampler also calls the
-    model between two steps' noise levels (dpm_2 and the other midpoint samplers), or it calls the
+    model between two steps' noise levels more than once per step (seeds_3), or it calls the
     model at noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips
     whole steps, so those calls compute. (heun calls each level twice and its plan counts calls:
     planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level is skipped.)"""
@@ -133,7 +138,8 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     if report.total > calls:
         return reached + (f"this sampler made {report.total} calls for {steps} steps, and a plan skips whole "
                           f"steps, not the calls between two steps' noise levels (a sampler that calls the model "
-                          f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, reaches the plan)")
+                          f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, or once between them, "
+                          f"such as dpm_2, reaches the plan)")
     between = sum(abs(row.position - round(row.position)) > 1e-3 for row in report.rows)
     if between:
         return reached + (f"this sampler chose noise levels of its own ({between} of its {report.total} calls "

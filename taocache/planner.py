@@ -45,7 +45,7 @@ class Plan:
     target: float  # the target speedup or the error bound
     placement: Optional[str] = None  # speedup mode: the placement rule (placement.py)
     calibrated: bool = True  # False: planned without a profile (no expected error to give)
-    repeated: bool = False  # a sampler that calls each level twice (heun): a planned level skips one call
+    repeated: bool = False  # a sampler that calls the model twice per step (heun): a planned step skips one call
 
     @property
     def speedup(self) -> float:
@@ -62,23 +62,25 @@ class Plan:
 
 
 def model_calls(steps: int, repeated: bool = False) -> int:
-    """A run's model calls: one per step, or on a sampler that calls each level twice (heun: the
-    correction of the step before, then the step itself) two per step but the first."""
+    """A run's model calls: one per step, or on a sampler that calls the model twice per step (heun:
+    each level twice, the correction of the step before, then the step itself; dpm_2: the level, then
+    a midpoint) two per step but one (heun's first level, dpm_2's last step)."""
     return 2 * steps - 1 if repeated else steps
 
 
 def skips_for(steps: int, target_speedup: float, repeated: bool = False) -> int:
     """How many planned steps reach target_speedup (model calls / computed calls). Each skips one
-    call: the step itself, or on a sampler that calls each level twice, the second call at its level
-    (the level's output was just computed by the first; skipping both scored 19-20 dB lower on our
-    test model, results/heun_plan_20_steps/one_call_per_level/)."""
+    call: the step itself, or on a sampler that calls the model twice per step, one of the two (on
+    heun the second call at its level, whose output was just computed by the first; skipping both
+    scored 19-20 dB lower on our test model, results/heun_plan_20_steps/one_call_per_level/; which
+    one: nodes/run_start.py REPEATED_LEVEL_SAMPLERS)."""
     calls = model_calls(steps, repeated)
     return calls - math.floor(calls / target_speedup + 1e-9)
 
 
 def level_limit(max_consecutive: int, steps: int, repeated: bool) -> int:
-    """Planned steps allowed in a row: max_consecutive, or any number where each skips only the
-    second call at its level (then no two calls in a row are ever skipped)."""
+    """Planned steps allowed in a row: max_consecutive, or any number where each skips only one of
+    its step's two calls (then no two calls in a row are ever skipped)."""
     return steps if repeated else max_consecutive
 
 
@@ -163,7 +165,7 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     opened = Schedule(schedule.sigmas, math.inf, -math.inf)
     narrowed = schedule.window_steps() != opened.window_steps()
     in_window, own_steps = [], []  # placements short of the target, by what held them back
-    limit = ("one call per step: this sampler calls each level twice" if repeated
+    limit = ("one call per step: this sampler calls the model twice per step" if repeated
              else f"max_consecutive_skips {max_consecutive}")
     for placement, _ in ranking.means:
         planned = planned_with(placement)

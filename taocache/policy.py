@@ -42,10 +42,11 @@ NEW_SHAPE = "input shape changed"
 # Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
 RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
-# Which of a level's two calls a planned step skips on a sampler that calls each level twice
+# Which of a step's two calls a planned step skips on a sampler that calls the model twice per step
 # (`repeated`; nodes/run_start.py names the samplers): the second, where the first call's output at
 # that very level predicts it (heun), or the first, keeping the sampler's own final evaluation
-# (sa_solver_pece, where a skipped second call makes the step a plain sa_solver step). [ours]
+# (sa_solver_pece, where a skipped second call makes the step a plain sa_solver step; dpm_2 and the
+# other midpoint samplers, whose midpoint call is never planned). [ours]
 SKIP_SECOND_CALL = "second"
 SKIP_FIRST_CALL = "first"
 
@@ -76,9 +77,9 @@ class TaoCacheRun:
                  repeated: bool = False, skipped_call: str = SKIP_SECOND_CALL):
         """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
         (they replace the cos and norm-ratio gates); None means online decisions. repeated: the
-        sampler calls each level twice (heun: the correction of the step before, then the step
-        itself), and a planned step skips only one call at its level (planner.skips_for), the
-        second or the first (skipped_call)."""
+        sampler calls the model twice per step (heun: each level twice, the correction of the step
+        before, then the step itself; dpm_2: the level, then a midpoint), and a planned step skips
+        only one of the two (planner.skips_for), the second or the first (skipped_call)."""
         if skipped_call not in (SKIP_SECOND_CALL, SKIP_FIRST_CALL):
             raise ValueError(f"skipped_call must be {SKIP_SECOND_CALL!r} or {SKIP_FIRST_CALL!r}, not {skipped_call!r}")
         self.config = config

@@ -259,8 +259,8 @@ def test_a_profile_calibrated_on_a_sampler_that_calls_each_level_twice_plans_in_
         assert all(calls[i + other]["step"] == call["step"] and not calls[i + other]["skipped"]
                    for i, call in enumerate(calls) if call["skipped"]), calls
         notes[target] = result.log_text
-    assert re.search(r"cannot reach 1\.80x in (its|their) own steps at one call per step: this sampler calls each "
-                     r"level twice; none reaches it", notes[1.8]), notes[1.8][-1500:]
+    assert re.search(r"cannot reach 1\.80x in (its|their) own steps at one call per step: this sampler calls the "
+                     r"model twice per step; none reaches it", notes[1.8]), notes[1.8][-1500:]
     assert "opens it" not in notes[1.8] and "cannot reach" not in notes[1.5]
 
 

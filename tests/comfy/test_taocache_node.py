@@ -260,39 +260,47 @@ def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_sa
             "computed) at max_consecutive_skips 1: raise max_consecutive_skips") in result.log_text
 
 
-@pytest.mark.parametrize("sampler, computed_call", [("heun", -1), ("sa_solver_pece", 1)])
+@pytest.mark.parametrize("sampler, computed_call, first", [("heun", -1, 6), ("sa_solver_pece", 1, 6), ("dpm_2", 1, 7)])
 def test_a_plan_on_a_sampler_that_calls_each_level_twice_skips_one_call_at_each_planned_level(
-        comfy_inprocess, sampler, computed_call):
+        comfy_inprocess, sampler, computed_call, first):
     """heun calls the model twice per step, the second time at the next step's noise level, so a
     level is called twice (the correction of the step before, then the step itself); sa_solver_pece
     calls each step's level twice (the predictor's state, then the corrected one). A planned step
     skips one of the two: heun's second, predicted from the output just computed at that level
     (skipping both scored 19-20 dB lower on our test model), sa_solver_pece's first, so the evaluation
     the next step builds on stays exact (skipping its second makes the step a plain sa_solver step:
-    7-13 dB lower from 1.4x on, results/sa_solver_pece_plan_20_steps/). The plan counts calls: 1.5x of
+    7-13 dB lower from 1.4x on, results/sa_solver_pece_plan_20_steps/). dpm_2 calls the step's level,
+    then a midpoint before the next level: the level's call is skipped, the midpoint computes
+    (results/midpoint_plan_20_steps/). The plan counts calls: 1.5x of
     39 calls needs 13, the default window holds 12 levels (steps 6-17, in a row: no two calls in a
-    row are skipped), 1.44x, and says so. computed_call: where the level's computed call is, from the
-    skipped one."""
+    row are skipped), 1.44x, and says so (dpm_2's schedule drops the penultimate sigma, as
+    KSampler.calculate_sigmas does for it, so its window starts a step later: 11 levels, 1.39x).
+    computed_call: where the step's computed call is, from the skipped one (at the same level, or
+    dpm_2's midpoint, less than a step away)."""
     built = harness.wan_t2v_graph(steps=20, sampler=sampler, insert=[taocache(profile=NO_PROFILE_PLAN)])
     result = comfy_inprocess.run(built).raise_for_status()
-    assert re.search(r"skips steps 6,7,8,9,10,11,12,13,14,15,16,17 \(planned 1\.44x", result.log_text), \
-        result.log_text[-1500:]
-    assert "1.50x needs 13 skipped calls; 12 fit: this sampler calls each step's level twice" in result.log_text
-    assert summary_counts(result.log_text) == (27, 12, 39) and result.calls == [27]
+    planned = list(range(first, 18))
+    listed = ",".join(map(str, planned))
+    assert f"skips steps {listed} (planned {39 / (39 - len(planned)):.2f}x" in result.log_text, result.log_text[-1500:]
+    assert (f"1.50x needs 13 skipped calls; {len(planned)} fit: this sampler calls the model twice per step"
+            in result.log_text)
+    assert summary_counts(result.log_text) == (39 - len(planned), len(planned), 39)
+    assert result.calls == [39 - len(planned)]
     (report,) = result.events("taocache.report")
     calls = report["calls"]
     skipped = [i for i, call in enumerate(calls) if call["skipped"]]
-    assert [calls[i]["step"] for i in skipped] == list(range(6, 18))
-    assert all(calls[i + computed_call]["step"] == calls[i]["step"] and not calls[i + computed_call]["skipped"]
-               for i in skipped), "each skip has the other call at its level computed, on the sampler's side"
+    assert [calls[i]["step"] for i in skipped] == planned
+    assert all(abs(calls[i + computed_call]["step"] - calls[i]["step"]) < 1 and not calls[i + computed_call]["skipped"]
+               for i in skipped), "each skip has the step's other call computed, on the sampler's side"
     assert "of the planned" not in result.log_text
 
 
 def test_a_plan_on_a_sampler_with_midpoint_calls_says_what_it_reached(comfy_inprocess):
-    """dpm_2 calls the model a second time between two steps' noise levels, which no plan skips
-    (a plan skips whole steps): the summary says the planned ratio was not reached and why, instead of
-    leaving the user to wonder."""
-    built = harness.wan_t2v_graph(steps=20, sampler="dpm_2", insert=[taocache(profile=NO_PROFILE_PLAN)])  # plans 1.43x
+    """seeds_3 calls the model three times per step, twice between two steps' noise levels, which no
+    plan skips (a plan skips whole steps): the summary says the planned ratio was not reached and why,
+    instead of leaving the user to wonder. (Samplers with one midpoint call per step, dpm_2 and the
+    others in REPEATED_LEVEL_SAMPLERS, plan in calls and reach the ratio.)"""
+    built = harness.wan_t2v_graph(steps=20, sampler="seeds_3", insert=[taocache(profile=NO_PROFILE_PLAN)])  # 1.43x
     result = comfy_inprocess.run(built).raise_for_status()
     computed, skipped, total = summary_counts(result.log_text)
     assert total > 20 and skipped > 0 and result.calls == [computed]
