@@ -42,9 +42,27 @@ def sampler_name(sampler) -> str:
     return getattr(function, "__name__", "").removeprefix("sample_")
 
 
+# Samplers whose option `r` places the step's second call (SamplerDPMPP_SDE; the newest ComfyUI's
+# SamplerSEEDS2, whose description names seeds_2 at r 1.0 as exp_heun_2_x0): at r 1 that call lands
+# on the next step's level, as heun's does, so a planned level skips its second call, as on heun.
+SECOND_CALL_AT_R = ("dpmpp_sde", "dpmpp_sde_gpu", "seeds_2")
+
+
 def level_calls(sampler) -> dict:
-    """TaoCacheRun's `repeated` and `skipped_call` for this sampler (REPEATED_LEVEL_SAMPLERS)."""
-    skipped_call = REPEATED_LEVEL_SAMPLERS.get(sampler_name(sampler))
+    """TaoCacheRun's `repeated` and `skipped_call` for this sampler: by its name
+    (REPEATED_LEVEL_SAMPLERS), and by the options a custom-sampler node gave it (KSAMPLER's
+    extra_options, passed to the sampler function as keywords): SamplerSASolver's use_pece makes
+    sa_solver call each level twice, as sa_solver_pece does, and `r` 1 (SECOND_CALL_AT_R) makes a
+    midpoint sampler call the next step's level."""
+    name = sampler_name(sampler)
+    options = getattr(sampler, "extra_options", None)
+    options = options if isinstance(options, dict) else {}
+    skipped_call = REPEATED_LEVEL_SAMPLERS.get(name)
+    if name == "sa_solver" and options.get("use_pece"):
+        skipped_call = REPEATED_LEVEL_SAMPLERS["sa_solver_pece"]
+    r = options.get("r")
+    if name in SECOND_CALL_AT_R and isinstance(r, (int, float)) and abs(float(r) - 1.0) < 1e-6:
+        skipped_call = REPEATED_LEVEL_SAMPLERS["heun"]
     return {"repeated": skipped_call is not None, "skipped_call": skipped_call or SKIP_SECOND_CALL}
 
 

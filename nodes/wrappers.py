@@ -437,11 +437,18 @@ STOCHASTIC_SAMPLERS = ("ddpm", "lcm", "seeds_2", "seeds_3", "sa_solver", "sa_sol
 
 
 def _stochastic_sampler(sampler) -> Optional[str]:
-    """The sampler's name when it is stochastic, else None (also for samplers it cannot name)."""
+    """The sampler's name when it is stochastic, else None (also for samplers it cannot name). A
+    custom-sampler node's eta 0 or s_noise 0 (KSAMPLER's extra_options: SamplerEulerAncestral,
+    SamplerDPMPP_SDE, SamplerER_SDE's ODE, the newest SamplerSEEDS2 as exp_heun_2_x0...) adds no
+    noise, so that sampler is deterministic."""
     name = run_start.sampler_name(sampler)
-    if "ancestral" in name or "sde" in name or name in STOCHASTIC_SAMPLERS:
-        return name
-    return None
+    if not ("ancestral" in name or "sde" in name or name in STOCHASTIC_SAMPLERS):
+        return None
+    options = getattr(sampler, "extra_options", None)
+    options = options if isinstance(options, dict) else {}
+    if any(isinstance(options.get(key), (int, float)) and options[key] == 0 for key in ("eta", "s_noise")):
+        return None
+    return name
 
 
 def _publish(settings: NodeSettings, report, finished: bool, seconds: Optional[float] = None) -> None:

@@ -94,6 +94,66 @@ def custom_sampler_graph(sigmas_node, steps=16, insert=None):
     return built
 
 
+SA_SOLVER = {"eta": 1.0, "sde_start_percent": 0.2, "sde_end_percent": 0.8, "s_noise": 1.0, "predictor_order": 3,
+             "corrector_order": 4, "simple_order_2": False}
+
+
+@pytest.mark.parametrize("class_type, inputs, computed_call", [
+    ("SamplerSASolver", {**SA_SOLVER, "use_pece": True}, 1),
+    ("SamplerDPMPP_SDE", {"eta": 1.0, "s_noise": 1.0, "r": 0.5, "noise_device": "cpu"}, 1),
+    ("SamplerDPMPP_SDE", {"eta": 1.0, "s_noise": 1.0, "r": 1.0, "noise_device": "cpu"}, -1),
+    ("TaoTestSamplerSEEDS2", {"solver_type": "phi_1", "eta": 1.0, "s_noise": 1.0, "r": 0.5}, 1),
+    ("TaoTestSamplerSEEDS2", {"solver_type": "phi_2", "eta": 0.0, "s_noise": 1.0, "r": 1.0}, -1),
+], ids=["sa_solver-use_pece", "dpmpp_sde-r0.5", "dpmpp_sde-r1", "seeds_2-r0.5", "seeds_2-r1-as-exp_heun_2_x0"])
+def test_a_plan_follows_the_calls_a_custom_sampler_nodes_options_make(comfy_inprocess, class_type, inputs,
+                                                                       computed_call):
+    """The custom-sampler nodes build a KSampler sampler with options (extra_options) that change
+    its calls: SamplerSASolver's use_pece makes sa_solver call each level twice, as sa_solver_pece
+    does; r places dpmpp_sde's and seeds_2's second call, a midpoint at 0.5 and the next step's level
+    at 1 (the newest SamplerSEEDS2's description: seeds_2 at r 1.0 is exp_heun_2_x0; its test twin
+    TaoTestSamplerSEEDS2). A plan counts calls and skips, at each planned level, the call that
+    sampler's KSampler twin skips: sa_solver_pece's and the midpoint samplers' first (the step's own,
+    the next call computing after it), heun's second (the step's own, the call just before computing
+    at the same level). Before, sa_solver with use_pece planned in steps and skipped both calls at a
+    level (4-7 dB lower on sa_solver_pece, results/sa_solver_pece_plan_20_steps/), and r 1 skipped
+    the first."""
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 20, "denoise": 1.0}}, steps=20,
+        insert=[taocache(profile="none, plan to target_speedup")])
+    model = [built.ids["count"], 0]
+    built.prompt["62"] = {"class_type": class_type,
+                          "inputs": {**inputs, **({"model": model} if class_type == "SamplerSASolver" else {})}}
+    (report,) = check_result(comfy_inprocess.run(built), min_skipped=0)
+    calls = report["calls"]
+    skipped = [i for i, call in enumerate(calls) if call["skipped"]]
+    assert report["total"] == 39 and "skips steps 6,7,8,9,10,11,12,13,14,15,16,17 (planned 1.44x" in report["summary"]
+    assert [calls[i]["step"] for i in skipped] == list(range(6, 18)), report["summary"]
+    assert all(not calls[i + computed_call]["skipped"] and abs(calls[i + computed_call]["step"] - calls[i]["step"]) < 1
+               for i in skipped), "each skip has the step's other call computed, on the sampler's side"
+    assert (computed_call == -1) == all(calls[i - 1]["step"] == calls[i]["step"] for i in skipped)
+    assert "of the planned" not in report["summary"]
+
+
+@pytest.mark.parametrize("class_type, inputs, stochastic", [
+    ("SamplerEulerAncestral", {"eta": 1.0, "s_noise": 1.0}, True),
+    ("SamplerEulerAncestral", {"eta": 0.0, "s_noise": 1.0}, False),
+    ("SamplerDPMPP_SDE", {"eta": 1.0, "s_noise": 0.0, "r": 0.5, "noise_device": "cpu"}, False),
+    ("TaoTestSamplerSEEDS2", {"solver_type": "phi_2", "eta": 0.0, "s_noise": 1.0, "r": 1.0}, False),
+])
+def test_a_custom_sampler_node_that_adds_no_noise_is_not_called_stochastic(comfy_inprocess, class_type, inputs,
+                                                                            stochastic):
+    """eta 0 or s_noise 0 on a custom-sampler node makes an ancestral or SDE sampler add no noise (the
+    newest SamplerSEEDS2's description: eta 0, r 1 is exp_heun_2_x0), so the run is deterministic and
+    the node does not warn that predictions are less reliable; with noise it does."""
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 16, "denoise": 1.0}})
+    built.prompt["62"] = {"class_type": class_type, "inputs": inputs}
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result)
+    assert ("stochastic sampler" in report["summary"]) == stochastic, report["summary"]
+    assert any(STOCHASTIC_WARNING in text for text in result.texts_for(built.inserted[0])) == stochastic
+
+
 def test_sampler_custom_advanced_with_basic_scheduler(comfy_inprocess):
     built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
         "model": model, "scheduler": "simple", "steps": 16, "denoise": 1.0}})

@@ -53,6 +53,12 @@ TaoTestNewestSampler  -> SAMPLER (for SamplerCustomAdvanced). The KSampler sampl
                       second call of a step lands on the next step's noise level, computed through
                       logSNR (not bit for bit the schedule's sigma), as heun's does. The functions
                       keep the newest names, which is what the pack reads to call a sampler stochastic.
+TaoTestSamplerSEEDS2  -> SAMPLER. The newest SamplerSEEDS2 (comfy_extras/nodes_custom_sampler.py):
+                      comfy.samplers.ksampler("seeds_2", {eta, s_noise, r, solver_type}), so the
+                      pack sees the sampler seeds_2 with those options. The runtime's
+                      sample_seeds_2 has no solver_type (phi_1 or phi_2 changes the update, not
+                      where the model is called), so the function here, under the same name, drops
+                      it and passes the rest on.
 """
 import random
 import threading
@@ -313,7 +319,30 @@ class TaoTestNewestSampler:
         return (comfy.samplers.KSAMPLER(self.FUNCTIONS[sampler_name]),)
 
 
+def sample_seeds_2(model, x, sigmas, extra_args=None, callback=None, disable=None, solver_type="phi_1", **options):
+    return comfy.k_diffusion.sampling.sample_seeds_2(model, x, sigmas, extra_args=extra_args, callback=callback,
+                                                     disable=disable, **options)
+
+
+class TaoTestSamplerSEEDS2:
+    RETURN_TYPES = ("SAMPLER",)
+    FUNCTION = "get_sampler"
+    CATEGORY = "testing/taotest"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"solver_type": (["phi_1", "phi_2"],),
+                             "eta": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.01}),
+                             "s_noise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.01}),
+                             "r": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01})}}
+
+    def get_sampler(self, solver_type, eta, s_noise, r):
+        options = {"eta": eta, "s_noise": s_noise, "r": r, "solver_type": solver_type}
+        return (comfy.samplers.KSAMPLER(sample_seeds_2, options),)
+
+
 NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
                            TaoTestCausalState=TaoTestCausalState,
                            TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance,
-                           TaoTestSeamSmoothing=TaoTestSeamSmoothing, TaoTestNewestSampler=TaoTestNewestSampler)
+                           TaoTestSeamSmoothing=TaoTestSeamSmoothing, TaoTestNewestSampler=TaoTestNewestSampler,
+                           TaoTestSamplerSEEDS2=TaoTestSamplerSEEDS2)
