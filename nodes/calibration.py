@@ -178,7 +178,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             if source is None:
                 continue
             planned = plan(source, schedule, mode="speedup", target_speedup=target,
-                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, repeated=levels["repeated"])
+                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, calls_per_step=levels["calls_per_step"])
             if not planned.steps:
                 continue
             if planned.steps not in measured:

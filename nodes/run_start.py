@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Optional
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
 from ..taocache.policy import COS_GATE, NORM_GATE, SKIP_FIRST_CALL, SKIP_SECOND_CALL
-from ..taocache.planner import WARMUP, model_calls, plan_by_trial, plan_without_profile, skips_for, usable_steps
+from ..taocache.planner import (WARMUP, model_calls, per_step, plan_by_trial, plan_without_profile, skips_for,
+                                usable_steps)
 
 from . import profiles
 
@@ -19,21 +20,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("TaoCache")
 
-# Samplers that call the model twice per step (all but the last), and which of the two calls a planned
-# step skips (the plan counts calls: taocache/planner.py skips_for). heun: each level twice, the
-# correction of the step before, then the step itself, whose output the first call just computed at
-# that level (exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1). sa_solver_pece: each level
-# twice, the predictor's state, then the corrected one; skipping the second makes the step a plain
-# sa_solver step, and on our test model skipping the first scored 4-7 dB above skipping both and the
-# second 7-13 dB below (results/sa_solver_pece_plan_20_steps/). dpm_2 and the other midpoint samplers:
-# the step's level, then a point between it and the next; the level's call is skipped and the midpoint
-# computes (results/midpoint_plan_20_steps/). heunpp2 and seeds_3 (three calls per step) are not here:
-# a planned step skips every call at its level, and a midpoint call computes.
-REPEATED_LEVEL_SAMPLERS = {"heun": SKIP_SECOND_CALL, "exp_heun_2_x0": SKIP_SECOND_CALL,
-                           "exp_heun_2_x0_sde": SKIP_SECOND_CALL, "sa_solver_pece": SKIP_FIRST_CALL,
-                           **{name: SKIP_FIRST_CALL for name in (
+# Samplers that call the model more than once per step (all but the last step), how many times, and
+# which call a planned step skips (the plan counts calls: taocache/planner.py skips_for). heun: each
+# level twice, the correction of the step before, then the step itself, whose output the first call
+# just computed at that level (exp_heun_2_x0 is the newest ComfyUI's, seeds_2 at r=1). sa_solver_pece:
+# each level twice, the predictor's state, then the corrected one; skipping the second makes the step
+# a plain sa_solver step, and on our test model skipping the first scored 4-7 dB above skipping both
+# and the second 7-13 dB below (results/sa_solver_pece_plan_20_steps/). dpm_2 and the other midpoint
+# samplers: the step's level, then a point between it and the next; the level's call is skipped and
+# the midpoint computes (results/midpoint_plan_20_steps/); seeds_3 the same with two such points.
+# heunpp2 (three calls per step, at three levels) is not here: a planned step skips every call at its
+# level.
+REPEATED_LEVEL_SAMPLERS = {"heun": (2, SKIP_SECOND_CALL), "exp_heun_2_x0": (2, SKIP_SECOND_CALL),
+                           "exp_heun_2_x0_sde": (2, SKIP_SECOND_CALL), "sa_solver_pece": (2, SKIP_FIRST_CALL),
+                           **{name: (2, SKIP_FIRST_CALL) for name in (
                                "dpm_2", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
-                               "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2")}}
+                               "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2")},
+                           "seeds_3": (3, SKIP_FIRST_CALL)}
 
 
 def sampler_name(sampler) -> str:
@@ -49,7 +52,7 @@ SECOND_CALL_AT_R = ("dpmpp_sde", "dpmpp_sde_gpu", "seeds_2")
 
 
 def level_calls(sampler) -> dict:
-    """TaoCacheRun's `repeated` and `skipped_call` for this sampler: by its name
+    """TaoCacheRun's `calls_per_step` and `skipped_call` for this sampler: by its name
     (REPEATED_LEVEL_SAMPLERS), and by the options a custom-sampler node gave it (KSAMPLER's
     extra_options, passed to the sampler function as keywords): SamplerSASolver's use_pece makes
     sa_solver call each level twice, as sa_solver_pece does, and `r` 1 (SECOND_CALL_AT_R) makes a
@@ -57,13 +60,13 @@ def level_calls(sampler) -> dict:
     name = sampler_name(sampler)
     options = getattr(sampler, "extra_options", None)
     options = options if isinstance(options, dict) else {}
-    skipped_call = REPEATED_LEVEL_SAMPLERS.get(name)
+    calls, skipped_call = REPEATED_LEVEL_SAMPLERS.get(name, (1, SKIP_SECOND_CALL))
     if name == "sa_solver" and options.get("use_pece"):
-        skipped_call = REPEATED_LEVEL_SAMPLERS["sa_solver_pece"]
+        calls, skipped_call = REPEATED_LEVEL_SAMPLERS["sa_solver_pece"]
     r = options.get("r")
     if name in SECOND_CALL_AT_R and isinstance(r, (int, float)) and abs(float(r) - 1.0) < 1e-6:
-        skipped_call = REPEATED_LEVEL_SAMPLERS["heun"]
-    return {"repeated": skipped_call is not None, "skipped_call": skipped_call or SKIP_SECOND_CALL}
+        calls, skipped_call = REPEATED_LEVEL_SAMPLERS["heun"]
+    return {"calls_per_step": calls, "skipped_call": skipped_call}
 
 
 def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
@@ -88,7 +91,7 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
         run.stop(problem)
         return run
     levels = level_calls(sampler)
-    repeated = levels["repeated"]
+    calls_per_step = levels["calls_per_step"]
     run = TaoCacheRun(config, schedule, **levels)
     if (settings.profile is None and not settings.plan_without_profile) or not run.active:
         # a run that cannot skip plans nothing (its summary says why)
@@ -97,12 +100,12 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
         return run
     if settings.profile is None:
         planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
-                                       max_consecutive=config.max_consecutive_skips, repeated=repeated)
+                                       max_consecutive=config.max_consecutive_skips, calls_per_step=calls_per_step)
         source, why = "no profile", shortfall(schedule, planned, config.max_consecutive_skips)
     else:
         planned, why = plan_by_trial(settings.profile, schedule, mode=settings.plan_mode,
                                      target_speedup=settings.target_speedup, target_error=settings.target_error,
-                                     max_consecutive=config.max_consecutive_skips, repeated=repeated)
+                                     max_consecutive=config.max_consecutive_skips, calls_per_step=calls_per_step)
         source = f"profile {settings.profile_name}"
     run.plan = set(planned.steps)
     run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
@@ -128,10 +131,11 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
         fixes.append("raise end_percent")
     if max_consecutive < RANGES["max_consecutive_skips"][1] and not planned.repeated:
         fixes.append("raise max_consecutive_skips")
-    wanted = skips_for(planned.total_steps, planned.target, planned.repeated)
+    wanted = skips_for(planned.total_steps, planned.target, planned.calls_per_step)
     if planned.repeated:
         return (f"{planned.target:.2f}x needs {wanted} skipped calls; {len(planned.steps)} fit: this sampler calls "
-                f"the model twice per step and a planned step skips one of the two, at each of the window's "
+                f"the model {per_step(planned.calls_per_step)} per step and a planned step skips "
+                f"{'one of the two' if planned.calls_per_step == 2 else 'one of them'}, at each of the window's "
                 f"{len(usable)} skippable steps (the first {WARMUP} and the last 2 steps are computed)"
                 + (f": {' or '.join(fixes)}" if fixes else ""))
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
@@ -141,14 +145,16 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
 
 def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     """A planned run that came out below its planned call ratio, and why: its sampler also calls the
-    model between two steps' noise levels more than once per step (seeds_3), or it calls the
-    model at noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips
-    whole steps, so those calls compute. (heun calls each level twice and its plan counts calls:
-    planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level is skipped.)"""
+    model between two steps' noise levels and the pack does not know it (not in
+    REPEATED_LEVEL_SAMPLERS: a custom node's sampler), or it calls the model at noise levels of its
+    own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips whole steps, so those calls
+    compute. (heun, dpm_2 or seeds_3 call the model a known number of times per step and their plans
+    count calls: planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level
+    is skipped.)"""
     steps = run.schedule.steps
     if not run.plan or not steps:
         return None
-    calls = model_calls(steps, run.repeated)
+    calls = model_calls(steps, run.calls_per_step)
     planned = calls / max(calls - len(run.plan), 1)
     if report.speedup >= planned - 0.01:
         return None
@@ -156,8 +162,8 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     if report.total > calls:
         return reached + (f"this sampler made {report.total} calls for {steps} steps, and a plan skips whole "
                           f"steps, not the calls between two steps' noise levels (a sampler that calls the model "
-                          f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, or once between them, "
-                          f"such as dpm_2, reaches the plan)")
+                          f"only at the steps' levels, such as euler, dpmpp_2m, uni_pc or heun, or a known number of times "
+                          f"between them, such as dpm_2 or seeds_3, reaches the plan)")
     between = sum(abs(row.position - round(row.position)) > 1e-3 for row in report.rows)
     if between:
         return reached + (f"this sampler chose noise levels of its own ({between} of its {report.total} calls "

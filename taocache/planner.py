@@ -45,12 +45,16 @@ class Plan:
     target: float  # the target speedup or the error bound
     placement: Optional[str] = None  # speedup mode: the placement rule (placement.py)
     calibrated: bool = True  # False: planned without a profile (no expected error to give)
-    repeated: bool = False  # a sampler that calls the model twice per step (heun): a planned step skips one call
+    calls_per_step: int = 1  # a sampler that calls the model more than once per step (heun): a planned step skips one call
+
+    @property
+    def repeated(self) -> bool:
+        return self.calls_per_step > 1
 
     @property
     def speedup(self) -> float:
         """The planned model-call ratio."""
-        calls = model_calls(self.total_steps, self.repeated)
+        calls = model_calls(self.total_steps, self.calls_per_step)
         return calls / max(calls - len(self.steps), 1)
 
     def describe(self) -> str:
@@ -61,27 +65,33 @@ class Plan:
         return f"{self.mode} mode, {goal}{where}: skips steps {listed} (planned {self.speedup:.2f}x, {error})"
 
 
-def model_calls(steps: int, repeated: bool = False) -> int:
+def model_calls(steps: int, calls_per_step: int = 1) -> int:
     """A run's model calls: one per step, or on a sampler that calls the model twice per step (heun:
     each level twice, the correction of the step before, then the step itself; dpm_2: the level, then
-    a midpoint) two per step but one (heun's first level, dpm_2's last step)."""
-    return 2 * steps - 1 if repeated else steps
+    a midpoint) two per step but one (heun's first level, dpm_2's last step); seeds_3 (the level,
+    then two points before the next) three per step, the last step one."""
+    return calls_per_step * steps - (calls_per_step - 1)
 
 
-def skips_for(steps: int, target_speedup: float, repeated: bool = False) -> int:
+def skips_for(steps: int, target_speedup: float, calls_per_step: int = 1) -> int:
     """How many planned steps reach target_speedup (model calls / computed calls). Each skips one
     call: the step itself, or on a sampler that calls the model twice per step, one of the two (on
     heun the second call at its level, whose output was just computed by the first; skipping both
     scored 19-20 dB lower on our test model, results/heun_plan_20_steps/one_call_per_level/; which
     one: nodes/run_start.py REPEATED_LEVEL_SAMPLERS)."""
-    calls = model_calls(steps, repeated)
+    calls = model_calls(steps, calls_per_step)
     return calls - math.floor(calls / target_speedup + 1e-9)
 
 
-def level_limit(max_consecutive: int, steps: int, repeated: bool) -> int:
+def level_limit(max_consecutive: int, steps: int, calls_per_step: int) -> int:
     """Planned steps allowed in a row: max_consecutive, or any number where each skips only one of
-    its step's two calls (then no two calls in a row are ever skipped)."""
-    return steps if repeated else max_consecutive
+    its step's calls (then no two calls in a row are ever skipped)."""
+    return steps if calls_per_step > 1 else max_consecutive
+
+
+def per_step(calls_per_step: int) -> str:
+    """'twice' or 'three times', for the messages about samplers with several calls per step."""
+    return {2: "twice", 3: "three times"}.get(calls_per_step, f"{calls_per_step} times")
 
 
 def step_costs(profile, schedule) -> list[float]:
@@ -98,25 +108,25 @@ def step_costs(profile, schedule) -> list[float]:
 
 def plan(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
          target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP,
-         placement: str = placements.DEFAULT, repeated: bool = False) -> Plan:
+         placement: str = placements.DEFAULT, calls_per_step: int = 1) -> Plan:
     """A plan inside the schedule's window and the placement's steps (placement.py; speedup mode:
     error mode always plans greedily over the window)."""
     if mode not in MODES:
         raise ValueError(f"TaoCache: plan mode must be one of {', '.join(MODES)}, got {mode!r}")
     costs = step_costs(profile, schedule)
-    max_consecutive = level_limit(max_consecutive, schedule.steps, repeated)
+    max_consecutive = level_limit(max_consecutive, schedule.steps, calls_per_step)
     allowed = schedule.window_steps()
     if mode == "speedup":
         allowed = sorted(set(allowed) & set(placements.window(placement, schedule.steps)))
     if mode == "speedup" and placements.is_rule(placement):
         steps = schedule.steps
-        wanted = skips_for(steps, target_speedup, repeated)
+        wanted = skips_for(steps, target_speedup, calls_per_step)
         finite = [i for i in allowed if math.isfinite(costs[i])]
         chosen = placements.rule_steps(placement, finite, steps, wanted, max_consecutive, warmup)
         return Plan(mode=mode, steps=frozenset(chosen), expected_error=expected_error(chosen, costs),
-                    total_steps=steps, target=target_speedup, placement=placement, repeated=repeated)
+                    total_steps=steps, target=target_speedup, placement=placement, calls_per_step=calls_per_step)
     result = plan_from_errors(costs, allowed, mode=mode, target_speedup=target_speedup, target_error=target_error,
-                              max_consecutive=max_consecutive, warmup=warmup, repeated=repeated)
+                              max_consecutive=max_consecutive, warmup=warmup, calls_per_step=calls_per_step)
     return result if mode != "speedup" else replace(result, placement=placement)
 
 
@@ -124,18 +134,18 @@ UNCALIBRATED_PLACEMENT = "spread over the window, no calibration"
 
 
 def plan_without_profile(schedule, *, target_speedup: float = 1.5, max_consecutive: int = 1,
-                         warmup: int = WARMUP, repeated: bool = False) -> Plan:
+                         warmup: int = WARMUP, calls_per_step: int = 1) -> Plan:
     """A plan with no profile: target_speedup's count of skips spaced evenly over the node's window
     (placement.even_steps), under the same guards as a calibrated plan (warm-up, the last two steps
     computed, at most max_consecutive in a row). It fixes the speedup ahead of the run, as no online
     gate can; where the window cannot hold that many skips it plans as many as it can, and the plan's
     speedup says so. [ours]"""
     steps = schedule.steps
-    wanted = skips_for(steps, target_speedup, repeated)
+    wanted = skips_for(steps, target_speedup, calls_per_step)
     chosen = placements.even_steps(usable_steps(schedule, warmup), wanted,
-                                   level_limit(max_consecutive, steps, repeated))
+                                   level_limit(max_consecutive, steps, calls_per_step))
     return Plan(mode="speedup", steps=frozenset(chosen), expected_error=math.nan, total_steps=steps,
-                target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False, repeated=repeated)
+                target=target_speedup, placement=UNCALIBRATED_PLACEMENT, calibrated=False, calls_per_step=calls_per_step)
 
 
 def usable_steps(schedule, warmup: int = WARMUP) -> list[int]:
@@ -145,7 +155,7 @@ def usable_steps(schedule, warmup: int = WARMUP) -> list[int]:
 
 def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: float = 1.5,
                   target_error: float = 0.005, max_consecutive: int = 1,
-                  repeated: bool = False) -> tuple[Plan, Optional[str]]:
+                  calls_per_step: int = 1) -> tuple[Plan, Optional[str]]:
     """(plan, why): in speedup mode with placement trials in the profile, the best placement by trial
     (placement.rank) whose plan reaches the target inside the schedule's window. The trials plan
     over the whole schedule, while a window the user narrowed (start_percent above 0) can leave a
@@ -157,7 +167,7 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     default placement, and why is None."""
     def planned_with(placement, on=schedule):
         return plan(profile, on, mode=mode, target_speedup=target_speedup, target_error=target_error,
-                    max_consecutive=max_consecutive, placement=placement, repeated=repeated)
+                    max_consecutive=max_consecutive, placement=placement, calls_per_step=calls_per_step)
 
     ranking = placements.rank(profile.trials, schedule.steps, target_speedup) if mode == "speedup" else None
     if ranking is None:
@@ -165,7 +175,7 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     opened = Schedule(schedule.sigmas, math.inf, -math.inf)
     narrowed = schedule.window_steps() != opened.window_steps()
     in_window, own_steps = [], []  # placements short of the target, by what held them back
-    limit = ("one call per step: this sampler calls the model twice per step" if repeated
+    limit = (f"one call per step: this sampler calls the model {per_step(calls_per_step)} per step" if calls_per_step > 1
              else f"max_consecutive_skips {max_consecutive}")
     for placement, _ in ranking.means:
         planned = planned_with(placement)
@@ -194,11 +204,11 @@ def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float
 
 def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", target_speedup: float = 1.5,
                      target_error: float = 0.005, max_consecutive: int = 1, warmup: int = WARMUP,
-                     repeated: bool = False) -> Plan:
+                     calls_per_step: int = 1) -> Plan:
     """The planner on plain numbers: errors[i] is step i's cost of a one-step skip, `allowed` the
     steps the window lets it skip."""
     steps = len(errors)
-    wanted = skips_for(steps, target_speedup, repeated) if mode == "speedup" else steps
+    wanted = skips_for(steps, target_speedup, calls_per_step) if mode == "speedup" else steps
     candidates = sorted((errors[i], i) for i in set(allowed)
                         if warmup <= i < steps - 2 and math.isfinite(errors[i]))
     tail_start = steps - math.ceil(steps * TAIL_FRACTION)
@@ -214,7 +224,7 @@ def plan_from_errors(errors: list[float], allowed, *, mode: str = "speedup", tar
             break
     chosen, spent = best
     return Plan(mode=mode, steps=frozenset(chosen), expected_error=spent, total_steps=steps,
-                target=target_speedup if mode == "speedup" else target_error, repeated=repeated)
+                target=target_speedup if mode == "speedup" else target_error, calls_per_step=calls_per_step)
 
 
 def _greedy(candidates, errors, limits, wanted, tail_start, mode, target_error):

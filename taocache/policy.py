@@ -74,18 +74,20 @@ class _Evaluation:
 
 class TaoCacheRun:
     def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None,
-                 repeated: bool = False, skipped_call: str = SKIP_SECOND_CALL):
+                 calls_per_step: int = 1, skipped_call: str = SKIP_SECOND_CALL):
         """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
-        (they replace the cos and norm-ratio gates); None means online decisions. repeated: the
-        sampler calls the model twice per step (heun: each level twice, the correction of the step
-        before, then the step itself; dpm_2: the level, then a midpoint), and a planned step skips
-        only one of the two (planner.skips_for), the second or the first (skipped_call)."""
+        (they replace the cos and norm-ratio gates); None means online decisions. calls_per_step:
+        above 1, the sampler calls the model more than once per step (heun: each level twice, the
+        correction of the step before, then the step itself; dpm_2: the level, then a midpoint;
+        seeds_3: the level, then two points before the next), and a planned step skips only one of
+        its calls (planner.skips_for), at its level the second or the first (skipped_call)."""
         if skipped_call not in (SKIP_SECOND_CALL, SKIP_FIRST_CALL):
             raise ValueError(f"skipped_call must be {SKIP_SECOND_CALL!r} or {SKIP_FIRST_CALL!r}, not {skipped_call!r}")
         self.config = config
         self.schedule = schedule
         self.plan = plan
-        self.repeated = repeated
+        self.calls_per_step = calls_per_step
+        self.repeated = calls_per_step > 1
         self.skipped_call = skipped_call
         self.histories: dict[Hashable, BranchHistory] = {}
         self.skips_in_a_row: dict[Hashable, int] = {}
@@ -263,8 +265,8 @@ class TaoCacheRun:
     def _same_planned_step(self, key: Hashable, position: float) -> bool:
         """In a planned run, a call at the noise level of the branch's last skipped call: a plan
         skips whole steps, so on a sampler that calls a level more than once and is not known to
-        (`repeated` False: heunpp2) every call there is that one planned skip. On heun and
-        sa_solver_pece (`repeated`) one of a planned level's two calls computes, so this never
+        (`calls_per_step` 1: heunpp2) every call there is that one planned skip. On heun and
+        sa_solver_pece (`calls_per_step` 2) one of a planned level's two calls computes, so this never
         applies. Online runs count every call. [ours]"""
         return self.plan is not None and self.last_skipped.get(key) == position
 

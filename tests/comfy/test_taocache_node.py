@@ -295,19 +295,42 @@ def test_a_plan_on_a_sampler_that_calls_each_level_twice_skips_one_call_at_each_
     assert "of the planned" not in result.log_text
 
 
-def test_a_plan_on_a_sampler_with_midpoint_calls_says_what_it_reached(comfy_inprocess):
-    """seeds_3 calls the model three times per step, twice between two steps' noise levels, which no
+def test_a_plan_on_seeds_3_counts_its_three_calls_per_step(comfy_inprocess):
+    """seeds_3 calls the model three times per step: at the step's level, then at two points before
+    the next level. A planned step skips the level's call and the two after it compute; the plan
+    counts calls (58 at 20 steps), so 1.5x needs 20 and the default window's 12 levels give 1.26x,
+    which the summary says (before, it counted steps and reached 1.12x of a planned 1.43x)."""
+    built = harness.wan_t2v_graph(steps=20, sampler="seeds_3", insert=[taocache(profile=NO_PROFILE_PLAN)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    planned = list(range(6, 18))
+    assert f"skips steps {','.join(map(str, planned))} (planned {58 / 46:.2f}x" in result.log_text, result.log_text[-1500:]
+    assert ("1.50x needs 20 skipped calls; 12 fit: this sampler calls the model three times per step and a planned "
+            "step skips one of them") in result.log_text
+    assert summary_counts(result.log_text) == (46, 12, 58) and result.calls == [46]
+    (report,) = result.events("taocache.report")
+    calls = report["calls"]
+    skipped = [i for i, call in enumerate(calls) if call["skipped"]]
+    assert [calls[i]["step"] for i in skipped] == planned
+    assert all(not calls[i + n]["skipped"] and 0 < calls[i + n]["step"] - calls[i]["step"] < 1
+               for i in skipped for n in (1, 2)), "the step's two later calls compute"
+    assert "of the planned" not in result.log_text
+
+
+def test_a_plan_on_a_sampler_the_pack_does_not_know_says_what_it_reached(comfy_inprocess):
+    """A sampler from another pack (here seeds_3's calls under a name the pack does not know, as
+    RES4LYF's multistage samplers would be) calls the model between two steps' noise levels, which no
     plan skips (a plan skips whole steps): the summary says the planned ratio was not reached and why,
-    instead of leaving the user to wonder. (Samplers with one midpoint call per step, dpm_2 and the
-    others in REPEATED_LEVEL_SAMPLERS, plan in calls and reach the ratio.)"""
-    built = harness.wan_t2v_graph(steps=20, sampler="seeds_3", insert=[taocache(profile=NO_PROFILE_PLAN)])  # 1.43x
+    instead of leaving the user to wonder."""
+    from test_robustness_samplers import custom_sampler_graph
+    built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+        "model": model, "scheduler": "simple", "steps": 20, "denoise": 1.0}}, steps=20,
+        insert=[taocache(profile=NO_PROFILE_PLAN)])  # 1.43x
+    built.prompt["62"] = {"class_type": "TaoTestOtherPackSampler", "inputs": {}}
     result = comfy_inprocess.run(built).raise_for_status()
     computed, skipped, total = summary_counts(result.log_text)
-    assert total > 20 and skipped > 0 and result.calls == [computed]
+    assert total == 58 and skipped > 0 and result.calls == [computed]
     assert re.search(rf"reached {total / computed:.2f}x of the planned 1\.43x: this sampler made {total} calls for "
                      rf"20 steps, and a plan skips whole steps", result.log_text), result.log_text[-1500:]
-    euler = comfy_inprocess.run(harness.wan_t2v_graph(steps=20, insert=[taocache(profile=NO_PROFILE_PLAN)]))
-    assert "of the planned" not in euler.raise_for_status().log_text
 
 
 @pytest.mark.parametrize("sampler", ["dpm_fast", "dpm_adaptive"])

@@ -83,12 +83,14 @@ def test_steps_without_calibration_data_are_never_planned():
 
 def test_a_plan_on_a_sampler_that_repeats_levels_counts_calls():
     """heun makes 2 * steps - 1 calls and a planned step skips one of them: 1.5x of 39 calls needs
-    13 planned steps, and they may follow each other (no two calls in a row are skipped)."""
+    13 planned steps, and they may follow each other (no two calls in a row are skipped). seeds_3
+    makes 3 * steps - 2 (its last step calls once): 1.3x of 58 needs 14."""
     from taocache.planner import model_calls, plan_without_profile, skips_for
-    assert model_calls(20, repeated=True) == 39 and skips_for(20, 1.5, repeated=True) == 13
-    assert skips_for(20, 1.5) == 7
+    assert model_calls(20, calls_per_step=2) == 39 and skips_for(20, 1.5, calls_per_step=2) == 13
+    assert model_calls(20, calls_per_step=3) == 58 and skips_for(20, 1.3, calls_per_step=3) == 14
+    assert model_calls(20) == 20 and skips_for(20, 1.5) == 7
     sigmas = [1 - i / 20 for i in range(21)]
     planned = plan_without_profile(Schedule(sigmas, math.inf, -math.inf), target_speedup=1.5, max_consecutive=1,
-                                   repeated=True)
+                                   calls_per_step=2)
     assert len(planned.steps) == 13 and planned.speedup == pytest.approx(39 / 26) and planned.repeated
     assert max(planned.steps) <= 17 and min(planned.steps) >= 3

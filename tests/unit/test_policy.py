@@ -299,13 +299,13 @@ def heun_calls(run, outputs):
 
 
 def test_a_planned_step_on_a_sampler_known_to_repeat_levels_skips_only_its_second_call():
-    """repeated (heun, exp_heun_2_x0: nodes/run_start.py): a planned level's first call (the
+    """calls_per_step 2 (heun, exp_heun_2_x0: nodes/run_start.py): a planned level's first call (the
     correction of the step before) computes and its second (the step itself) is skipped, predicted
     from the output just computed at that level; planned levels may follow each other, as no two
     calls in a row are skipped."""
     base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1)
     outputs = geometric_outputs(20, 0.8)
-    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, repeated=True)
+    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, calls_per_step=2)
     calls = heun_calls(run, outputs)
     assert [j for j, skipped in calls if skipped] == [7, 8, 9, 12]
     assert all(calls[n - 1] == (j, False) for n, (j, skipped) in enumerate(calls) if skipped)
@@ -320,17 +320,17 @@ def test_a_planned_step_on_a_sampler_that_skips_a_levels_first_call_computes_its
     in the same order as heun's (each level twice, one evaluation each)."""
     base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=1)
     outputs = geometric_outputs(20, 0.8)
-    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, repeated=True, skipped_call=SKIP_FIRST_CALL)
+    run = TaoCacheRun(base.config, base.schedule, plan={7, 8, 9, 12}, calls_per_step=2, skipped_call=SKIP_FIRST_CALL)
     calls = heun_calls(run, outputs)
     assert [j for j, skipped in calls if skipped] == [7, 8, 9, 12]
     assert all(calls[n + 1] == (j, False) for n, (j, skipped) in enumerate(calls) if skipped)
     second = [row for row in run.report.rows if row.reason == SECOND_AT_LEVEL]
     assert sorted(round(row.position) for row in second) == [7, 8, 9, 12]
     # a planned level whose first call computed (here still warming up) computes its second too
-    run = TaoCacheRun(base.config, base.schedule, plan={1}, repeated=True, skipped_call=SKIP_FIRST_CALL)
+    run = TaoCacheRun(base.config, base.schedule, plan={1}, calls_per_step=2, skipped_call=SKIP_FIRST_CALL)
     assert not any(skipped for _, skipped in heun_calls(run, outputs))
     try:
-        TaoCacheRun(base.config, base.schedule, repeated=True, skipped_call="both")
+        TaoCacheRun(base.config, base.schedule, calls_per_step=2, skipped_call="both")
     except ValueError as error:
         assert "skipped_call must be 'second' or 'first', not 'both'" in str(error)
     else:
@@ -338,7 +338,7 @@ def test_a_planned_step_on_a_sampler_that_skips_a_levels_first_call_computes_its
 
 
 def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
-    """A sampler not known to repeat levels (repeated False): a plan skips whole steps, so on heun a
+    """A sampler not known to repeat levels (calls_per_step 1): a plan skips whole steps, so on heun a
     planned step's level is called twice (the correction of the step before, then the step itself),
     and both calls are that one skip, also at max_consecutive_skips 1; the calls at other levels
     compute. Online, every call counts towards max_consecutive_skips as before."""

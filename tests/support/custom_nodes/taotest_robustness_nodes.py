@@ -37,6 +37,10 @@ TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream
                       replaced by an object without index_list), as a ComfyUI or another pack that
                       does not fill them would (welltop-cn/ComfyUI-TeaCache#134/#136 and #82 raised
                       KeyErrors on such keys).
+TaoTestOtherPackSampler -> SAMPLER, as another pack's sampler node gives one (RES4LYF's multistage
+                      samplers call the model at the step's level and again between it and the
+                      next): a KSAMPLER whose function has a name the pack does not know, running the
+                      runtime's seeds_3 (the level, then two points before the next level).
 """
 import logging
 
@@ -243,6 +247,26 @@ class TaoTestUnwrappable(_ModelPatch):
         return (m,)
 
 
+def sample_taotest_three_stage(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    import comfy.k_diffusion.sampling
+    return comfy.k_diffusion.sampling.sample_seeds_3(model, x, sigmas, extra_args=extra_args, callback=callback,
+                                                     disable=disable)
+
+
+class TaoTestOtherPackSampler:
+    RETURN_TYPES = ("SAMPLER",)
+    FUNCTION = "get_sampler"
+    CATEGORY = "testing/taotest"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def get_sampler(self):
+        import comfy.samplers
+        return (comfy.samplers.KSAMPLER(sample_taotest_three_stage),)
+
+
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
 NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestPeerCacheKeys=TaoTestPeerCacheKeys,
                            TaoTestAttentionOverride=TaoTestAttentionOverride,
@@ -250,4 +274,4 @@ NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestP
                            TaoTestSigmas=TaoTestSigmas,
                            TaoTestSplitBatches=TaoTestSplitBatches,
                            TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
-                           TaoTestUnwrappable=TaoTestUnwrappable)
+                           TaoTestUnwrappable=TaoTestUnwrappable, TaoTestOtherPackSampler=TaoTestOtherPackSampler)
