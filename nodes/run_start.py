@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
+from ..taocache.call_pattern import CallPattern
 from ..taocache.policy import COS_GATE, NORM_GATE, SKIP_FIRST_CALL, SKIP_SECOND_CALL
 from ..taocache.planner import (WARMUP, model_calls, per_step, plan_by_trial, plan_without_profile, skips_for,
                                 usable_steps)
@@ -69,6 +70,20 @@ def level_calls(sampler) -> dict:
     return {"calls_per_step": calls, "skipped_call": skipped_call}
 
 
+# KSampler samplers whose calls follow a pattern of their own: heunpp2 calls three levels per step
+# (a planned step skips every call at its level), dpm_fast and dpm_adaptive (their functions, as
+# comfy.samplers.ksampler wraps them) choose noise levels of their own.
+OWN_PATTERN_SAMPLERS = ("heunpp2", "dpm_fast_function", "dpm_adaptive_function")
+
+
+def learns_calls(sampler) -> bool:
+    """Whether a planned run learns this sampler's calls per step from its warm-up
+    (taocache/call_pattern.py): a sampler the pack does not know to call the model more than once per
+    step (from another pack, or a newer ComfyUI), except those with a pattern of their own. For one
+    that calls once per step nothing changes."""
+    return level_calls(sampler)["calls_per_step"] == 1 and sampler_name(sampler) not in OWN_PATTERN_SAMPLERS
+
+
 def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Optional[str]]:
     """The run's schedule with the window as noise levels, and what went wrong when this model
     cannot convert percent to noise level (the run then stays uncached, saying so)."""
@@ -91,13 +106,32 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
         run.stop(problem)
         return run
     levels = level_calls(sampler)
-    calls_per_step = levels["calls_per_step"]
     run = TaoCacheRun(config, schedule, **levels)
     if (settings.profile is None and not settings.plan_without_profile) or not run.active:
         # a run that cannot skip plans nothing (its summary says why)
         run.report.note = "; ".join(filter(None, [
             settings.profile_warning and settings.profile_warning.removeprefix("TaoCache: "), settings.unused_inputs]))
         return run
+    plan, note = planned_for(settings, schedule, levels["calls_per_step"])
+    run.plan, run.report.note = plan, note
+    if learns_calls(sampler):
+        def replan(learned):
+            """The plan again for the calls per step the warm-up showed, its note in place of the
+            first one (the run's note may have grown since: the stochastic sampler warning...)."""
+            plan, again = planned_for(settings, schedule, learned.calls_per_step, learned.describe(WARMUP))
+            current = run.report.note or ""
+            run.report.note = current.replace(note, again, 1) if note in current else f"{again}; {current}"
+            return plan
+        run.learning = (CallPattern(WARMUP), replan)
+    return run
+
+
+def planned_for(settings: NodeSettings, schedule: Schedule, calls_per_step: int,
+                learned: str = "") -> tuple[set, str]:
+    """The run's plan (a profile's, or target_speedup's without one) for a sampler with this many
+    calls per step, and the summary's note on it: what was planned, from what, and why it holds fewer
+    skips than asked where it does (`learned`: how the calls per step were found, when they were)."""
+    config = settings.config
     if settings.profile is None:
         planned = plan_without_profile(schedule, target_speedup=settings.target_speedup,
                                        max_consecutive=config.max_consecutive_skips, calls_per_step=calls_per_step)
@@ -107,14 +141,13 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
                                      target_speedup=settings.target_speedup, target_error=settings.target_error,
                                      max_consecutive=config.max_consecutive_skips, calls_per_step=calls_per_step)
         source = f"profile {settings.profile_name}"
-    run.plan = set(planned.steps)
-    run.report.note = f"{source}: {planned.describe()}" + (f"; {why}" if why else "")
+    note = f"{source}: {planned.describe()}" + (f"; {learned}" if learned else "") + (f"; {why}" if why else "")
     if settings.profile_warning:
-        run.report.note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
-    log.info(f"TaoCache: {run.report.note}")
+        note += f" ({settings.profile_warning.removeprefix('TaoCache: ')})"
+    log.info(f"TaoCache: {note}")
     if settings.unused_inputs:
-        run.report.note += f"; {settings.unused_inputs}"
-    return run
+        note += f"; {settings.unused_inputs}"
+    return set(planned.steps), note
 
 
 def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str]:
@@ -144,13 +177,14 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
 
 
 def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
-    """A planned run that came out below its planned call ratio, and why: its sampler also calls the
-    model between two steps' noise levels and the pack does not know it (not in
-    REPEATED_LEVEL_SAMPLERS: a custom node's sampler), or it calls the model at noise levels of its
-    own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips whole steps, so those calls
-    compute. (heun, dpm_2 or seeds_3 call the model a known number of times per step and their plans
-    count calls: planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level
-    is skipped.)"""
+    """A planned run that came out below its planned call ratio, and why: its sampler called the
+    model between two steps' noise levels more often than its plan counted (another pack's sampler
+    whose calls per step changed after the warm-up they were learned from), or it calls the model at
+    noise levels of its own instead of the schedule's (dpm_fast, dpm_adaptive). A plan skips whole
+    steps, so those calls compute. (heun, dpm_2 or seeds_3 call the model a known number of times
+    per step, another pack's sampler as many as its warm-up showed, and their plans count calls:
+    planner.model_calls, and TaoCacheRun.skipped_call names which call at a planned level is
+    skipped.)"""
     steps = run.schedule.steps
     if not run.plan or not steps:
         return None

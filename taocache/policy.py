@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Optional, Sequence
+from typing import Callable, Hashable, Iterable, Optional, Sequence
 
 import torch
 
 from . import predictor as predictors
+from .call_pattern import SKIP_FIRST_CALL, SKIP_SECOND_CALL, CallPattern, Learned
 from .config import TaoCacheConfig
 from .history import BranchHistory
 from .report import FIRST_AT_LEVEL, NOT_PLANNED, SECOND_AT_LEVEL, CallRow, RunReport
@@ -42,13 +43,6 @@ NEW_SHAPE = "input shape changed"
 # Reasons that hold for every branch at a noise level: a follower of such a decision shows the same.
 RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
-# Which of a step's two calls a planned step skips on a sampler that calls the model twice per step
-# (`repeated`; nodes/run_start.py names the samplers): the second, where the first call's output at
-# that very level predicts it (heun), or the first, keeping the sampler's own final evaluation
-# (sa_solver_pece, where a skipped second call makes the step a plain sa_solver step; dpm_2 and the
-# other midpoint samplers, whose midpoint call is never planned). [ours]
-SKIP_SECOND_CALL = "second"
-SKIP_FIRST_CALL = "first"
 
 
 @dataclass
@@ -104,6 +98,9 @@ class TaoCacheRun:
         self.lock = threading.RLock()
         self._evaluation = _Evaluation()
         self._siblings: dict[Hashable, frozenset] = {}  # branch -> the branches of its last evaluation
+        # a planned run on a sampler the pack does not know: its calls per step, learned from the
+        # warm-up (call_pattern.py), and what plans again for them (set by the caller)
+        self.learning: Optional[tuple[CallPattern, Callable[[Learned], set]]] = None
 
     def begin_evaluation(self) -> None:
         """A new evaluation of all branches starts (its branches may come in several calls, also
@@ -165,6 +162,8 @@ class TaoCacheRun:
                 evaluation = self._evaluation
             evaluation.sigma = sigma
             position = self.schedule.position(sigma)
+            if self.learning is not None:
+                self._learn_calls(keys, position)
             shared = evaluation.decision
             if shared is None:
                 shared = evaluation.decision = self._decide(self._with_siblings(keys), sigma, position, keys, device,
@@ -191,6 +190,18 @@ class TaoCacheRun:
                     if input_shape is not None:
                         self.input_shapes[key] = input_shape
             return decision
+
+    def _learn_calls(self, keys: Sequence[Hashable], position: float) -> None:
+        """Before the first call past the warm-up: a sampler found to call the model more than once
+        per step gets a plan made for its calls (call_pattern.py)."""
+        pattern, replan = self.learning
+        learned = pattern.observe(keys, position)
+        if not pattern.finished:
+            return
+        self.learning = None
+        if learned is not None and self.plan is not None:
+            self.calls_per_step, self.repeated, self.skipped_call = learned.calls_per_step, True, learned.skipped_call
+            self.plan = replan(learned)
 
     def _with_siblings(self, keys: Sequence[Hashable]) -> list:
         """The call's keys, then the other branches that came with them last time (in a fixed

@@ -39,8 +39,13 @@ TaoTestDropOptionKeys MODEL -> MODEL. A DIFFUSION_MODEL wrapper (put it upstream
                       KeyErrors on such keys).
 TaoTestOtherPackSampler -> SAMPLER, as another pack's sampler node gives one (RES4LYF's multistage
                       samplers call the model at the step's level and again between it and the
-                      next): a KSAMPLER whose function has a name the pack does not know, running the
-                      runtime's seeds_3 (the level, then two points before the next level).
+                      next): a KSAMPLER whose function has a name the pack does not know, running
+                        three_stage     the runtime's seeds_3 (the level, then two points before
+                                        the next level)
+                        heun            the runtime's heun (each level twice, the second time by
+                                        the next step)
+                        one_then_three  euler for the first 6 steps, then seeds_3: the calls per
+                                        step change after the warm-up
 """
 import logging
 
@@ -253,18 +258,32 @@ def sample_taotest_three_stage(model, x, sigmas, extra_args=None, callback=None,
                                                      disable=disable)
 
 
+def sample_taotest_heun(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    import comfy.k_diffusion.sampling
+    return comfy.k_diffusion.sampling.sample_heun(model, x, sigmas, extra_args=extra_args, callback=callback,
+                                                  disable=disable)
+
+
+def sample_taotest_one_then_three(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    import comfy.k_diffusion.sampling as sampling
+    x = sampling.sample_euler(model, x, sigmas[:7], extra_args=extra_args, callback=callback, disable=disable)
+    return sampling.sample_seeds_3(model, x, sigmas[6:], extra_args=extra_args, callback=callback, disable=disable)
+
+
 class TaoTestOtherPackSampler:
+    FUNCTIONS = dict(three_stage=sample_taotest_three_stage, heun=sample_taotest_heun,
+                     one_then_three=sample_taotest_one_then_three)
     RETURN_TYPES = ("SAMPLER",)
     FUNCTION = "get_sampler"
     CATEGORY = "testing/taotest"
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {}}
+        return {"required": {"calls": (list(cls.FUNCTIONS),)}}
 
-    def get_sampler(self):
+    def get_sampler(self, calls):
         import comfy.samplers
-        return (comfy.samplers.KSAMPLER(sample_taotest_three_stage),)
+        return (comfy.samplers.KSAMPLER(self.FUNCTIONS[calls]),)
 
 
 # dict(...), not a {...} literal: ComfyUI-Manager's scanner would list literal mappings as the pack's nodes.
