@@ -53,9 +53,9 @@ INTERNALS = (
     Internal("the sampler's sampler_function.__name__ and extra_options (KSAMPLER; the keyword options a "
              "custom-sampler node gives it: use_pece, r, eta, s_noise)",
              "which of a step's calls a plan skips (nodes/run_start.py level_calls) and whether the sampler adds noise",
-             "a sampler without them is taken as one call per step and not stochastic: a plan that falls short "
-             "says what it reached, and no stochastic warning is shown (both read with getattr, unchanged from "
-             "0.3.75 to 0.38.1)",
+             "a sampler without them is taken as another pack's: a planned run learns its calls per step from "
+             "the warm-up (taocache/call_pattern.py), and no stochastic warning is shown (both read with "
+             "getattr, unchanged from 0.3.75 to 0.38.1)",
              symbols=("comfy.samplers.KSAMPLER", "comfy.samplers.ksampler",)),
     Internal("transformer_options 'sigmas', 'uuids', 'cond_or_uncond'",
              "the noise level of a model call and one history per conditioning branch",

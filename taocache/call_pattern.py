@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Hashable, Optional
 
+from .planner import per_step
+
 # Which of a step's calls a planned step skips on a sampler that calls the model more than once per
 # step: the second at a level, where the first call's output at that very level predicts it (heun), or
 # the first, keeping the sampler's own later evaluations (sa_solver_pece, where a skipped second call
@@ -42,8 +44,7 @@ class Learned:
     seen: int  # calls of the branch before the first step past the warm-up
 
     def describe(self, steps: int) -> str:
-        times = {2: "twice", 3: "three times"}.get(self.calls_per_step, f"{self.calls_per_step} times")
-        return (f"this sampler called the model {times} per step in its first {steps} steps ({self.seen} calls), so "
+        return (f"this sampler called the model {per_step(self.calls_per_step)} per step in its first {steps} steps ({self.seen} calls), so "
                 f"the plan counts calls and skips the {self.skipped_call} call at a planned step")
 
 

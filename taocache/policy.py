@@ -44,7 +44,6 @@ NEW_SHAPE = "input shape changed"
 RUN_WIDE = (DISABLED, OUTSIDE, LAST_STEP, NOT_PLANNED)
 
 
-
 @dataclass
 class Decision:
     skip: bool
