@@ -318,5 +318,6 @@ class TaoCacheRun:
             self.error_spent.clear()
             self.input_shapes.clear()
             self._siblings.clear()
+            self.learning = None  # its re-plan refers back to this run
             self.report.rows.sort(key=lambda row: row.position)
             return self.report
