@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 
 from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, TaoCacheConfig, TaoCacheRun, identity
 from ..taocache import placement as placements
-from ..taocache.planner import plan
+from ..taocache.call_pattern import CallPattern
+from ..taocache.planner import WARMUP, plan
 from ..taocache.repeats import RepeatedEvaluations, is_repeat
 from . import compat, profiles, run_start
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
@@ -166,6 +167,7 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
     config = TaoCacheConfig(start_percent=0.0, end_percent=1.0, max_consecutive_skips=TRIAL_MAX_CONSECUTIVE)
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     levels = run_start.level_calls(sampler)
+    learns = run_start.learns_calls(sampler)  # another pack's sampler: the first trial learns its calls per step
     wanted = [(t, p) for t in settings.trial_speedups for p in placements.PLACEMENTS]
     trials, measured = [], {}
     reference = reference.float()
@@ -177,8 +179,11 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             source = placements.trial_source(profile, placement)
             if source is None:
                 continue
-            planned = plan(source, schedule, mode="speedup", target_speedup=target,
-                           max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, calls_per_step=levels["calls_per_step"])
+            def planned_for(calls_per_step):
+                return plan(source, schedule, mode="speedup", target_speedup=target,
+                            max_consecutive=TRIAL_MAX_CONSECUTIVE, placement=placement, calls_per_step=calls_per_step)
+
+            planned = planned_for(levels["calls_per_step"])
             if not planned.steps:
                 continue
             if planned.steps not in measured:
@@ -186,11 +191,16 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
                                                            f"{placement} at {target:g}x")
                 if entry_conds is not None:
                     executor.class_obj.conds = _copy_conds(entry_conds)
-                live = LiveRun(NodeSettings(config=config), TaoCacheRun(config, schedule, plan=set(planned.steps),
-                                                                        **levels))
+                run = TaoCacheRun(config, schedule, plan=set(planned.steps), **levels)
+                if learns:
+                    run.learning = (CallPattern(WARMUP), lambda learned: set(planned_for(learned.calls_per_step).steps))
+                live = LiveRun(NodeSettings(config=config), run)
                 output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
                 report = live.run.report
                 error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
+                if learns:  # the later trials plan for the calls this one found
+                    learns, levels = False, {"calls_per_step": run.calls_per_step, "skipped_call": run.skipped_call}
+                    planned = replace(planned, steps=frozenset(run.plan))
                 measured[planned.steps] = (report.total / max(report.computed, 1), error)
             speedup, error = measured[planned.steps]
             trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error, run_index))

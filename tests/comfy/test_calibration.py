@@ -264,6 +264,33 @@ def test_a_profile_calibrated_on_a_sampler_that_calls_each_level_twice_plans_in_
     assert "opens it" not in notes[1.8] and "cannot reach" not in notes[1.5]
 
 
+def test_calibration_trials_on_a_sampler_the_pack_does_not_know_learn_its_calls(comfy_inprocess, comfy_base):
+    """Another pack's sampler (seeds_3's calls under a name the pack does not know): the first
+    placement trial learns its calls per step from the warm-up (taocache/call_pattern.py) and the
+    trials plan for them, so the profile holds the trials seeds_3 itself gets, speedups and errors."""
+    from test_robustness_samplers import custom_sampler_graph
+    trials = {}
+    for label, sampler in (("other", {"class_type": "TaoTestOtherPackSampler", "inputs": {"calls": "three_stage"}}),
+                           ("seeds_3", {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "seeds_3"}})):
+        name = f"tiny_wan_{label}_pack_trials"
+        profile_file(comfy_base, name).unlink(missing_ok=True)
+        for seed in (20, 21):
+            built = custom_sampler_graph(lambda model: {"class_type": "BasicScheduler", "inputs": {
+                "model": model, "scheduler": "simple", "steps": 20, "denoise": 1.0}}, steps=20,
+                insert=[("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.2"})])
+            built.prompt["60"]["inputs"]["noise_seed"] = seed
+            built.prompt["62"] = sampler
+            assert comfy_inprocess.run(built).raise_for_status().calls[0] == 58
+        trials[label] = json.loads(profile_file(comfy_base, name).read_text())["trials"]
+    assert len(trials["other"]) == len(trials["seeds_3"]) == 4 + 6
+    for mine, known in zip(trials["other"], trials["seeds_3"]):
+        assert (mine["placement"], mine["speedup"]) == (known["placement"], known["speedup"])
+        assert mine["error"] == pytest.approx(known["error"], rel=1e-6)
+    # 10 of 58 calls skipped (1.21x in calls; planning for one call per step would skip 4 levels: 1.07x), but by
+    # early alternate, whose alternating early steps hold fewer levels
+    assert {round(58 / t["speedup"]) for t in trials["other"] if t["placement"] != "early alternate"} == {48}
+
+
 def test_a_workflow_naming_a_profile_this_machine_lacks_runs_online_and_says_so(comfy_inprocess):
     """A workflow shared with its profile name, opened where that file does not exist: ComfyUI's own
     check ("Value not in list") would reject the whole prompt; TaoCache.validate_inputs takes the
