@@ -27,6 +27,7 @@ from ..taocache import placement as placements
 from ..taocache.call_pattern import CallPattern
 from ..taocache.planner import WARMUP, plan
 from ..taocache.repeats import RepeatedEvaluations, is_repeat
+from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
 from . import compat, profiles, run_start
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
                        calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
@@ -60,6 +61,7 @@ class LiveCalibration:
         self.repeats = RepeatedEvaluations()
         self.message = ""
         self.diffusion_model_seen = False  # the forward reaches the DIFFUSION_MODEL wrapper point
+        self.unmeasurable = ""  # why a model output could not be recorded, for the "nothing measurable" message
 
 
 def calibration_calc_cond_batch_wrapper(executor, *args, **kwargs):
@@ -76,8 +78,12 @@ def calibration_diffusion_model_wrapper(executor, *args, **kwargs):
     if live is None:
         return output
     live.diffusion_model_seen = True
-    if isinstance(output, torch.Tensor):
-        _record_calibration(live, options, output)
+    try:  # one tensor, or a packed multi-stream model's list ([video, audio] on LTX-2 audio-video)
+        tensors, _ = split_streams(output, "model output")
+    except StreamError as error:
+        live.unmeasurable = f"cannot key this model's output: {error}"
+        return output
+    _record_calibration(live, options, tensors)
     return output
 
 
@@ -90,23 +96,30 @@ def calibration_apply_model_wrapper(executor, *args, **kwargs):
     if live is None or live.diffusion_model_seen or not isinstance(output, torch.Tensor):
         return output
     to_noise, _ = noise_conversions(args[0], args[1])
-    _record_calibration(live, options, to_noise(output))
+    _record_calibration(live, options, [to_noise(output)])
     return output
 
 
 @torch.compiler.disable
-def _record_calibration(live: LiveCalibration, options: dict, output: torch.Tensor) -> None:
-    keys = branch_keys(options, output.shape[0])
+def _record_calibration(live: LiveCalibration, options: dict, tensors: list) -> None:
+    """One sample per branch and stream. Each stream of a packed multi-stream model keeps its own
+    history, as in a cached run, and is a branch of its own in the profile ("cond stream 1"), so a
+    plan weighs its predictor error as much as the first stream's."""
+    keys = branch_keys(options, batch_size(tensors))
     sigma = current_sigma(options)
     if keys is None or sigma is None:
         return
     keys = live.repeats.keys(keys, sigma)
     labels = options.get("cond_or_uncond") or list(range(len(keys)))
     suffix = " (blocks replaced)" if replaced_blocks(options) else ""  # e.g. Skip Layer Guidance's call
+    names = [BRANCH_NAMES.get(label, str(label)) for label in labels]
+    if len(tensors) > 1:
+        names = [f"{name} stream {s}" for s in range(len(tensors)) for name in names]
     position = live.schedule.position(sigma)
     with live.lock:
-        for key, label, chunk in zip(keys, labels, output.chunk(len(keys), dim=0)):
-            name = BRANCH_NAMES.get(label, str(label)) + suffix + (f" (again {key[2]})" if is_repeat(key) else "")
+        for key, name, chunk in zip(stream_keys(keys, len(tensors)), names, chunks_by_stream(tensors, len(keys))):
+            branch = key[0] if len(tensors) > 1 else key
+            name += suffix + (f" (again {branch[2]})" if is_repeat(branch) else "")
             live.recorder.observe(key, name, sigma, position, chunk)
 
 
@@ -124,7 +137,7 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
     def end(finished: bool) -> None:
         samples = live.recorder.close()
         if finished:
-            ok, message = _save_calibration(settings, samples, metadata)
+            ok, message = _save_calibration(settings, samples, metadata, live.unmeasurable)
             saved.append(ok)
         else:
             message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
@@ -229,11 +242,12 @@ def _save_trials(settings: CalibrationSettings, trials: list, saved_message: str
             + (", ".join(best) or "none reached its speedup") + ")")
 
 
-def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict) -> str:
+def _save_calibration(settings: CalibrationSettings, samples: list, metadata: dict, unmeasurable: str = ""):
+    """(saved, message). `unmeasurable`: why some model output could not be recorded, if one could not."""
     if not any(s["error"] is not None for s in samples):
-        return False, (f"TaoCache Calibrate: nothing measurable in this run (fewer than 3 model calls per branch, or a "
-                f"model output that is not one tensor, as a packed multi-stream model's); profile "
-                f"{settings.profile_name} unchanged")
+        why = unmeasurable or "fewer than 3 model calls per branch"
+        return False, (f"TaoCache Calibrate: nothing measurable in this run ({why}); profile "
+                       f"{settings.profile_name} unchanged")
     profile = Profile()
     remarks = []
     if os.path.exists(settings.path):

@@ -22,7 +22,7 @@ import torch
 
 from ..taocache import Profile, TaoCacheConfig, TaoCacheRun
 from ..taocache.repeats import RepeatedEvaluations, state_of
-from ..taocache.streams import StreamError, batch_size, split_streams
+from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
 from . import compat, other_caches, run_reports, run_start
 
 log = logging.getLogger("TaoCache")
@@ -166,13 +166,6 @@ def current_sigma(options: dict) -> Optional[float]:
     return float(torch.as_tensor(sigmas).max())
 
 
-def _stream_keys(keys: list, streams: int) -> list:
-    """One history key per branch and stream; a single stream keeps the plain branch keys."""
-    if streams == 1:
-        return keys
-    return [(key, "stream", s) for s in range(streams) for key in keys]
-
-
 def _cached_call(options: dict, model_input, compute, hook: str, to_noise=None, from_noise=None):
     """Skip (predict every branch and stream) or compute (and record them) one model call.
 
@@ -233,12 +226,12 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
             live.guidance_calls += 1
     # a skip needs computed history, and recording it sets the output form
     output_form = live.output_forms.get(form, form)
-    stream_keys = _stream_keys(keys, output_form.count)
+    keys_per_stream = stream_keys(keys, output_form.count)
     input_shape = tuple(tuple(stream.shape[1:]) for stream in streams)  # per batch entry: batch is the keys
-    decision = run.decide(stream_keys, sigma, streams[0].device, input_shape)
+    decision = run.decide(keys_per_stream, sigma, streams[0].device, input_shape)
     if not decision.skip:
         return None, (live, decision, keys, form, batch)
-    predictions = run.predict(decision, stream_keys)
+    predictions = run.predict(decision, keys_per_stream)
     per_stream = [torch.cat(predictions[s * len(keys):(s + 1) * len(keys)], dim=0) for s in range(output_form.count)]
     if from_noise:
         per_stream = [from_noise(per_stream[0])]
@@ -253,7 +246,7 @@ def _record_call(pending, output, to_noise=None) -> None:
     tensors: list = []
     if keys and run.active:
         try:
-            tensors, output_form = split_streams(output)
+            tensors, output_form = split_streams(output, "model output")
         except StreamError as error:
             live.stop(f"cannot key this model's output: {error}")
         else:
@@ -265,8 +258,7 @@ def _record_call(pending, output, to_noise=None) -> None:
     if tensors:
         if to_noise:
             tensors = [to_noise(tensors[0])]
-        chunks = [chunk for tensor in tensors for chunk in tensor.chunk(len(keys), dim=0)]
-        run.record(decision, _stream_keys(keys, len(tensors)), chunks)
+        run.record(decision, stream_keys(keys, len(tensors)), chunks_by_stream(tensors, len(keys)))
     else:  # no history (caching off, or nothing to key), but the call still counts as computed
         run.record(decision, [], [])
     live.log_row(decision)

@@ -35,27 +35,40 @@ class Form:
 TENSOR = Form("tensor", 1)
 
 
-def split_streams(value) -> tuple[list[torch.Tensor], Form]:
+def split_streams(value, what: str = "model input") -> tuple[list[torch.Tensor], Form]:
     """The tensors of `value` (a tensor, or a flat list/tuple of tensors sharing the batch size on
     dim 0) and its form. Raises StreamError for anything else (nested lists, non-tensors, empty
-    lists, streams with different batch sizes, zero-dimensional tensors)."""
+    lists, streams with different batch sizes, zero-dimensional tensors), naming `value` as `what`."""
     if isinstance(value, torch.Tensor):
         if value.ndim == 0:
-            raise StreamError("the model input is a 0-dimensional tensor (no batch dimension)")
+            raise StreamError(f"the {what} is a 0-dimensional tensor (no batch dimension)")
         return [value], TENSOR
     if not isinstance(value, (list, tuple)):
-        raise StreamError(f"the model input is a {type(value).__name__}, not a tensor or a list of tensors")
+        raise StreamError(f"the {what} is a {type(value).__name__}, not a tensor or a list of tensors")
     if not value:
-        raise StreamError("the model input is an empty list")
+        raise StreamError(f"the {what} is an empty list")
     for i, item in enumerate(value):
         if not isinstance(item, torch.Tensor):
-            raise StreamError(f"stream {i} of the model input is a {type(item).__name__}, not a tensor")
+            raise StreamError(f"stream {i} of the {what} is a {type(item).__name__}, not a tensor")
         if item.ndim == 0:
-            raise StreamError(f"stream {i} of the model input has no batch dimension")
+            raise StreamError(f"stream {i} of the {what} has no batch dimension")
     batches = [int(item.shape[0]) for item in value]
     if len(set(batches)) != 1:
-        raise StreamError(f"the streams of the model input have different batch sizes {batches}")
+        raise StreamError(f"the streams of the {what} have different batch sizes {batches}")
     return list(value), Form("list" if isinstance(value, list) else "tuple", len(value))
+
+
+def stream_keys(keys: list, streams: int) -> list:
+    """One history key per branch and stream, stream by stream (the order `chunks_by_stream` gives);
+    a single stream keeps the plain branch keys."""
+    if streams == 1:
+        return keys
+    return [(key, "stream", s) for s in range(streams) for key in keys]
+
+
+def chunks_by_stream(tensors: Sequence[torch.Tensor], branches: int) -> list[torch.Tensor]:
+    """Each stream's batch cut into its branches, stream by stream (the order of `stream_keys`)."""
+    return [chunk for tensor in tensors for chunk in tensor.chunk(branches, dim=0)]
 
 
 def batch_size(tensors: Sequence[torch.Tensor]) -> int:

@@ -13,9 +13,12 @@ docstring there names the function it mirrors), with TaoCache running through th
   runtime's sample_seeds_2 with r=1, whose second call of a step lands on the next step's noise level
   through logSNR, a hair off it.
 """
+import json
+
 import pytest
 import torch
 
+from taocache import CalibrationRecorder, Schedule, TaoCacheConfig
 from robustness_helpers import PERMISSIVE, check_result, check_run, graph, one_torch_thread, reports, skipped_steps, taocache
 
 assert one_torch_thread  # fixture, imported to be found here
@@ -99,6 +102,67 @@ def test_streams_the_pack_cannot_key_turn_caching_off_with_a_message(comfy_inpro
     assert "different batch sizes" in report["summary"] and "cannot key" in report["summary"]
     assert any("caching off for the rest of this run" in line for line in result.log_lines)
     assert any("cannot key" in text for text in result.texts_for(built.inserted[1]))
+
+
+def calibrate_streams(comfy_inprocess, layout, name, seed, trial_speedups=""):
+    """TaoCache Calibrate between the outer and inner stream wrappers: it sees the model's list."""
+    calibrate = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": trial_speedups})
+    built = graph(steps=STEPS, cfg=5.0, seed=seed, insert=[streams(layout, "outer"), calibrate, streams(layout, "inner")])
+    calls = audio_calls(comfy_inprocess)
+    calls.clear()
+    result = comfy_inprocess.run(built).raise_for_status()
+    return result, list(calls), result.texts_for(built.inserted[1])
+
+
+def test_packed_streams_calibrate_each_stream_and_plan_from_the_profile(comfy_inprocess, comfy_base):
+    """TaoCache Calibrate on [video, audio]: every stream of every branch is recorded with its own
+    history, as a cached run keeps it ("cond stream 1": cond's audio), and its samples are the
+    fixed-point predictor's one-step errors on that stream's outputs (recomputed here from the audio
+    the outer wrapper saw); placement trials run; a TaoCache node then plans from the profile and
+    reaches its target on the same streams."""
+    name = "tiny_packed_streams"
+    path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+    path.unlink(missing_ok=True)
+    first, first_audio, _ = calibrate_streams(comfy_inprocess, "video_audio", name, seed=31)
+    assert first.calls[0] == STEPS
+    run = json.loads(path.read_text())["runs"][0]
+    by_branch: dict = {}
+    for sample in run["samples"]:
+        by_branch.setdefault(sample["branch"], []).append(sample)
+    assert sorted(by_branch) == ["cond stream 0", "cond stream 1", "uncond stream 0", "uncond stream 1"]
+    assert all(len(samples) == STEPS for samples in by_branch.values())
+
+    schedule = Schedule(run["metadata"]["sigmas"], float("inf"), float("-inf"))
+    recorder = CalibrationRecorder(q_max=TaoCacheConfig().q_max)
+    for call in first_audio[:STEPS]:  # the full run's calls (the trials come after)
+        for position, chunk in enumerate(call["audio"].chunk(2, dim=0)):
+            recorder.observe(position, "audio", call["sigma"], schedule.position(call["sigma"]), chunk)
+    expected = sorted(s["error"] for s in recorder.close() if s["error"] is not None)
+    audio = sorted(s["error"] for b in ("cond stream 1", "uncond stream 1") for s in by_branch[b] if s["error"] is not None)
+    video = sorted(s["error"] for b in ("cond stream 0", "uncond stream 0") for s in by_branch[b] if s["error"] is not None)
+    assert len(expected) == 2 * (STEPS - 3) and audio == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    assert video != pytest.approx(audio, rel=1e-2), "the video stream has its own samples"
+
+    second, _, texts = calibrate_streams(comfy_inprocess, "video_audio", name, seed=32, trial_speedups="1.5")
+    assert any("now holds 2 run(s)" in t and "placement trials added" in t for t in texts), texts
+    data = json.loads(path.read_text())
+    assert {t["run"] for t in data["trials"]} == {1} and all(0 < t["error"] < 1 for t in data["trials"])
+
+    node = taocache(profile=f"{name}.json", target_speedup=1.5, start_percent=0.0, end_percent=1.0,
+                    max_consecutive_skips=2)
+    result, _ = run_streams(comfy_inprocess, "video_audio", node)
+    (report,) = check_result(result, min_skipped=1)
+    assert report["total"] / report["computed"] >= 1.45 and "chosen by trial" in result.log_text
+
+
+def test_packed_streams_the_calibration_cannot_key_say_why_and_write_nothing(comfy_inprocess, comfy_base):
+    name = "tiny_unkeyable_streams"
+    path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+    path.unlink(missing_ok=True)
+    result, _, texts = calibrate_streams(comfy_inprocess, "mismatched_batch", name, seed=31)
+    assert result.calls[0] == STEPS and not path.exists()
+    assert any("nothing measurable in this run (cannot key this model's output: the streams of the model output "
+               "have different batch sizes [2, 1])" in t for t in texts), texts
 
 
 def two_devices(comfy_inprocess, threads, tao):

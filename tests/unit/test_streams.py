@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from taocache.streams import TENSOR, Form, StreamError, split_streams
+from taocache.streams import TENSOR, Form, StreamError, chunks_by_stream, split_streams, stream_keys
 
 
 def test_a_tensor_is_one_stream():
@@ -40,3 +40,18 @@ def test_what_cannot_be_keyed_is_refused_with_the_reason(value, why):
 def test_packing_the_wrong_number_of_streams_is_refused():
     with pytest.raises(StreamError):
         Form("list", 2).pack([torch.zeros(1)])
+
+
+def test_an_output_is_named_as_an_output_in_the_reason():
+    with pytest.raises(StreamError, match=r"the streams of the model output have different batch sizes \[2, 1\]"):
+        split_streams([torch.zeros(2, 3), torch.zeros(1, 3)], "model output")
+
+
+def test_each_branch_of_each_stream_gets_its_key_and_its_chunk_in_the_same_order():
+    video = torch.arange(4.0).reshape(2, 2)  # batch of two branches
+    audio = 10 + torch.arange(2.0).reshape(2, 1)
+    keys = stream_keys(["c", "u"], 2)
+    chunks = chunks_by_stream([video, audio], 2)
+    assert keys == [("c", "stream", 0), ("u", "stream", 0), ("c", "stream", 1), ("u", "stream", 1)]
+    assert [chunk.flatten().tolist() for chunk in chunks] == [[0.0, 1.0], [2.0, 3.0], [10.0], [11.0]]
+    assert stream_keys(["c", "u"], 1) == ["c", "u"], "a single stream keeps the plain branch keys"
