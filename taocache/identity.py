@@ -19,21 +19,24 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-IDENTITY_VERSION = 2
+IDENTITY_VERSION = 3
 # Loader config keys (ComfyUI's model_config.unet_config) that make up an architecture. Wan: dim,
 # num_layers, in_dim, out_dim, patch_size, model_type; HunyuanVideo-like DiTs, Flux, Chroma, SD3:
 # hidden_size, depth, depth_single_blocks, in_channels, out_channels, patch_size; Qwen-Image:
 # num_layers, in_channels. vace_image_input: the newest ComfyUI's model_detection (Comfy-Org/ComfyUI)
 # marks a VACE checkpoint that also has an image embedding (ID-V2V) with it; everything else recorded
-# here is the same as plain VACE's. A key absent from both sides compares equal, so adding one that
-# older models lack refuses no older profile.
+# here is the same as plain VACE's. LTX-Video and LTX-2 (LTXV, LTXAV): num_layers, and their width as
+# attention_head_dim (attn2.to_k rows // 32) and cross_attention_dim (its columns), which is all their
+# detection reads from the weights (0.3.75 and 0.38.1 alike). A key absent from both sides compares
+# equal, so adding one that older models lack refuses no older profile.
 ARCHITECTURE_KEYS = ("model_type", "dim", "hidden_size", "num_layers", "depth", "depth_single_blocks",
                      "in_dim", "out_dim", "in_channels", "out_channels", "patch_size", "vace_image_input",
-                     "n_layers", "guidance_embed")
+                     "n_layers", "guidance_embed", "attention_head_dim", "cross_attention_dim")
 # Keys recorded from an identity version on: a profile of an older version did not record them, so
 # they are not compared (a note says so). n_layers: the depth of Lumina2 and Z-Image (their width is
-# "dim"); guidance_embed: Flux dev (guidance-distilled) against Flux schnell, which share every width.
-KEYS_SINCE = {"n_layers": 2, "guidance_embed": 2}
+# "dim"); guidance_embed: Flux dev (guidance-distilled) against Flux schnell, which share every width;
+# attention_head_dim, cross_attention_dim: LTXV and LTXAV of one depth and another width.
+KEYS_SINCE = {"n_layers": 2, "guidance_embed": 2, "attention_head_dim": 3, "cross_attention_dim": 3}
 # What profiles made before the identity check recorded under "model_config".
 LEGACY_KEYS = ("dim", "num_layers", "in_dim", "out_dim", "model_type", "hidden_size", "depth")
 

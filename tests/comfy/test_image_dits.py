@@ -99,7 +99,7 @@ def test_calibration_on_an_image_dit_plans_its_skips_and_is_refused_on_another_f
         assert result.raise_for_status().calls[0] == 30, "the calibration run computes every step"
     data = json.loads(profile_path(comfy_base, name).read_text())
     meta = data["metadata"]
-    assert meta["runs"] == 2 and meta["identity"] == 2 and meta["model_config"]
+    assert meta["runs"] == 2 and meta["identity"] == 3 and meta["model_config"]
     assert sum(s["error"] is not None for run in data["runs"] for s in run["samples"]) >= 40
     trials = [t for t in data["trials"] if t["run"] == 1]
     assert trials and all(t["speedup"] >= 1.47 and 0 < t["error"] < 1 for t in trials), data["trials"]

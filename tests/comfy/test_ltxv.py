@@ -83,3 +83,26 @@ def test_a_kept_region_comes_out_unchanged_also_when_skipping(comfy_inprocess, o
         assert torch.equal(cached.latent, plain.latent) and report["skipped"] == 0
     else:
         assert report["skipped"] >= 6 and not torch.equal(cached.latent, plain.latent)
+
+
+WIDE_LTXV = "taotest_ltxv_wide.safetensors"  # the tiny LTXV's depth, twice its width
+
+
+def test_a_profile_of_one_ltxv_width_is_refused_on_another_of_the_same_depth(comfy_inprocess, comfy_base):
+    """LTXV and LTX-2 detection reads depth and width from the weights (num_layers; attention_head_dim
+    and cross_attention_dim, from attn2.to_k): a profile calibrated on one width names both
+    architectures on the other and the run goes on online."""
+    from safetensors.torch import save_file
+    tensors = harness.make_tiny_models.ltxv_state_dict(head_dim=8, seed=6)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(comfy_base.models_dir / WIDE_LTXV))
+    name = "taotest_ltxv_narrow"
+    (comfy_base.path / "models" / "taocache_profiles" / f"{name}.json").unlink(missing_ok=True)
+    run(comfy_inprocess, steps=20, seed=11, insert=[("TaoCacheCalibrate", {"profile_name": name})])
+    built = harness.ltxv_graph(steps=20, model=WIDE_LTXV, insert=[taocache(profile=f"{name}.json", target_speedup=1.5)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    texts = result.texts_for(built.inserted[0])
+    assert any("was calibrated on another architecture, LTXV (num_layers 1, attention_head_dim 4, "
+               "cross_attention_dim 128); this model is LTXV (num_layers 1, attention_head_dim 8, cross_attention_dim "
+               "256) (differs in attention_head_dim, cross_attention_dim); running online" in t for t in texts), texts
+    same = comfy_inprocess.run(harness.ltxv_graph(steps=20, insert=[taocache(profile=f"{name}.json", target_speedup=1.5)]))
+    assert f"profile {name}.json: speedup mode, target 1.50x" in same.raise_for_status().log_text

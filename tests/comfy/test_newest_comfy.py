@@ -104,10 +104,13 @@ def test_streams_the_pack_cannot_key_turn_caching_off_with_a_message(comfy_inpro
     assert any("cannot key" in text for text in result.texts_for(built.inserted[1]))
 
 
-def calibrate_streams(comfy_inprocess, layout, name, seed, trial_speedups=""):
+def calibrate_streams(comfy_inprocess, layout, name, seed, trial_speedups="", split_batches=False):
     """TaoCache Calibrate between the outer and inner stream wrappers: it sees the model's list."""
     calibrate = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": trial_speedups})
-    built = graph(steps=STEPS, cfg=5.0, seed=seed, insert=[streams(layout, "outer"), calibrate, streams(layout, "inner")])
+    insert = [streams(layout, "outer"), calibrate, streams(layout, "inner")]
+    if split_batches:  # one conditioning per call (batch 1), as MiniMax H3 runs
+        insert.append(("TaoTestSplitBatches", {}))
+    built = graph(steps=STEPS, cfg=5.0, seed=seed, insert=insert)
     calls = audio_calls(comfy_inprocess)
     calls.clear()
     result = comfy_inprocess.run(built).raise_for_status()
@@ -153,6 +156,20 @@ def test_packed_streams_calibrate_each_stream_and_plan_from_the_profile(comfy_in
     result, _ = run_streams(comfy_inprocess, "video_audio", node)
     (report,) = check_result(result, min_skipped=1)
     assert report["total"] / report["computed"] >= 1.45 and "chosen by trial" in result.log_text
+
+
+def test_packed_streams_one_conditioning_per_call_calibrate_each_branch_and_stream(comfy_inprocess, comfy_base):
+    """MiniMax H3 runs cond and uncond as two calls of batch 1: the same four branches, each sampled once per step."""
+    name = "tiny_packed_streams_split"
+    path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+    path.unlink(missing_ok=True)
+    result, _, texts = calibrate_streams(comfy_inprocess, "video_audio", name, seed=31, split_batches=True)
+    assert result.calls[0] == 2 * STEPS and any("now holds 1 run(s)" in t for t in texts), texts
+    samples = json.loads(path.read_text())["runs"][0]["samples"]
+    counts: dict = {}
+    for sample in samples:
+        counts[sample["branch"]] = counts.get(sample["branch"], 0) + (sample["error"] is not None)
+    assert counts == {name: STEPS - 3 for name in ("cond stream 0", "cond stream 1", "uncond stream 0", "uncond stream 1")}
 
 
 def test_packed_streams_the_calibration_cannot_key_say_why_and_write_nothing(comfy_inprocess, comfy_base):

@@ -74,7 +74,7 @@ def test_calibration_records_architecture_shift_and_weight_patches(small_profile
     assert meta["model_class"] == "WAN21" and meta["runs"] == 2
     assert meta["model_config"] == {"model_type": "t2v", "dim": 128, "num_layers": 2, "in_dim": 16, "out_dim": 16,
                                     "patch_size": [1, 2, 2]}
-    assert meta["shift"] == 8.0 and meta["weight_patches"] == 0 and meta["identity"] == 2
+    assert meta["shift"] == 8.0 and meta["weight_patches"] == 0 and meta["identity"] == 3
 
 
 def test_same_model_uses_the_profile_without_a_warning(small_profile, comfy_inprocess):

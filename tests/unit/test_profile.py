@@ -245,6 +245,28 @@ def test_a_flux_dev_profile_is_refused_on_flux_schnell():
     assert not fit.usable and "differs in guidance_embed" in fit.refusal
 
 
+# LTX-Video and LTX-2 as ComfyUI's model_detection derives them from the weights: depth, and width as
+# attn2.to_k's rows // 32 and columns (the same in 0.3.75 and 0.38.1).
+LTXAV = {"image_model": "ltxav", "num_layers": 48, "attention_head_dim": 128, "cross_attention_dim": 4096,
+         "use_keyframes_abs_pos_embedding": False}
+
+
+def test_an_ltx_profile_is_refused_on_an_ltx_model_of_another_width_and_the_same_depth():
+    fit = identity.compare(through_json(wan(LTXAV, model_class="LTXAV")),
+                           wan(dict(LTXAV, attention_head_dim=64, cross_attention_dim=2048), model_class="LTXAV"))
+    assert not fit.usable and "differs in attention_head_dim, cross_attention_dim" in fit.refusal
+
+
+def test_a_version_2_profile_did_not_record_the_ltx_width_and_loads_with_a_note():
+    old = through_json(wan(LTXAV, model_class="LTXAV"))
+    old["identity"] = 2
+    for key in ("attention_head_dim", "cross_attention_dim"):
+        del old["model_config"][key]
+    fit = identity.compare(old, wan(LTXAV, model_class="LTXAV"))
+    assert fit.usable and fit.notes == ["made before profiles recorded attention_head_dim, cross_attention_dim: "
+                                        "not checked (recalibrate to record it)"]
+
+
 def test_keys_recorded_since_a_later_identity_version_are_not_checked_on_an_older_profile():
     """A version-1 profile did not record n_layers or guidance_embed: it keeps loading, with a note."""
     old = through_json(wan(FLUX_DEV, model_class="Flux"))
