@@ -25,18 +25,22 @@ IDENTITY_VERSION = 3
 # hidden_size, depth, depth_single_blocks, in_channels, out_channels, patch_size; Qwen-Image:
 # num_layers, in_channels. vace_image_input: the newest ComfyUI's model_detection (Comfy-Org/ComfyUI)
 # marks a VACE checkpoint that also has an image embedding (ID-V2V) with it; everything else recorded
-# here is the same as plain VACE's. LTX-Video and LTX-2 (LTXV, LTXAV): num_layers, and their width as
-# attention_head_dim (attn2.to_k rows // 32) and cross_attention_dim (its columns), which is all their
-# detection reads from the weights (0.3.75 and 0.38.1 alike). A key absent from both sides compares
-# equal, so adding one that older models lack refuses no older profile.
+# here is the same as plain VACE's. From identity version 3, the depth and width keys that the newest
+# detection (0.38.1) reads from the weights of families the keys above miss: LTX-Video and LTX-2
+# (LTXV, LTXAV): attention_head_dim (attn2.to_k rows // 32) and cross_attention_dim (its columns);
+# Cosmos and Cosmos Predict2 / Anima: model_channels, num_blocks; Kandinsky 5 and 6: model_dim,
+# num_visual_blocks, num_text_blocks; Krea 2: features, layers; CogVideoX, Lens, Qwen-Image 2.1 and
+# MiniMax H3, whose width is their head count: num_attention_heads. A key absent from both sides
+# compares equal, so adding one that older models lack refuses no older profile.
+SINCE_3 = ("attention_head_dim", "cross_attention_dim", "model_channels", "num_blocks", "model_dim",
+           "num_visual_blocks", "num_text_blocks", "features", "layers", "num_attention_heads")
 ARCHITECTURE_KEYS = ("model_type", "dim", "hidden_size", "num_layers", "depth", "depth_single_blocks",
                      "in_dim", "out_dim", "in_channels", "out_channels", "patch_size", "vace_image_input",
-                     "n_layers", "guidance_embed", "attention_head_dim", "cross_attention_dim")
+                     "n_layers", "guidance_embed") + SINCE_3
 # Keys recorded from an identity version on: a profile of an older version did not record them, so
 # they are not compared (a note says so). n_layers: the depth of Lumina2 and Z-Image (their width is
-# "dim"); guidance_embed: Flux dev (guidance-distilled) against Flux schnell, which share every width;
-# attention_head_dim, cross_attention_dim: LTXV and LTXAV of one depth and another width.
-KEYS_SINCE = {"n_layers": 2, "guidance_embed": 2, "attention_head_dim": 3, "cross_attention_dim": 3}
+# "dim"); guidance_embed: Flux dev (guidance-distilled) against Flux schnell, which share every width.
+KEYS_SINCE = {"n_layers": 2, "guidance_embed": 2, **{key: 3 for key in SINCE_3}}
 # What profiles made before the identity check recorded under "model_config".
 LEGACY_KEYS = ("dim", "num_layers", "in_dim", "out_dim", "model_type", "hidden_size", "depth")
 

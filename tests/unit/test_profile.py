@@ -257,6 +257,28 @@ def test_an_ltx_profile_is_refused_on_an_ltx_model_of_another_width_and_the_same
     assert not fit.usable and "differs in attention_head_dim, cross_attention_dim" in fit.refusal
 
 
+# Other families whose size only keys of version 3 tell apart, as the newest detection (0.38.1,
+# comfy/model_detection.py and comfy/ldm/kandinsky6/detection.py) derives them from the weights.
+SIZES = {
+    "CosmosPredict2": ({"image_model": "cosmos_predict2", "model_channels": 2048, "num_blocks": 28},
+                       {"model_channels": 5120, "num_blocks": 36}),
+    "Kandinsky5": ({"image_model": "kandinsky5", "model_dim": 1792, "num_visual_blocks": 32, "num_text_blocks": 2},
+                   {"model_dim": 4096, "num_visual_blocks": 60, "num_text_blocks": 4}),
+    "Krea2": ({"image_model": "krea2", "features": 2048, "layers": 24}, {"features": 3072, "layers": 36}),
+    "CogVideoX": ({"image_model": "cogvideox", "num_layers": 30, "num_attention_heads": 30},
+                  {"num_attention_heads": 48}),
+}
+
+
+@pytest.mark.parametrize("model_class", sorted(SIZES))
+def test_two_sizes_of_a_family_are_told_apart_by_the_keys_its_detection_reads(model_class):
+    small, larger = SIZES[model_class]
+    fit = identity.compare(through_json(wan(small, model_class=model_class)),
+                           wan(dict(small, **larger), model_class=model_class))
+    assert not fit.usable and f"differs in {', '.join(larger)}" in fit.refusal
+    assert identity.compare(through_json(wan(small, model_class=model_class)), wan(small, model_class=model_class)).usable
+
+
 def test_a_version_2_profile_did_not_record_the_ltx_width_and_loads_with_a_note():
     old = through_json(wan(LTXAV, model_class="LTXAV"))
     old["identity"] = 2
