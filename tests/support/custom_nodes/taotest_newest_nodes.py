@@ -8,7 +8,11 @@ TaoTestPackedStreams  MODEL -> MODEL. DIFFUSION_MODEL wrappers that make a Wan c
                         side "outer" (put it upstream of TaoCache: its wrapper runs outside the pack's)
                           turns the video tensor x into [video, audio] (layout "video_audio") or
                           [video] (layout "video"; "mismatched_batch": [video, audio] with the audio of
-                          the first batch entry only, which no cache can split per branch), calls on, checks that what comes back has the
+                          the first batch entry only, which no cache can split per branch;
+                          "video_audio_tuple": [video, audio] in, (video, audio) out, as the newest
+                          Kandinsky6.forward returns; "video_audio_rescaled": as MiniMaxH3's forward
+                          (comfy/ldm/minimax/model.py), which replaces the audio element of the list its
+                          DIFFUSION_MODEL wrapper returned with a blend of it and the audio input), calls on, checks that what comes back has the
                           structure, shapes, dtypes and devices the model returns and that nothing the
                           caller handed in was changed in place, records the audio output of every call
                           (TaoTestPackedStreams.calls) and returns the video tensor to the sampler;
@@ -103,7 +107,8 @@ class TaoTestPackedStreams(_ModelPatch):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL",), "side": (["outer", "inner"],),
-                             "layout": (["video_audio", "video", "mismatched_batch"],)}}
+                             "layout": (["video_audio", "video", "mismatched_batch", "video_audio_tuple",
+                                         "video_audio_rescaled"],)}}
 
     def patch(self, model, side, layout):
         m = model.clone()
@@ -129,8 +134,11 @@ def _outer_streams(layout):
             if not isinstance(output, torch.Tensor):
                 raise TaoTestStreamError(f"expected the video tensor back, got {type(output).__name__}")
             return output
-        if not isinstance(output, list) or len(output) != 2:
-            raise TaoTestStreamError(f"expected [video, audio] back, got {type(output).__name__}")
+        container = tuple if layout == "video_audio_tuple" else list
+        if not isinstance(output, container) or len(output) != 2:
+            raise TaoTestStreamError(f"expected {container.__name__} (video, audio) back, got {type(output).__name__}")
+        if layout == "video_audio_rescaled":  # after the wrapper, in the list it returned
+            output[1] = (0.5 * output[1].float() + 0.25 * streams[1].float()).to(output[1].dtype)
         video, audio = output
         for name, got, want in (("video", video, x), ("audio", audio, streams[1])):
             if got.shape != want.shape or got.dtype != want.dtype or got.device != want.device:
@@ -151,6 +159,8 @@ def _inner_streams(layout):
         video = executor(streams[0], *args, **kwargs)
         if layout == "video":
             return video
+        if layout == "video_audio_tuple":
+            return video, audio_model(streams[1])
         return [video, audio_model(streams[1])]
 
     return taotest_streams_inner
