@@ -49,23 +49,27 @@ def _check_pair(name_a, a, name_b, b, describe, hint) -> None:
             f"({describe(a.shape)}), {name_b} {list(b.shape)} ({describe(b.shape)}). {hint}")
 
 
-def _samples(latent: dict, name: str) -> torch.Tensor:
+def _streams(latent: dict, name: str) -> list[torch.Tensor]:
+    """The latent's tensors: one, or each stream of a nested latent (the newest ComfyUI's LTX-2
+    audio-video and MiniMax H3 latents: comfy.nested_tensor.NestedTensor, `is_nested`, `unbind()`)."""
     samples = latent.get("samples") if isinstance(latent, dict) else None
+    if getattr(samples, "is_nested", False) and callable(getattr(samples, "unbind", None)):
+        streams = list(samples.unbind())
+        if streams and all(isinstance(stream, torch.Tensor) for stream in streams):
+            return streams
+        raise ValueError(f"TaoCache Compare: {name} is a nested latent whose streams are not all tensors")
     if not isinstance(samples, torch.Tensor):
         raise ValueError(f"TaoCache Compare: {name} holds no latent samples")
-    if samples.is_nested:
-        raise ValueError(f"TaoCache Compare: {name} is a nested latent (several streams, e.g. audio and video); "
-                         f"Compare takes one latent tensor")
-    return samples
+    return [samples]
 
 
-def latent_line(full: torch.Tensor, accelerated: torch.Tensor) -> str:
+def latent_line(full: torch.Tensor, accelerated: torch.Tensor, label: str = "latent") -> str:
     f = full.float()
     a = accelerated.to(f.device).float()
     if not (torch.isfinite(f).all() and torch.isfinite(a).all()):
-        return "latent: not finite (NaN or inf in a run): no figures"
+        return f"{label}: not finite (NaN or inf in a run): no figures"
     if torch.equal(f, a):
-        return "latent: identical (relative error 0, PSNR infinite)"
+        return f"{label}: identical (relative error 0, PSNR infinite)"
     diff = a - f
     norm = float(torch.linalg.vector_norm(f))
     relative = f"{float(torch.linalg.vector_norm(diff)) / norm:.3e}" if norm > 0 else "n/a (the full latent is 0)"
@@ -75,7 +79,7 @@ def latent_line(full: torch.Tensor, accelerated: torch.Tensor) -> str:
         psnr = f"PSNR {10 * math.log10(peak * peak / mse):.2f} dB (peak: the full latent's range {peak:.4g})"
     else:
         psnr = "PSNR n/a (the full latent is constant)"
-    return f"latent: relative error {relative}, {psnr}"
+    return f"{label}: relative error {relative}, {psnr}"
 
 
 def image_line(full: torch.Tensor, accelerated: torch.Tensor) -> str:
@@ -180,9 +184,14 @@ class TaoCacheCompareNode(io.ComfyNode):
     def execute(cls, full_latent, accelerated_latent, full_images=None, accelerated_images=None) -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
         prompt = cls.hidden.prompt if cls.hidden is not None else None
-        full, fast = _samples(full_latent, "full_latent"), _samples(accelerated_latent, "accelerated_latent")
-        _check_pair("full_latent", full, "accelerated_latent", fast, _describe_latent,
-                    "Compare two runs of the same width, height, length (frames) and batch size.")
+        full, fast = _streams(full_latent, "full_latent"), _streams(accelerated_latent, "accelerated_latent")
+        if len(full) != len(fast):
+            raise ValueError(f"TaoCache Compare: full_latent has {len(full)} stream(s), accelerated_latent "
+                             f"{len(fast)}: compare two runs of the same model and latent (audio with audio)")
+        for i, (f, a) in enumerate(zip(full, fast)):
+            where = f" stream {i}" if len(full) > 1 else ""
+            _check_pair(f"full_latent{where}", f, f"accelerated_latent{where}", a, _describe_latent,
+                        "Compare two runs of the same width, height, length (frames) and batch size.")
         if (full_images is None) != (accelerated_images is None):
             given = "full_images" if full_images is not None else "accelerated_images"
             raise ValueError(f"TaoCache Compare: connect both full_images and accelerated_images, or neither "
@@ -190,7 +199,11 @@ class TaoCacheCompareNode(io.ComfyNode):
         if full_images is not None:
             _check_pair("full_images", full_images, "accelerated_images", accelerated_images, _describe_images,
                         "Decode both latents with the same VAE and settings.")
-        lines = [latent_line(full, fast)]
+        if len(full) == 1:
+            lines = [latent_line(full[0], fast[0])]
+        else:  # e.g. LTX-2: video, then audio
+            lines = [latent_line(f, a, f"latent stream {i} ({_describe_latent(f.shape)})")
+                     for i, (f, a) in enumerate(zip(full, fast))]
         if full_images is not None:
             lines.append(image_line(full_images, accelerated_images))
         lines += speed_lines(prompt, node_id, compat.current_prompt_id())

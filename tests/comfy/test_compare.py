@@ -163,3 +163,40 @@ def test_mismatched_inputs_fail_with_a_message_naming_both(comfy_inprocess, grap
     assert message.startswith("TaoCache Compare: "), message
     for part in named:
         assert part in message, (part, message)
+
+
+def nested(g, sampler):
+    """The sampler's latent as the newest ComfyUI's audio-video latent: [video, audio] (a test node)."""
+    node = f"5{sampler}"
+    g[node] = {"class_type": "TaoTestNestedLatent", "inputs": {"samples": [sampler, 0]}}
+    return [node, 0]
+
+
+def test_nested_audio_video_latents_are_compared_stream_by_stream(comfy_inprocess):
+    """LTX-2 audio-video and MiniMax H3 latents are nested ([video, audio]): one line per stream, the
+    video's figures recomputed from the saved latent."""
+    g = two_runs(fast=PERMISSIVE)
+    g[COMPARE]["inputs"].update(full_latent=nested(g, "20"), accelerated_latent=nested(g, "21"))
+    result = comfy_inprocess.run(g).raise_for_status()
+    text = compare_text(result)
+    full, fast = saved(result, comfy_inprocess, FULL_SAVE), saved(result, comfy_inprocess, FAST_SAVE)
+    diff = (fast - full).float()
+    relative = float(diff.norm() / full.float().norm())
+    peak = float(full.max() - full.min())
+    psnr = 10 * math.log10(peak * peak / float((diff * diff).mean()))
+    video = re.search(r"latent stream 0 \(batch 1, 16 channels, 3 latent frames of 8x8\): relative error ([\d.e+-]+), "
+                      r"PSNR ([\d.]+) dB", text)
+    assert video, text
+    assert float(video.group(1)) == pytest.approx(relative, rel=2e-3) and float(video.group(2)) == pytest.approx(psnr, abs=0.01)
+    audio = re.search(r"latent stream 1 \(batch 1, 16 channels, 3x4\): relative error ([\d.e+-]+), PSNR ([\d.]+) dB", text)
+    assert audio and math.isfinite(float(audio.group(2))), text
+    assert "model calls:" in text
+
+
+def test_a_nested_latent_against_a_plain_one_fails_naming_both(comfy_inprocess):
+    g = two_runs()
+    g[COMPARE]["inputs"].update(full_latent=nested(g, "20"))
+    result = comfy_inprocess.run(g)
+    assert not result.success
+    assert ("TaoCache Compare: full_latent has 2 stream(s), accelerated_latent 1"
+            in result.error["exception_message"]), result.error

@@ -63,6 +63,11 @@ TaoTestSamplerSEEDS2  -> SAMPLER. The newest SamplerSEEDS2 (comfy_extras/nodes_c
                       sample_seeds_2 has no solver_type (phi_1 or phi_2 changes the update, not
                       where the model is called), so the function here, under the same name, drops
                       it and passes the rest on.
+TaoTestNestedLatent   LATENT -> LATENT. The newest ComfyUI's nested latent (LTX-2 audio-video, MiniMax H3):
+                      "samples" holds a comfy.nested_tensor.NestedTensor of [video, audio], which
+                      core nodes read through `is_nested` and `unbind()` (LTXVAudioVAEDecode takes
+                      `unbind()[-1]`). This one holds the given latent and an audio latent made from
+                      it (audio_input), so two different video latents give two different audios.
 """
 import random
 import threading
@@ -351,7 +356,32 @@ class TaoTestSamplerSEEDS2:
         return (comfy.samplers.KSAMPLER(sample_seeds_2, options),)
 
 
-NODE_CLASS_MAPPINGS = dict(TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
+class NestedLatentSamples:
+    """What core nodes use of comfy.nested_tensor.NestedTensor: is_nested, and unbind() to the streams."""
+    is_nested = True
+
+    def __init__(self, tensors):
+        self.tensors = tuple(tensors)
+
+    def unbind(self):
+        return self.tensors
+
+
+class TaoTestNestedLatent:
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "nest"
+    CATEGORY = "testing/taotest"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",)}}
+
+    def nest(self, samples):
+        video = samples["samples"]
+        return ({"samples": NestedLatentSamples((video, audio_input(video).float()))},)
+
+
+NODE_CLASS_MAPPINGS = dict(TaoTestNestedLatent=TaoTestNestedLatent, TaoTestPackedStreams=TaoTestPackedStreams, TaoTestTwoDevices=TaoTestTwoDevices,
                            TaoTestCausalState=TaoTestCausalState,
                            TaoTestSpatioTemporalGuidance=TaoTestSpatioTemporalGuidance,
                            TaoTestSeamSmoothing=TaoTestSeamSmoothing, TaoTestNewestSampler=TaoTestNewestSampler,
