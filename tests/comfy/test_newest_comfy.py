@@ -161,13 +161,17 @@ def test_packed_streams_calibrate_each_stream_and_plan_from_the_profile(comfy_in
     assert report["total"] / report["computed"] >= 1.45 and "chosen by trial" in result.log_text
 
 
-def test_packed_streams_one_conditioning_per_call_calibrate_each_branch_and_stream(comfy_inprocess, comfy_base):
-    """MiniMax H3 runs cond and uncond as two calls of batch 1: the same four branches, each sampled once per step."""
-    name = "tiny_packed_streams_split"
+@pytest.mark.parametrize("layout,split_batches", [("video_audio_rescaled", True), ("video_audio_tuple", False)],
+                         ids=["minimax_h3", "kandinsky6"])
+def test_packed_streams_of_other_forms_calibrate_each_branch_and_stream(comfy_inprocess, comfy_base, layout,
+                                                                        split_batches):
+    """MiniMax H3 runs cond and uncond as two calls of batch 1 and replaces the audio in the list the
+    wrapper returned; Kandinsky 6 returns a tuple: the same four branches, each sampled once per step."""
+    name = f"tiny_packed_streams_{layout}"
     path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
     path.unlink(missing_ok=True)
-    result, _, texts = calibrate_streams(comfy_inprocess, "video_audio", name, seed=31, split_batches=True)
-    assert result.calls[0] == 2 * STEPS and any("now holds 1 run(s)" in t for t in texts), texts
+    result, _, texts = calibrate_streams(comfy_inprocess, layout, name, seed=31, split_batches=split_batches)
+    assert result.calls[0] == (2 if split_batches else 1) * STEPS and any("now holds 1 run(s)" in t for t in texts), texts
     samples = json.loads(path.read_text())["runs"][0]["samples"]
     counts: dict = {}
     for sample in samples:
