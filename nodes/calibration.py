@@ -199,23 +199,27 @@ def _run_trials(executor, args, kwargs, settings: CalibrationSettings, sigmas, r
             planned = planned_for(levels["calls_per_step"])
             if not planned.steps:
                 continue
-            if planned.steps not in measured:
+            def relearned(learned):
+                again = planned_for(learned.calls_per_step)
+                return set(again.steps), set(again.whole)
+
+            if (planned.steps, planned.whole) not in measured:
                 compat.show_text_on_node(settings.node_id, f"TaoCache Calibrate: trial {number} of {len(wanted)}: "
                                                            f"{placement} at {target:g}x")
                 if entry_conds is not None:
                     executor.class_obj.conds = _copy_conds(entry_conds)
-                run = TaoCacheRun(config, schedule, plan=set(planned.steps), **levels)
+                run = TaoCacheRun(config, schedule, plan=set(planned.steps), whole_steps=planned.whole, **levels)
                 if learns:
-                    run.learning = (CallPattern(WARMUP), lambda learned: set(planned_for(learned.calls_per_step).steps))
+                    run.learning = (CallPattern(WARMUP), relearned)
                 live = LiveRun(NodeSettings(config=config), run)
                 output = sample_with_run_state(executor, args, kwargs, RUN_KEY, live, lambda finished: None)
                 report = live.run.report
                 error = float((output.float() - reference).norm() / reference.norm().clamp_min(1e-12))
                 if learns:  # the later trials plan for the calls this one found
                     learns, levels = False, {"calls_per_step": run.calls_per_step, "skipped_call": run.skipped_call}
-                    planned = replace(planned, steps=frozenset(run.plan))
-                measured[planned.steps] = (report.total / max(report.computed, 1), error)
-            speedup, error = measured[planned.steps]
+                    planned = replace(planned, steps=frozenset(run.plan), whole=frozenset(run.whole_steps))
+                measured[(planned.steps, planned.whole)] = (report.total / max(report.computed, 1), error)
+            speedup, error = measured[(planned.steps, planned.whole)]
             trials.append(placements.Trial(placement, target, schedule.steps, round(speedup, 4), error, run_index))
             log.info(f"TaoCache Calibrate: trial {placement} at {target:g}x: {speedup:.2f}x, error {error:.4g}")
     finally:

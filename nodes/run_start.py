@@ -11,7 +11,7 @@ from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
 from ..taocache.config import RANGES
 from ..taocache.call_pattern import CallPattern
 from ..taocache.policy import COS_GATE, NORM_GATE, SKIP_FIRST_CALL, SKIP_SECOND_CALL
-from ..taocache.planner import (WARMUP, model_calls, per_step, plan_by_trial, plan_without_profile, skips_for,
+from ..taocache.planner import (WARMUP, Plan, model_calls, per_step, plan_by_trial, plan_without_profile, skips_for,
                                 usable_steps)
 
 from . import profiles
@@ -113,7 +113,7 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
             settings.profile_warning and settings.profile_warning.removeprefix("TaoCache: "), settings.unused_inputs]))
         return run
     plan, note = planned_for(settings, schedule, levels["calls_per_step"])
-    run.plan, run.report.note = plan, note
+    run.plan, run.whole_steps, run.report.note = set(plan.steps), set(plan.whole), note
     if learns_calls(sampler):
         def replan(learned):
             """The plan again for the calls per step the warm-up showed, its note in place of the
@@ -121,13 +121,13 @@ def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun
             plan, again = planned_for(settings, schedule, learned.calls_per_step, learned.describe(WARMUP))
             current = run.report.note or ""
             run.report.note = current.replace(note, again, 1) if note in current else f"{again}; {current}"
-            return plan
+            return set(plan.steps), set(plan.whole)
         run.learning = (CallPattern(WARMUP), replan)
     return run
 
 
 def planned_for(settings: NodeSettings, schedule: Schedule, calls_per_step: int,
-                learned: str = "") -> tuple[set, str]:
+                learned: str = "") -> tuple[Plan, str]:
     """The run's plan (a profile's, or target_speedup's without one) for a sampler with this many
     calls per step, and the summary's note on it: what was planned, from what, and why it holds fewer
     skips than asked where it does (`learned`: how the calls per step were found, when they were)."""
@@ -147,7 +147,7 @@ def planned_for(settings: NodeSettings, schedule: Schedule, calls_per_step: int,
     log.info(f"TaoCache: {note}")
     if settings.unused_inputs:
         note += f"; {settings.unused_inputs}"
-    return set(planned.steps), note
+    return planned, note
 
 
 def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str]:
@@ -166,11 +166,16 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
         fixes.append("raise max_consecutive_skips")
     wanted = skips_for(planned.total_steps, planned.target, planned.calls_per_step)
     if planned.repeated:
-        return (f"{planned.target:.2f}x needs {wanted} skipped calls; {len(planned.steps)} fit: this sampler calls "
-                f"the model {per_step(planned.calls_per_step)} per step and a planned step skips "
-                f"{'one of the two' if planned.calls_per_step == 2 else 'one of them'}, at each of the window's "
-                f"{len(usable)} skippable steps (the first {WARMUP} and the last 2 steps are computed)"
-                + (f": {' or '.join(fixes)}" if fixes else ""))
+        if max_consecutive < 2:
+            fixes.append("raise max_consecutive_skips to 2 (then a planned step may skip every call of its step)")
+            how = (f"a planned step skips {'one of the two' if planned.calls_per_step == 2 else 'one of them'}, "
+                   f"at each of the window's {len(usable)} skippable steps")
+        else:
+            how = (f"a planned step skips one of them at each of the window's {len(usable)} skippable steps, and "
+                   f"every call at {len(planned.whole)} of them, no two adjacent")
+        return (f"{planned.target:.2f}x needs {wanted} skipped calls; {planned.skipped_calls} fit: this sampler calls "
+                f"the model {per_step(planned.calls_per_step)} per step and {how} (the first {WARMUP} and the "
+                f"last 2 steps are computed)" + (f": {' or '.join(fixes)}" if fixes else ""))
     return (f"{planned.target:.2f}x needs {wanted} skips; {len(planned.steps)} fit in the window's {len(usable)} "
             f"skippable steps (the first {WARMUP} and the last 2 steps are computed) at max_consecutive_skips "
             f"{max_consecutive}" + (f": {' or '.join(fixes)}" if fixes else ""))
@@ -189,7 +194,7 @@ def plan_reached(run: TaoCacheRun, report) -> Optional[str]:
     if not run.plan or not steps:
         return None
     calls = model_calls(steps, run.calls_per_step)
-    planned = calls / max(calls - len(run.plan), 1)
+    planned = calls / max(calls - len(run.plan) - (run.calls_per_step - 1) * len(run.whole_steps), 1)
     if report.speedup >= planned - 0.01:
         return None
     reached = f"reached {report.speedup:.2f}x of the planned {planned:.2f}x: "

@@ -67,18 +67,21 @@ class _Evaluation:
 
 class TaoCacheRun:
     def __init__(self, config: TaoCacheConfig, schedule: Schedule, plan: Optional[set] = None,
-                 calls_per_step: int = 1, skipped_call: str = SKIP_SECOND_CALL):
+                 calls_per_step: int = 1, skipped_call: str = SKIP_SECOND_CALL, whole_steps: Iterable[int] = ()):
         """plan: steps chosen ahead of the run, from a calibration profile or spread over the window
         (they replace the cos and norm-ratio gates); None means online decisions. calls_per_step:
         above 1, the sampler calls the model more than once per step (heun: each level twice, the
         correction of the step before, then the step itself; dpm_2: the level, then a midpoint;
         seeds_3: the level, then two points before the next), and a planned step skips only one of
-        its calls (planner.skips_for), at its level the second or the first (skipped_call)."""
+        its calls (planner.skips_for), at its level the second or the first (skipped_call), except
+        the planned steps in whole_steps, which skip every call of the step: at its level, and the
+        points between it and the next level (planner.with_whole_steps)."""
         if skipped_call not in (SKIP_SECOND_CALL, SKIP_FIRST_CALL):
             raise ValueError(f"skipped_call must be {SKIP_SECOND_CALL!r} or {SKIP_FIRST_CALL!r}, not {skipped_call!r}")
         self.config = config
         self.schedule = schedule
         self.plan = plan
+        self.whole_steps = set(whole_steps)
         self.calls_per_step = calls_per_step
         self.repeated = calls_per_step > 1
         self.skipped_call = skipped_call
@@ -99,7 +102,7 @@ class TaoCacheRun:
         self._siblings: dict[Hashable, frozenset] = {}  # branch -> the branches of its last evaluation
         # a planned run on a sampler the pack does not know: its calls per step, learned from the
         # warm-up (call_pattern.py), and what plans again for them (set by the caller)
-        self.learning: Optional[tuple[CallPattern, Callable[[Learned], set]]] = None
+        self.learning: Optional[tuple[CallPattern, Callable[[Learned], tuple[set, set]]]] = None
 
     def begin_evaluation(self) -> None:
         """A new evaluation of all branches starts (its branches may come in several calls, also
@@ -200,7 +203,7 @@ class TaoCacheRun:
         self.learning = None
         if learned is not None and self.plan is not None:
             self.calls_per_step, self.repeated, self.skipped_call = learned.calls_per_step, True, learned.skipped_call
-            self.plan = replan(learned)
+            self.plan, self.whole_steps = replan(learned)
 
     def _with_siblings(self, keys: Sequence[Hashable]) -> list:
         """The call's keys, then the other branches that came with them last time (in a fixed
@@ -235,7 +238,9 @@ class TaoCacheRun:
         if self.schedule.is_last_step(sigma):
             return compute(LAST_STEP)
         cfg = self.config
-        if self.plan is not None and (round(position) not in self.plan or abs(position - round(position)) > 1e-6):
+        whole = self._in_whole_step(position)
+        if self.plan is not None and not whole and (round(position) not in self.plan
+                                                    or abs(position - round(position)) > 1e-6):
             return compute(NOT_PLANNED)
         if self._on_other_device(own_keys, device):
             return compute(OTHER_DEVICE)
@@ -246,7 +251,7 @@ class TaoCacheRun:
             history = self.history(key)
             if not history.ready:
                 return compute(WARMING_UP)
-            if self.plan is not None and self.repeated:
+            if self.plan is not None and self.repeated and not whole:
                 # at this level already: computed there, or skipped its first call there
                 again = history.last_position == position or self.last_skipped.get(key) == position
                 if self.skipped_call == SKIP_SECOND_CALL and not again:
@@ -272,13 +277,27 @@ class TaoCacheRun:
                     return compute(BUDGET, fits)
         return Decision(True, "skip", sigma, position, fits)
 
+    @staticmethod
+    def _step_of(position: float) -> int:
+        """The step a call belongs to: its level's, or for a call between two levels (a midpoint
+        sampler's), the step before it."""
+        nearest = round(position)
+        return nearest if abs(position - nearest) <= 1e-6 else int(position // 1)
+
+    def _in_whole_step(self, position: float) -> bool:
+        return self.plan is not None and bool(self.whole_steps) and self._step_of(position) in self.whole_steps
+
     def _same_planned_step(self, key: Hashable, position: float) -> bool:
         """In a planned run, a call at the noise level of the branch's last skipped call: a plan
         skips whole steps, so on a sampler that calls a level more than once and is not known to
         (`calls_per_step` 1: heunpp2) every call there is that one planned skip. On heun and
         sa_solver_pece (`calls_per_step` 2) one of a planned level's two calls computes, so this never
-        applies. Online runs count every call. [ours]"""
-        return self.plan is not None and self.last_skipped.get(key) == position
+        applies, except at a step of whole_steps, whose calls (at its level and between it and the
+        next) are one skip. Online runs count every call. [ours]"""
+        if self.plan is None or key not in self.last_skipped:
+            return False
+        last = self.last_skipped[key]
+        return last == position or (self._in_whole_step(position) and self._step_of(last) == self._step_of(position))
 
     def predict(self, decision: Decision, keys: Sequence[Hashable]) -> list[torch.Tensor]:
         """Predicted outputs for a skipped call, one per branch key, in order (each on the device

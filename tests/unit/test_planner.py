@@ -94,3 +94,52 @@ def test_a_plan_on_a_sampler_that_repeats_levels_counts_calls():
                                    calls_per_step=2)
     assert len(planned.steps) == 13 and planned.speedup == pytest.approx(39 / 26) and planned.repeated
     assert max(planned.steps) <= 17 and min(planned.steps) >= 3
+
+
+def test_past_one_call_per_step_a_plan_skips_every_call_of_some_steps_at_max_consecutive_skips_2():
+    """heun at 20 steps, the window open: one call at each of the 15 skippable steps is 1.62x of 39
+    calls. At max_consecutive_skips 1 that is the plan; at 2, steps skipped whole (no two adjacent)
+    take it to the target: 2.0x needs 20 skipped calls, 15 + 5 whole. seeds_3 (three calls per step)
+    gains two calls per whole step."""
+    from taocache.planner import plan_without_profile
+    sigmas = [1 - i / 20 for i in range(21)]
+    opened = Schedule(sigmas, math.inf, -math.inf)
+    capped = plan_without_profile(opened, target_speedup=2.0, max_consecutive=1, calls_per_step=2)
+    assert len(capped.steps) == 15 and not capped.whole and capped.speedup == pytest.approx(39 / 24)
+    planned = plan_without_profile(opened, target_speedup=2.0, max_consecutive=2, calls_per_step=2)
+    assert planned.steps == capped.steps and len(planned.whole) == 5 and planned.whole <= planned.steps
+    assert planned.skipped_calls == 20 and planned.speedup == pytest.approx(39 / 19)
+    assert all(i + 1 not in planned.whole for i in planned.whole), "no two whole steps adjacent"
+    assert "every call at steps " + ",".join(str(i) for i in sorted(planned.whole)) in planned.describe()
+    seeds_3 = plan_without_profile(opened, target_speedup=1.6, max_consecutive=2, calls_per_step=3)
+    assert seeds_3.skipped_calls == len(seeds_3.steps) + 2 * len(seeds_3.whole) and seeds_3.speedup >= 1.6
+    # a target one call per step reaches has no whole steps; nor has a single-call sampler's plan
+    assert not plan_without_profile(opened, target_speedup=1.5, max_consecutive=2, calls_per_step=2).whole
+    assert not plan_without_profile(opened, target_speedup=2.0, max_consecutive=2).whole
+
+
+def test_whole_steps_from_a_profile_are_the_cheapest_planned_steps_no_two_adjacent():
+    from taocache.planner import Plan, with_whole_steps
+    costs = [1.0] * 20
+    costs[9], costs[10], costs[14] = 0.1, 0.05, 0.2
+    planned = Plan(mode="speedup", steps=frozenset(range(3, 18)), expected_error=1.0, total_steps=20, target=1.75,
+                   calls_per_step=2)
+    whole = with_whole_steps(planned, 2, costs)
+    assert whole.whole == {10, 14} and whole.speedup >= 1.75  # 9 is next to 10, the cheapest
+    assert whole.expected_error == pytest.approx(1.0 + 0.05 + 0.2)
+    assert with_whole_steps(planned, 1, costs) is planned and with_whole_steps(replace_mode(planned), 2, costs).whole == set()
+
+
+def replace_mode(planned):
+    from dataclasses import replace
+    return replace(planned, mode="error")
+
+
+def test_a_step_skipped_whole_has_the_next_step_in_the_window_too():
+    """A midpoint sampler calls the model between a step's level and the next: a step skipped whole
+    needs those calls in the window as well, so its next step must be in the window."""
+    from taocache.planner import plan_without_profile
+    sigmas = [1 - i / 20 for i in range(21)]
+    window = Schedule(sigmas, math.inf, sigmas[14] - 1e-9)  # steps 0-14
+    planned = plan_without_profile(window, target_speedup=1.5, max_consecutive=2, calls_per_step=2)
+    assert max(planned.steps) == 14 and planned.whole and all(i + 1 in window.window_steps() for i in planned.whole)

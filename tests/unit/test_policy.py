@@ -360,3 +360,41 @@ def test_a_planned_step_skips_both_of_heuns_calls_at_its_noise_level():
                 run.record(decision, ["cond"], [outputs[6]])
         assert [row.skipped for row in run.report.rows[-2:]] == [True, second_skips]
         assert (run.report.rows[-1].reason == CONSECUTIVE) is not second_skips
+
+
+def midpoint_calls(run, outputs):
+    """dpm_2's calls: step i at sigma_i, then a midpoint between sigma_i and sigma_i+1 (none after
+    the last step), each its own evaluation. Returns [(position, skipped)] per call."""
+    calls = []
+    sigmas = run.schedule.sigmas
+    for i in range(run.schedule.steps):
+        points = [(sigmas[i], outputs[i])]
+        if i + 1 < run.schedule.steps:
+            points.append(((sigmas[i] + sigmas[i + 1]) / 2, (outputs[i] + outputs[i + 1]) / 2))
+        for sigma, output in points:
+            run.begin_evaluation()
+            decision = run.decide(["cond"], sigma)
+            if decision.skip:
+                run.predict(decision, ["cond"])
+            else:
+                run.record(decision, ["cond"], [output])
+            calls.append((decision.position, decision.skip))
+    return calls
+
+
+def test_a_whole_step_skips_every_call_of_its_step_and_counts_as_one_skip_in_a_row():
+    """planner.with_whole_steps: at max_consecutive_skips 2 a planned step of whole_steps skips every
+    call of its step. heun (the second call at a level skipped): both calls at a whole step's level
+    (the step before's correction, then the step); dpm_2 (the level's call skipped): the level and
+    its midpoint. With the neighbours' one skipped call, never more than two steps' skips in a row,
+    and the other planned steps skip one call as before."""
+    base = make_run(steps=20, start_sigma=1.0, max_consecutive_skips=2)
+    outputs = geometric_outputs(20, 0.8)
+    plan, whole = {7, 8, 9, 10, 11, 12}, {8, 11}
+    run = TaoCacheRun(base.config, base.schedule, plan=plan, calls_per_step=2, whole_steps=whole)
+    assert [j for j, skipped in heun_calls(run, outputs) if skipped] == [7, 8, 8, 9, 10, 11, 11, 12]
+    run = TaoCacheRun(base.config, base.schedule, plan=plan, calls_per_step=2, skipped_call=SKIP_FIRST_CALL,
+                      whole_steps=whole)
+    skipped = [position for position, skipped in midpoint_calls(run, outputs) if skipped]
+    assert [round(p, 1) for p in skipped] == [7, 8, 8.5, 9, 10, 11, 11.5, 12]
+    assert run.report.skipped == 8
