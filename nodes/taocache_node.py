@@ -86,7 +86,9 @@ class TaoCacheNode(io.ComfyNode):
                        "most this. Lower is safer. Safe: 1.0-1.5; 10 turns the gate off."),
                 io.Int.Input("max_consecutive_skips", default=DEFAULTS.max_consecutive_skips, min=lo, max=hi,
                              tooltip="At most this many skipped steps in a row before a real model call. 1 is "
-                                     "safe (about 1.4x), 2 is fast (about 1.8x). 0 turns skipping off."),
+                                     "safe (about 1.4x), 2 is fast (about 1.8x). 0 turns skipping off. In a "
+                                     "plan on a sampler with several model calls per step (heun, dpm_2), 2 also "
+                                     "lets some planned steps skip all their calls."),
                 io.Combo.Input("predictor", options=list(PREDICTORS), default=DEFAULTS.predictor,
                                tooltip="fixed_point: extrapolate per-step rates of change toward the fixed point "
                                        "(default). fixed_point_literal: the raw delta between the last two computed "
