@@ -231,9 +231,10 @@ def test_a_profile_calibrated_on_a_sampler_that_calls_each_level_twice_plans_in_
     plans skip one call at a planned step's level (heun the second, sa_solver_pece the first) and
     count calls, so a trial's speedup is its ratio of calls and a 1.5x plan makes 1.5x in calls (13 of
     39). One call per step caps 20 steps at 1.62x; at max_consecutive_skips 2 (the trials' too) some
-    planned steps skip both their calls, no two adjacent, so the placements held to the first 70 % of
-    the steps reach 1.5x and a 1.8x plan reaches 1.8x (18 of 39). At max_consecutive_skips 1 a 1.8x
-    plan stops at one call per step and the note says what would make room."""
+    planned steps skip both their calls, no two adjacent, so a 1.8x plan reaches 1.8x (18 of 39); a
+    plan one call short (the placements held to the first 70 % of the steps, at 1.5x) stays at one
+    call per step. At max_consecutive_skips 1 a 1.8x plan stops at one call per step and the note
+    says what would make room."""
     name = f"tiny_wan_{sampler}_trials"
     profile_file(comfy_base, name).unlink(missing_ok=True)
     node = ("TaoCacheCalibrate", {"profile_name": name, "trial_speedups": "1.5"})
@@ -242,7 +243,10 @@ def test_a_profile_calibrated_on_a_sampler_that_calls_each_level_twice_plans_in_
         assert full.raise_for_status().calls[0] == 39  # 20 steps, no correction after the last
     data = json.loads(profile_file(comfy_base, name).read_text())
     assert data["metadata"]["sampler"] == sampler and len(data["trials"]) == 4 + 6
-    assert all(t["speedup"] >= 1.5 - 1e-3 for t in data["trials"]), data["trials"]
+    reached = {t["placement"] for t in data["trials"] if t["speedup"] >= 1.5 - 1e-3}
+    assert "whole greedy" in reached, data["trials"]
+    # one call short (the early/mid placements' 12 steps hold 12 of 13): one call per step, 1.44x
+    assert all(t["placement"] in reached or round(39 / t["speedup"]) == 27 for t in data["trials"]), data["trials"]
     for trial in data["trials"]:
         assert round(39 / trial["speedup"]) == pytest.approx(39 / trial["speedup"], abs=0.01), trial  # calls
 
