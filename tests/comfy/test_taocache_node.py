@@ -295,7 +295,9 @@ def test_a_plan_on_a_sampler_that_calls_each_level_twice_skips_one_call_at_each_
     assert "of the planned" not in result.log_text
 
 
-@pytest.mark.parametrize("sampler, calls_per_step", [("heun", 2), ("dpm_2", 2), ("seeds_3", 3)])
+@pytest.mark.parametrize("sampler, calls_per_step", [
+    ("heun", 2), ("sa_solver_pece", 2), ("dpm_2", 2), ("dpm_2_ancestral", 2), ("dpmpp_2s_ancestral", 2),
+    ("dpmpp_sde", 2), ("seeds_2", 2), ("seeds_3", 3)])
 def test_past_one_call_per_step_a_plan_at_max_consecutive_skips_2_skips_every_call_of_some_steps(
         comfy_inprocess, sampler, calls_per_step):
     """One call per planned step caps these samplers (heun at 20 steps: 1.62x with the window open). At
