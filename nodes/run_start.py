@@ -175,7 +175,7 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
                    f"every call at {len(planned.whole)} of them, no two adjacent with the next step in the window")
         else:
             how = (f"a planned step skips one of them at each of the window's {len(usable)} skippable steps; one "
-                   f"call short, no step is skipped whole (on our test model the first such step cost 12-18 dB)")
+                   f"call short, no step is skipped whole (on our test model skipping one for that call cost 12 dB: heun, late window)")
         return (f"{planned.target:.2f}x needs {wanted} skipped calls; {planned.skipped_calls} fit: this sampler calls "
                 f"the model {per_step(planned.calls_per_step)} per step and {how} (the first {WARMUP} and the "
                 f"last 2 steps are computed)" + (f": {' or '.join(fixes)}" if fixes else ""))

@@ -147,7 +147,7 @@ def test_a_step_skipped_whole_has_the_next_step_in_the_window_too():
 
 def test_a_plan_one_call_short_keeps_one_call_per_step():
     """12 skippable steps hold 12 of the 13 calls 1.5x needs: a step skipped whole for one call cost
-    12-18 dB on our test model, so the plan stays at 1.44x."""
+    12 dB on our test model (heun, late window), so the plan stays at 1.44x."""
     from taocache.planner import plan_without_profile
     sigmas = [1 - i / 20 for i in range(21)]
     window = Schedule(sigmas, math.inf, sigmas[14] - 1e-9)  # steps 0-14: 3-14 skippable
