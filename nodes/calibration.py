@@ -26,19 +26,18 @@ from ..taocache import CalibrationRecorder, Profile, ProfileError, Schedule, Tao
 from ..taocache import placement as placements
 from ..taocache.call_pattern import CallPattern
 from ..taocache.planner import WARMUP, plan
-from ..taocache.repeats import RepeatedEvaluations, is_repeat
+from ..taocache.repeats import RepeatedEvaluations
 from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
 from . import compat, profiles, run_start
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
-                       calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
-                       diffusion_model_wrapper, evaluation_state, noise_conversions, replaced_blocks,
-                       sample_with_run_state, transformer_options_of)
+                       branch_names, calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
+                       diffusion_model_wrapper, evaluation_state, noise_conversions, sample_with_run_state,
+                       transformer_options_of)
 
 log = logging.getLogger("TaoCache")
 
 CALIBRATION_KEY = "taocache_calibration"  # transformer_options entry: CalibrationSettings
 CALIBRATION_RUN_KEY = "taocache_calibration_run"
-BRANCH_NAMES = {0: "cond", 1: "uncond"}
 
 
 @dataclass(frozen=True)
@@ -110,16 +109,10 @@ def _record_calibration(live: LiveCalibration, options: dict, tensors: list) -> 
     if keys is None or sigma is None:
         return
     keys = live.repeats.keys(keys, sigma)
-    labels = options.get("cond_or_uncond") or list(range(len(keys)))
-    suffix = " (blocks replaced)" if replaced_blocks(options) else ""  # e.g. Skip Layer Guidance's call
-    names = [BRANCH_NAMES.get(label, str(label)) for label in labels]
-    if len(tensors) > 1:
-        names = [f"{name} stream {s}" for s in range(len(tensors)) for name in names]
+    names = branch_names(options, keys, len(tensors))
     position = live.schedule.position(sigma)
     with live.lock:
         for key, name, chunk in zip(stream_keys(keys, len(tensors)), names, chunks_by_stream(tensors, len(keys))):
-            branch = key[0] if len(tensors) > 1 else key
-            name += suffix + (f" (again {branch[2]})" if is_repeat(branch) else "")
             live.recorder.observe(key, name, sigma, position, chunk)
 
 

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 
 from ..taocache import Profile, TaoCacheConfig, TaoCacheRun
-from ..taocache.repeats import RepeatedEvaluations, state_of
+from ..taocache.repeats import RepeatedEvaluations, is_repeat, state_of
 from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
 from . import compat, other_caches, run_reports, run_start
 
@@ -159,6 +159,24 @@ def branch_keys(options: dict, batch: int) -> Optional[list]:
     return keys
 
 
+BRANCH_NAMES = {0: "cond", 1: "uncond"}
+
+
+def branch_names(options: dict, keys: list, streams: int) -> list[str]:
+    """The names users read for `stream_keys(keys, streams)`, in that order: "cond", "uncond",
+    "cond stream 1" (the audio of an audio-video model), "(blocks replaced)" for a call that replaces
+    blocks (Skip Layer Guidance), "(again 1)" for a repeated evaluation of a branch."""
+    kinds = options.get("cond_or_uncond")
+    labels = kinds if kinds and len(kinds) == len(keys) else list(range(len(keys)))
+    suffix = " (blocks replaced)" if replaced_blocks(options) else ""
+    names = []
+    for stream in range(streams):
+        for key, label in zip(keys, labels):
+            name = BRANCH_NAMES.get(label, str(label)) + (f" stream {stream}" if streams > 1 else "")
+            names.append(name + suffix + (f" (again {key[2]})" if is_repeat(key) else ""))
+    return names
+
+
 def current_sigma(options: dict) -> Optional[float]:
     sigmas = options.get("sigmas")
     if sigmas is None:
@@ -228,6 +246,9 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     output_form = live.output_forms.get(form, form)
     keys_per_stream = stream_keys(keys, output_form.count)
     input_shape = tuple(tuple(stream.shape[1:]) for stream in streams)  # per batch entry: batch is the keys
+    named = run.report.branch_names
+    if any(key not in named for key in keys_per_stream):
+        named.update(zip(keys_per_stream, branch_names(options, keys, output_form.count)))
     decision = run.decide(keys_per_stream, sigma, streams[0].device, input_shape)
     if not decision.skip:
         return None, (live, decision, keys, form, batch)

@@ -52,9 +52,13 @@ class Decision:
     position: float
     fits: dict = field(default_factory=dict)  # branch key -> predictor.Fit (when skipping)
     row: Optional["CallRow"] = None  # this call's report row, once predicted or recorded
+    # computed by a gate (cos, norm ratio, error budget): every branch whose statistics failed one,
+    # in the evaluation's order, so the report can say which branch or stream held the skip back
+    held_by: tuple = ()
 
     def for_keys(self, keys: Sequence[Hashable]) -> "Decision":
-        return Decision(self.skip, self.reason, self.sigma, self.position, {k: self.fits[k] for k in keys if k in self.fits})
+        return Decision(self.skip, self.reason, self.sigma, self.position, {k: self.fits[k] for k in keys if k in self.fits},
+                        held_by=self.held_by)
 
 
 @dataclass
@@ -228,8 +232,8 @@ class TaoCacheRun:
             self.input_shapes.get(key, input_shape) != input_shape for key in keys)
 
     def _decide(self, keys, sigma, position, own_keys=(), device=None, input_shape=None) -> Decision:
-        def compute(reason, fits=None):
-            return Decision(False, reason, sigma, position, fits or {})
+        def compute(reason, fits=None, held_by=()):
+            return Decision(False, reason, sigma, position, fits or {}, held_by=held_by)
 
         if not self.active:
             return compute(DISABLED)
@@ -247,7 +251,7 @@ class TaoCacheRun:
         if self._other_shape(own_keys, input_shape):
             return compute(NEW_SHAPE)
         fits = {}
-        for key in keys:
+        for i, key in enumerate(keys):
             history = self.history(key)
             if not history.ready:
                 return compute(WARMING_UP)
@@ -267,15 +271,40 @@ class TaoCacheRun:
             fits[key] = fitted
             if self.plan is not None:
                 continue  # planned skip: the guards above still apply, the gates do not
-            if fitted.c < cfg.cos_threshold:
-                return compute(COS_GATE, fits)
-            if fitted.r > cfg.norm_ratio_threshold:
-                return compute(NORM_GATE, fits)
-            if cfg.error_budget > 0 and self.plan is None:
-                steps_ahead = max(position - history.last_position, 0.0)
-                if self.error_spent.get(key, 0.0) + fitted.unpredictable * steps_ahead > cfg.error_budget:
-                    return compute(BUDGET, fits)
+            failed = self._gate(key, fitted, history, position)
+            if failed:
+                held = [key] + self._also_held_by(keys[i + 1:], position, fits)
+                return compute(failed, fits, tuple(held))
         return Decision(True, "skip", sigma, position, fits)
+
+    def _gate(self, key: Hashable, fitted, history: BranchHistory, position: float) -> Optional[str]:
+        """The online gate a branch's statistics fail, or None: cos, norm ratio, error budget."""
+        cfg = self.config
+        if fitted.c < cfg.cos_threshold:
+            return COS_GATE
+        if fitted.r > cfg.norm_ratio_threshold:
+            return NORM_GATE
+        if cfg.error_budget > 0:
+            steps_ahead = max(position - history.last_position, 0.0)
+            if self.error_spent.get(key, 0.0) + fitted.unpredictable * steps_ahead > cfg.error_budget:
+                return BUDGET
+        return None
+
+    def _also_held_by(self, keys: Sequence[Hashable], position: float, fits: dict) -> list:
+        """Of the branches after the one that failed a gate, those whose statistics fail a gate too
+        (their fits join `fits`): the decision does not change, only what the report can say about
+        it. A packed audio-video model skips only when every stream passes, so a user needs to know
+        whether the video or the audio held the skips back. [ours]"""
+        held = []
+        for key in keys:
+            history = self.history(key)
+            if not history.ready:
+                continue
+            fitted = predictors.fit(history, self.config.predictor, self.config.q_max)
+            if fitted is not None and self._gate(key, fitted, history, position):
+                fits[key] = fitted
+                held.append(key)
+        return held
 
     @staticmethod
     def _step_of(position: float) -> int:

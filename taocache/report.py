@@ -36,12 +36,14 @@ class CallRow:
     c: Optional[float] = None
     q: Optional[float] = None
     unpredictable: Optional[float] = None
+    held_by: tuple = ()  # names of the branches whose statistics failed the gate (r, c: the first's)
 
     def line(self, steps: int) -> str:
         stats = ""
         if self.r is not None:
             stats = f" r={self.r:.3f} c={self.c:.3f} q={self.q:.3f} err~{self.unpredictable:.2e}"
-        what = "skipped" if self.skipped else f"computed ({self.reason})"
+        held = f": {', '.join(self.held_by)}" if self.held_by else ""
+        what = "skipped" if self.skipped else f"computed ({self.reason}{held})"
         return f"TaoCache step {self.position:.2f}/{steps} sigma {self.sigma:.4f}: {what}{stats}"
 
 
@@ -53,11 +55,16 @@ class RunReport:
     rows: list[CallRow] = field(default_factory=list)
     note: Optional[str] = None  # e.g. the profile plan: "profile X: planned 1.50x"
     peak_history_bytes: int = 0  # the most the branch histories held at once (freed when the run ends)
+    # branch key -> the name users read ("uncond", "cond stream 1"), set by whoever makes the keys;
+    # a key without one is named by str()
+    branch_names: dict = field(default_factory=dict)
 
     def add(self, decision: "Decision", skipped: bool) -> CallRow:
-        fitted = next(iter(decision.fits.values()), None)
+        held = decision.held_by
+        fitted = decision.fits.get(held[0]) if held else next(iter(decision.fits.values()), None)
         row = CallRow(position=decision.position, sigma=decision.sigma, skipped=skipped, reason=decision.reason,
-                      in_window=self.schedule.in_window(decision.sigma))
+                      in_window=self.schedule.in_window(decision.sigma),
+                      held_by=tuple(dict.fromkeys(self.branch_names.get(key, str(key)) for key in held)))
         if fitted is not None:
             row.r, row.c, row.q, row.unpredictable = fitted.r, fitted.c, fitted.q, fitted.unpredictable
         self.rows.append(row)
@@ -102,11 +109,24 @@ class RunReport:
     def _reason_counts(reasons: Counter) -> str:
         return ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common())
 
+    def held_back(self) -> Optional[str]:
+        """Which branches failed the gates, when the run has more than one (cond and uncond, the
+        streams of an audio-video model): a skip needs every one of them to pass."""
+        held = [row for row in self.rows if row.held_by]
+        if not held or len(set(self.branch_names.values())) < 2:
+            return None
+        counts = Counter(name for row in held for name in row.held_by)
+        return (f"the gates held back {len(held)} calls, failing on " + self._reason_counts(counts)
+                + " (a call is skipped only when every branch passes)")
+
     def summary(self) -> str:
         text = "TaoCache: " + SENTENCE.format(computed=self.computed, skipped=self.skipped, total=self.total,
                                               ratio=self.speedup)
         if self.skipped == 0:
             text += f"; nothing skipped: {self.why_nothing_skipped()}"
+        held = self.held_back()
+        if held:
+            text += f"; {held}"
         if self.note:
             text += f"; {self.note}"
         return text
@@ -129,6 +149,7 @@ class RunReport:
             "history_bytes": self.peak_history_bytes,
             "schedule_sigmas": self.schedule.sigmas,
             "calls": [{"step": round(row.position, 3), "sigma": row.sigma, "skipped": row.skipped,
-                       "in_window": row.in_window, "reason": row.reason, "r": row.r, "c": row.c}
+                       "in_window": row.in_window, "reason": row.reason, "r": row.r, "c": row.c,
+                       "held_by": list(row.held_by)}
                       for row in self.rows],
         }

@@ -56,7 +56,7 @@ export function stepCells(report) {
   const cells = [];
   for (let i = 0; i < steps; i++) {
     const sigma = report.schedule_sigmas?.[i];
-    cells.push({ step: i, state: "outside", sigma: typeof sigma === "number" ? sigma : null, r: null, c: null, calls: 0 });
+    cells.push({ step: i, state: "outside", sigma: typeof sigma === "number" ? sigma : null, r: null, c: null, calls: 0, heldBy: [] });
   }
   for (const call of report.calls ?? []) {
     const index = Math.min(Math.max(Math.floor(Number(call.step) + 1e-6), 0), cells.length - 1);
@@ -67,6 +67,7 @@ export function stepCells(report) {
       cell.r = call.r;
       cell.c = call.c;
     }
+    for (const name of (call.held_by ?? []).map(String)) if (!cell.heldBy.includes(name)) cell.heldBy.push(name);
     if (call.skipped) {
       if (cell.state !== "computed") cell.state = "skipped";
     } else if (call.in_window) {
@@ -89,6 +90,7 @@ export function describeCell(cell, steps) {
   const parts = [`step ${cell.step + 1}/${steps}`, cell.state === "outside" ? "outside window" : cell.state];
   if (cell.sigma !== null) parts.push(`\u03c3 ${cell.sigma.toFixed(4)}`);
   if (cell.r !== null && cell.r !== undefined) parts.push(`r ${cell.r.toFixed(3)}`, `c ${cell.c.toFixed(3)}`);
+  if (cell.heldBy?.length) parts.push(`gate failed on ${cell.heldBy.join(", ")}`);
   return parts.join(" \u00b7 ");
 }
 
@@ -249,6 +251,7 @@ function render(node) {
   panel.strip.replaceChildren(...cells);
   renderFoot(panel, info);
   panel.note.textContent = info.detail;
+  panel.note.title = info.detail; // the panel shows at most MAX_NOTE_LINES lines: the pointer shows all
   panel.note.style.color = info.skipped > 0 ? COLOURS.dim : COLOURS.note;
 }
 

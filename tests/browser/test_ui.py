@@ -52,7 +52,7 @@ READ_PANEL = """n => { const w = (n.widgets || []).find(w => w.name === 'taocach
     return { sentence: root.querySelector('.taocache-sentence').textContent,
         runs: root.querySelector('.taocache-runs').textContent,
         foot: root.querySelector('.taocache-foot').textContent,
-        note: root.querySelector('.taocache-note').textContent,
+        note: root.querySelector('.taocache-note').textContent, noteTitle: root.querySelector('.taocache-note').title,
         states: cells.map(c => c.dataset.state), colours: cells.map(c => getComputedStyle(c).backgroundColor),
         shown: root.checkVisibility() && r.width > 100 && r.height > 40, rect: {x: r.x, y: r.y, width: r.width, height: r.height},
         opacity: root.style.opacity, stale: n.taocache.stale,
@@ -61,6 +61,24 @@ CELL_RECT = """([id, step]) => { const n = window.app.graph.getNodeById(id);
     const w = n.widgets.find(w => w.name === 'taocache_report');
     const r = w.element.querySelector(`.taocache-cell[data-step="${step}"]`).getBoundingClientRect();
     return {x: r.x + r.width / 2, y: r.y + r.height / 2}; }"""
+
+
+def _hover_cell(frontend, node_id, step, tries=3) -> str:
+    """The panel's foot line with the pointer over a step's cell. The panel lays itself out again
+    after a report (a longer note makes the node taller), so a cell read a moment too early may
+    have moved: the pointer is placed again from the cell's fresh position, a few times at most."""
+    page = frontend.page
+    foot = ""
+    for _ in range(tries):
+        page.wait_for_timeout(200)
+        cell = page.evaluate(CELL_RECT, [node_id, step])
+        page.mouse.move(cell["x"] - 40, cell["y"] - 60)
+        page.mouse.move(cell["x"], cell["y"], steps=4)
+        page.wait_for_timeout(200)
+        foot = frontend.node(node_id, READ_PANEL)["foot"]
+        if foot.startswith("step "):
+            break
+    return foot
 
 
 def _graph(object_info, **taocache_inputs):
@@ -216,11 +234,7 @@ def test_run_shows_the_logs_sentence_and_step_strip_on_the_taocache_node(fronten
 
     # the pointer over a skipped cell shows that step's sigma, r and c
     index = panel["states"].index("skipped")
-    cell = page.evaluate(CELL_RECT, [tao, index])
-    page.mouse.move(cell["x"] - 40, cell["y"] - 60)
-    page.mouse.move(cell["x"], cell["y"], steps=4)
-    page.wait_for_timeout(200)
-    hover = frontend.node(tao, READ_PANEL)["foot"]
+    hover = _hover_cell(frontend, tao, index)
     assert hover.startswith(f"step {index + 1}/{STEPS} · skipped · σ "), hover
     assert re.search(r"σ \d\.\d{4} · r \d+\.\d{3} · c -?\d\.\d{3}$", hover), hover
     page.mouse.move(5, 5)
@@ -254,8 +268,18 @@ def test_run_shows_the_logs_sentence_and_step_strip_on_the_taocache_node(fronten
     assert second["shown"] and second["stale"] is False and second["opacity"] == "1"
     assert second["sentence"] == f"computed {STEPS} / skipped 0 of {STEPS} model calls (call ratio 1.00x)"
     assert second["note"].startswith("nothing skipped: thresholds never met (cos_threshold 1.0")
+    # a note longer than the panel's lines is whole under the pointer: why, which branches, what to try
+    assert second["noteTitle"] == second["note"] and "failing on" in second["note"] and "to skip anyway" in second["note"]
     assert len(second["states"]) == STEPS and "skipped" not in second["states"]
-    assert len(page.evaluate("() => window.__taotest_ui_reports")) == 2
+    reports = page.evaluate("() => window.__taotest_ui_reports")
+    assert len(reports) == 2
+    # the pointer over a step the gate held back names the branches that failed it
+    gated = next(call for call in reports[1]["calls"] if call["held_by"])
+    hover = _hover_cell(frontend, tao, int(gated["step"]))
+    assert hover.startswith(f"step {int(gated['step']) + 1}/{STEPS} · computed · σ "), hover
+    assert hover.endswith(" · gate failed on " + ", ".join(gated["held_by"])), hover
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(200)
 
     # a prompt queued by another client (same node id, other settings) leaves this page's panel alone
     entry = browser_server.run(_graph(object_info))

@@ -95,6 +95,30 @@ def test_packed_streams_skip_in_the_window_with_real_counts_and_structure(comfy_
     assert better >= 0.75 * len(skipped_rows), f"{better} of {len(skipped_rows)} audio predictions beat reuse"
 
 
+def test_the_summary_names_the_stream_that_held_skips_back(comfy_inprocess):
+    """An online run skips a call only when every branch and stream passes the gates. When the audio
+    stream of an audio-video model is what fails them (here an audio output whose sign flips at every
+    step), the summary, the log and the node say so by name, and the video stream is not blamed; the
+    same gates with a smooth audio stream skip."""
+    gates = taocache(cos_threshold=-0.7, norm_ratio_threshold=10.0, max_consecutive_skips=2)
+    smooth, _ = run_streams(comfy_inprocess, "video_audio", gates)
+    (smooth_report,) = check_result(smooth, min_skipped=4)
+    assert "held back" not in smooth_report["summary"]
+
+    built = graph(steps=STEPS, cfg=5.0, insert=[streams("video_jittery_audio", "outer"), gates,
+                                                streams("video_jittery_audio", "inner")])
+    result = comfy_inprocess.run(built).raise_for_status()
+    (report,) = check_result(result, min_skipped=0)
+    gated = [call for call in report["calls"] if call["reason"] == "cos below threshold"]
+    assert report["skipped"] == 0 and len(gated) >= 10
+    assert all(sorted(call["held_by"]) == ["cond stream 1", "uncond stream 1"] for call in gated)
+    assert all(call["c"] < -0.7 for call in gated)  # the statistics shown are the failing stream's
+    held = f"the gates held back {len(gated)} calls, failing on "
+    assert held in report["summary"] and "stream 0" not in report["summary"]
+    assert any(held in line for line in result.log_lines)
+    assert any(held in text for text in result.texts_for(built.inserted[1]))
+
+
 def test_streams_the_pack_cannot_key_turn_caching_off_with_a_message(comfy_inprocess):
     """[video, audio] whose audio has another batch size than the video: no per-branch split exists."""
     built = graph(steps=STEPS, cfg=5.0, insert=[streams("mismatched_batch", "outer"), taocache(**PERMISSIVE),

@@ -55,6 +55,53 @@ def test_norm_ratio_gate():
     assert NORM_GATE in reasons(run)
 
 
+def _two_branch_run(order):
+    """cond smooth, uncond random: the gates fail on uncond alone, whichever branch comes first."""
+    run = TaoCacheRun(TaoCacheConfig(cos_threshold=0.9, norm_ratio_threshold=10.0),
+                      Schedule(linear_schedule(20), 0.8, 0.0))
+    run.report.branch_names.update({"c": "cond", "u": "uncond"})
+    smooth = geometric_outputs(20, 0.8)
+    g = torch.Generator().manual_seed(3)
+    outputs = {"c": smooth, "u": [torch.randn(2, 3, 4, generator=g) for _ in range(20)]}
+    for step in range(20):
+        run.begin_evaluation()
+        decision = run.decide(list(order), run.schedule.sigmas[step])
+        run.record(decision, list(order), [outputs[key][step] for key in order])
+    return run
+
+
+def test_the_report_names_the_branch_that_failed_the_gate():
+    for order in (("c", "u"), ("u", "c")):
+        run = _two_branch_run(order)
+        gated = [row for row in run.report.rows if row.reason in (COS_GATE, NORM_GATE)]
+        assert gated and all(row.held_by == ("uncond",) for row in gated), order
+        # the row's statistics are the failing branch's, not the first branch's
+        assert all(row.c < 0.9 for row in gated)
+        summary = run.report.summary()
+        assert f"the gates held back {len(gated)} calls, failing on uncond x{len(gated)}" in summary
+        assert "cond x" not in summary.replace("uncond x", "")
+        assert f"computed (cos below threshold: uncond)" in " ".join(run.report.step_lines())
+        assert all(call["held_by"] == ["uncond"] for call in run.report.to_dict()["calls"] if call["reason"] == COS_GATE)
+
+
+def test_every_failing_branch_is_named_and_the_decision_is_unchanged():
+    run = make_run(steps=20, cos_threshold=0.99)
+    run.report.branch_names.update({"a": "cond stream 0", "b": "cond stream 1"})
+    g = torch.Generator().manual_seed(1)
+    outputs = [torch.randn(8, generator=g) for _ in range(20)]
+    assert drive(run, outputs, keys=("a", "b")) == {}
+    gated = [row for row in run.report.rows if row.reason == COS_GATE]
+    assert gated and all(row.held_by == ("cond stream 0", "cond stream 1") for row in gated)
+    assert "failing on cond stream 0 x" in run.report.summary()
+
+
+def test_a_single_branch_run_adds_nothing_about_branches():
+    run = make_run(steps=20, cos_threshold=0.99)
+    g = torch.Generator().manual_seed(1)
+    drive(run, [torch.randn(8, generator=g) for _ in range(20)])
+    assert "held back" not in run.report.summary()
+
+
 def test_nan_output_forces_compute():
     run = make_run(steps=20)
     outputs = geometric_outputs(20, 0.8)

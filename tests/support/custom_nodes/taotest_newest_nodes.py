@@ -12,7 +12,10 @@ TaoTestPackedStreams  MODEL -> MODEL. DIFFUSION_MODEL wrappers that make a Wan c
                           "video_audio_tuple": [video, audio] in, (video, audio) out, as the newest
                           Kandinsky6.forward returns; "video_audio_rescaled": as MiniMaxH3's forward
                           (comfy/ldm/minimax/model.py), which replaces the audio element of the list its
-                          DIFFUSION_MODEL wrapper returned with a blend of it and the audio input), calls on, checks that what comes back has the
+                          DIFFUSION_MODEL wrapper returned with a blend of it and the audio input;
+                          "video_jittery_audio": as "video_audio", but the inner audio model adds a
+                          term that flips sign at every step, so consecutive audio deltas point apart
+                          (cosine near -1) and the cos gate fails on the audio stream alone), calls on, checks that what comes back has the
                           structure, shapes, dtypes and devices the model returns and that nothing the
                           caller handed in was changed in place, records the audio output of every call
                           (TaoTestPackedStreams.calls) and returns the video tensor to the sampler;
@@ -106,6 +109,17 @@ def audio_model(audio: torch.Tensor) -> torch.Tensor:
     return (0.7 * a + 0.1 * torch.sin(3.0 * a)).to(audio.dtype)
 
 
+def jittery_audio_model(audio: torch.Tensor, options: dict) -> torch.Tensor:
+    """audio_model plus a fixed direction, as large as the audio, whose sign flips at every step of
+    the schedule (the step: the nearest of transformer_options["sample_sigmas"])."""
+    clean = audio_model(audio).float()
+    sigma = float(torch.as_tensor(options["sigmas"]).max())
+    step = int((torch.as_tensor(options["sample_sigmas"]).float() - sigma).abs().argmin())
+    direction = torch.randn(clean.shape[1:], generator=torch.Generator().manual_seed(7)).to(clean.device)
+    jitter = (-1) ** step * direction * (clean.pow(2).mean().sqrt() + 0.1)
+    return (clean + jitter).to(audio.dtype)
+
+
 class TaoTestPackedStreams(_ModelPatch):
     calls = []  # one entry per model call seen by an outer wrapper: {"sigma", "audio"}
 
@@ -113,7 +127,7 @@ class TaoTestPackedStreams(_ModelPatch):
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL",), "side": (["outer", "inner"],),
                              "layout": (["video_audio", "video", "mismatched_batch", "video_audio_tuple",
-                                         "video_audio_rescaled"],)}}
+                                         "video_audio_rescaled", "video_jittery_audio"],)}}
 
     def patch(self, model, side, layout):
         m = model.clone()
@@ -166,6 +180,9 @@ def _inner_streams(layout):
             return video
         if layout == "video_audio_tuple":
             return video, audio_model(streams[1])
+        if layout == "video_jittery_audio":
+            options = kwargs.get("transformer_options") or next((a for a in args if isinstance(a, dict)), {})
+            return [video, jittery_audio_model(streams[1], options)]
         return [video, audio_model(streams[1])]
 
     return taotest_streams_inner
