@@ -5,6 +5,7 @@ what a sampler with calls between the steps' noise levels reached of it."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 from ..taocache import Schedule, TaoCacheConfig, TaoCacheRun
@@ -92,10 +93,12 @@ def schedule_for(config: TaoCacheConfig, guider, sigmas) -> tuple[Schedule, Opti
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
         start_sigma = float(model_sampling.percent_to_sigma(config.start_percent))
         end_sigma = float(model_sampling.percent_to_sigma(config.end_percent))
+        holds = tuple((float(model_sampling.percent_to_sigma(low)), float(model_sampling.percent_to_sigma(high)))
+                      for low, high in config.compute_ranges)
     except (AttributeError, TypeError, ValueError) as error:
         return Schedule(values, float("inf"), float("-inf")), (
             f"this model's sampling cannot convert start_percent/end_percent to noise levels ({error})")
-    return Schedule(values, start_sigma, end_sigma), None
+    return Schedule(values, start_sigma, end_sigma, holds), None
 
 
 def new_run(settings: NodeSettings, guider, sigmas, sampler=None) -> TaoCacheRun:
@@ -162,6 +165,8 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
         fixes.append("lower start_percent")
     if usable and whole and usable[-1] < whole[-1]:
         fixes.append("raise end_percent")
+    if schedule.holds and len(usable_steps(replace(schedule, holds=()))) > len(usable):
+        fixes.append("shorten compute_ranges")
     if max_consecutive < RANGES["max_consecutive_skips"][1] and not planned.repeated:
         fixes.append("raise max_consecutive_skips")
     wanted = skips_for(planned.total_steps, planned.target, planned.calls_per_step)

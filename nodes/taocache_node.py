@@ -10,7 +10,7 @@ import logging
 from comfy_api.latest import io
 
 from ..taocache import PREDICTORS, ConfigError, TaoCacheConfig
-from ..taocache.config import MIN_STEPS, RANGES
+from ..taocache.config import MIN_STEPS, RANGES, parse_ranges
 from ..taocache.planner import MODES as PLAN_MODES
 from . import compat, profiles
 from .wrappers import NodeSettings, attach
@@ -122,6 +122,12 @@ class TaoCacheNode(io.ComfyNode):
                                        "of the planned skips (each skip's calibrated one-step error times the sigma "
                                        "distance of its step, times its place in a run of skips): an estimate of the "
                                        "result's relative change. Try 0.002-0.02."),
+                io.String.Input("compute_ranges", default="", optional=True, placeholder="e.g. 0.4-0.5",
+                                tooltip="Parts of the window where every step is computed, as fractions of the "
+                                        "schedule like start_percent: '0.4-0.5' with start_percent 0 and end_percent "
+                                        "1 skips in two windows, 0-0.4 and 0.5-1; several ranges are separated by "
+                                        "commas. Online decisions and plans both keep out of them. Empty (the "
+                                        "default): none."),
             ],
             outputs=[io.Model.Output(tooltip="The same model, with TaoCache attached for the samplers that use it.")],
             hidden=[io.Hidden.unique_id],
@@ -141,7 +147,7 @@ class TaoCacheNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, start_percent, end_percent, cos_threshold, norm_ratio_threshold,
                 max_consecutive_skips, predictor, error_budget, verbose, profile=profiles.NONE,
-                target_speedup=1.5, plan_mode="speedup", target_error=0.005) -> io.NodeOutput:
+                target_speedup=1.5, plan_mode="speedup", target_error=0.005, compute_ranges="") -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
 
         def uncached(message):
@@ -153,7 +159,8 @@ class TaoCacheNode(io.ComfyNode):
             config = TaoCacheConfig(
                 start_percent=start_percent, end_percent=end_percent, cos_threshold=cos_threshold,
                 norm_ratio_threshold=norm_ratio_threshold, max_consecutive_skips=max_consecutive_skips,
-                predictor=predictor, error_budget=error_budget, verbose=verbose, min_steps=MIN_STEPS)
+                predictor=predictor, error_budget=error_budget, verbose=verbose, min_steps=MIN_STEPS,
+                compute_ranges=parse_ranges(compute_ranges))
         except ConfigError as error:
             return uncached(f"{error}. The model passes through uncached.")
         types = compat.wrapper_types()

@@ -236,22 +236,25 @@ def plan_by_trial(profile, schedule, *, mode: str = "speedup", target_speedup: f
     for placement, _ in ranking.means:
         planned = planned_with(placement)
         if planned.speedup >= target_speedup - 1e-3:
-            return planned, ranking.why(placement) + _shortfall(in_window, own_steps, target_speedup, limit)
+            return planned, ranking.why(placement) + _shortfall(in_window, own_steps, target_speedup, limit,
+                                                                bool(schedule.holds))
         fits_opened = narrowed and planned_with(placement, opened).speedup >= target_speedup - 1e-3
         (in_window if fits_opened else own_steps).append(f"{placement} (planned {planned.speedup:.2f}x)")
     best = ranking.means[0][0]
-    return planned_with(best), (ranking.why(best) + _shortfall(in_window, own_steps, target_speedup, limit)
+    return planned_with(best), (ranking.why(best) + _shortfall(in_window, own_steps, target_speedup, limit,
+                                                               bool(schedule.holds))
                                 + "; none reaches it, so the best by trial plans what fits")
 
 
-def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float, limit: str) -> str:
+def _shortfall(in_window: list[str], own_steps: list[str], target_speedup: float, limit: str,
+               holds: bool = False) -> str:
     """Why the better placements by trial were passed over: the window the user narrowed (opening it
     would let them reach the target), or their own steps at this max_consecutive_skips (the early/mid
     placements hold the first 70 % only; opening the window does not help them)."""
     why = ""
     if in_window:
         why += (f"; {', '.join(in_window)} did not reach {target_speedup:.2f}x inside the node's window "
-                f"(start_percent 0 opens it)")
+                f"(start_percent 0 opens it{', and an empty compute_ranges' if holds else ''})")
     if own_steps:
         why += (f"; {', '.join(own_steps)} cannot reach {target_speedup:.2f}x in "
                 f"{'its' if len(own_steps) == 1 else 'their'} own steps at {limit}")

@@ -142,8 +142,10 @@ class TaoCacheRun:
                     f"distilled setups are left uncached; a schedule split over several samplers, as Wan2.2 "
                     f"A14B's two experts, counts each part on its own)")
         if not self.schedule.window_steps():
+            held = (f" outside compute_ranges {', '.join(f'{a:g}-{b:g}' for a, b in self.config.compute_ranges)}"
+                    if self.config.compute_ranges else "")
             return (f"the window is empty: no step of this {steps}-step schedule lies between "
-                    f"start_percent {self.config.start_percent} and end_percent {self.config.end_percent}")
+                    f"start_percent {self.config.start_percent} and end_percent {self.config.end_percent}{held}")
         return None
 
     @property

@@ -146,6 +146,7 @@ class RunReport:
             "computed": self.computed, "skipped": self.skipped, "total": self.total,
             "speedup": round(self.speedup, 4), "steps": self.schedule.steps, "summary": self.summary(),
             "window_sigmas": [self.schedule.start_sigma, self.schedule.end_sigma],
+            "compute_sigmas": [list(pair) for pair in self.schedule.holds],  # (high, low): computed inside
             "history_bytes": self.peak_history_bytes,
             "schedule_sigmas": self.schedule.sigmas,
             "calls": [{"step": round(row.position, 3), "sigma": row.sigma, "skipped": row.skipped,

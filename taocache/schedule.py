@@ -21,6 +21,9 @@ class Schedule:
     sigmas: list[float]  # the run's schedule, descending, ending usually in 0
     start_sigma: float  # window opens at or below this noise level (from start_percent)
     end_sigma: float  # and closes at or below this one (from end_percent)
+    # (high, low) noise levels between which every call is computed, inside the window too (from
+    # compute_ranges): the window less these is where skips may happen
+    holds: tuple = ()
     _ascending: list[float] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -56,7 +59,7 @@ class Schedule:
         return lo + fraction
 
     def in_window(self, sigma: float) -> bool:
-        return self.end_sigma < sigma <= self.start_sigma
+        return self.end_sigma < sigma <= self.start_sigma and not any(low < sigma <= high for high, low in self.holds)
 
     def is_last_step(self, sigma: float) -> bool:
         """The final step of the run is always computed, and so is any call past the penultimate

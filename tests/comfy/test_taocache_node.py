@@ -38,7 +38,8 @@ def test_object_info_over_http_lists_the_node_with_its_inputs_in_order(comfy_ser
     assert info["input_order"]["required"] == [
         "model", "start_percent", "end_percent", "cos_threshold", "norm_ratio_threshold",
         "max_consecutive_skips", "predictor", "error_budget", "verbose"]
-    assert info["input_order"]["optional"] == ["profile", "target_speedup", "plan_mode", "target_error"]  # appended later: optional
+    assert info["input_order"]["optional"] == ["profile", "target_speedup", "plan_mode", "target_error",
+                                               "compute_ranges"]  # appended later: optional
     assert info["output"] == ["MODEL"]
     profile = info["input"]["optional"]["profile"]
     options = profile[1]["options"] if profile[0] == "COMBO" else profile[0]  # V3 nodes' combo form, or the list
@@ -177,6 +178,46 @@ def test_inverted_window_is_reported_on_the_node_and_runs_uncached(comfy_inproce
     assert torch.equal(result.latent, plain.latent)
     texts = result.texts_for(built.inserted[0])
     assert any("start_percent (0.8) must be below end_percent (0.4)" in t and "uncached" in t for t in texts)
+
+
+def _held(report, compute_sigmas):
+    """The calls whose noise level lies in the one compute range (high, low) of compute_sigmas."""
+    (high, low), = compute_sigmas
+    return [c for c in report["calls"] if low < c["sigma"] <= high]
+
+
+@pytest.mark.parametrize("profile", ["none", "none, plan to target_speedup"])
+def test_compute_ranges_make_two_windows_online_and_planned(comfy_inprocess, profile):
+    """compute_ranges '0.4-0.6' with the window 0-1 (the ask of ComfyUI#9765 for core EasyCache: two
+    active ranges): online decisions and a plan skip in both windows and never in the range, whose
+    calls the report marks outside the window; the counts are the real forward calls."""
+    built = harness.wan_t2v_graph(steps=30, insert=[taocache(**PERMISSIVE, start_percent=0.0, end_percent=1.0,
+                                                             compute_ranges="0.4-0.6", profile=profile)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    computed, skipped, total = summary_counts(result.log_text)
+    report = report_of(result)
+    assert total == 30 and skipped >= 6 and result.calls == [computed]
+    held = _held(report, report["compute_sigmas"])
+    assert len(held) >= 3 and not any(c["skipped"] or c["in_window"] for c in held)
+    skipped_sigmas = [c["sigma"] for c in report["calls"] if c["skipped"]]
+    (high, low), = report["compute_sigmas"]
+    assert any(s > high for s in skipped_sigmas) and any(s <= low for s in skipped_sigmas)  # both windows
+    if profile != "none":
+        assert summary_counts(result.log_text) == (20, 10, 30)  # the plan still reaches 1.5x
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=30, insert=[taocache(**PERMISSIVE, start_percent=0.0,
+                                                                                  profile=profile)]))
+    opened = report_of(plain.raise_for_status())
+    assert any(c["skipped"] for c in _held(opened, report["compute_sigmas"])), "without the range, it skips there"
+
+
+def test_unreadable_compute_ranges_are_reported_on_the_node_and_run_uncached(comfy_inprocess):
+    plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20)).raise_for_status()
+    built = harness.wan_t2v_graph(steps=20, insert=[taocache(**PERMISSIVE, compute_ranges="0.6-0.4")])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, plain.latent)
+    texts = result.texts_for(built.inserted[0])
+    assert any("compute_ranges: 0.6-0.4 is not a range inside 0-1" in t and "uncached" in t for t in texts), texts
+    assert "compute_ranges: 0.6-0.4" in result.log_text
 
 
 def test_out_of_range_widget_is_rejected_by_validation_naming_the_input(comfy_inprocess):

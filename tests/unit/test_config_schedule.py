@@ -2,6 +2,7 @@
 import pytest
 
 from taocache import ConfigError, Schedule, TaoCacheConfig
+from taocache.config import parse_ranges
 
 
 @pytest.mark.parametrize("name,value", [("start_percent", -0.1), ("end_percent", 1.5), ("cos_threshold", 2.0),
@@ -56,3 +57,28 @@ def test_a_call_past_the_penultimate_steps_level_is_the_last_steps():
     s = Schedule([1.0, 0.8, 0.5, 0.2, 0.1, 0.0], start_sigma=1.0, end_sigma=0.0)  # 5 steps, the last at 0.1
     assert s.is_last_step(0.15) and s.is_last_step(0.2 - 1e-3) and s.is_last_step(0.05)
     assert not s.is_last_step(0.2) and not s.is_last_step(0.2 - 1e-6) and not s.is_last_step(0.35)
+
+
+def test_compute_ranges_cut_the_window_in_two():
+    """A hold (high, low) inside the window: the steps there are outside it, with the window's own
+    boundary convention (a level at the range's start is in the range, one at its end is not)."""
+    s = Schedule([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], start_sigma=1.0, end_sigma=0.0,
+                 holds=((0.6, 0.4),))
+    assert s.window_steps() == [0, 1, 2, 3, 6, 7, 8]
+    assert s.in_window(0.61) and not s.in_window(0.6) and not s.in_window(0.45) and s.in_window(0.4)
+
+
+@pytest.mark.parametrize("text,message", [("0.4", "could not read '0.4'"), ("a-b", "could not read 'a-b'"),
+                                          ("0.5-0.4", "0.5-0.4 is not a range"), ("0.2-1.5", "0.2-1.5 is not a range")])
+def test_bad_compute_ranges_name_the_input_and_the_format(text, message):
+    with pytest.raises(ConfigError) as error:
+        TaoCacheConfig(compute_ranges=parse_ranges(text))
+    assert "compute_ranges" in str(error.value) and message in str(error.value)
+    assert "'0.4-0.5, 0.8-0.9'" in str(error.value)
+
+
+def test_compute_ranges_are_read_from_text():
+    assert parse_ranges("") == () and parse_ranges("  ") == ()
+    assert parse_ranges("0.4-0.5, 0.8 - 0.9") == ((0.4, 0.5), (0.8, 0.9))
+    config = TaoCacheConfig(start_percent=0.0, compute_ranges=parse_ranges("0.4-0.5"))
+    assert "window 0.00-1.00 except 0.40-0.50" in config.describe()

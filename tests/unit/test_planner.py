@@ -153,3 +153,21 @@ def test_a_plan_one_call_short_keeps_one_call_per_step():
     window = Schedule(sigmas, math.inf, sigmas[14] - 1e-9)  # steps 0-14: 3-14 skippable
     planned = plan_without_profile(window, target_speedup=1.5, max_consecutive=2, calls_per_step=2)
     assert len(planned.steps) == 12 and not planned.whole and planned.speedup == pytest.approx(39 / 27)
+
+
+def test_plans_keep_out_of_compute_ranges_and_still_reach_the_target():
+    """compute_ranges (Schedule.holds): a plan without a profile spreads its skips over both windows
+    and none in the held range; whole steps (two calls per step) need their next step outside it too."""
+    from taocache.planner import plan_without_profile
+
+    steps = 30
+    sigmas = [1 - i / steps for i in range(steps + 1)]
+    held = Schedule(sigmas, math.inf, -math.inf, holds=((0.6, 0.4),))
+    held_steps = {i for i in range(steps) if 0.4 < sigmas[i] <= 0.6}
+    assert len(held_steps) == 6 and set(held.window_steps()).isdisjoint(held_steps)
+    planned = plan_without_profile(held, target_speedup=1.5, max_consecutive=1)
+    assert planned.speedup >= 1.5 - 1e-9 and not held_steps & set(planned.steps)
+    assert min(planned.steps) < min(held_steps) and max(planned.steps) > max(held_steps)  # both windows
+    two_calls = plan_without_profile(held, target_speedup=1.8, max_consecutive=2, calls_per_step=2)
+    assert two_calls.whole and not held_steps & set(two_calls.steps)
+    assert all(step + 1 not in held_steps for step in two_calls.whole)
