@@ -159,13 +159,14 @@ def shortfall(schedule: Schedule, planned, max_consecutive: int) -> Optional[str
     if planned.speedup >= planned.target - 1e-3:
         return None
     usable = usable_steps(schedule)
+    unheld = usable_steps(replace(schedule, holds=()))  # the window without compute_ranges
     whole = usable_steps(Schedule(schedule.sigmas, float("inf"), float("-inf")))
     fixes = []
-    if usable and whole and usable[0] > whole[0]:
+    if unheld and whole and unheld[0] > whole[0]:
         fixes.append("lower start_percent")
-    if usable and whole and usable[-1] < whole[-1]:
+    if unheld and whole and unheld[-1] < whole[-1]:
         fixes.append("raise end_percent")
-    if schedule.holds and len(usable_steps(replace(schedule, holds=()))) > len(usable):
+    if len(unheld) > len(usable):
         fixes.append("shorten compute_ranges")
     if max_consecutive < RANGES["max_consecutive_skips"][1] and not planned.repeated:
         fixes.append("raise max_consecutive_skips")
