@@ -57,8 +57,10 @@ class Decision:
     held_by: tuple = ()
 
     def for_keys(self, keys: Sequence[Hashable]) -> "Decision":
-        return Decision(self.skip, self.reason, self.sigma, self.position, {k: self.fits[k] for k in keys if k in self.fits},
-                        held_by=self.held_by)
+        """The decision for the call carrying `keys`: their fits, and those of the branches that held
+        it back (a sibling's, when the call that failed on it carries only cond)."""
+        return Decision(self.skip, self.reason, self.sigma, self.position,
+                        {k: self.fits[k] for k in [*keys, *self.held_by] if k in self.fits}, held_by=self.held_by)
 
 
 @dataclass

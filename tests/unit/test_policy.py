@@ -445,3 +445,22 @@ def test_a_whole_step_skips_every_call_of_its_step_and_counts_as_one_skip_in_a_r
     skipped = [position for position, skipped in midpoint_calls(run, outputs) if skipped]
     assert [round(p, 1) for p in skipped] == [7, 8, 8.5, 9, 10, 11, 11.5, 12]
     assert run.report.skipped == 8
+
+
+def test_a_call_held_back_by_a_sibling_shows_the_siblings_statistics():
+    """Split calls (one branch per call, as MiniMax H3 runs): the cond call decides for the
+    evaluation over cond and its sibling uncond; when uncond fails the gate, the cond call's row
+    names uncond and carries its r and c."""
+    run = TaoCacheRun(TaoCacheConfig(cos_threshold=0.9, norm_ratio_threshold=10.0),
+                      Schedule(linear_schedule(20), 0.8, 0.0))
+    run.report.branch_names.update({"c": "cond", "u": "uncond"})
+    smooth = geometric_outputs(20, 0.8)
+    g = torch.Generator().manual_seed(3)
+    noisy = [torch.randn(2, 3, 4, generator=g) for _ in range(20)]
+    for step in range(20):
+        run.begin_evaluation()
+        for key, outputs in (("c", smooth), ("u", noisy)):
+            decision = run.decide([key], run.schedule.sigmas[step])
+            run.record(decision, [key], [outputs[step]])
+    gated = [row for row in run.report.rows if row.reason == COS_GATE]
+    assert gated and all(row.held_by == ("uncond",) and row.c is not None and row.c < 0.9 for row in gated)
