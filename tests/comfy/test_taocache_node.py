@@ -210,18 +210,6 @@ def test_compute_ranges_make_two_windows_online_and_planned(comfy_inprocess, pro
     assert any(c["skipped"] for c in _held(opened, report["compute_sigmas"])), "without the range, it skips there"
 
 
-def test_a_plan_that_compute_ranges_leave_short_says_so(comfy_inprocess):
-    built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile="none, plan to target_speedup", start_percent=0.0,
-                                                             target_speedup=1.5, compute_ranges="0.1-0.8")])
-    result = comfy_inprocess.run(built).raise_for_status()
-    computed, skipped, total = summary_counts(result.log_text)
-    assert total == 30 and 0 < skipped < 10 and result.calls == [computed]
-    # start_percent is already 0: only the range (and more skips in a row) would make room
-    assert re.search(r"1\.50x needs 10 skips; \d+ fit in the window's \d+ skippable steps \(the first 3 and the last 2 "
-                     r"steps are computed\) at max_consecutive_skips 1: shorten compute_ranges or raise "
-                     r"max_consecutive_skips", result.log_text), result.log_text[-1500:]
-
-
 def test_unreadable_compute_ranges_are_reported_on_the_node_and_run_uncached(comfy_inprocess):
     plain = comfy_inprocess.run(harness.wan_t2v_graph(steps=20)).raise_for_status()
     built = harness.wan_t2v_graph(steps=20, insert=[taocache(**PERMISSIVE, compute_ranges="0.6-0.4")])
@@ -294,17 +282,22 @@ def test_without_a_profile_target_speedup_plans_its_skips_evenly_over_the_window
     assert summary_counts(online.log_text)[1] == 0, "the tiny random model never opens the default gates online"
 
 
-def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_says_why(comfy_inprocess):
+@pytest.mark.parametrize("narrowed,fix", [(dict(start_percent=0.6), "lower start_percent"),
+                                          # start_percent already 0: only the range holds the steps
+                                          (dict(start_percent=0.0, compute_ranges="0.1-0.8"), "shorten compute_ranges")])
+def test_without_a_profile_a_window_too_narrow_for_the_target_plans_fewer_and_says_why(comfy_inprocess, narrowed, fix):
     """Too few skippable steps: the plan holds what fits and the node says what would make room (a
-    wider window only where the window leaves steps out; more skips in a row)."""
-    built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=2.0,
-                                                             start_percent=0.6)])
+    wider window only where the window leaves steps out, a shorter compute range where the range
+    does; more skips in a row)."""
+    built = harness.wan_t2v_graph(steps=30, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=2.0, **narrowed)])
     result = comfy_inprocess.run(built).raise_for_status()
     computed, skipped, total = summary_counts(result.log_text)
     assert total == 30 and 0 < skipped < 15 and result.calls == [computed]
     assert re.search(rf"2\.00x needs 15 skips; {skipped} fit in the window's \d+ skippable steps \(the first 3 and the "
-                     rf"last 2 steps are computed\) at max_consecutive_skips 1: lower start_percent or raise "
+                     rf"last 2 steps are computed\) at max_consecutive_skips 1: {fix} or raise "
                      rf"max_consecutive_skips", result.log_text), result.log_text[-1500:]
+    if "compute_ranges" in narrowed:
+        return
     opened = harness.wan_t2v_graph(steps=10, insert=[taocache(profile=NO_PROFILE_PLAN, target_speedup=1.5,
                                                               start_percent=0.0)])
     result = comfy_inprocess.run(opened).raise_for_status()

@@ -464,3 +464,10 @@ def test_a_call_held_back_by_a_sibling_shows_the_siblings_statistics():
             run.record(decision, [key], [outputs[step]])
     gated = [row for row in run.report.rows if row.reason == COS_GATE]
     assert gated and all(row.held_by == ("uncond",) and row.c is not None and row.c < 0.9 for row in gated)
+
+
+def test_a_window_that_compute_ranges_empty_says_so():
+    config = TaoCacheConfig(start_percent=0.0, compute_ranges=((0.0, 1.0),))
+    run = TaoCacheRun(config, Schedule(linear_schedule(20), 1.0, 0.0, holds=((1.0, 0.0),)))
+    assert not run.active
+    assert run.disabled_reason.endswith("outside compute_ranges 0-1")
