@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from comfy_child import REPO, TOOLS
+from helpers import SLOW
 
 sys.path.insert(0, TOOLS)
 import batches  # noqa: E402
@@ -56,6 +57,7 @@ def run_train(out, *extra):
     return load_file(str(out))
 
 
+@SLOW
 def test_workers_and_a_resume_reach_the_plain_runs_weights(tmp_path):
     plain = run_train(tmp_path / "plain.safetensors")
     pooled = run_train(tmp_path / "pooled.safetensors", "--data-workers", "2")

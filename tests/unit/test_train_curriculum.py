@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from helpers import SLOW
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(REPO, "tools", "tiny_wan", "train_textures_curriculum.sh")
 SMALL = "--dim 128 --ffn 256 --layers 1 --batch 2 --log-every 1"
@@ -40,6 +42,7 @@ def test_two_stages_in_order_and_a_rerun_skips_them(tmp_path):
     assert (tmp_path / "f8.safetensors").read_bytes() == weights
 
 
+@SLOW
 def test_a_stopped_stage_continues_from_its_checkpoint(tmp_path):
     stopped = curriculum(tmp_path, RECIPE="dct", STEPS4=3, MAX_MINUTES=0.000001)   # stops after the first step
     assert stopped.returncode == 3 and "stopped early" in stopped.stdout, stopped.stdout[-2000:]
@@ -50,6 +53,7 @@ def test_a_stopped_stage_continues_from_its_checkpoint(tmp_path):
     assert meta(tmp_path / "f4.json")["steps_done"] == 3 and meta(tmp_path / "f8.json")["steps_done"] == 2
 
 
+@SLOW
 def test_the_motion_recipe_runs_its_three_stages_on_the_lossless_latent(tmp_path):
     run = curriculum(tmp_path, RECIPE="motion", STEPS32=2)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
@@ -65,6 +69,7 @@ def test_the_motion_recipe_runs_its_three_stages_on_the_lossless_latent(tmp_path
             assert m["config"]["init"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
 
 
+@SLOW
 def test_the_default_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_the_dct_latent(tmp_path):
     steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 1, "STEPSX4C": 1, "STEPSX8": 2, "STEPSX8B": 1}
     run = curriculum(tmp_path, **steps)   # no RECIPE: the committed model's
@@ -88,6 +93,7 @@ def test_the_default_motion_dct_recipe_moves_from_the_lossless_32_px_stage_to_th
     assert f"curriculum: {total:.0f} s of training in all stages (0 h " in run.stdout, run.stdout[-2000:]
 
 
+@SLOW
 def test_a_dct_stage_given_no_steps_is_left_out_and_the_next_starts_from_the_one_before(tmp_path):
     steps = {"STEPS32": 1, "STEPSX4A": 1, "STEPSX4B": 0, "STEPSX4C": 1, "STEPSX8": 1, "STEPSX8B": 0}
     run = curriculum(tmp_path, **steps)
@@ -104,6 +110,7 @@ def test_an_unknown_recipe_is_refused_by_name(tmp_path):
     assert run.returncode == 2 and "RECIPE=fast: must be dct, motion or motion-dct" in run.stderr
 
 
+@SLOW
 def test_stop32_stops_the_32_px_stage_inside_its_schedule_and_the_next_starts_there(tmp_path):
     """STOP32: the 32 px stage keeps STEPS32's learning-rate schedule, stops after STOP32 steps and
     counts as finished there (a rerun skips it); the DCT stages start from its weights."""

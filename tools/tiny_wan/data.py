@@ -28,6 +28,7 @@ Ground truth for metrics works on decoded RGB frames [B, 3, T, H, W] in [-1, 1]:
 """
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -123,8 +124,16 @@ TEXT_SEED = 4242
 
 
 def word_vector(word: str) -> torch.Tensor:
-    """Fixed N(0, 1) vector [4096] for a word (seeded by the word's CRC32, so it never changes)."""
-    seed = (TEXT_SEED * 1_000_003 + zlib.crc32(word.lower().encode("utf-8"))) % (2 ** 63)
+    """Fixed N(0, 1) vector [4096] for a word (seeded by the word's CRC32, so it never changes).
+    Each word's vector is drawn once per process and copied out: a prompt table embeds thousands of
+    prompts from a few dozen words, and drawing every word afresh took about 4 s of each training
+    process's start."""
+    return _drawn_word_vector(word.lower()).clone()
+
+
+@functools.lru_cache(maxsize=None)
+def _drawn_word_vector(word: str) -> torch.Tensor:
+    seed = (TEXT_SEED * 1_000_003 + zlib.crc32(word.encode("utf-8"))) % (2 ** 63)
     return torch.randn(TEXT_DIM, generator=torch.Generator().manual_seed(seed))
 
 
