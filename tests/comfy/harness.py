@@ -875,7 +875,11 @@ IMAGE_DITS = {
     "sd3": ("pooled", 4096, 4.5),            # pooled CLIP-L/G 2048
     "hunyuan_image": ("none", 3584, 1.0),    # guidance-distilled (guidance 6 by default), no pooled text
     "hidream": ("hidream", 4096, 5.0),       # pooled 2048 and Llama hidden states
+    # video DiTs built the same way (a short clip, still an 8x8 latent grid)
+    "mochi": ("ltxv", 4096, 4.5),            # T5 with its token mask, as LTXV's; no DIFFUSION_MODEL point
+    "cosmos_predict2": ("none", 1024, 4.0),
 }
+VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo"}
 
 
 def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
@@ -911,6 +915,9 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     if family == "hunyuan_image":  # 64 channels at 32x: EmptyHunyuanImageLatent, four times the size for 8x8
         g["6"] = {"class_type": "EmptyHunyuanImageLatent", "inputs": {"width": 4 * width, "height": 4 * height,
                                                                       "batch_size": batch_size}}
+    if family in VIDEO_DIT_LATENTS:  # 13 frames: 3 latent frames for Mochi (6x), 2 for Cosmos (8x)
+        g["6"] = {"class_type": VIDEO_DIT_LATENTS[family], "inputs": {"width": width, "height": height, "length": 13,
+                                                                       "batch_size": batch_size}}
     if family == "flux2":  # 128 channels at 16x: EmptyFlux2LatentImage, twice the size for the same 8x8 grid
         g["6"] = {"class_type": "EmptyFlux2LatentImage", "inputs": {"width": 2 * width, "height": 2 * height,
                                                                     "batch_size": batch_size}}

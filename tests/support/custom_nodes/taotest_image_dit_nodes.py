@@ -2,7 +2,8 @@
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
-                      Z-Image, SD3, HunyuanImage 2.1, HiDream), built with the runtime's own
+                      Z-Image, SD3, HunyuanImage 2.1, HiDream; and the video DiTs Mochi and Cosmos
+                      Predict2, whose detection fixes the widths too), built with the runtime's own
                       supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 
@@ -40,6 +41,9 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "sd3": 4096,       # T5-XXL beside CLIP-L/G (pooled 2048)
     "hunyuan_image": 3584,  # HunyuanImage 2.1: Qwen2.5-VL 7B (its byT5 glyph encoder left out)
     "hidream": 4096,   # T5-XXL beside Llama 3.1 hidden states (conditioning_llama3) and pooled CLIP-L/G 2048
+    # two video DiTs whose detection fixes the released widths too
+    "mochi": 4096,     # Genmo Mochi: T5-XXL with its token mask (attention_mask)
+    "cosmos_predict2": 1024,  # Cosmos Predict2: old T5-11B's 1024-wide states
 }
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
 
@@ -109,6 +113,27 @@ def unet_config(family: str) -> tuple[type, dict]:
             "llama_layers": list(range(HIDREAM_LLAMA_LAYERS)), "num_attention_heads": 2, "num_routed_experts": 4,
             "num_activated_experts": 2, "num_layers": 1, "num_single_layers": 1, "out_channels": 16,
             "patch_size": 2, "text_emb_dim": 2048}
+    if family == "mochi":  # detect_unet_config's Mochi branch (all fixed there: 48 blocks of width
+        # 3072); its block asserts an MLP of 12288, so mlp_ratio_x is 192 at width 64
+        return comfy.supported_models.GenmoMochi, {
+            "image_model": "mochi_preview", "depth": 2, "patch_size": 2, "num_heads": 2, "hidden_size_x": 64,
+            "hidden_size_y": 32, "mlp_ratio_x": 192.0, "mlp_ratio_y": 4.0, "learn_sigma": False, "in_channels": 12,
+            "qk_norm": True, "qkv_bias": False, "out_bias": True, "attn_drop": 0.0, "patch_embed_bias": True,
+            "posenc_preserve_area": True, "timestep_mlp_bias": True, "attend_to_padding": False,
+            "timestep_scale": 1000.0, "use_t5": True, "t5_feat_dim": TEXT_WIDTH["mochi"], "t5_token_length": 256,
+            "rope_theta": 10000.0}
+    if family == "cosmos_predict2":  # detect_unet_config's Cosmos Predict2 text-to-video branch (it knows
+        # only the 2B and 14B widths), at width 64 with two heads
+        return comfy.supported_models.CosmosT2IPredict2, {
+            "image_model": "cosmos_predict2", "max_img_h": 240, "max_img_w": 240, "max_frames": 128,
+            "in_channels": 16, "out_channels": 16, "patch_spatial": 2, "patch_temporal": 1, "model_channels": 64,
+            "concat_padding_mask": True, "crossattn_emb_channels": TEXT_WIDTH["cosmos_predict2"],
+            "pos_emb_cls": "rope3d", "pos_emb_learnable": True, "pos_emb_interpolation": "crop", "min_fps": 1,
+            "max_fps": 30, "use_adaln_lora": True, "adaln_lora_dim": 16, "num_blocks": 1, "num_heads": 2,
+            "extra_per_block_abs_pos_emb": False, "rope_h_extrapolation_ratio": 4.0,
+            "rope_w_extrapolation_ratio": 4.0, "rope_t_extrapolation_ratio": 1.0, "extra_h_extrapolation_ratio": 1.0,
+            "extra_w_extrapolation_ratio": 1.0, "extra_t_extrapolation_ratio": 1.0,
+            "rope_enable_fps_modulation": False}
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
