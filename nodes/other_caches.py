@@ -6,14 +6,17 @@ model). TaoCache does not refuse the pair (core EasyCache before TaoCache is tes
 template), it says so in the run's summary. The keys are the ones each pack sets when its node
 patches a model (read in their sources: core comfy_extras/nodes_easycache.py sets "easycache" for
 both EasyCache and LazyCache; welltop-cn/ComfyUI-TeaCache nodes.py "rel_l1_thresh" and
-"coefficients"; Zehong-Ma/ComfyUI-MagCache nodes.py "magcache_thresh" and "mag_ratios").
+"coefficients"; kijai/ComfyUI-KJNodes' WanVideoTeaCacheKJ (nodes/model_optimization_nodes.py) the same
+two and "teacache_device", which tells it apart; Zehong-Ma/ComfyUI-MagCache nodes.py
+"magcache_thresh" and "mag_ratios").
 """
 from __future__ import annotations
 
-# (name shown, transformer_options keys any one of which marks it)
+# (name shown, transformer_options keys any one of which marks it, keys that mark another pack instead)
 KNOWN = (
-    ("TeaCache (ComfyUI-TeaCache)", ("rel_l1_thresh", "coefficients")),
-    ("MagCache (ComfyUI-MagCache)", ("magcache_thresh", "mag_ratios")),
+    ("TeaCache (KJNodes WanVideoTeaCacheKJ)", ("teacache_device",), ()),
+    ("TeaCache (ComfyUI-TeaCache)", ("rel_l1_thresh", "coefficients"), ("teacache_device",)),
+    ("MagCache (ComfyUI-MagCache)", ("magcache_thresh", "mag_ratios"), ()),
 )
 
 
@@ -23,8 +26,8 @@ def other_caches(transformer_options: dict) -> list[str]:
     holder = transformer_options.get("easycache")
     if holder is not None:
         found.append("core LazyCache" if type(holder).__name__.startswith("Lazy") else "core EasyCache")
-    for name, keys in KNOWN:
-        if any(key in transformer_options for key in keys):
+    for name, keys, not_keys in KNOWN:
+        if any(key in transformer_options for key in keys) and not any(key in transformer_options for key in not_keys):
             found.append(name)
     return found
 

@@ -23,7 +23,9 @@ TaoTestUnwrappable    MODEL -> MODEL. The same model as an object without keyed 
 TaoTestPeerCacheKeys  MODEL -> MODEL with what a peer caching pack's node puts in transformer_options
                       (pack "MagCache": magcache_thresh, retention_ratio, mag_ratios, magcache_K, as
                       Zehong-Ma/ComfyUI-MagCache's MagCache node; "TeaCache": rel_l1_thresh,
-                      coefficients, max_skip_steps, as welltop-cn/ComfyUI-TeaCache's), nothing else:
+                      coefficients, max_skip_steps, as welltop-cn/ComfyUI-TeaCache's; "TeaCacheKJ":
+                      rel_l1_thresh, teacache_device, coefficients, as kijai/ComfyUI-KJNodes'
+                      WanVideoTeaCacheKJ), nothing else:
                       their caching is not reproduced, only what TaoCache reads to name them.
 TaoTestAttentionOverride MODEL -> MODEL with transformer_options["optimized_attention_override"], the
                       hook attention-kernel nodes use (KJNodes' SageAttention patch): here every attention
@@ -130,7 +132,8 @@ class TaoTestDropOptionKeys(_ModelPatch):
 
 class TaoTestPeerCacheKeys(_ModelPatch):
     KEYS = {"MagCache": {"magcache_thresh": 0.24, "retention_ratio": 0.2, "mag_ratios": [1.0] * 4, "magcache_K": 4},
-            "TeaCache": {"rel_l1_thresh": 0.2, "coefficients": [1.0, 0.0], "max_skip_steps": 3}}
+            "TeaCache": {"rel_l1_thresh": 0.2, "coefficients": [1.0, 0.0], "max_skip_steps": 3},
+            "TeaCacheKJ": {"rel_l1_thresh": 0.275, "teacache_device": "cpu", "coefficients": [1.0, 0.0]}}
 
     @classmethod
     def INPUT_TYPES(cls):
