@@ -8,7 +8,10 @@ patches a model (read in their sources: core comfy_extras/nodes_easycache.py set
 both EasyCache and LazyCache; welltop-cn/ComfyUI-TeaCache nodes.py "rel_l1_thresh" and
 "coefficients"; kijai/ComfyUI-KJNodes' WanVideoTeaCacheKJ (nodes/model_optimization_nodes.py) the same
 two and "teacache_device", which tells it apart; Zehong-Ma/ComfyUI-MagCache nodes.py
-"magcache_thresh" and "mag_ratios").
+"magcache_thresh" and "mag_ratios"). chengzeyi/Comfy-WaveSpeed's First Block Cache
+(fbcache_nodes.py ApplyFBCacheOnModel) puts nothing there: it is told by the model function wrapper
+its node sets, a closure of ApplyFBCacheOnModel.patch; it skips the blocks after the first inside a
+call, not calls.
 """
 from __future__ import annotations
 
@@ -19,9 +22,16 @@ KNOWN = (
     ("MagCache (ComfyUI-MagCache)", ("magcache_thresh", "mag_ratios"), ()),
 )
 
+# (name shown, start of the __qualname__ of the model_function_wrapper its node sets)
+FIRST_BLOCK_CACHE = "First Block Cache (Comfy-WaveSpeed)"
+FUNCTION_WRAPPERS = (
+    (FIRST_BLOCK_CACHE, "ApplyFBCacheOnModel."),
+)
 
-def other_caches(transformer_options: dict) -> list[str]:
-    """The other caches attached to the model whose transformer_options these are, by name."""
+
+def other_caches(transformer_options: dict, model_options: dict | None = None) -> list[str]:
+    """The other caches attached to the model whose transformer_options (and model_options, which
+    hold the model function wrapper) these are, by name."""
     found = []
     holder = transformer_options.get("easycache")
     if holder is not None:
@@ -29,14 +39,19 @@ def other_caches(transformer_options: dict) -> list[str]:
     for name, keys, not_keys in KNOWN:
         if any(key in transformer_options for key in keys) and not any(key in transformer_options for key in not_keys):
             found.append(name)
+    wrapper_name = str(getattr((model_options or {}).get("model_function_wrapper"), "__qualname__", ""))
+    for name, prefix in FUNCTION_WRAPPERS:
+        if wrapper_name.startswith(prefix):
+            found.append(name)
     return found
 
 
-def note(transformer_options: dict) -> str | None:
+def note(transformer_options: dict, model_options: dict | None = None) -> str | None:
     """The summary's sentence about them, or None when TaoCache is the only cache."""
-    found = other_caches(transformer_options)
+    found = other_caches(transformer_options, model_options)
     if not found:
         return None
-    return (f"also on this model: {', '.join(found)}; each skips calls of its own and TaoCache counts only its "
-            f"own (core EasyCache before TaoCache is tested: give them back-to-back windows; other pairs are not "
+    inside = " (First Block Cache: the blocks after the first, inside a call)" if FIRST_BLOCK_CACHE in found else ""
+    return (f"also on this model: {', '.join(found)}; each skips calls of its own{inside} and TaoCache counts only "
+            f"its own (core EasyCache before TaoCache is tested: give them back-to-back windows; other pairs are not "
             f"measured)")

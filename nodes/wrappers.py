@@ -380,7 +380,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     live = LiveRun(settings, run_start.new_run(settings, guider, sigmas, sampler))
-    others = other_caches.note(original_options["transformer_options"])
+    others = other_caches.note(original_options["transformer_options"], original_options)
     if others:
         log.info(f"TaoCache: {others}")
         live.run.report.note = "; ".join(filter(None, [live.run.report.note, others]))

@@ -223,16 +223,19 @@ def test_core_torch_compile_model_node_with_inductor(comfy_inprocess, order):
 
 @pytest.mark.parametrize("pack, name", [("MagCache", "MagCache (ComfyUI-MagCache)"),
                                         ("TeaCache", "TeaCache (ComfyUI-TeaCache)"),
-                                        ("TeaCacheKJ", "TeaCache (KJNodes WanVideoTeaCacheKJ)")])
+                                        ("TeaCacheKJ", "TeaCache (KJNodes WanVideoTeaCacheKJ)"),
+                                        ("FBCache", "First Block Cache (Comfy-WaveSpeed)")])
 def test_another_caching_pack_on_the_same_model_is_named_in_the_summary(comfy_inprocess, pack, name):
-    """TaoTestPeerCacheKeys sets what the peer pack's node puts in transformer_options (read in its
-    source; nothing of its caching is reproduced): the run goes on and its summary names the other
+    """TaoTestPeerCacheKeys sets what the peer pack's node puts in transformer_options, or for
+    WaveSpeed's First Block Cache the model function wrapper it sets (read in its source; nothing of
+    its caching is reproduced): the run goes on and its summary names the other
     cache, so a user sees why the result differs from what TaoCache's counts alone suggest."""
     result = comfy_inprocess.run(graph(steps=20, insert=[("TaoTestPeerCacheKeys", {"pack": pack}),
                                                          taocache(**PERMISSIVE)]))
     (report,) = check_result(result)
     assert f"also on this model: {name}" in report["summary"] and name in result.log_text
     assert report["summary"].count("TeaCache (") <= 1  # KJNodes' TeaCache is not also named as the other one
+    assert ("inside a call" in report["summary"]) == (pack == "FBCache")  # it skips blocks, not calls
     plain = comfy_inprocess.run(graph(steps=20, insert=[taocache(**PERMISSIVE)])).raise_for_status()
     assert "also on this model" not in plain.log_text
 

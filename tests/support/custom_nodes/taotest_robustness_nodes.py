@@ -25,7 +25,9 @@ TaoTestPeerCacheKeys  MODEL -> MODEL with what a peer caching pack's node puts i
                       Zehong-Ma/ComfyUI-MagCache's MagCache node; "TeaCache": rel_l1_thresh,
                       coefficients, max_skip_steps, as welltop-cn/ComfyUI-TeaCache's; "TeaCacheKJ":
                       rel_l1_thresh, teacache_device, coefficients, as kijai/ComfyUI-KJNodes'
-                      WanVideoTeaCacheKJ), nothing else:
+                      WanVideoTeaCacheKJ; "FBCache": no keys, the model function wrapper
+                      chengzeyi/Comfy-WaveSpeed's ApplyFBCacheOnModel sets, by its name, passing
+                      every call through), nothing else:
                       their caching is not reproduced, only what TaoCache reads to name them.
 TaoTestAttentionOverride MODEL -> MODEL with transformer_options["optimized_attention_override"], the
                       hook attention-kernel nodes use (KJNodes' SageAttention patch): here every attention
@@ -137,11 +139,26 @@ class TaoTestPeerCacheKeys(_ModelPatch):
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"model": ("MODEL",), "pack": (list(cls.KEYS),)}}
+        return {"required": {"model": ("MODEL",), "pack": (list(cls.KEYS) + ["FBCache"],)}}
 
     def patch(self, model, pack):
+        if pack == "FBCache":
+            return ApplyFBCacheOnModel().patch(model)
         m = model.clone()
         m.model_options.setdefault("transformer_options", {}).update(self.KEYS[pack])
+        return (m,)
+
+
+class ApplyFBCacheOnModel:
+    """Named as Comfy-WaveSpeed's node class, whose patch() sets a model function wrapper defined in
+    it; this one passes every call through (no First Block Cache)."""
+
+    def patch(self, model):
+        def model_unet_function_wrapper(model_function, kwargs):
+            return model_function(kwargs["input"], kwargs["timestep"], **kwargs["c"])
+
+        m = model.clone()
+        m.set_model_unet_function_wrapper(model_unet_function_wrapper)
         return (m,)
 
 
