@@ -884,12 +884,15 @@ VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "Empty
 
 def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
                     width=64, height=64, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
-                    reference=False, filename_prefix=None, count_label="") -> BuiltGraph:
+                    reference=False, control_end_percent=None, filename_prefix=None, count_label="") -> BuiltGraph:
     """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
     -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
     extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]) -> SaveLatent.
     reference: the core ReferenceLatent node adds a seeded latent as reference_latents to both
     conditionings, as Flux Kontext and Qwen-Image-Edit graphs do (ids "reference", "reference_negative").
+    control_end_percent (Flux): core ControlNetApplyAdvanced puts TaoTestTinyControlNet on both
+    conditionings from the start to this fraction of the schedule, a grey EmptyImage of the image's
+    size as the hint (id "control").
     ids as wan_t2v_graph's, "sampling" being the loader."""
     extras, text_width, default_cfg = IMAGE_DITS[family]
     ids = {"loader": "1", "sampling": "1", "count": "3", "positive": "4", "negative": "5", "latent": "6",
@@ -908,6 +911,15 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         g["32"] = {"class_type": "ReferenceLatent", "inputs": {"conditioning": negative, "latent": ["30", 0]}}
         positive, negative = ["31", 0], ["32", 0]
         ids.update(reference="31", reference_negative="32")
+    if control_end_percent is not None:
+        g["40"] = {"class_type": "TaoTestTinyControlNet", "inputs": {"seed": 3}}
+        g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                         "color": 0x808080}}
+        g["42"] = {"class_type": "ControlNetApplyAdvanced", "inputs": {
+            "positive": positive, "negative": negative, "control_net": ["40", 0], "image": ["41", 0],
+            "strength": 1.0, "start_percent": 0.0, "end_percent": control_end_percent}}
+        positive, negative = ["42", 0], ["42", 1]
+        ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import harness
-from robustness_helpers import PERMISSIVE, taocache
+from robustness_helpers import PERMISSIVE, check_result, taocache
 from test_taocache_node import NEVER, summary_counts
 
 FAMILIES = list(harness.IMAGE_DITS)
@@ -80,6 +80,33 @@ def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
     print(f"\n{family} with a reference: {computed} of 30 calls computed; the reference changes the full run by "
           f"{full_effect:.4f}, the cached run by {cached_effect:.4f}; cached error {relative_error(cached.latent, plain.latent):.4f}")
     assert full_effect > 0.01 and 0.5 < cached_effect / full_effect < 1.5
+
+
+@pytest.mark.parametrize("end_percent", [1.0, 0.5])
+def test_a_controlnet_runs_for_skipped_calls_too_and_the_summary_says_how_often(comfy_inprocess, end_percent):
+    """ComfyUI runs a ControlNet in calc_cond_batch before the model call (its output goes in as the
+    model's `control` argument), where no wrapper of the model reaches: a skipped call still paid for
+    it. The call ratio counts model calls only, so the summary says how many skipped calls had one.
+    With the ControlNet on for the first half only, only the skipped calls of that half count. Flux at
+    cfg 1 makes one model call per step, so the ControlNet's calls are the first ones of the run."""
+    controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
+    graph = lambda **kw: harness.image_dit_graph("flux", steps=30, control_end_percent=end_percent, **kw)
+    controlnet.calls.clear()
+    plain = comfy_inprocess.run(graph()).raise_for_status()
+    ran_plain = len(controlnet.calls)
+    assert ran_plain == 30 if end_percent == 1.0 else 10 < ran_plain < 20
+    without = comfy_inprocess.run(harness.image_dit_graph("flux", steps=30)).raise_for_status()
+    assert relative_error(plain.latent, without.latent) > 0.1, "the ControlNet steers the image"
+    never = comfy_inprocess.run(graph(insert=[taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent) and "a ControlNet ran" not in never.log_text
+    controlnet.calls.clear()
+    (report,) = check_result(comfy_inprocess.run(graph(insert=[taocache(**PERMISSIVE)])), min_skipped=8)
+    assert len(controlnet.calls) == ran_plain, "the ControlNet ran for every call, skipped ones too"
+    with_control = sum(call["skipped"] for call in report["calls"][:ran_plain])
+    assert 0 < with_control <= report["skipped"]
+    assert (f"a ControlNet ran for {with_control} of the {report['skipped']} skipped calls too"
+            in report["summary"]), report["summary"]
+    assert (with_control < report["skipped"]) == (end_percent < 1.0)
 
 
 def profile_path(base, name):

@@ -6,6 +6,11 @@ TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of t
                       Predict2, whose detection fixes the widths too), built with the runtime's own
                       supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
+TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux ControlNet at the tiny Flux's
+                      widths, built as comfy.controlnet.load_controlnet_flux_xlabs_mistoline builds one
+                      after detection (which fixes Flux's widths too); for core ControlNetApplyAdvanced
+                      with a pixel image (no VAE). Its forward calls are counted in
+                      TaoTestTinyControlNet.calls.
 
 Why not UNETLoader: ComfyUI's detection (comfy/model_detection.py detect_unet_config) reads only a few
 sizes from the weights and fixes the rest at the released checkpoints' values (Flux: 24 heads and rope
@@ -204,4 +209,35 @@ class TaoTestImageLatent:
         return ({"samples": torch.randn(shape, generator=generator)},)
 
 
-NODE_CLASS_MAPPINGS = {"TaoTestTinyDiTLoader": TaoTestTinyDiTLoader, "TaoTestImageLatent": TaoTestImageLatent}
+class TaoTestTinyControlNet:
+    calls: list = []  # one entry per forward of any ControlNet this node made (cleared by the tests)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1})}}
+
+    RETURN_TYPES = ("CONTROL_NET",)
+    FUNCTION = "load"
+    CATEGORY = "testing/taotest"
+
+    def load(self, seed):
+        import comfy.controlnet
+        import comfy.ldm.flux.controlnet
+        import comfy.ops
+
+        config_class, config = unet_config("flux")
+        config = {k: v for k, v in config.items() if k != "image_model"}
+        dtype = torch.float32
+        operations = comfy.ops.pick_operations(dtype, None, disable_fast_fp8=True)
+        control_model = comfy.ldm.flux.controlnet.ControlNetFlux(
+            mistoline=False, operations=operations, device=comfy.model_management.unet_offload_device(), dtype=dtype,
+            **config)
+        control_model.load_state_dict(random_weights(control_model, seed), strict=True)
+        control_model.register_forward_hook(lambda module, args, output: TaoTestTinyControlNet.calls.append(1))
+        control = comfy.controlnet.ControlNet(control_model, load_device=comfy.model_management.get_torch_device(),
+                                              manual_cast_dtype=None, extra_conds=["y", "guidance"])
+        return (control,)
+
+
+NODE_CLASS_MAPPINGS = {"TaoTestTinyDiTLoader": TaoTestTinyDiTLoader, "TaoTestImageLatent": TaoTestImageLatent,
+                       "TaoTestTinyControlNet": TaoTestTinyControlNet}
