@@ -1073,6 +1073,25 @@ def _encoding_graph(**video) -> BuiltGraph:
     return built
 
 
+def cosmos_predict2_i2v_graph(steps=20, cfg=None, seed=42, insert=None, start_color=0x3060C0,
+                              filename_prefix="latents/cosmos_predict2_i2v") -> BuiltGraph:
+    """Cosmos Predict2 image to video: image_dit_graph's Cosmos Predict2 graph on the 17-channel I2V
+    network, its latent from the core CosmosPredict2ImageToVideoLatent node (VAELoader "40" with
+    write_tiny_wan21_vae's file; the start image a coloured EmptyImage "41"): 64x64x13 -> [1,16,4,8,8],
+    the start frame written in, a noise_mask that keeps it, and CosmosPredict2.process_timestep gives
+    each latent frame its own timestep (t = 0 for the kept one). Extra ids: "vae", "start", "i2v"."""
+    built = image_dit_graph("cosmos_predict2", steps=steps, cfg=cfg, seed=seed, insert=insert,
+                            filename_prefix=filename_prefix)
+    g = built.prompt
+    g[built.ids["loader"]]["inputs"]["family"] = "cosmos_predict2_i2v"
+    g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": start_color}}
+    g[built.ids["latent"]] = {"class_type": "CosmosPredict2ImageToVideoLatent", "inputs": {
+        "vae": ["40", 0], "width": 64, "height": 64, "length": 13, "batch_size": 1, "start_image": ["41", 0]}}
+    built.ids.update(vae="40", start="41", i2v=built.ids["latent"])
+    return built
+
+
 def wan21_vace_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_VACE,
                      insert=None, shift=8.0, width=64, height=64, length=9, controls=((0x000000, 1.0),),
                      reference_color=None, text_len=16, denoise=1.0, filename_prefix="latents/wan21_vace",

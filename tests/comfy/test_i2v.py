@@ -6,7 +6,11 @@
   Wan2.2 5B I2V  the TI2V-5B model with a start image: the latent holds the start frame and a
                  noise_mask, so the sampler keeps that frame and WAN22.process_timestep (one
                  timestep per latent frame) gives it t = 0 while the others follow the schedule.
-The conditioning comes from the test nodes in tests/support/custom_nodes/taotest_i2v_nodes.py, which
+  Cosmos Predict2 I2V  the 17-channel network (TaoTestTinyDiTLoader) with the latent of the core
+                 CosmosPredict2ImageToVideoLatent node (the tiny Wan2.1 VAE encodes the start image):
+                 a noise_mask keeps the start frame, and CosmosPredict2.process_timestep likewise gives
+                 each latent frame its own timestep.
+The Wan conditioning comes from the test nodes in tests/support/custom_nodes/taotest_i2v_nodes.py, which
 build what WanImageToVideo and Wan22ImageToVideoLatent build, from a latent instead of a VAE encode.
 """
 import pytest
@@ -196,3 +200,24 @@ def test_http_i2v_runs_skip_and_count(comfy_server):
         computed, skipped, total = summary_counts(comfy_server.log_text()[log_start:])
         assert total == 20 and skipped > 0
         assert [r["calls"] for r in comfy_server.last_calls] == [computed]
+
+
+@pytest.mark.parametrize("settings", [NEVER, PERMISSIVE], ids=["never", "permissive"])
+def test_cosmos_predict2_keeps_the_start_frame_exactly(comfy_inprocess, tiny_wan21_vae, settings):
+    """Cosmos Predict2 image to video through the core CosmosPredict2ImageToVideoLatent node (the tiny
+    Wan2.1 VAE encodes the start image): the latent's noise_mask keeps the start frame and
+    CosmosPredict2.process_timestep runs it at t = 0, the other frames at the schedule's. The start
+    frame comes out as ComfyUI alone gives it, bit for bit, also when TaoCache skips; never-skip is
+    the uncached run bit for bit."""
+    plain = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30)).raise_for_status()
+    other_start = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30, start_color=0xC03020))
+    assert not torch.equal(other_start.raise_for_status().latent[:, :, :1], plain.latent[:, :, :1])
+    cached = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30, insert=[taocache(**settings)]))
+    report = check_run(reports(cached.raise_for_status())[0], cached.calls[0])
+    assert plain.latent.shape == (1, 16, 4, 8, 8)
+    assert torch.equal(cached.latent[:, :, :1], plain.latent[:, :, :1])
+    if settings is PERMISSIVE:
+        assert report["skipped"] >= 8, report["summary"]
+        assert not torch.equal(cached.latent[:, :, 1:], plain.latent[:, :, 1:])  # the skips changed the rest
+    else:
+        assert report["skipped"] == 0 and torch.equal(cached.latent, plain.latent)

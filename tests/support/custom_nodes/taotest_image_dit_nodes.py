@@ -3,7 +3,8 @@
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
                       Z-Image, SD3, HunyuanImage 2.1, HiDream; and the video DiTs Mochi and Cosmos
-                      Predict2, whose detection fixes the widths too), built with the runtime's own
+                      Predict2, text and image to video, whose detection fixes the widths too), built
+                      with the runtime's own
                       supported-model class, model_base class and network, at tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux ControlNet at the tiny Flux's
@@ -49,6 +50,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     # two video DiTs whose detection fixes the released widths too
     "mochi": 4096,     # Genmo Mochi: T5-XXL with its token mask (attention_mask)
     "cosmos_predict2": 1024,  # Cosmos Predict2: old T5-11B's 1024-wide states
+    "cosmos_predict2_i2v": 1024,  # its image-to-video network: a 17th input channel, the mask of kept frames
 }
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
 
@@ -139,6 +141,10 @@ def unet_config(family: str) -> tuple[type, dict]:
             "rope_w_extrapolation_ratio": 4.0, "rope_t_extrapolation_ratio": 1.0, "extra_h_extrapolation_ratio": 1.0,
             "extra_w_extrapolation_ratio": 1.0, "extra_t_extrapolation_ratio": 1.0,
             "rope_enable_fps_modulation": False}
+    if family == "cosmos_predict2_i2v":  # the same branch for in_channels 17 (the 2B I2V rope ratios)
+        _, config = unet_config("cosmos_predict2")
+        return comfy.supported_models.CosmosI2VPredict2, dict(
+            config, in_channels=17, rope_h_extrapolation_ratio=3.0, rope_w_extrapolation_ratio=3.0)
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
