@@ -32,7 +32,7 @@ from . import compat, profiles, run_start
 from .wrappers import (RUN_KEY, SETTINGS_KEY, WRAPPER_KEY, LiveRun, NodeSettings, apply_model_wrapper, branch_keys,
                        branch_names, calc_cond_batch_wrapper, cond_batch_transformer_options, current_sigma,
                        diffusion_model_wrapper, evaluation_state, noise_conversions, sample_with_run_state,
-                       transformer_options_of)
+                       transformer_options_of, why_uncacheable)
 
 log = logging.getLogger("TaoCache")
 
@@ -61,6 +61,7 @@ class LiveCalibration:
         self.message = ""
         self.diffusion_model_seen = False  # the forward reaches the DIFFUSION_MODEL wrapper point
         self.unmeasurable = ""  # why a model output could not be recorded, for the "nothing measurable" message
+        self.uncacheable = ""  # why TaoCache stays off on this model (causal Wan): then nothing is recorded
 
 
 def calibration_calc_cond_batch_wrapper(executor, *args, **kwargs):
@@ -104,6 +105,10 @@ def _record_calibration(live: LiveCalibration, options: dict, tensors: list) -> 
     """One sample per branch and stream. Each stream of a packed multi-stream model keeps its own
     history, as in a cached run, and is a branch of its own in the profile ("cond stream 1"), so a
     plan weighs its predictor error as much as the first stream's."""
+    reason = why_uncacheable(options)
+    if reason:
+        live.uncacheable = reason
+        return
     keys = branch_keys(options, batch_size(tensors))
     sigma = current_sigma(options)
     if keys is None or sigma is None:
@@ -122,6 +127,7 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
     settings: CalibrationSettings = original_options["transformer_options"][CALIBRATION_KEY]
     noise, sampler, sigmas = args[0], args[2], (args[3] if len(args) > 3 else kwargs["sigmas"])
     live = LiveCalibration(settings, Schedule([float(s) for s in sigmas], float("inf"), float("-inf")))
+    live.uncacheable = why_uncacheable(original_options["transformer_options"]) or ""
     metadata = profiles.run_metadata(guider, noise, sampler, sigmas)
     metadata["sigmas"] = [float(s) for s in sigmas]
 
@@ -129,12 +135,17 @@ def calibration_outer_sample_wrapper(executor, *args, **kwargs):
 
     def end(finished: bool) -> None:
         samples = live.recorder.close()
-        if finished:
+        if finished and live.uncacheable:  # TaoCache would stay off: a profile (and trials) would mean nothing
+            message = (f"TaoCache Calibrate: {live.uncacheable}; TaoCache stays off on this model, so there is "
+                       f"nothing to calibrate: profile {settings.profile_name} unchanged (the run itself is as "
+                       f"without the node)")
+            saved.append(False)
+        elif finished:
             ok, message = _save_calibration(settings, samples, metadata, live.unmeasurable)
             saved.append(ok)
         else:
             message = f"TaoCache Calibrate: run stopped early; nothing added to profile {settings.profile_name}"
-        log.info(message)
+        (log.warning if live.uncacheable else log.info)(message)
         compat.show_text_on_node(settings.node_id, message)
         live.message = message
 

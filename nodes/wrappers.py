@@ -100,7 +100,7 @@ UNCACHEABLE_OPTIONS = {
 }
 
 
-def _uncacheable(options: dict) -> Optional[str]:
+def why_uncacheable(options: dict) -> Optional[str]:
     for key, reason in UNCACHEABLE_OPTIONS.items():
         if options.get(key) is not None:
             return reason
@@ -223,7 +223,7 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
             return None, None  # a call outside any evaluation: nothing to place it by
         # still counted, at its evaluation's noise level (calc_cond_batch's timestep)
         return None, (live, live.run.decide([], live.evaluation_sigma), [], None, 0)
-    reason = _uncacheable(options)
+    reason = why_uncacheable(options)
     if reason:
         live.stop(reason)
     run = live.run
@@ -368,7 +368,7 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
             live.started = time.perf_counter()
         state, live.evaluation_sigma = evaluation_state(args, kwargs)
         live.repeats.begin(state, live.evaluation_sigma)
-        reason = _uncacheable(options)
+        reason = why_uncacheable(options)
         if reason:
             live.stop(reason)
         live.run.begin_evaluation()
@@ -411,7 +411,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     if others:
         log.info(f"TaoCache: {others}")
         live.run.report.note = "; ".join(filter(None, [live.run.report.note, others]))
-    uncacheable = _uncacheable(original_options["transformer_options"])
+    uncacheable = why_uncacheable(original_options["transformer_options"])
     if uncacheable:
         live.run.stop(uncacheable)
     if live.run.active:

@@ -269,6 +269,27 @@ def test_causal_wan_with_ar_state_stays_uncached_with_a_message(comfy_inprocess,
     assert any("causal (autoregressive) Wan" in line for line in result.log_lines)
 
 
+@pytest.mark.parametrize("where", ["model", "per_call"])
+def test_calibrate_on_causal_wan_records_nothing_runs_no_trials_and_says_why(comfy_inprocess, comfy_base, where):
+    """TaoCache stays off on a causal Wan, so a profile of it would never be used, and placement trials
+    through TaoCache would each compute every call (before: six extra sampling runs at 1.00x, stored
+    as trials). TaoCache Calibrate says so on the node and in the log and leaves the profile alone;
+    the sampling is the plain run, bit for bit."""
+    causal = ("TaoTestCausalState", {"where": where})
+    plain = comfy_inprocess.run(graph(steps=STEPS, cfg=5.0, insert=[causal])).raise_for_status()
+    name = f"taotest_causal_{where}"
+    path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+    path.unlink(missing_ok=True)
+    built = graph(steps=STEPS, cfg=5.0, insert=[causal, ("TaoCacheCalibrate", {"profile_name": name,
+                                                                               "trial_speedups": "1.5"})])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, plain.latent) and result.calls == [STEPS], "no trial runs"
+    assert not path.exists()
+    said = "causal (autoregressive) Wan"
+    assert any(said in text and "nothing to calibrate" in text for text in result.texts_for(built.inserted[1]))
+    assert any(said in line and f"profile {name} unchanged" in line for line in result.log_lines)
+
+
 def newest_sampler_graph(sampler_name, node):
     """SamplerCustomAdvanced over BasicScheduler (simple, STEPS) with TaoTestNewestSampler's sampler."""
     from test_robustness_samplers import custom_sampler_graph
