@@ -255,6 +255,27 @@ def test_two_device_threads_agree_and_repeat_the_single_thread_run_exactly(comfy
         assert torch.equal(result.latent, single.latent), f"repeat {repeat}: output differs from the single-thread run"
 
 
+def test_calibrate_with_two_device_threads_records_the_single_thread_profile(comfy_inprocess, comfy_base):
+    """TaoCache Calibrate under the multi-GPU CFG split: cond and uncond recorded from two threads at
+    once (LiveCalibration.lock), then placement trials through TaoCache on two threads. Three such runs
+    each write the profile the one-thread run writes: the same samples (branch, noise level, r, c,
+    error) and the same trials (speedups and errors)."""
+    def profile(threads, name):
+        path = comfy_base.path / "models" / "taocache_profiles" / f"{name}.json"
+        path.unlink(missing_ok=True)
+        result = two_devices(comfy_inprocess, threads, ("TaoCacheCalibrate", {"profile_name": name,
+                                                                              "trial_speedups": "1.5"}))
+        assert result.calls[0] == 2 * STEPS and len(result.calls) > 1, "a full run, then the trials"
+        data = json.loads(path.read_text())
+        samples = sorted(json.dumps(sample, sort_keys=True) for sample in data["runs"][0]["samples"])
+        return samples, [(t["placement"], t["speedup"], t["error"]) for t in data["trials"]]
+
+    single = profile(1, "taotest_one_thread")
+    assert len(single[0]) == 2 * STEPS and single[1]
+    for repeat in range(3):
+        assert profile(2, f"taotest_two_threads_{repeat}") == single, f"repeat {repeat}"
+
+
 @pytest.mark.parametrize("where", ["model", "per_call"])
 def test_causal_wan_with_ar_state_stays_uncached_with_a_message(comfy_inprocess, where):
     causal = ("TaoTestCausalState", {"where": where})
