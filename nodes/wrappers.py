@@ -261,7 +261,7 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     if from_noise:
         per_stream = [from_noise(per_stream[0])]
     live.log_row(decision)
-    if getattr(_this_call, "control", None) is not None:  # a ControlNet ran for this call for nothing
+    if getattr(_this_call, "has_control", False):  # a ControlNet ran for this call for nothing
         with run.lock:
             live.control_on_skipped += 1
     return output_form.pack(per_stream), None
@@ -311,9 +311,9 @@ def noise_conversions(x: torch.Tensor, sigma: torch.Tensor):
     return to_noise, from_noise
 
 
-# The model call under way in this thread, as APPLY_MODEL saw it: `control`, the ControlNet output that
-# calc_cond_batch computed for it (None without one). The model's own forward takes it in a position
-# of its own (Flux: the seventh argument), so the DIFFUSION_MODEL wrapper reads it from here.
+# The model call under way in this thread, as APPLY_MODEL saw it: `has_control`, whether calc_cond_batch
+# computed a ControlNet output for it. The model's own forward takes that output in a position of its
+# own (Flux: the seventh argument), so the DIFFUSION_MODEL wrapper reads the flag from here.
 _this_call = threading.local()
 
 
@@ -325,12 +325,12 @@ def apply_model_wrapper(executor, *args, **kwargs):
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is None:
         return executor(*args, **kwargs)
-    previous = getattr(_this_call, "control", None)
-    _this_call.control = args[4] if len(args) > 4 else kwargs.get("control")
+    previous = getattr(_this_call, "has_control", False)
+    _this_call.has_control = (args[4] if len(args) > 4 else kwargs.get("control")) is not None
     try:
         return _apply_model_call(live, options, executor, args, kwargs)
     finally:
-        _this_call.control = previous
+        _this_call.has_control = previous
 
 
 def _apply_model_call(live: LiveRun, options: dict, executor, args, kwargs):
