@@ -86,7 +86,8 @@ def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
 def test_a_controlnet_runs_for_skipped_calls_too_and_the_summary_says_how_often(comfy_inprocess, end_percent):
     """ComfyUI runs a ControlNet in calc_cond_batch before the model call (its output goes in as the
     model's `control` argument), where no wrapper of the model reaches: a skipped call still paid for
-    it. The call ratio counts model calls only, so the summary says how many skipped calls had one.
+    it (so in 0.3.75, and in the newest comfy/samplers.py, 0.38.1: _calc_cond_batch and, per device,
+    _calc_cond_batch_multigpu). The call ratio counts model calls only, so the summary says how many skipped calls had one.
     With the ControlNet on for the first half only, only the skipped calls of that half count. Flux at
     cfg 1 makes one model call per step, so the ControlNet's calls are the first ones of the run."""
     controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
