@@ -63,8 +63,9 @@ class LiveRun:
         self.repeats = RepeatedEvaluations()  # another node's extra call of a branch gets its own key
         self.guidance_calls = 0  # calls keyed apart as another node's (blocks replaced, or evaluated again)
         self.evaluation_sigma: Optional[float] = None  # the noise level of the current CALC_COND_BATCH
-        # skipped calls that came with a ControlNet's output: ComfyUI runs the ControlNet (or T2I adapter)
-        # in calc_cond_batch before the model call, where no wrapper of the model reaches, so it ran anyway
+        # skipped calls that came with a ControlNet's output: ComfyUI runs the ControlNet in calc_cond_batch
+        # before the model call, where no wrapper of the model reaches, so it ran anyway (a T2I adapter,
+        # UNet models only, computes its output once per hint and hands it out again: nil there)
         self.control_on_skipped = 0
 
     def claim(self, hook: str) -> bool:
