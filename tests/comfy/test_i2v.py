@@ -10,6 +10,8 @@
                  CosmosPredict2ImageToVideoLatent node (the tiny Wan2.1 VAE encodes the start image):
                  a noise_mask keeps the start frame, and CosmosPredict2.process_timestep likewise gives
                  each latent frame its own timestep.
+  HunyuanVideo I2V "v2 (replace)"  the core HunyuanImageToVideo node (the same tiny VAE): the start
+                 frame in the latent, a noise_mask, and guiding_frame_index 0 in the conditioning.
 The Wan conditioning comes from the test nodes in tests/support/custom_nodes/taotest_i2v_nodes.py, which
 build what WanImageToVideo and Wan22ImageToVideoLatent build, from a latent instead of a VAE encode.
 """
@@ -202,19 +204,27 @@ def test_http_i2v_runs_skip_and_count(comfy_server):
         assert [r["calls"] for r in comfy_server.last_calls] == [computed]
 
 
+KEPT_START_GRAPHS = {"cosmos_predict2": harness.cosmos_predict2_i2v_graph,
+                     "hunyuan_video_v2": harness.hunyuan_video_i2v_graph}
+
+
 @pytest.mark.parametrize("settings", [NEVER, PERMISSIVE], ids=["never", "permissive"])
-def test_cosmos_predict2_keeps_the_start_frame_exactly(comfy_inprocess, tiny_wan21_vae, settings):
-    """Cosmos Predict2 image to video through the core CosmosPredict2ImageToVideoLatent node (the tiny
-    Wan2.1 VAE encodes the start image): the latent's noise_mask keeps the start frame and
-    CosmosPredict2.process_timestep runs it at t = 0, the other frames at the schedule's. The start
-    frame comes out as ComfyUI alone gives it, bit for bit, also when TaoCache skips; never-skip is
-    the uncached run bit for bit."""
-    plain = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30)).raise_for_status()
-    other_start = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30, start_color=0xC03020))
+@pytest.mark.parametrize("family", sorted(KEPT_START_GRAPHS))
+def test_a_start_frame_written_into_the_latent_comes_out_exactly(comfy_inprocess, tiny_wan21_vae, family, settings):
+    """Image to video through the core node that writes the start frame into the latent and keeps it
+    with a noise_mask (the tiny Wan2.1 VAE encodes the start image): Cosmos Predict2
+    (CosmosPredict2ImageToVideoLatent; CosmosPredict2.process_timestep runs that frame at t = 0) and
+    HunyuanVideo I2V "v2 (replace)" (HunyuanImageToVideo; guiding_frame_index gives its tokens the
+    modulation of t = 0; TeaCache users hit a bug on this path, welltop-cn/ComfyUI-TeaCache's changelog
+    of 2025-03-26). The start frame comes out as ComfyUI alone gives it, bit for bit, also when
+    TaoCache skips; never-skip is the uncached run bit for bit."""
+    graph = KEPT_START_GRAPHS[family]
+    plain = comfy_inprocess.run(graph(steps=30)).raise_for_status()
+    other_start = comfy_inprocess.run(graph(steps=30, start_color=0xC03020))
     assert not torch.equal(other_start.raise_for_status().latent[:, :, :1], plain.latent[:, :, :1])
-    cached = comfy_inprocess.run(harness.cosmos_predict2_i2v_graph(steps=30, insert=[taocache(**settings)]))
+    cached = comfy_inprocess.run(graph(steps=30, insert=[taocache(**settings)]))
     report = check_run(reports(cached.raise_for_status())[0], cached.calls[0])
-    assert plain.latent.shape == (1, 16, 4, 8, 8)
+    assert plain.latent.shape == {"cosmos_predict2": (1, 16, 4, 8, 8), "hunyuan_video_v2": (1, 16, 3, 8, 8)}[family]
     assert torch.equal(cached.latent[:, :, :1], plain.latent[:, :, :1])
     if settings is PERMISSIVE:
         assert report["skipped"] >= 8, report["summary"]
