@@ -1213,6 +1213,34 @@ def wan21_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     return built
 
 
+def wan21_first_last_frame_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V,
+                                 insert=None, shift=8.0, width=64, height=64, length=9, start_color=0x3060C0,
+                                 end_color=0x000000, text_len=16, denoise=1.0,
+                                 filename_prefix="latents/wan21_flf2v", count_label="") -> BuiltGraph:
+    """Wan2.1 first-last-frame to video (FLF2V): like wan_t2v_graph on the tiny in_dim-36 I2V model, its
+    conditioning and latent from the core WanFirstLastFrameToVideo node (VAELoader with
+    write_tiny_wan21_vae's file; EmptyImage start and end frames in `start_color` and `end_color`, None
+    for no such frame; a TaoTestClipVisionOutput for each frame's CLIP-vision input). WanFunInpaintToVideo
+    (Wan Fun InP) calls the same node's code. Extra ids: "vae", "flf2v"."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["flf2v"] = "42"
+    g["42"] = {"class_type": "WanFirstLastFrameToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1}}
+    for image, clip, color, which in (("41", "43", start_color, "start"), ("44", "45", end_color, "end")):
+        if color is None:  # no such frame
+            continue
+        g[image] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                          "color": color}}
+        g[clip] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": int(image), "tokens": 16}}
+        g["42"]["inputs"].update({f"{which}_image": [image, 0], f"clip_vision_{which}_image": [clip, 0]})
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
 WAN22_S2V = "tiny_wan22_s2v.safetensors"
 
 
