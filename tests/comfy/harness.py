@@ -888,6 +888,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
     -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
     extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]) -> SaveLatent.
+    A video DiT of IMAGE_DITS (VIDEO_DIT_LATENTS) samples 13 frames of 64x64 from its own empty latent.
     reference: the core ReferenceLatent node adds a seeded latent as reference_latents to both
     conditionings, as Flux Kontext and Qwen-Image-Edit graphs do (ids "reference", "reference_negative").
     control_end_percent (Flux): core ControlNetApplyAdvanced puts TaoTestTinyControlNet on both
