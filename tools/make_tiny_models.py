@@ -84,6 +84,7 @@ WAN21_FUN_CONTROL = "tiny_wan21_fun_control.safetensors"
 WAN22_FUN_CAMERA = "tiny_wan22_fun_camera.safetensors"
 LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
+HUNYUAN_VIDEO_I2V = "tiny_hunyuan_video_i2v.safetensors"
 HUNYUAN_VIDEO_15 = "tiny_hunyuan_video_15.safetensors"
 
 # Conditioning widths the tiny models expect.
@@ -315,6 +316,9 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
     LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),
+    # HunyuanVideo I2V, guidance "v1 (concat)": 16 noise + 16 start-image + 1 mask channels
+    HUNYUAN_VIDEO_I2V: (lambda: hunyuan_video_state_dict(in_channels=33, seed=10),
+                        {"config": "HunyuanVideoI2V", "model": "HunyuanVideoI2V", "latent_channels": 16}),
     HUNYUAN_VIDEO_15: (lambda: hunyuan_video_state_dict(in_channels=65, out_channels=32, patch=(1, 1, 1),
                                                          text_dim=HUNYUAN15_TEXT_DIM, vec_dim=None,
                                                          guidance_embed=False, vision_in_dim=HUNYUAN15_VISION_DIM,

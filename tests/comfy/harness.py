@@ -1093,21 +1093,27 @@ def cosmos_predict2_i2v_graph(steps=20, cfg=None, seed=42, insert=None, start_co
     return built
 
 
-def hunyuan_video_i2v_graph(steps=20, seed=42, insert=None, start_color=0x3060C0,
+HUNYUAN_VIDEO_I2V = make_tiny_models.HUNYUAN_VIDEO_I2V
+
+
+def hunyuan_video_i2v_graph(steps=20, cfg=1.0, seed=42, insert=None, start_color=0x3060C0, guidance="v2 (replace)",
                             filename_prefix="latents/hunyuan_video_i2v") -> BuiltGraph:
-    """HunyuanVideo image to video, guidance "v2 (replace)": hunyuan_video_graph with its positive
-    conditioning and latent from the core HunyuanImageToVideo node (VAELoader "40" with
-    write_tiny_wan21_vae's file, whose latent has HunyuanVideo's shape; the start image a coloured
-    EmptyImage "41"): the start frame written into the latent, a noise_mask that keeps it, and
-    guiding_frame_index 0, which gives that frame's tokens the modulation of t = 0. 64x64x9 ->
-    [1,16,3,8,8]. Extra ids: "vae", "start", "i2v"."""
-    built = hunyuan_video_graph(steps=steps, seed=seed, insert=insert, filename_prefix=filename_prefix)
+    """HunyuanVideo image to video: hunyuan_video_graph with its positive conditioning and latent from
+    the core HunyuanImageToVideo node (VAELoader "40" with write_tiny_wan21_vae's file, whose latent
+    has HunyuanVideo's shape; the start image a coloured EmptyImage "41"). guidance "v2 (replace)", on
+    the T2V network: the start frame written into the latent, a noise_mask that keeps it, and
+    guiding_frame_index 0, which gives that frame's tokens the modulation of t = 0. "v1 (concat)", on
+    the tiny 33-channel I2V network (HunyuanVideoI2V): the start frame as concatenated image and mask
+    channels. 64x64x9 -> [1,16,3,8,8]. Extra ids: "vae", "start", "i2v"."""
+    model = HUNYUAN_VIDEO_I2V if guidance == "v1 (concat)" else HUNYUAN_VIDEO
+    built = hunyuan_video_graph(steps=steps, cfg=cfg, seed=seed, insert=insert, model=model,
+                                filename_prefix=filename_prefix)
     g = built.prompt
     g["40"] = {"class_type": "VAELoader", "inputs": {"vae_name": TINY_WAN21_VAE}}
     g["41"] = {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": start_color}}
     g["42"] = {"class_type": "HunyuanImageToVideo", "inputs": {
         "positive": [built.ids["positive"], 0], "vae": ["40", 0], "width": 64, "height": 64, "length": 9,
-        "batch_size": 1, "guidance_type": "v2 (replace)", "start_image": ["41", 0]}}
+        "batch_size": 1, "guidance_type": guidance, "start_image": ["41", 0]}}
     g[built.ids["sampler"]]["inputs"].update(positive=["42", 0], latent_image=["42", 1])
     built.ids.update(vae="40", start="41", i2v="42")
     return built

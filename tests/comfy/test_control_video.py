@@ -1,9 +1,10 @@
 """Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control, Wan2.2 S2V (sound
 to video), Wan2.1 HuMo (audio and a reference image), Wan2.2 Animate (a pose video and a reference
-image), Wan2.2 Fun Camera, Wan2.1 Phantom and Wan2.1 first-last-frame to video, tiny models through
-the real loader, conditioned by the core WanVaceToVideo, WanFunControlToVideo, WanSoundImageToVideo,
-WanHuMoImageToVideo, WanAnimateToVideo, WanCameraImageToVideo (with WanCameraEmbedding's camera
-motion), WanPhantomSubjectToVideo and WanFirstLastFrameToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE
+image), Wan2.2 Fun Camera, Wan2.1 Phantom, Wan2.1 first-last-frame to video and HunyuanVideo I2V
+("v1 (concat)"), tiny models through the real loader, conditioned by the core WanVaceToVideo,
+WanFunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
+WanCameraImageToVideo (with WanCameraEmbedding's camera motion), WanPhantomSubjectToVideo,
+WanFirstLastFrameToVideo and HunyuanImageToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE
 through the real VAELoader; S2V's and HuMo's audio features from a test node standing in for the
 wav2vec2 and whisper encoders), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
@@ -50,6 +51,8 @@ VARIANTS = {
     "HuMo audio": (harness.wan21_humo_graph, dict(audio_seed=1), dict(audio_seed=2)),
     "Animate pose": (harness.wan22_animate_graph, dict(pose_color=BLACK), dict(pose_color=WHITE)),
     "Fun Camera": (harness.wan22_fun_camera_graph, dict(camera_pose="Pan Left"), dict(camera_pose="Zoom In")),
+    "HunyuanVideo I2V v1": (harness.hunyuan_video_i2v_graph, dict(guidance="v1 (concat)", start_color=BLACK),
+                            dict(guidance="v1 (concat)", start_color=WHITE)),
     # the end frame against none (its colour barely moves the tiny network: 0.4%; its mask channels do)
     "FLF2V end frame": (harness.wan21_first_last_frame_graph, dict(end_color=BLACK), dict(end_color=None)),
 }
@@ -117,7 +120,7 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
 
 
 @pytest.mark.parametrize("variant", ["Fun Control", "S2V audio", "HuMo audio", "Animate pose", "Fun Camera",
-                                     "FLF2V end frame"])
+                                     "FLF2V end frame", "HunyuanVideo I2V v1"])
 def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
