@@ -40,10 +40,6 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "z_image": 2560,   # Qwen3 4B
     "flux_fill": 4096,  # Flux Fill: as Flux, with the masked image and mask as 80 more input channels
     "flux2": 15360,    # Mistral Small 3.1 hidden states of three layers (Flux.2 dev), padded to 512 tokens
-    "chroma": 4096,    # T5-XXL
-    "chroma_radiance": 4096,  # Chroma in pixel space: 3 channels, 16x16 patches, a small per-pixel head
-    "qwen_image": 3584,  # Qwen2.5-VL 7B
-    "z_image": 2560,   # Qwen3 4B
     "sd3": 4096,       # T5-XXL beside CLIP-L/G (pooled 2048)
     "hunyuan_image": 3584,  # HunyuanImage 2.1: Qwen2.5-VL 7B (its byT5 glyph encoder left out)
     "hidream": 4096,   # T5-XXL beside Llama 3.1 hidden states (conditioning_llama3) and pooled CLIP-L/G 2048
