@@ -126,8 +126,8 @@ TEXT_SEED = 4242
 def word_vector(word: str) -> torch.Tensor:
     """Fixed N(0, 1) vector [4096] for a word (seeded by the word's CRC32, so it never changes).
     Each word's vector is drawn once per process and copied out: a prompt table embeds thousands of
-    prompts from a few dozen words, and drawing every word afresh took about 4 s of each training
-    process's start."""
+    prompts from a few dozen words (measured: the two textures tables took 3.6 s with every word drawn
+    afresh, 2.0 s with this, the same tensors bit for bit)."""
     return _drawn_word_vector(word.lower()).clone()
 
 
