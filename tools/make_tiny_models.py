@@ -26,6 +26,10 @@ Models (file name -> what ComfyUI 0.3.75 detects it as, via comfy.sd.load_diffus
                                   4 mask + 16 start-image latent) and the camera adapter (24 Plücker
                                   channels, what WanCameraEmbedding makes), no image embedding
                                   -> supported_models.WAN22_Camera / model_base.WAN21_Camera
+  tiny_wan22_fun_control.safetensors  Wan2.2 Fun Control (A14B shape), the T2V shape with in 52 channels
+                                  (16 noise + 16 control latent + 4 mask + 16 start-image latent, what
+                                  Wan22FunControlToVideo concatenates) and ref_conv over a 16-channel
+                                  reference latent -> supported_models.WAN21_T2V / model_base.WAN21
   tiny_ltxv.safetensors           LTX-Video (0.9.x), inner width 128 (32 heads of 4, ComfyUI's fixed
                                   head count), 1 block, 128 latent channels, text width 4096
                                   -> supported_models.LTXV / model_base.LTXV, latent LTXV (128 ch)
@@ -51,7 +55,8 @@ How ComfyUI derives each config from the keys (comfy/model_detection.py):
        after every (layers // vace_layers)-th main block. 'control_adapter.conv.weight' present ->
        a camera model (CameraWanModel): with 'img_emb.*' model_type camera (WAN21_Camera, in 32),
        without model_type camera_2.2 (WAN22_Camera, in 36); the adapter's input is fixed at 24
-       channels, pixel-unshuffled by 8 into 24 x 64.
+       channels, pixel-unshuffled by 8 into 24 x 64. 'ref_conv.weight' present -> in_dim_ref_conv
+       (its in-channels), on any model type.
   LTXV: 'adaln_single.emb.timestep_embedder.linear_1.bias' marks it; the number of
        'transformer_blocks.N' -> layers; 'transformer_blocks.0.attn2.to_k.weight' rows // 32 -> head
        width and its columns -> cross_attention_dim (the caption projection's width, so the inner
@@ -82,6 +87,7 @@ WAN21_I2V = "tiny_wan21_i2v.safetensors"
 WAN21_VACE = "tiny_wan21_vace.safetensors"
 WAN21_FUN_CONTROL = "tiny_wan21_fun_control.safetensors"
 WAN22_FUN_CAMERA = "tiny_wan22_fun_camera.safetensors"
+WAN22_FUN_CONTROL = "tiny_wan22_fun_control.safetensors"
 LTXV = "tiny_ltxv.safetensors"
 HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 HUNYUAN_VIDEO_I2V = "tiny_hunyuan_video_i2v.safetensors"
@@ -151,12 +157,13 @@ def _wan_block(sd, r, b, dim, ffn_dim):
 
 def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, text_dim=WAN_TEXT_DIM,
                    freq_dim=256, patch=(1, 2, 2), seed=0, i2v=False, vace_layers=0,
-                   camera=False) -> dict[str, torch.Tensor]:
+                   camera=False, ref_conv_in_dim=0) -> dict[str, torch.Tensor]:
     """Full state dict of comfy.ldm.wan.model.WanModel (qk_norm and cross_attn_norm on): t2v, or
     with i2v the image cross-attention weights and img_emb too, or with vace_layers that many VACE
     blocks and the VACE patch embedding (VaceWanModel), or with camera the camera adapter
-    (CameraWanModel). The i2v, VACE and camera tensors are drawn after all the t2v ones, so a t2v
-    model's bytes do not depend on these options."""
+    (CameraWanModel), or with ref_conv_in_dim Wan2.2 Fun's reference-image patch conv (`ref_conv`).
+    The i2v, VACE, camera and ref_conv tensors are drawn after all the t2v ones, so a t2v model's
+    bytes do not depend on these options."""
     if dim % 128:
         raise ValueError("ComfyUI sets num_heads = dim // 128: dim must be a multiple of 128")
     r = _Init(seed)
@@ -203,6 +210,13 @@ def wan_state_dict(dim=128, ffn_dim=256, num_layers=2, in_dim=16, out_dim=16, te
         for conv in ("conv1", "conv2"):
             sd[f"control_adapter.residual_blocks.0.{conv}.weight"] = r.w(dim, dim, 3, 3, std=(dim * 9) ** -0.5)
             sd[f"control_adapter.residual_blocks.0.{conv}.bias"] = r.zeros(dim)
+    if ref_conv_in_dim:
+        # Wan2.2 Fun's ref_conv: a Conv2d with the patch's spatial size as kernel and stride; its
+        # tokens are put in front of the video's. Unit gain, as for VACE, so the reference visibly
+        # steers the tiny model.
+        fan_in = ref_conv_in_dim * patch[1] * patch[2]
+        sd["ref_conv.weight"] = r.w(dim, ref_conv_in_dim, patch[1], patch[2], std=fan_in ** -0.5)
+        sd["ref_conv.bias"] = r.zeros(dim)
     return sd
 
 
@@ -313,6 +327,10 @@ MODELS: dict[str, tuple[Callable[[], dict], dict]] = {
                         {"config": "WAN21_FunControl2V", "model": "WAN21", "latent_channels": 16}),
     WAN22_FUN_CAMERA: (lambda: wan_state_dict(in_dim=36, out_dim=16, seed=9, camera=True),
                        {"config": "WAN22_Camera", "model": "WAN21_Camera", "latent_channels": 16}),
+    # Wan2.2 Fun Control (A14B shape): 16 noise + 16 control + 4 mask + 16 start-image channels, and
+    # ref_conv over a 16-channel reference latent; no img_emb, so ComfyUI picks the T2V config
+    WAN22_FUN_CONTROL: (lambda: wan_state_dict(in_dim=52, out_dim=16, seed=11, ref_conv_in_dim=16),
+                        {"config": "WAN21_T2V", "model": "WAN21", "latent_channels": 16}),
     LTXV: (ltxv_state_dict, {"config": "LTXV", "model": "LTXV", "latent_channels": 128}),
     HUNYUAN_VIDEO: (lambda: hunyuan_video_state_dict(seed=2),
                     {"config": "HunyuanVideo", "model": "HunyuanVideo", "latent_channels": 16}),

@@ -1220,6 +1220,36 @@ def wan21_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     return built
 
 
+WAN22_FUN_CONTROL = make_tiny_models.WAN22_FUN_CONTROL
+
+
+def wan22_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN22_FUN_CONTROL,
+                            insert=None, shift=8.0, width=64, height=64, length=9, control_color=0x000000,
+                            ref_color=0xC06030, text_len=16, denoise=1.0,
+                            filename_prefix="latents/wan22_fun_control", count_label="") -> BuiltGraph:
+    """Wan2.2 Fun Control: like wan_t2v_graph on the tiny in-52 model with ref_conv, its conditioning and
+    latent from the core Wan22FunControlToVideo node (VAELoader with write_tiny_wan21_vae's file): an
+    EmptyImage control video of `length` frames in `control_color` and an EmptyImage reference image in
+    `ref_color` (None: no reference; the node then adds no reference_latents). Extra ids: "vae",
+    "control" (the Wan22FunControlToVideo node)."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["control"] = "42"
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
+                                                      "color": control_color}}
+    g["42"] = {"class_type": "Wan22FunControlToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "control_video": ["41", 0]}}
+    if ref_color is not None:
+        g["43"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                          "color": ref_color}}
+        g["42"]["inputs"]["ref_image"] = ["43", 0]
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
 def wan21_first_last_frame_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V,
                                  insert=None, shift=8.0, width=64, height=64, length=9, start_color=0x3060C0,
                                  end_color=0x000000, text_len=16, denoise=1.0,

@@ -1,8 +1,8 @@
-"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 Fun Control, Wan2.2 S2V (sound
+"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 and Wan2.2 Fun Control, Wan2.2 S2V (sound
 to video), Wan2.1 HuMo (audio and a reference image), Wan2.2 Animate (a pose video and a reference
 image), Wan2.2 Fun Camera, Wan2.1 Phantom, Wan2.1 first-last-frame to video and HunyuanVideo I2V
 ("v1 (concat)"), tiny models through the real loader, conditioned by the core WanVaceToVideo,
-WanFunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
+WanFunControlToVideo, Wan22FunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
 WanCameraImageToVideo (with WanCameraEmbedding's camera motion), WanPhantomSubjectToVideo,
 WanFirstLastFrameToVideo and HunyuanImageToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE
 through the real VAELoader; S2V's and HuMo's audio features from a test node standing in for the
@@ -47,6 +47,8 @@ VARIANTS = {
     "VACE reference image": (harness.wan21_vace_graph, dict(controls=((BLACK, 1.0),), reference_color=WHITE),
                              dict(controls=((WHITE, 1.0),), reference_color=WHITE)),
     "Fun Control": (harness.wan21_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
+    # with its reference image (ref_conv tokens in front of the video's) in both runs
+    "Wan2.2 Fun Control": (harness.wan22_fun_control_graph, dict(control_color=BLACK), dict(control_color=WHITE)),
     "S2V audio": (harness.wan22_s2v_graph, dict(audio_seed=1), dict(audio_seed=2)),
     "HuMo audio": (harness.wan21_humo_graph, dict(audio_seed=1), dict(audio_seed=2)),
     "Animate pose": (harness.wan22_animate_graph, dict(pose_color=BLACK), dict(pose_color=WHITE)),
@@ -119,13 +121,50 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
     assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
 
 
-@pytest.mark.parametrize("variant", ["Fun Control", "S2V audio", "HuMo audio", "Animate pose", "Fun Camera",
+@pytest.mark.parametrize("variant", ["Fun Control", "Wan2.2 Fun Control", "S2V audio", "HuMo audio", "Animate pose", "Fun Camera",
                                      "FLF2V end frame", "HunyuanVideo I2V v1"])
 def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
     assert one.latent.shape == other.latent.shape == (1, 16, 3, 8, 8)
     assert relative_error(other.latent, one.latent) > 0.01
+
+
+def test_tiny_wan22_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, comfy_base):
+    """No img_emb and in 52 channels: ComfyUI picks the T2V config, and ref_conv's weight sets
+    in_dim_ref_conv (the same in 0.3.75 and in the newest source, 0.38.1)."""
+    import comfy.sd
+    report = harness.load_model_report(comfy_base.models[harness.WAN22_FUN_CONTROL])
+    assert (report["config"], report["model"], report["latent_channels"]) == ("WAN21_T2V", "WAN21", 16)
+    assert report["missing"] == [] and report["unexpected"] == [] and report["wrong_shape"] == []
+    network = comfy.sd.load_diffusion_model(comfy_base.models[harness.WAN22_FUN_CONTROL]).model.diffusion_model
+    assert network.patch_embedding.weight.shape[1] == 52  # 16 noise + 16 control + 4 mask + 16 start image
+    assert network.ref_conv is not None and network.ref_conv.weight.shape[1] == 16
+
+
+def test_the_wan22_fun_control_reference_image_keeps_its_effect_in_a_cached_run(vace):
+    """Wan2.2 Fun Control's reference image enters as ref_conv tokens put in front of the video's inside
+    the model's forward and cut off its output (Wan22FunControlToVideo's reference_latents), so TaoCache
+    sees the video latent only. Never-skip with the reference is the uncached run bit for bit. The tiny
+    random-weight network barely responds to the reference (leaving it out changes the full run by
+    about 0.3%, below the cache's own error), so what is checked is that it keeps its effect: leaving it
+    out changes the cached run about as much as the full run."""
+    def fun(ref_color, steps, *insert):
+        return vace.run(harness.wan22_fun_control_graph(steps=steps, ref_color=ref_color,
+                                                        insert=list(insert))).raise_for_status()
+
+    plain = fun(WHITE, 20)
+    never = fun(WHITE, 20, taocache(**NEVER))
+    assert torch.equal(never.latent, plain.latent) and never.calls == plain.calls == [20]
+    full, full_without = fun(WHITE, 30), fun(None, 30)
+    cached, cached_without = fun(WHITE, 30, taocache(**PERMISSIVE)), fun(None, 30, taocache(**PERMISSIVE))
+    report = check_run(reports(cached)[0], cached.calls[0])
+    assert report["total"] == 30 and report["skipped"] >= 8, report["summary"]
+    reference_effect = relative_error(full_without.latent, full.latent)
+    cached_effect = relative_error(cached_without.latent, cached.latent)
+    print(f"the reference changes the full run by {reference_effect:.5f}, the cached run by {cached_effect:.5f}; "
+          f"cache error {relative_error(cached.latent, full.latent):.5f}")
+    assert reference_effect > 1e-4 and 0.5 < cached_effect / reference_effect < 1.5
 
 
 def test_tiny_animate_model_is_detected_by_the_real_loader(vace, comfy_base):
