@@ -878,6 +878,10 @@ IMAGE_DITS = {
     # video DiTs built the same way (a short clip, still an 8x8 latent grid)
     "mochi": ("ltxv", 4096, 4.5),            # T5 with its token mask, as LTXV's; no DIFFUSION_MODEL point
     "cosmos_predict2": ("none", 1024, 4.0),
+    # image DiTs added later (the order above keeps the earlier families' test ids)
+    "lumina2": ("none", 2304, 4.0),
+    "aura_flow": ("none", 2048, 3.5),        # a 4-channel SDXL latent: EmptyLatentImage
+    "omnigen2": ("token_mask", 2048, 5.0),   # its forward needs num_tokens, which comes with the token mask
 }
 VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo"}
 
@@ -923,6 +927,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
+    if family == "aura_flow":  # SDXL's 4-channel latent
+        g["6"]["class_type"] = "EmptyLatentImage"
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"
     if family == "hunyuan_image":  # 64 channels at 32x: EmptyHunyuanImageLatent, four times the size for 8x8

@@ -1,11 +1,11 @@
 """Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Chroma Radiance, Qwen-Image, Z-Image,
-SD3, HunyuanImage 2.1 and HiDream, and two video DiTs whose widths ComfyUI's detection fixes as well,
+SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow and OmniGen2, and two video DiTs whose widths ComfyUI's detection fixes as well,
 Mochi and Cosmos Predict2 (tiny random-weight networks of the runtime's own classes, built by
 TaoTestTinyDiTLoader), with ComfyUI's KSampler and executor.
 
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
-DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi) must all skip, count and stay exact like Wan."""
+DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2) must all skip, count and stay exact like Wan."""
 import json
 import re
 
@@ -51,18 +51,19 @@ def test_permissive_thresholds_skip_in_the_window_count_real_calls_and_keep_the_
     computed, skipped, total = summary_counts(cached.log_text)
     assert total == 30 and skipped >= 8
     assert cached.calls == [computed], "reported computed calls must equal real forward calls"
-    # SD3's MMDiT and Mochi's AsymmDiTJoint lack the wrapper point
-    assert ("caching at APPLY_MODEL instead" in cached.log_text) == (family in ("sd3", "mochi"))
+    # SD3's MMDiT, Mochi's AsymmDiTJoint and OmniGen2's transformer lack the wrapper point
+    assert ("caching at APPLY_MODEL instead" in cached.log_text) == (family in ("sd3", "mochi", "omnigen2"))
     error, effect = relative_error(cached.latent, plain.latent), relative_error(other.latent, plain.latent)
     print(f"\n{family}: {computed} of 30 calls computed; error against the full run {error:.4f}, "
           f"another noise seed changes it by {effect:.4f}")
     assert torch.isfinite(cached.latent).all() and error < 0.25 * effect
 
 
-@pytest.mark.parametrize("family", ["flux", "qwen_image"])
+@pytest.mark.parametrize("family", ["flux", "qwen_image", "omnigen2"])
 def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
-    """Flux Kontext and Qwen-Image-Edit graphs add a reference image with the core ReferenceLatent
-    node: the model appends its tokens and cuts them off again inside its forward. Never-skip is the
+    """Flux Kontext, Qwen-Image-Edit and OmniGen2 edit graphs add a reference image with the core
+    ReferenceLatent node: the model appends its tokens and cuts them off again inside its forward
+    (OmniGen2 through the APPLY_MODEL fallback, its ref_latents a list). Never-skip is the
     uncached run bit for bit; with skips the reference keeps its effect: the cached runs with and
     without it differ about as much as the full runs do. (These random-weight networks barely respond
     to conditioning tokens, so the cached run's error is not compared with the reference's effect.)"""

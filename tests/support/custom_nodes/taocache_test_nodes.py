@@ -36,14 +36,14 @@ import folder_paths
 CALLS_ENV = "TAOTEST_CALLS_FILE"
 WRAPPER_KEY = "taotest_count"
 # First compute submodule of each DiT family's forward, in the order they are tried.
-ENTRY_MODULES = ("patch_embedding", "img_in", "x_embedder", "patchify_proj")
+ENTRY_MODULES = ("patch_embedding", "img_in", "x_embedder", "patchify_proj", "init_x_linear")
 # Networks whose first submodule runs more than once per forward: Wan2.2 S2V and Wan2.1 HuMo also embed
 # their reference latent with patch_embedding; their time embedding runs once.
 ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding", "HumoWanModel": "time_embedding"}
 
 
 class TaoTestConditioning:
-    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15", "pooled", "hidream"]
+    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15", "pooled", "hidream", "token_mask"]
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -78,6 +78,9 @@ class TaoTestConditioning:
             mask = torch.ones(1, length, dtype=torch.long)
             mask[:, max(1, length * 3 // 4):] = 0
             extra["attention_mask"] = mask
+        if extras == "token_mask":  # a token mask without padding, as ComfyUI's Qwen2.5-VL encode for
+            # OmniGen2 gives it (unpadded prompts): the model reads the token count from it
+            extra["attention_mask"] = torch.ones(1, length, dtype=torch.long)
         if extras == "hidream":  # Llama 3.1 hidden states of 2 layers, [1, layers, length, 4096]
             extra["conditioning_llama3"] = torch.randn(1, 2, length, 4096, generator=g) * scale
         if extras == "hunyuan_video_15":  # its text encoder has no pooled output, but the key is there

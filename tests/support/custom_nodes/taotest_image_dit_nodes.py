@@ -2,7 +2,8 @@
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
-                      Z-Image, SD3, HunyuanImage 2.1, HiDream; and the video DiTs Mochi and Cosmos
+                      Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2;
+                      and the video DiTs Mochi and Cosmos
                       Predict2, text and image to video, whose detection fixes the widths too), built
                       with the runtime's own
                       supported-model class, model_base class and network, at tiny widths.
@@ -47,6 +48,10 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "mochi": 4096,     # Genmo Mochi: T5-XXL with its token mask (attention_mask)
     "cosmos_predict2": 1024,  # Cosmos Predict2: old T5-11B's 1024-wide states
     "cosmos_predict2_i2v": 1024,  # its image-to-video network: a 17th input channel, the mask of kept frames
+    # image DiTs whose detection fixes the released widths as well
+    "lumina2": 2304,   # Lumina Image 2.0 (and NetaYume Lumina): Gemma 2 2B hidden states
+    "aura_flow": 2048,  # AuraFlow (and Pony V7): Pile-T5-XL hidden states
+    "omnigen2": 2048,  # OmniGen2: Qwen2.5-VL 3B hidden states with their token mask
 }
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
 
@@ -141,6 +146,26 @@ def unet_config(family: str) -> tuple[type, dict]:
         _, config = unet_config("cosmos_predict2")
         return comfy.supported_models.CosmosI2VPredict2, dict(
             config, in_channels=17, rope_h_extrapolation_ratio=3.0, rope_w_extrapolation_ratio=3.0)
+    if family == "lumina2":  # detect_unet_config's Lumina 2 branch for dim 2304 (24 heads, 8 key/value
+        # heads), at dim 128 with 4 heads and 2 key/value heads
+        return comfy.supported_models.Lumina2, {
+            "image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 128,
+            "cap_feat_dim": TEXT_WIDTH["lumina2"], "n_layers": 1, "n_refiner_layers": 1, "qk_norm": True,
+            "n_heads": 4, "n_kv_heads": 2, "axes_dims": ROPE_AXES, "axes_lens": [300, 512, 512],
+            "rope_theta": 10000.0, "ffn_dim_multiplier": 4.0}
+    if family == "aura_flow":  # detect_unet_config's AuraFlow branch: it reads max_seq, cond_seq_dim and
+        # the layer counts; width, heads and the conditioning width keep MMDiT's defaults (3072, 12), set
+        # here at 64 and 2. A 4-channel SDXL latent.
+        return comfy.supported_models.AuraFlow, {
+            "max_seq": 1024, "cond_seq_dim": TEXT_WIDTH["aura_flow"], "n_double_layers": 1, "n_layers": 2,
+            "dim": 64, "n_heads": 2, "global_conddim": 64}
+    if family == "omnigen2":  # detect_unet_config's OmniGen2 branch (all fixed there: width 2520, 21
+        # heads, 7 key/value heads, 32 layers), at width 96 with 3 heads and 1 key/value head
+        return comfy.supported_models.Omnigen2, {
+            "image_model": "omnigen2", "axes_dim_rope": ROPE_AXES, "axes_lens": [1024, 1664, 1664],
+            "ffn_dim_multiplier": None, "hidden_size": 96, "in_channels": 16, "multiple_of": 256, "norm_eps": 1e-5,
+            "num_attention_heads": 3, "num_kv_heads": 1, "num_layers": 1, "num_refiner_layers": 1,
+            "out_channels": None, "patch_size": 2, "text_feat_dim": TEXT_WIDTH["omnigen2"], "timestep_scale": 1000.0}
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
