@@ -1237,22 +1237,18 @@ def wan22_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     latent from the core Wan22FunControlToVideo node (VAELoader with write_tiny_wan21_vae's file): an
     EmptyImage control video of `length` frames in `control_color` and an EmptyImage reference image in
     `ref_color` (None: no reference; the node then adds no reference_latents). Extra ids: "vae",
-    "control" (the Wan22FunControlToVideo node)."""
-    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
-                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
-                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
-    g, ids = built.prompt, built.ids
-    ids["control"] = "42"
-    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": length,
-                                                      "color": control_color}}
-    g["42"] = {"class_type": "Wan22FunControlToVideo", "inputs": {
-        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
-        "height": height, "length": length, "batch_size": 1, "control_video": ["41", 0]}}
+    "control" (the Wan22FunControlToVideo node). Built as wan21_fun_control_graph's graph without CLIP
+    vision, the node swapped: the two nodes share their first inputs."""
+    built = wan21_fun_control_graph(steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler, seed=seed, model=model,
+                                    insert=insert, shift=shift, width=width, height=height, length=length,
+                                    control_color=control_color, clip_vision=False, text_len=text_len,
+                                    denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g = built.prompt
+    g["42"]["class_type"] = "Wan22FunControlToVideo"
     if ref_color is not None:
         g["43"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
                                                           "color": ref_color}}
         g["42"]["inputs"]["ref_image"] = ["43", 0]
-    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
     return built
 
 
