@@ -1252,6 +1252,45 @@ def wan22_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     return built
 
 
+def straight_track(start, end, points=121):
+    """One WanTrackToVideo track as the node's JSON takes it: `points` {x, y} positions (pixels) on a
+    straight line from `start` to `end` (the node pads or cuts every track to 121 points, sampled at
+    24 fps)."""
+    (x0, y0), (x1, y1) = start, end
+    return [{"x": x0 + (x1 - x0) * i / (points - 1), "y": y0 + (y1 - y0) * i / (points - 1)} for i in range(points)]
+
+
+def wan21_ati_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V, insert=None,
+                    shift=8.0, width=64, height=64, length=9, start_color=0x3060C0, tracks=None, text_len=16,
+                    denoise=1.0, filename_prefix="latents/wan21_ati", count_label="") -> BuiltGraph:
+    """Wan2.1 ATI (any trajectory instruction): like wan_t2v_graph on the tiny in_dim-36 I2V model, its
+    conditioning and latent from the core WanTrackToVideo node (VAELoader with write_tiny_wan21_vae's
+    file; an EmptyImage start frame in `start_color`; a TaoTestClipVisionOutput). `tracks`: a list of
+    tracks (straight_track), written as the node's JSON; None or [] gives the plain image-to-video
+    conditioning, as the node does. Extra ids: "vae", "tracks" (the WanTrackToVideo node)."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["tracks"] = "42"
+    # the start frame: a white square on `start_color` (the node moves the start frame's features along
+    # each track, so a flat frame would give every track the same features)
+    g["44"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": start_color}}
+    g["45"] = {"class_type": "EmptyImage", "inputs": {"width": width // 4, "height": height // 4, "batch_size": 1,
+                                                      "color": 0xFFFFFF}}
+    g["41"] = {"class_type": "ImageCompositeMasked", "inputs": {
+        "destination": ["44", 0], "source": ["45", 0], "x": width * 3 // 8, "y": height * 3 // 8,
+        "resize_source": False}}
+    g["43"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": 7, "tokens": 16}}
+    g["42"] = {"class_type": "WanTrackToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0],
+        "tracks": json.dumps(tracks or []), "width": width, "height": height, "length": length, "batch_size": 1,
+        "temperature": 220.0, "topk": 2, "start_image": ["41", 0], "clip_vision_output": ["43", 0]}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
 def wan21_first_last_frame_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V,
                                  insert=None, shift=8.0, width=64, height=64, length=9, start_color=0x3060C0,
                                  end_color=0x000000, text_len=16, denoise=1.0,
