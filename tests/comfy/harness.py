@@ -882,16 +882,21 @@ IMAGE_DITS = {
     "lumina2": ("none", 2304, 4.0),
     "aura_flow": ("none", 2048, 3.5),        # a 4-channel SDXL latent: EmptyLatentImage
     "omnigen2": ("token_mask", 2048, 5.0),   # its forward needs num_tokens, which comes with the token mask
+    "pixart_sigma": ("none", 4096, 4.5),     # eps prediction, a 4-channel SDXL latent: EmptyLatentImage
 }
 VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo"}
+# families that need a larger image than 64x64: PixArt's position embedding divides by its base size,
+# round(latent side / 64) * 64 // 2, which is 0 below a 48x48 latent
+IMAGE_DIT_SIZES = {"pixart_sigma": 384}
 
 
 def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
-                    width=64, height=64, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
+                    width=None, height=None, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
                     reference=False, control_end_percent=None, filename_prefix=None, count_label="") -> BuiltGraph:
     """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
     -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
-    extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]) -> SaveLatent.
+    extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]; the size of
+    IMAGE_DIT_SIZES where a family needs more, an SDXL latent where it has 4 channels) -> SaveLatent.
     A video DiT of IMAGE_DITS (VIDEO_DIT_LATENTS) samples 13 frames of 64x64 from its own empty latent.
     reference: the core ReferenceLatent node adds a seeded latent as reference_latents to both
     conditionings, as Flux Kontext and Qwen-Image-Edit graphs do (ids "reference", "reference_negative").
@@ -900,6 +905,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     size as the hint (id "control").
     ids as wan_t2v_graph's, "sampling" being the loader."""
     extras, text_width, default_cfg = IMAGE_DITS[family]
+    width = width or IMAGE_DIT_SIZES.get(family, 64)
+    height = height or IMAGE_DIT_SIZES.get(family, 64)
     ids = {"loader": "1", "sampling": "1", "count": "3", "positive": "4", "negative": "5", "latent": "6",
            "sampler": "7", "save": "8"}
     g: dict[str, dict] = {"1": {"class_type": "TaoTestTinyDiTLoader", "inputs": {"family": family, "seed": model_seed}}}
@@ -927,7 +934,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
-    if family == "aura_flow":  # SDXL's 4-channel latent
+    if family in ("aura_flow", "pixart_sigma"):  # SDXL's 4-channel latent
         g["6"]["class_type"] = "EmptyLatentImage"
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"

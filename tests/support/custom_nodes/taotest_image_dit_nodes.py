@@ -2,7 +2,8 @@
 
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
-                      Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2;
+                      Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2,
+                      PixArt Sigma;
                       and the video DiTs Mochi and Cosmos
                       Predict2, text and image to video, whose detection fixes the widths too), built
                       with the runtime's own
@@ -52,6 +53,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "lumina2": 2304,   # Lumina Image 2.0 (and NetaYume Lumina): Gemma 2 2B hidden states
     "aura_flow": 2048,  # AuraFlow (and Pony V7): Pile-T5-XL hidden states
     "omnigen2": 2048,  # OmniGen2: Qwen2.5-VL 3B hidden states with their token mask
+    "pixart_sigma": 4096,  # PixArt Sigma: T5-XXL; an eps-prediction DiT on a discrete schedule
 }
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
 
@@ -166,6 +168,11 @@ def unet_config(family: str) -> tuple[type, dict]:
             "ffn_dim_multiplier": None, "hidden_size": 96, "in_channels": 16, "multiple_of": 256, "norm_eps": 1e-5,
             "num_attention_heads": 3, "num_kv_heads": 1, "num_layers": 1, "num_refiner_layers": 1,
             "out_channels": None, "patch_size": 2, "text_feat_dim": TEXT_WIDTH["omnigen2"], "timestep_scale": 1000.0}
+    if family == "pixart_sigma":  # detect_unet_config's PixArt branch (width 1152 and 16 heads fixed there)
+        # for a checkpoint without the size embedders, at width 64 with 2 heads; a 4-channel SDXL latent
+        return comfy.supported_models.PixArtSigma, {
+            "num_heads": 2, "patch_size": 2, "hidden_size": 64, "in_channels": 4, "depth": 1,
+            "model_max_length": 300, "image_model": "pixart_sigma", "micro_condition": False}
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
