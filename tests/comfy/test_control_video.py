@@ -1,6 +1,6 @@
 """Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 and Wan2.2 Fun Control, Wan2.2 S2V (sound
-to video), Wan2.1 HuMo (audio and a reference image), Wan2.2 Animate (a pose video and a reference
-image), Wan2.2 Fun Camera, Wan2.1 Phantom, Wan2.1 first-last-frame to video, Wan2.1 ATI (tracks) and
+to video, also in two chunks with WanSoundImageToVideoExtend), Wan2.1 HuMo (audio and a reference
+image), Wan2.2 Animate (a pose video and a reference image), Wan2.2 Fun Camera, Wan2.1 Phantom, Wan2.1 first-last-frame to video, Wan2.1 ATI (tracks) and
 HunyuanVideo I2V ("v1 (concat)"), tiny models through the real loader, conditioned by the core WanVaceToVideo,
 WanFunControlToVideo, Wan22FunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
 WanCameraImageToVideo (with WanCameraEmbedding's camera motion), WanPhantomSubjectToVideo,
@@ -246,6 +246,45 @@ def test_a_cached_run_follows_its_own_control(vace, variant):
         assert control_effect > WEAK_CONTROLS[variant] and 0.5 < cached_effect / control_effect < 1.5
     else:
         assert cache_error < 0.25 * control_effect
+
+
+def s2v_two_chunks(steps=20, first_seed=42, insert=None) -> harness.BuiltGraph:
+    """A Wan2.2 S2V clip made in two chunks, as long S2V videos are: wan22_s2v_graph's KSampler makes the
+    first chunk (seed `first_seed`), the core WanSoundImageToVideoExtend node conditions the second on it
+    (its latent as the motion frames, the same audio and reference image) and a second KSampler (seed 7)
+    on the same model line samples it; the second chunk is saved."""
+    built = harness.wan22_s2v_graph(steps=steps, seed=first_seed, insert=insert)
+    g, ids = built.prompt, built.ids
+    g["90"] = {"class_type": "WanSoundImageToVideoExtend", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "length": 9,
+        "video_latent": [ids["sampler"], 0], "audio_encoder_output": ["43", 0], "ref_image": ["41", 0]}}
+    g["91"] = {"class_type": "KSampler", "inputs": dict(g[ids["sampler"]]["inputs"], positive=["90", 0],
+                                                        negative=["90", 1], latent_image=["90", 2], seed=7)}
+    g[ids["save"]]["inputs"]["samples"] = ["91", 0]
+    return built
+
+
+def test_s2v_extend_each_chunk_keeps_its_own_history_and_the_first_still_steers_the_second(vace):
+    """Two S2V chunks through one TaoCache model: never-skip is the two-chunk result bit for bit; each
+    chunk reports its own counts, equal to its real forward calls (the second starts from noise with a
+    history of its own, never predicting from the first's last steps); and the first chunk's motion frames
+    keep their effect on the second: another first chunk changes the cached second chunk about as much as
+    the full one (0.5% on the tiny random-weight network, whose cache error here is larger, so the ratio is
+    what is checked)."""
+    plain = vace.run(s2v_two_chunks()).raise_for_status()
+    never = vace.run(s2v_two_chunks(insert=[taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent) and never.calls == plain.calls == [20, 20]
+    full, full_other = (vace.run(s2v_two_chunks(steps=30, first_seed=seed)).raise_for_status() for seed in (42, 43))
+    cached, cached_other = (vace.run(s2v_two_chunks(steps=30, first_seed=seed, insert=[taocache(**PERMISSIVE)]))
+                            .raise_for_status() for seed in (42, 43))
+    first, second = cached.events("taocache.report")
+    assert cached.calls == [first["computed"], second["computed"]]
+    assert first["total"] == second["total"] == 30 and first["skipped"] >= 8 and second["skipped"] >= 8
+    effect = relative_error(full_other.latent, full.latent)
+    cached_effect = relative_error(cached_other.latent, cached.latent)
+    print(f"another first chunk changes the second by {effect:.4f} (full), {cached_effect:.4f} (cached); "
+          f"cache error {relative_error(cached.latent, full.latent):.4f}")
+    assert effect > 1e-3 and 0.5 < cached_effect / effect < 1.5
 
 
 def test_phantom_subject_frames_ride_through_the_cache(vace):
