@@ -883,6 +883,7 @@ IMAGE_DITS = {
     "aura_flow": ("none", 2048, 3.5),        # a 4-channel SDXL latent: EmptyLatentImage
     "omnigen2": ("token_mask", 2048, 5.0),   # its forward needs num_tokens, which comes with the token mask
     "pixart_sigma": ("none", 4096, 4.5),     # eps prediction, a 4-channel SDXL latent: EmptyLatentImage
+    "hunyuan_dit": ("hunyuan_dit", 1024, 6.0),  # v-prediction, a 4-channel SDXL latent
 }
 VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo"}
 # families that need a larger image than 64x64: PixArt's position embedding divides by its base size,
@@ -934,7 +935,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
-    if family in ("aura_flow", "pixart_sigma"):  # SDXL's 4-channel latent
+    if family in ("aura_flow", "pixart_sigma", "hunyuan_dit"):  # SDXL's 4-channel latent
         g["6"]["class_type"] = "EmptyLatentImage"
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"

@@ -1,12 +1,12 @@
 """Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Chroma Radiance, Qwen-Image, Z-Image,
-SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2 and PixArt Sigma (an
-eps-prediction DiT on a discrete schedule), and two video DiTs whose widths ComfyUI's detection fixes as well,
+SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2, PixArt Sigma and HunyuanDiT
+(eps and v prediction on a discrete schedule), and two video DiTs whose widths ComfyUI's detection fixes as well,
 Mochi and Cosmos Predict2 (tiny random-weight networks of the runtime's own classes, built by
 TaoTestTinyDiTLoader), with ComfyUI's KSampler and executor.
 
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
-DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2, PixArt) must all skip, count and stay exact like Wan."""
+DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2, PixArt, HunyuanDiT) must all skip, count and stay exact like Wan."""
 import json
 import re
 
@@ -30,7 +30,7 @@ def test_never_skip_thresholds_are_bit_identical_to_no_node(comfy_inprocess, fam
     cached = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, insert=[taocache(**NEVER)]))
     assert torch.equal(cached.raise_for_status().latent, plain.latent)
     # an image: [1, 16, 8, 8] ([1, 16, 1, 8, 8] for Qwen-Image's Wan latent, [1, 3, 64, 64] in pixel space,
-    # [1, 4, 8, 8] for the SDXL latent of AuraFlow, [1, 4, 48, 48] for PixArt Sigma's);
+    # [1, 4, 8, 8] for the SDXL latent of AuraFlow and HunyuanDiT, [1, 4, 48, 48] for PixArt Sigma's);
     # a clip of 13 frames for the video DiTs: [1, 12, 3, 8, 8] (Mochi), [1, 16, 2, 8, 8] (Cosmos Predict2)
     side = harness.IMAGE_DIT_SIZES.get(family, 64) // 8  # PixArt Sigma: 48x48
     assert plain.latent.shape[-2:] == ((64, 64) if family == "chroma_radiance" else (side, side))
@@ -54,8 +54,9 @@ def test_permissive_thresholds_skip_in_the_window_count_real_calls_and_keep_the_
     computed, skipped, total = summary_counts(cached.log_text)
     assert total == 30 and skipped >= 8
     assert cached.calls == [computed], "reported computed calls must equal real forward calls"
-    # SD3's MMDiT, Mochi's AsymmDiTJoint, OmniGen2's transformer and PixArt's PixArtMS lack the wrapper point
-    fallback = ("sd3", "mochi", "omnigen2", "pixart_sigma")
+    # SD3's MMDiT, Mochi's AsymmDiTJoint, OmniGen2's transformer, PixArt's PixArtMS and HunyuanDiT lack
+    # the wrapper point
+    fallback = ("sd3", "mochi", "omnigen2", "pixart_sigma", "hunyuan_dit")
     assert ("caching at APPLY_MODEL instead" in cached.log_text) == (family in fallback)
     error, effect = relative_error(cached.latent, plain.latent), relative_error(other.latent, plain.latent)
     print(f"\n{family}: {computed} of 30 calls computed; error against the full run {error:.4f}, "

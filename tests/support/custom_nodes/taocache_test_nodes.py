@@ -43,7 +43,8 @@ ENTRY_MODULE_BY_CLASS = {"WanModel_S2V": "time_embedding", "HumoWanModel": "time
 
 
 class TaoTestConditioning:
-    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15", "pooled", "hidream", "token_mask"]
+    EXTRAS = ["none", "hunyuan_video", "ltxv", "hunyuan_video_15", "pooled", "hidream", "token_mask",
+              "hunyuan_dit"]
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -78,6 +79,10 @@ class TaoTestConditioning:
             mask = torch.ones(1, length, dtype=torch.long)
             mask[:, max(1, length * 3 // 4):] = 0
             extra["attention_mask"] = mask
+        if extras == "hunyuan_dit":  # HunyuanDiT's second encoder: mT5-XL states (2048) and both token masks
+            extra["attention_mask"] = torch.ones(1, length, dtype=torch.long)
+            extra["conditioning_mt5xl"] = torch.randn(1, length, 2048, generator=g) * scale
+            extra["attention_mask_mt5xl"] = torch.ones(1, length, dtype=torch.long)
         if extras == "token_mask":  # a token mask without padding, as ComfyUI's Qwen2.5-VL encode for
             # OmniGen2 gives it (unpadded prompts): the model reads the token count from it
             extra["attention_mask"] = torch.ones(1, length, dtype=torch.long)

@@ -3,7 +3,7 @@
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
                       Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2,
-                      PixArt Sigma;
+                      PixArt Sigma, HunyuanDiT;
                       and the video DiTs Mochi and Cosmos
                       Predict2, text and image to video, whose detection fixes the widths too), built
                       with the runtime's own
@@ -54,7 +54,9 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "aura_flow": 2048,  # AuraFlow (and Pony V7): Pile-T5-XL hidden states
     "omnigen2": 2048,  # OmniGen2: Qwen2.5-VL 3B hidden states with their token mask
     "pixart_sigma": 4096,  # PixArt Sigma: T5-XXL; an eps-prediction DiT on a discrete schedule
+    "hunyuan_dit": 1024,  # HunyuanDiT: a CLIP (BERT-large) 1024 beside mT5-XL 2048; v-prediction
 }
+HUNYUAN_DIT_TEXT_LEN = 16  # both encoders' token counts (the released model pads to 77 and 256)
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
 
 ROPE_AXES = [8, 12, 12]  # sums to the tiny head width, 32, as [16, 56, 56] sums to 128 in Flux
@@ -173,6 +175,12 @@ def unet_config(family: str) -> tuple[type, dict]:
         return comfy.supported_models.PixArtSigma, {
             "num_heads": 2, "patch_size": 2, "hidden_size": 64, "in_channels": 4, "depth": 1,
             "model_max_length": 300, "image_model": "pixart_sigma", "micro_condition": False}
+    if family == "hunyuan_dit":  # detect_unet_config's HunyuanDiT branch (v1.2: no size or style
+        # condition) at width 64 with 2 heads and 4 blocks (two of them taking the long skips); the text
+        # lengths shortened to HUNYUAN_DIT_TEXT_LEN (the mT5 MLP and the pooler keep its 2048 width)
+        return comfy.supported_models.HunyuanDiT, {
+            "image_model": "hydit", "depth": 4, "hidden_size": 64, "num_heads": 2,
+            "text_len": HUNYUAN_DIT_TEXT_LEN, "text_len_t5": HUNYUAN_DIT_TEXT_LEN}
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
