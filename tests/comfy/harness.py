@@ -884,8 +884,10 @@ IMAGE_DITS = {
     "omnigen2": ("token_mask", 2048, 5.0),   # its forward needs num_tokens, which comes with the token mask
     "pixart_sigma": ("none", 4096, 4.5),     # eps prediction, a 4-channel SDXL latent: EmptyLatentImage
     "hunyuan_dit": ("hunyuan_dit", 1024, 6.0),  # v-prediction, a 4-channel SDXL latent
+    "cosmos1": ("none", 1024, 7.0),          # Cosmos 1.0 text to video: EDM, noise levels up to 80
 }
-VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo"}
+VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo",
+                     "cosmos1": "EmptyCosmosLatentVideo"}
 # families that need a larger image than 64x64: PixArt's position embedding divides by its base size,
 # round(latent side / 64) * 64 // 2, which is 0 below a 48x48 latent
 IMAGE_DIT_SIZES = {"pixart_sigma": 384}

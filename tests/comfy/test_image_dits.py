@@ -1,12 +1,14 @@
 """Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Chroma Radiance, Qwen-Image, Z-Image,
 SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2, PixArt Sigma and HunyuanDiT
-(eps and v prediction on a discrete schedule), and two video DiTs whose widths ComfyUI's detection fixes as well,
-Mochi and Cosmos Predict2 (tiny random-weight networks of the runtime's own classes, built by
-TaoTestTinyDiTLoader), with ComfyUI's KSampler and executor.
+(eps and v prediction on a discrete schedule), and three video DiTs whose widths ComfyUI's detection
+fixes as well, Mochi, Cosmos Predict2 and Cosmos 1.0 (an EDM model: noise levels from 80) (tiny
+random-weight networks of the runtime's own classes, built by TaoTestTinyDiTLoader), with ComfyUI's
+KSampler and executor.
 
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
 latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) and a model without the
-DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2, PixArt, HunyuanDiT) must all skip, count and stay exact like Wan."""
+DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2, PixArt, HunyuanDiT) must all skip, count
+and stay exact like Wan."""
 import json
 import re
 

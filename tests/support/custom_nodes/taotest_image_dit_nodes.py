@@ -3,11 +3,10 @@
 TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of the image DiT families
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
                       Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2,
-                      PixArt Sigma, HunyuanDiT;
-                      and the video DiTs Mochi and Cosmos
+                      PixArt Sigma, HunyuanDiT; and the video DiTs Mochi, Cosmos 1.0 and Cosmos
                       Predict2, text and image to video, whose detection fixes the widths too), built
-                      with the runtime's own
-                      supported-model class, model_base class and network, at tiny widths.
+                      with the runtime's own supported-model class, model_base class and network, at
+                      tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
 TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux ControlNet at the tiny Flux's
                       widths, built as comfy.controlnet.load_controlnet_flux_xlabs_mistoline builds one
@@ -49,6 +48,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "mochi": 4096,     # Genmo Mochi: T5-XXL with its token mask (attention_mask)
     "cosmos_predict2": 1024,  # Cosmos Predict2: old T5-11B's 1024-wide states
     "cosmos_predict2_i2v": 1024,  # its image-to-video network: a 17th input channel, the mask of kept frames
+    "cosmos1": 1024,  # Cosmos 1.0 text to video: the same T5 states; an EDM model, noise levels up to 80
     # image DiTs whose detection fixes the released widths as well
     "lumina2": 2304,   # Lumina Image 2.0 (and NetaYume Lumina): Gemma 2 2B hidden states
     "aura_flow": 2048,  # AuraFlow (and Pony V7): Pile-T5-XL hidden states
@@ -181,6 +181,16 @@ def unet_config(family: str) -> tuple[type, dict]:
         return comfy.supported_models.HunyuanDiT, {
             "image_model": "hydit", "depth": 4, "hidden_size": 64, "num_heads": 2,
             "text_len": HUNYUAN_DIT_TEXT_LEN, "text_len_t5": HUNYUAN_DIT_TEXT_LEN}
+    if family == "cosmos1":  # detect_unet_config's Cosmos (1.0) branch for the 7B, at width 64 with 2 heads
+        # and one block
+        return comfy.supported_models.CosmosT2V, {
+            "image_model": "cosmos", "max_img_h": 240, "max_img_w": 240, "max_frames": 128, "in_channels": 16,
+            "out_channels": 16, "patch_spatial": 2, "patch_temporal": 1, "model_channels": 64,
+            "block_config": "FA-CA-MLP", "concat_padding_mask": True, "pos_emb_cls": "rope3d",
+            "pos_emb_learnable": False, "pos_emb_interpolation": "crop", "block_x_format": "THWBD",
+            "affline_emb_norm": True, "use_adaln_lora": True, "adaln_lora_dim": 16, "num_blocks": 1, "num_heads": 2,
+            "extra_per_block_abs_pos_emb": True, "rope_h_extrapolation_ratio": 1.0, "rope_w_extrapolation_ratio": 1.0,
+            "rope_t_extrapolation_ratio": 2.0, "extra_per_block_abs_pos_emb_type": "learnable"}
     raise ValueError(f"TaoTestTinyDiTLoader: unknown family {family!r}")
 
 
