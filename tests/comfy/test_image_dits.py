@@ -122,11 +122,12 @@ def profile_path(base, name):
     return base.path / "models" / "taocache_profiles" / f"{name}.json"
 
 
-@pytest.mark.parametrize("family", ["flux", "qwen_image", "sd3", "mochi", "pixart_sigma"])
+@pytest.mark.parametrize("family", ["flux", "qwen_image", "sd3", "mochi", "pixart_sigma", "cosmos1"])
 def test_calibration_on_an_image_dit_plans_its_skips_and_is_refused_on_another_family(comfy_inprocess, comfy_base,
                                                                                      family):
     """TaoCache Calibrate records an image DiT (its own class and widths; SD3 and the video DiT Mochi
-    through the APPLY_MODEL fallback, PixArt Sigma too, an eps-prediction model on a discrete schedule)
+    through the APPLY_MODEL fallback, PixArt Sigma too, an eps-prediction model on a discrete schedule;
+    Cosmos 1.0, an EDM model whose noise levels start at 80)
     with placement trials, and the TaoCache node plans from the profile to the target
     speedup; the same profile on another family is refused, naming both, and that run continues
     online."""
