@@ -98,6 +98,11 @@ UNCACHEABLE_OPTIONS = {
     # causal (autoregressive) Wan, comfy/ldm/wan/ar_model.py: the forward keeps a KV cache across
     # calls and bypasses the DIFFUSION_MODEL wrapper; a skipped call would leave that cache behind.
     "ar_state": "causal (autoregressive) Wan: its forward keeps a KV cache that skipped calls would corrupt",
+    # the Kandinsky 6 pack's MagCache (its Kandinsky6MagCache node; the newest ComfyUI's
+    # comfy/ldm/kandinsky6/model.py reads it): it counts the forwards it sees to pick its calibrated ratio
+    # and to end its run, so calls TaoCache skipped would put it out of step.
+    "k6_magcache": "Kandinsky 6 MagCache is on this model: it counts model calls to follow its calibrated "
+                   "schedule, which calls TaoCache skipped would put out of step; use one cache or the other",
 }
 
 

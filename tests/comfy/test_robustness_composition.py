@@ -240,6 +240,29 @@ def test_another_caching_pack_on_the_same_model_is_named_in_the_summary(comfy_in
     assert "also on this model" not in plain.log_text
 
 
+def test_a_cache_that_counts_model_calls_keeps_taocache_off_and_says_why(comfy_inprocess, comfy_base):
+    """The Kandinsky 6 pack's MagCache (transformer_options["k6_magcache"], read by the newest ComfyUI's
+    Kandinsky 6 model) counts the forwards it sees to pick its calibrated ratios, so TaoCache's skips
+    would put it out of step: TaoCache stays off for the run (the run is the one without it, bit for bit)
+    and says why on the node and in the log; TaoCache Calibrate records nothing."""
+    keys = ("TaoTestPeerCacheKeys", {"pack": "K6MagCache"})
+    alone = comfy_inprocess.run(graph(steps=20, insert=[keys])).raise_for_status()
+    built = graph(steps=20, insert=[keys, taocache(**PERMISSIVE)])
+    result = comfy_inprocess.run(built).raise_for_status()
+    assert torch.equal(result.latent, alone.latent)
+    (report,) = check_result(result, min_skipped=0)
+    assert report["skipped"] == 0 and report["computed"] == result.calls[0] == 20
+    said = "Kandinsky 6 MagCache is on this model"
+    assert said in report["summary"] and any(said in line for line in result.log_lines)
+    assert any(said in text for text in result.texts_for(built.inserted[1]))
+    profile = comfy_base.path / "models" / "taocache_profiles" / "taotest_k6.json"
+    profile.unlink(missing_ok=True)
+    calibrate = graph(steps=20, insert=[keys, ("TaoCacheCalibrate", {"profile_name": "taotest_k6", "trial_speedups": ""})])
+    calibrated = comfy_inprocess.run(calibrate).raise_for_status()
+    assert any(said in text and "nothing to calibrate" in text for text in calibrated.texts_for(calibrate.inserted[1]))
+    assert torch.equal(calibrated.latent, alone.latent) and not profile.exists()
+
+
 @pytest.mark.parametrize("node", ["TaoTestAttentionOverride", "TaoTestPatcherSubclass"])
 def test_attention_kernel_overrides_and_patcher_subclasses_compose(comfy_inprocess, node):
     """An attention-kernel override (the optimized_attention_override hook SageAttention nodes use,

@@ -132,10 +132,16 @@ class TaoTestDropOptionKeys(_ModelPatch):
         return (m,)
 
 
+class K6MagCacheState:
+    """Named as the Kandinsky 6 pack's MagCache state, which its Kandinsky6MagCache node puts in
+    transformer_options["k6_magcache"]; this one holds nothing and the tiny Wan never reads it."""
+
+
 class TaoTestPeerCacheKeys(_ModelPatch):
     KEYS = {"MagCache": {"magcache_thresh": 0.24, "retention_ratio": 0.2, "mag_ratios": [1.0] * 4, "magcache_K": 4},
             "TeaCache": {"rel_l1_thresh": 0.2, "coefficients": [1.0, 0.0], "max_skip_steps": 3},
-            "TeaCacheKJ": {"rel_l1_thresh": 0.275, "teacache_device": "cpu", "coefficients": [1.0, 0.0]}}
+            "TeaCacheKJ": {"rel_l1_thresh": 0.275, "teacache_device": "cpu", "coefficients": [1.0, 0.0]},
+            "K6MagCache": {"k6_magcache": K6MagCacheState()}}
 
     @classmethod
     def INPUT_TYPES(cls):
