@@ -11,7 +11,10 @@ two and "teacache_device", which tells it apart; Zehong-Ma/ComfyUI-MagCache node
 "magcache_thresh" and "mag_ratios"). chengzeyi/Comfy-WaveSpeed's First Block Cache
 (fbcache_nodes.py ApplyFBCacheOnModel) puts nothing there: it is told by the model function wrapper
 its node sets, a closure of ApplyFBCacheOnModel.patch; it skips the blocks after the first inside a
-call, not calls.
+call, not calls. None of these finds its step by counting the calls it sees (each matches the call's
+sigma or timestep against the run's schedule, or detects a new run by it; read in their sources), so
+the calls TaoCache skips do not put them out of step. A cache that does count calls keeps TaoCache off
+instead (the Kandinsky 6 pack's MagCache: wrappers.UNCACHEABLE_OPTIONS).
 """
 from __future__ import annotations
 
