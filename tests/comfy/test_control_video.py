@@ -1,12 +1,13 @@
-"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 and Wan2.2 Fun Control, Wan2.2 S2V (sound
-to video, also in two chunks with WanSoundImageToVideoExtend), Wan2.1 HuMo (audio and a reference
-image), Wan2.2 Animate (a pose video and a reference image), Wan2.2 Fun Camera, Wan2.1 Phantom, Wan2.1 first-last-frame to video, Wan2.1 ATI (tracks) and
-HunyuanVideo I2V ("v1 (concat)"), tiny models through the real loader, conditioned by the core WanVaceToVideo,
-WanFunControlToVideo, Wan22FunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
+"""Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 and Wan2.2 Fun Control, Wan2.2 S2V
+(sound to video, also in two chunks with WanSoundImageToVideoExtend), Wan2.1 HuMo (audio and a
+reference image), Wan2.2 Animate (a pose video and a reference image), Wan2.2 Fun Camera, Wan2.1
+Phantom, Wan2.1 first-last-frame to video, Wan2.1 ATI (tracks) and HunyuanVideo I2V ("v1 (concat)"),
+tiny models through the real loader, conditioned by the core WanVaceToVideo, WanFunControlToVideo,
+Wan22FunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
 WanCameraImageToVideo (with WanCameraEmbedding's camera motion), WanPhantomSubjectToVideo,
-WanFirstLastFrameToVideo, WanTrackToVideo and HunyuanImageToVideo nodes (their VAE encodes done by a tiny random Wan2.1 VAE
-through the real VAELoader; S2V's and HuMo's audio features from a test node standing in for the
-wav2vec2 and whisper encoders), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
+WanFirstLastFrameToVideo, WanTrackToVideo and HunyuanImageToVideo nodes (their VAE encodes done by a
+tiny random Wan2.1 VAE through the real VAELoader; S2V's and HuMo's audio features from a test node
+standing in for the wav2vec2 and whisper encoders), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
 
 Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
 ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
@@ -127,8 +128,8 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
     assert network.patch_embedding.weight.shape[1] == 48  # 16 noise + 16 control + 16 start-image channels
 
 
-@pytest.mark.parametrize("variant", ["Fun Control", "Wan2.2 Fun Control", "S2V audio", "HuMo audio", "Animate pose", "Fun Camera",
-                                     "FLF2V end frame", "HunyuanVideo I2V v1"])
+@pytest.mark.parametrize("variant", ["Fun Control", "Wan2.2 Fun Control", "S2V audio", "HuMo audio", "Animate pose",
+                                     "Fun Camera", "FLF2V end frame", "HunyuanVideo I2V v1"])
 def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
