@@ -13,6 +13,7 @@ from robustness_helpers import PERMISSIVE, check_result, check_run, graph, one_t
 assert one_torch_thread  # autouse fixture, imported to apply here
 
 EASYCACHE_SKIPPED = re.compile(r"EasyCache - skipped (\d+)/(\d+) steps")
+LAZYCACHE_SKIPPED = re.compile(r"LazyCache - skipped (\d+)/(\d+) steps")
 # EasyCache early (its own window), TaoCache late: the stack the method's orthogonality claim is about
 EASYCACHE = ("EasyCache", {"reuse_threshold": 0.2, "start_percent": 0.05, "end_percent": 0.3, "verbose": False})
 
@@ -46,6 +47,26 @@ def test_easycache_after_taocache_composes(comfy_inprocess):
     assert easy > 0 and report["skipped"] > 0 and report["total"] == 20
     assert "also on this model: core EasyCache" in report["summary"]
     assert result.calls == [report["computed"] - easy]
+    assert torch.isfinite(result.latent).all()
+
+
+@pytest.mark.parametrize("order", ["LazyCache first", "TaoCache first"])
+def test_lazycache_wraps_the_whole_step_whichever_comes_first(comfy_inprocess, order):
+    """Core LazyCache (EasyCache's variant for any model) reuses whole steps at PREDICT_NOISE, around
+    the guider's model calls, so it is the outer cache in either node order: TaoCache never sees the
+    steps it reuses (its total plus LazyCache's reuses is the step count), its computed count is the
+    real forward calls, and the summary names core LazyCache. Both caches act (permissive TaoCache
+    gates; LazyCache early, TaoCache late, as with EasyCache)."""
+    lazy = ("LazyCache", {"reuse_threshold": 0.2, "start_percent": 0.05, "end_percent": 0.3, "verbose": False})
+    insert = [lazy, taocache(**PERMISSIVE)] if order == "LazyCache first" else [taocache(**PERMISSIVE), lazy]
+    result = comfy_inprocess.run(graph(steps=20, insert=insert))
+    (report,) = check_result(result)
+    match = LAZYCACHE_SKIPPED.search(result.log_text)
+    assert match, "no LazyCache summary in the log"
+    reused = int(match.group(1))
+    assert reused > 0 and report["skipped"] > 0
+    assert report["total"] + reused == 20
+    assert "also on this model: core LazyCache" in report["summary"]
     assert torch.isfinite(result.latent).all()
 
 
