@@ -1262,6 +1262,29 @@ def wan22_fun_control_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simpl
     return built
 
 
+def wan21_i2v_core_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed=42, model=WAN21_I2V,
+                         insert=None, shift=8.0, width=64, height=64, length=9, start_color=0x3060C0, text_len=16,
+                         denoise=1.0, filename_prefix="latents/wan21_i2v_core", count_label="") -> BuiltGraph:
+    """Wan2.1 image to video with the core WanImageToVideo node itself (VAELoader with
+    write_tiny_wan21_vae's file; an EmptyImage start frame in `start_color`; a TaoTestClipVisionOutput),
+    on the tiny in_dim-36 I2V model: the node encodes the start frame and grey padding frames with the
+    VAE (wan21_i2v_graph's TaoTestWanImageToVideo mirrors it from a latent). Extra ids: "vae", "i2v"."""
+    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
+                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
+                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    g, ids = built.prompt, built.ids
+    ids["i2v"] = "42"
+    g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
+                                                      "color": start_color}}
+    g["43"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": 7, "tokens": 16}}
+    g["42"] = {"class_type": "WanImageToVideo", "inputs": {
+        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0], "width": width,
+        "height": height, "length": length, "batch_size": 1, "start_image": ["41", 0],
+        "clip_vision_output": ["43", 0]}}
+    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    return built
+
+
 def straight_track(start, end, points=121):
     """One WanTrackToVideo track as the node's JSON takes it: `points` {x, y} positions (pixels) on a
     straight line from `start` to `end` (the node pads or cuts every track to 121 points, sampled at
@@ -1277,27 +1300,25 @@ def wan21_ati_graph(steps=20, cfg=5.0, sampler="euler", scheduler="simple", seed
     conditioning and latent from the core WanTrackToVideo node (VAELoader with write_tiny_wan21_vae's
     file; an EmptyImage start frame in `start_color`; a TaoTestClipVisionOutput). `tracks`: a list of
     tracks (straight_track), written as the node's JSON; None or [] gives the plain image-to-video
-    conditioning, as the node does. Extra ids: "vae", "tracks" (the WanTrackToVideo node)."""
-    built = _encoding_graph(model=model, shift=shift, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler,
-                            seed=seed, insert=insert, width=width, height=height, length=length, text_len=text_len,
-                            denoise=denoise, filename_prefix=filename_prefix, count_label=count_label)
+    conditioning, as the node does. Extra ids: "vae", "tracks" (the WanTrackToVideo node). Built as
+    wan21_i2v_core_graph's graph, the node swapped (WanTrackToVideo takes WanImageToVideo's inputs, and
+    the tracks)."""
+    built = wan21_i2v_core_graph(steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler, seed=seed, model=model,
+                                 insert=insert, shift=shift, width=width, height=height, length=length,
+                                 start_color=start_color, text_len=text_len, denoise=denoise,
+                                 filename_prefix=filename_prefix, count_label=count_label)
     g, ids = built.prompt, built.ids
-    ids["tracks"] = "42"
+    ids["tracks"] = ids.pop("i2v")
     # the start frame: a white square on `start_color` (the node moves the start frame's features along
     # each track, so a flat frame would give every track the same features)
-    g["44"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
-                                                      "color": start_color}}
+    g["44"] = dict(g["41"])
     g["45"] = {"class_type": "EmptyImage", "inputs": {"width": width // 4, "height": height // 4, "batch_size": 1,
                                                       "color": 0xFFFFFF}}
     g["41"] = {"class_type": "ImageCompositeMasked", "inputs": {
         "destination": ["44", 0], "source": ["45", 0], "x": width * 3 // 8, "y": height * 3 // 8,
         "resize_source": False}}
-    g["43"] = {"class_type": "TaoTestClipVisionOutput", "inputs": {"seed": 7, "tokens": 16}}
-    g["42"] = {"class_type": "WanTrackToVideo", "inputs": {
-        "positive": [ids["positive"], 0], "negative": [ids["negative"], 0], "vae": ["40", 0],
-        "tracks": json.dumps(tracks or []), "width": width, "height": height, "length": length, "batch_size": 1,
-        "temperature": 220.0, "topk": 2, "start_image": ["41", 0], "clip_vision_output": ["43", 0]}}
-    g[ids["sampler"]]["inputs"].update(positive=["42", 0], negative=["42", 1], latent_image=["42", 2])
+    g["42"]["class_type"] = "WanTrackToVideo"
+    g["42"]["inputs"].update(tracks=json.dumps(tracks or []), temperature=220.0, topk=2)
     return built
 
 

@@ -1,13 +1,14 @@
 """Controlled video models in a real ComfyUI: Wan2.1 VACE, Wan2.1 and Wan2.2 Fun Control, Wan2.2 S2V
 (sound to video, also in two chunks with WanSoundImageToVideoExtend), Wan2.1 HuMo (audio and a
 reference image), Wan2.2 Animate (a pose video and a reference image), Wan2.2 Fun Camera, Wan2.1
-Phantom, Wan2.1 first-last-frame to video, Wan2.1 ATI (tracks) and HunyuanVideo I2V ("v1 (concat)"),
-tiny models through the real loader, conditioned by the core WanVaceToVideo, WanFunControlToVideo,
-Wan22FunControlToVideo, WanSoundImageToVideo, WanHuMoImageToVideo, WanAnimateToVideo,
-WanCameraImageToVideo (with WanCameraEmbedding's camera motion), WanPhantomSubjectToVideo,
-WanFirstLastFrameToVideo, WanTrackToVideo and HunyuanImageToVideo nodes (their VAE encodes done by a
-tiny random Wan2.1 VAE through the real VAELoader; S2V's and HuMo's audio features from a test node
-standing in for the wav2vec2 and whisper encoders), sampled by KSampler; VACE's result trimmed by TrimVideoLatent.
+Phantom, Wan2.1 image to video and first-last-frame to video, Wan2.1 ATI (tracks) and HunyuanVideo
+I2V ("v1 (concat)"), tiny models through the real loader, conditioned by the core WanVaceToVideo,
+WanImageToVideo, WanFunControlToVideo, Wan22FunControlToVideo, WanSoundImageToVideo,
+WanHuMoImageToVideo, WanAnimateToVideo, WanCameraImageToVideo (with WanCameraEmbedding's camera
+motion), WanPhantomSubjectToVideo, WanFirstLastFrameToVideo, WanTrackToVideo and HunyuanImageToVideo
+nodes (their VAE encodes done by a tiny random Wan2.1 VAE through the real VAELoader; S2V's and HuMo's
+audio features from a test node standing in for the wav2vec2 and whisper encoders), sampled by
+KSampler; VACE's result trimmed by TrimVideoLatent.
 
 Users asked caching packs for VACE and Fun Control support that respects the control (KJNodes#281,
 ComfyUI#7891, TeaCache#133: native caches ignored or dropped the VACE hints; VideoX-Fun#159: Fun
@@ -56,6 +57,9 @@ VARIANTS = {
     "Fun Camera": (harness.wan22_fun_camera_graph, dict(camera_pose="Pan Left"), dict(camera_pose="Zoom In")),
     "HunyuanVideo I2V v1": (harness.hunyuan_video_i2v_graph, dict(guidance="v1 (concat)", start_color=BLACK),
                             dict(guidance="v1 (concat)", start_color=WHITE)),
+    # the core WanImageToVideo node itself (test_i2v.py's graphs mirror it from a latent): the start
+    # frame's colour
+    "I2V start image": (harness.wan21_i2v_core_graph, dict(start_color=BLACK), dict(start_color=WHITE)),
     # the end frame against none (its colour barely moves the tiny network: 0.4%; its mask channels do)
     "FLF2V end frame": (harness.wan21_first_last_frame_graph, dict(end_color=BLACK), dict(end_color=None)),
     # Wan2.1 ATI: the start frame's square dragged right against left
@@ -129,7 +133,7 @@ def test_tiny_fun_control_model_is_detected_by_the_real_loader(comfy_inprocess, 
 
 
 @pytest.mark.parametrize("variant", ["Fun Control", "Wan2.2 Fun Control", "S2V audio", "HuMo audio", "Animate pose",
-                                     "Fun Camera", "FLF2V end frame", "HunyuanVideo I2V v1"])
+                                     "Fun Camera", "FLF2V end frame", "HunyuanVideo I2V v1", "I2V start image"])
 def test_the_fun_control_video_the_s2v_audio_and_the_camera_reach_the_model(vace, variant):
     one = run_variant(vace, variant, steps=10, cfg=1.0)
     other = run_variant(vace, variant, other=True, steps=10, cfg=1.0)
