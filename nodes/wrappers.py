@@ -24,7 +24,7 @@ import torch
 from ..taocache import Profile, TaoCacheConfig, TaoCacheRun
 from ..taocache.repeats import RepeatedEvaluations, is_repeat, state_of
 from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
-from . import compat, other_caches, run_reports, run_start
+from . import compat, installs, other_caches, run_reports, run_start
 
 log = logging.getLogger("TaoCache")
 
@@ -413,10 +413,11 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     sampler = args[2] if len(args) > 2 else kwargs.get("sampler")
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     live = LiveRun(settings, run_start.new_run(settings, guider, sigmas, sampler))
-    others = other_caches.note(original_options["transformer_options"], original_options)
-    if others:
-        log.info(f"TaoCache: {others}")
-        live.run.report.note = "; ".join(filter(None, [live.run.report.note, others]))
+    setup_notes = "; ".join(filter(None, [
+        other_caches.note(original_options["transformer_options"], original_options), installs.duplicate_note()]))
+    if setup_notes:
+        log.info(f"TaoCache: {setup_notes}")
+        live.run.report.note = "; ".join(filter(None, [live.run.report.note, setup_notes]))
     uncacheable = why_uncacheable(original_options["transformer_options"])
     if uncacheable:
         live.run.stop(uncacheable)

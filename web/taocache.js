@@ -343,7 +343,19 @@ function* taoCacheNodes(graph, seen = new Set()) {
   }
 }
 
-app.registerExtension({
+// Registers an extension unless one of that name is already registered. With the pack installed in two
+// folders (see nodes/installs.py) the frontend loads both copies' files, and its registerExtension
+// throws on the second name; the server log and every run's summary name both folders.
+export function registerOnce(extension) {
+  if ((app.extensions ?? []).some((registered) => registered.name === extension.name)) {
+    console.warn(`TaoCache: the extension ${extension.name} is already registered (TaoCache is installed twice; ` +
+      `the server log names both folders): this copy's is not loaded`);
+    return;
+  }
+  app.registerExtension(extension);
+}
+
+registerOnce({
   name: "taocache.report",
   // The panel's widget comes with the node (empty, no height, hidden until the first report): the Vue
   // node renderer of older frontends (1.32) shows only the widgets a node had when it was mounted.

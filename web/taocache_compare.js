@@ -5,8 +5,7 @@
 // progress-text box when the run ends, so this extension shows the UI output in a read-only DOM widget,
 // which stays until the node runs again, and removes the progress-text box so the text is not shown
 // twice. The widget is never serialized. Text from the backend goes in as textContent, never as HTML.
-import { app } from "../../scripts/app.js";
-import { MARGIN, addPanelWidget, removeTextPreview } from "./taocache.js";
+import { MARGIN, addPanelWidget, registerOnce, removeTextPreview } from "./taocache.js";
 
 const NODE_TYPE = "TaoCacheCompare";
 const WIDGET_NAME = "taocache_compare_report";
@@ -56,7 +55,7 @@ export function showCompare(node, text) {
   node.setDirtyCanvas?.(true, true);
 }
 
-app.registerExtension({
+registerOnce({
   name: "taocache.compare",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name !== NODE_TYPE) return;

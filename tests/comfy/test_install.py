@@ -485,6 +485,41 @@ def test_the_registry_archive_holds_the_node_and_its_templates_and_nothing_that_
 # --------------------------------------------------------------------------------------------------
 # A ComfyUI without an internal the pack uses
 
+def test_two_installed_copies_say_so_and_the_run_names_the_copy_in_use(comfyui_dir, tmp_path_factory):
+    """The pack in two folders (a Manager install beside a GitHub zip; welltop-cn/ComfyUI-TeaCache#61).
+    ComfyUI loads both and keeps the nodes of the one it loads last, in file-system order (the same in
+    0.38.1's load_custom_node): the copy that loads second says so in the log, and each run's summary
+    names the copy in use and the ignored one."""
+    base = new_base(tmp_path_factory, "two_copies")
+    folders = ("taocache", "TaoCache-for-ComfyUI-main")
+    for folder in folders:
+        harness.install_pack(base.custom_nodes_dir, folder_name=folder)
+    server = start(comfyui_dir, base)
+    try:
+        module = server.get("/object_info/TaoCache")["TaoCache"]["python_module"]
+        extensions = server.get("/extensions")
+        entry = server.run(short_graph())
+        calls = [r["calls"] for r in server.last_calls]
+    finally:
+        server.stop()
+    log = server.log_text()
+    used = module.removeprefix("custom_nodes.")
+    assert used in folders, module
+    ignored = next(folder for folder in folders if folder != used)
+    for folder in folders:
+        assert not import_problems(log, folder), "\n".join(import_problems(log, folder))
+        assert f"/extensions/{folder}/taocache.js" in extensions  # both served: web/taocache.js registers once
+    path = {folder: str((base.custom_nodes_dir / folder).resolve()) for folder in folders}
+    expected = (f"TaoCache is installed twice: ComfyUI runs the nodes of {path[used]} (the copy it loaded last) "
+                f"and ignores {path[ignored]}; remove one folder and restart ComfyUI")
+    startup, run_log = log.split("got prompt", 1)
+    assert startup.count(expected) == 1, startup[-3000:]  # said once, by the copy loaded second
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    computed, skipped, total = summary(run_log)
+    assert total == STEPS and skipped > 0 and calls == [computed]
+    assert expected in next(line for line in run_log.splitlines() if SUMMARY.search(line))
+
+
 def test_pack_loads_and_works_when_comfyui_lacks_internals_it_uses(comfyui_dir, tmp_path_factory):
     """tests/support/custom_nodes/taotest_hide_internals.py hides comfy.model_patcher's
     create_model_options_clone (nodes/compat.py copies the options itself then) and

@@ -101,6 +101,19 @@ def test_context_windows_keep_state_per_window(comfy_inprocess, branch_keys_per_
     assert report["history_bytes"] == len(histories) * window_elements * 12, report["history_bytes"]
 
 
+def check_warm_up_of_a_new_branch(calls, first_call) -> None:
+    """A branch that joins at the `first_call`-th computed call (0-based): the three calls from its
+    step on compute (its warm-up: the last two for a history too short), and calls skip both before
+    it and after the warm-up."""
+    switch = [call["step"] for call in calls if not call["skipped"]][first_call]
+    before = [call for call in calls if call["step"] < switch]
+    warm_up = [call for call in calls if call["step"] >= switch][:3]
+    after = [call for call in calls if call["step"] > warm_up[-1]["step"]]
+    assert any(call["skipped"] for call in before) and any(call["skipped"] for call in after)
+    assert not any(call["skipped"] for call in warm_up), warm_up
+    assert [call["reason"] for call in warm_up[1:]] == ["history too short"] * 2
+
+
 def test_prompt_switched_by_timestep_range_starts_the_new_prompt_s_own_history(comfy_inprocess, branch_keys_per_run):
     """Two positive prompts, one for each half of the schedule (ConditioningSetTimestepRange 0-0.5 and
     0.5-1, combined; ComfyUI runs both at the step on the boundary): from the switch on, the second
@@ -118,15 +131,31 @@ def test_prompt_switched_by_timestep_range_starts_the_new_prompt_s_own_history(c
     (report,) = check_result(result, min_skipped=8)
     (histories,) = branch_keys_per_run
     assert sorted(kind for _, kind in histories) == [0, 0, 1], histories
-    calls = report["calls"]
-    computed_steps = [call["step"] for call in calls if not call["skipped"]]
     assert batch_sizes(result).count(3) == 1, batch_sizes(result)  # both prompts at the boundary step
-    switch = computed_steps[batch_sizes(result).index(3)]
-    before = [call for call in calls if call["step"] < switch]
-    warm_up = [call for call in calls if call["step"] >= switch][:3]
-    after = [call for call in calls if call["step"] > warm_up[-1]["step"]]
-    assert any(call["skipped"] for call in before) and any(call["skipped"] for call in after)
-    assert not any(call["skipped"] for call in warm_up), warm_up
-    assert [call["reason"] for call in warm_up[1:]] == ["history too short"] * 2
+    check_warm_up_of_a_new_branch(report["calls"], batch_sizes(result).index(3))
     uncond = next(key for key in histories if key[1] == 1)
     assert histories[uncond] == report["computed"]
+
+
+def test_negative_prompt_that_starts_partway_gets_its_own_warm_up(comfy_inprocess, branch_keys_per_run):
+    """A negative prompt limited to the last 70% of the schedule (ConditioningSetTimestepRange 0.3-1;
+    kijai/ComfyUI-KJNodes#262: an uncond that appears partway): before it, ComfyUI runs the cond branch
+    alone; when the uncond joins, its branch is new, so the first three calls from then on compute
+    (warm-up) while the cond branch keeps one history throughout."""
+    built = graph(steps=30, cfg=5.0, insert=[taocache(**dict(PERMISSIVE, start_percent=0.1))])
+    g = built.prompt
+    g["32"] = {"class_type": "ConditioningSetTimestepRange", "inputs": {
+        "conditioning": [built.ids["negative"], 0], "start": 0.3, "end": 1.0}}
+    g[built.ids["sampler"]]["inputs"]["negative"] = ["32", 0]
+    result = comfy_inprocess.run(built)
+    (report,) = check_result(result, min_skipped=8)
+    (histories,) = branch_keys_per_run
+    assert sorted(kind for _, kind in histories) == [0, 1], histories
+    sizes = batch_sizes(result)
+    joins = sizes.index(2)
+    assert set(sizes[:joins]) == {1} and set(sizes[joins:]) == {2}, sizes
+    check_warm_up_of_a_new_branch(report["calls"], joins)
+    cond = next(key for key in histories if key[1] == 0)
+    uncond = next(key for key in histories if key[1] == 1)
+    assert histories[cond] == report["computed"]
+    assert histories[uncond] == report["computed"] - joins

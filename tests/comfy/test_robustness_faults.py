@@ -84,6 +84,18 @@ def test_nan_output_forces_computing(comfy_inprocess):
     assert all(call["r"] is None and call["c"] is None for call in after)
 
 
+def test_outputs_changed_in_place_after_a_call_leave_the_history_intact(comfy_inprocess, clean_run):
+    """Another wrapper (or a sampler) may change a tensor the model returned, in place, after the call.
+    TaoTestAliasing, added before TaoCache and so its outer wrapper, hands its caller a copy and fills
+    what TaoCache returned (computed or predicted) with NaN. TaoCache keeps its own copies, so the run
+    is the clean run bit for bit. The same wrapper raises when a call, skipped ones included, changed
+    its input in place, as core EasyCache did on MiniMax H3 (ComfyUI #15390)."""
+    result = comfy_inprocess.run(graph(steps=STEPS, insert=[("TaoTestAliasing", {}), taocache(**PERMISSIVE)]))
+    (report,) = check_result(result)
+    assert report["calls"] == reports(clean_run)[0]["calls"]
+    assert torch.equal(result.latent, clean_run.latent)
+
+
 def rss_mib() -> float:
     with open("/proc/self/status") as status:
         for line in status:

@@ -13,6 +13,10 @@ TaoTestFault          MODEL -> MODEL. Inside the diffusion model's real forward,
                         interrupt  asks ComfyUI to stop (interrupt_current_processing), as the Cancel
                                    button does; ComfyUI stops at its next step callback
                         nan        the model's output (the Wan `head` module's) becomes NaN
+TaoTestAliasing       MODEL -> MODEL. A DIFFUSION_MODEL wrapper that hands its caller a copy of the output
+                      and then fills the tensor the call returned with NaN (whoever kept a reference to
+                      it without copying sees garbage), and raises TaoTestModelError when the call
+                      changed its input in place. The wrapper that is added first runs outermost.
 TaoTestCompileModel   MODEL -> MODEL. Core torch.compile wrapper (comfy_api.torch_helpers) with a
                       backend that runs the captured graphs eagerly and records, for every graph, the
                       source files of its operations (TaoTestCompileModel.graphs). Fast on CPU: no
@@ -243,6 +247,24 @@ class TaoTestFault(_ModelPatch):
         return (m,)
 
 
+def _aliasing_wrapper(executor, x, *args, **kwargs):
+    before = x.clone()
+    output = executor(x, *args, **kwargs)
+    if not torch.equal(x, before):
+        raise TaoTestModelError("a model call changed its input in place")
+    kept = output.clone()
+    output.fill_(float("nan"))
+    return kept
+
+
+class TaoTestAliasing(_ModelPatch):
+
+    def patch(self, model):
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "taotest_aliasing", _aliasing_wrapper)
+        return (m,)
+
+
 class TaoTestCompileModel(_ModelPatch):
     graphs = []  # one entry per captured graph: the set of source files its operations come from
 
@@ -318,5 +340,5 @@ NODE_CLASS_MAPPINGS = dict(TaoTestDropOptionKeys=TaoTestDropOptionKeys, TaoTestP
                            TaoTestPatcherSubclass=TaoTestPatcherSubclass,
                            TaoTestSigmas=TaoTestSigmas,
                            TaoTestSplitBatches=TaoTestSplitBatches,
-                           TaoTestFault=TaoTestFault, TaoTestCompileModel=TaoTestCompileModel,
+                           TaoTestFault=TaoTestFault, TaoTestAliasing=TaoTestAliasing, TaoTestCompileModel=TaoTestCompileModel,
                            TaoTestUnwrappable=TaoTestUnwrappable, TaoTestOtherPackSampler=TaoTestOtherPackSampler)
