@@ -10,6 +10,7 @@ latents (Flux Kontext, Qwen-Image-Edit through the core ReferenceLatent node) an
 DIFFUSION_MODEL wrapper point (SD3's MMDiT, Mochi, OmniGen2, PixArt, HunyuanDiT) must all skip, count
 and stay exact like Wan."""
 import json
+import os
 import re
 
 import pytest
@@ -122,7 +123,14 @@ def profile_path(base, name):
     return base.path / "models" / "taocache_profiles" / f"{name}.json"
 
 
-@pytest.mark.parametrize("family", ["flux", "qwen_image", "sd3", "mochi", "pixart_sigma", "cosmos1"])
+# Mochi's tiny network must have an MLP 12288 wide (its block asserts it), so its calibration takes 25 s on
+# 2 cores, eight times another family's, for no path SD3 and PixArt Sigma miss but video through the fallback
+MOCHI_SLOW = pytest.mark.skipif(not os.environ.get("TAOCACHE_SLOW_TESTS"),
+                                reason="Mochi's calibration: 25 s; set TAOCACHE_SLOW_TESTS=1")
+
+
+@pytest.mark.parametrize("family", ["flux", "qwen_image", "sd3", pytest.param("mochi", marks=MOCHI_SLOW),
+                                    "pixart_sigma", "cosmos1"])
 def test_calibration_on_an_image_dit_plans_its_skips_and_is_refused_on_another_family(comfy_inprocess, comfy_base,
                                                                                      family):
     """TaoCache Calibrate records an image DiT (its own class and widths; SD3 and the video DiT Mochi

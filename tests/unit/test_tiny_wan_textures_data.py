@@ -169,8 +169,10 @@ def test_object_trail_lies_behind_the_motion_and_stays_out_of_the_judges_masks()
     diff = (trailed - plain).abs().sum(dim=1)                               # [B, T, H, W]
     assert float(diff[:, -1].amax(dim=(-2, -1)).min()) > 0.1                # every video has one at the end
     prompts = [p.text for p in parts]
-    for key, value in T.judge(trailed, prompts).items():
-        assert torch.equal(value, T.judge(plain, prompts)[key]), key
+    verdict_trailed, verdict_plain = T.judge(trailed, prompts), T.judge(plain, prompts)
+    assert verdict_trailed.keys() == verdict_plain.keys()
+    for key, value in verdict_trailed.items():
+        assert torch.equal(value, verdict_plain[key]), key
     mask_p = torch.stack([torch.stack([T.data.colour_mask(plain[i:i + 1], c)[0] for c in (0, 1)]) for i in range(6)])
     mask_t = torch.stack([torch.stack([T.data.colour_mask(trailed[i:i + 1], c)[0] for c in (0, 1)]) for i in range(6)])
     # (a faint tail over a texture pixel already far from the mean grey can tip it into the mask:
