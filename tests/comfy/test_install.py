@@ -485,6 +485,54 @@ def test_the_registry_archive_holds_the_node_and_its_templates_and_nothing_that_
 # --------------------------------------------------------------------------------------------------
 # A ComfyUI without an internal the pack uses
 
+# What the newest ComfyUI's custom-node policy measures of a pack (comfy/governance.py in 0.38.1, not in
+# 0.3.75): pack_digest hashes these files, refuses a pack holding symlinks or Python bytecode (__pycache__,
+# .pyc, .pyo), and under a policy Python writes no bytecode (set_custom_node_policy sets
+# PYTHONDONTWRITEBYTECODE). An organization allows a pack by that digest, so the pack must never change
+# its own measured files.
+GOVERNED_SUFFIXES = {".py", ".pyw", ".pyd", ".so", ".dll", ".dylib", ".js", ".mjs"}
+VERSIONED_LIBRARY = re.compile(r"\.so(?:\.[0-9]+)+\Z")
+
+
+def governed_files(pack_dir: Path) -> dict[str, str]:
+    """The files governance.pack_digest measures (relative path -> sha256 here, blake3 there), after its
+    refusals: a symlink or bytecode anywhere in the pack fails the test."""
+    import hashlib
+    found = {}
+    for path in sorted(pack_dir.rglob("*")):
+        rel = path.relative_to(pack_dir)
+        assert not path.is_symlink(), f"a symlink in the pack: {rel} (the policy refuses the pack)"
+        assert "__pycache__" not in rel.parts and path.suffix.lower() not in (".pyc", ".pyo"), (
+            f"bytecode in the pack: {rel} (the policy refuses the pack)")
+        if path.is_file() and (path.suffix.lower() in GOVERNED_SUFFIXES or VERSIONED_LIBRARY.search("".join(rel.suffixes))):
+            found[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def test_under_an_organization_policy_the_pack_keeps_the_digest_it_was_allowed_by(registry_archive, comfyui_dir,
+                                                                                tmp_path_factory, monkeypatch):
+    """The Registry archive unpacked has nothing the newest ComfyUI's custom-node policy refuses (symlinks,
+    bytecode), and a server run as under a policy (no bytecode written) through a TaoCache graph and a
+    TaoCache Calibrate graph leaves every file of the pack as it was: the digest an administrator
+    allowed it by still matches (governance.pack_digest, mirrored by governed_files)."""
+    base = new_base(tmp_path_factory, "policy")
+    pack_dir = unpack_archive(registry_archive.path, base.custom_nodes_dir, "taocache")
+    every_file = sorted(p.relative_to(pack_dir).as_posix() for p in pack_dir.rglob("*"))
+    measured = governed_files(pack_dir)
+    assert "__init__.py" in measured and "web/taocache.js" in measured, sorted(measured)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    server = start(comfyui_dir, base)
+    try:
+        runs = [server.run(short_graph()), server.run(harness.wan_t2v_graph(
+            steps=STEPS, width=32, height=32, length=5, insert=[("TaoCacheCalibrate", {"profile_name": "policy"})]))]
+    finally:
+        server.stop()
+    assert all(run["status"]["status_str"] == "success" for run in runs), [run["status"] for run in runs]
+    assert (base.path / "models" / "taocache_profiles" / "policy.json").is_file()  # written outside the pack
+    assert sorted(p.relative_to(pack_dir).as_posix() for p in pack_dir.rglob("*")) == every_file
+    assert governed_files(pack_dir) == measured
+
+
 def test_two_installed_copies_say_so_and_the_run_names_the_copy_in_use(comfyui_dir, tmp_path_factory):
     """The pack in two folders (a Manager install beside a GitHub zip; welltop-cn/ComfyUI-TeaCache#61).
     ComfyUI loads both and keeps the nodes of the one it loads last, in file-system order (the same in
