@@ -885,6 +885,7 @@ IMAGE_DITS = {
     "pixart_sigma": ("none", 4096, 4.5),     # eps prediction, a 4-channel SDXL latent: EmptyLatentImage
     "hunyuan_dit": ("hunyuan_dit", 1024, 6.0),  # v-prediction, a 4-channel SDXL latent
     "cosmos1": ("none", 1024, 7.0),          # Cosmos 1.0 text to video: EDM, noise levels up to 80
+    "sd15": ("none", 768, 7.0),              # not a DiT: the SD1.5 UNet (eps, 4-channel latent)
 }
 VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo",
                      "cosmos1": "EmptyCosmosLatentVideo"}
@@ -937,7 +938,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
-    if family in ("aura_flow", "pixart_sigma", "hunyuan_dit"):  # SDXL's 4-channel latent
+    if family in ("aura_flow", "pixart_sigma", "hunyuan_dit", "sd15"):  # a 4-channel latent
         g["6"]["class_type"] = "EmptyLatentImage"
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"

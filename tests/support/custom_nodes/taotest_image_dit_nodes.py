@@ -4,7 +4,8 @@ TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of t
                       ComfyUI loads (Flux, Flux Fill, Flux.2, Chroma and Chroma Radiance, Qwen-Image,
                       Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2,
                       PixArt Sigma, HunyuanDiT; and the video DiTs Mochi, Cosmos 1.0 and Cosmos
-                      Predict2, text and image to video, whose detection fixes the widths too), built
+                      Predict2, text and image to video, whose detection fixes the widths too; and
+                      one UNet, SD1.5's, which detection would read as another model at tiny widths), built
                       with the runtime's own supported-model class, model_base class and network, at
                       tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
@@ -55,6 +56,8 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "omnigen2": 2048,  # OmniGen2: Qwen2.5-VL 3B hidden states with their token mask
     "pixart_sigma": 4096,  # PixArt Sigma: T5-XXL; an eps-prediction DiT on a discrete schedule
     "hunyuan_dit": 1024,  # HunyuanDiT: a CLIP (BERT-large) 1024 beside mT5-XL 2048; v-prediction
+    # not a DiT: the SD1.5 UNet, which has the DIFFUSION_MODEL wrapper point too
+    "sd15": 768,       # CLIP-L; eps prediction on a discrete schedule, a 4-channel latent
 }
 HUNYUAN_DIT_TEXT_LEN = 16  # both encoders' token counts (the released model pads to 77 and 256)
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
@@ -64,6 +67,14 @@ ROPE_AXES = [8, 12, 12]  # sums to the tiny head width, 32, as [16, 56, 56] sums
 
 def unet_config(family: str) -> tuple[type, dict]:
     """(supported_models class, unet_config) of the tiny network of `family`."""
+    if family == "sd15":  # the keys model_detection's SD15 config has, at 32 channels on two levels
+        return comfy.supported_models.SD15, {
+            "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
+            "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 32,
+            "num_res_blocks": [1, 1], "transformer_depth": [1, 1], "channel_mult": [1, 2],
+            "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": TEXT_WIDTH["sd15"],
+            "num_heads": 2, "num_head_channels": -1, "transformer_depth_output": [1, 1, 1, 1],
+            "use_temporal_attention": False, "use_temporal_resblock": False}
     if family in ("flux", "flux_fill"):  # keys as detect_unet_config sets them for Flux dev and Flux Fill
         fill = family == "flux_fill"
         return comfy.supported_models.FluxInpaint if fill else comfy.supported_models.Flux, {
