@@ -120,6 +120,36 @@ def test_a_controlnet_runs_for_skipped_calls_too_and_the_summary_says_how_often(
     assert (with_control < report["skipped"]) == (end_percent < 1.0)
 
 
+@pytest.mark.parametrize("mode", ["forward_orig", "forward and forward_orig"])
+def test_a_pack_that_replaces_the_flux_forward_keeps_its_effect_in_a_cached_run(comfy_inprocess, mode):
+    """PuLID-Flux replaces the Flux model's forward_orig for the run (an OUTER_SAMPLE wrapper sets a
+    types.MethodType and puts the original back), to inject the face identity; DreamO replaces its
+    forward too, which then no longer passes the DIFFUSION_MODEL wrapper point. TaoTestForwardOverride
+    does both with an identity vector added to every output token. TaoCache wraps the whole call (at
+    DIFFUSION_MODEL outside forward_orig; at the APPLY_MODEL fallback when forward is replaced), so
+    never-skip is the patched run bit for bit, skips count real forward calls, and another identity
+    changes the cached image as it changes the full one."""
+    def run(id_seed, insert=(), seed=42):
+        override = ("TaoTestForwardOverride", {"mode": mode, "id_seed": id_seed, "weight": 1.0})
+        built = harness.image_dit_graph("flux", steps=30, seed=seed, insert=[override, *insert])
+        return comfy_inprocess.run(built).raise_for_status()
+
+    full, full_other_id, full_other_seed = run(1), run(2), run(1, seed=7)
+    never = run(1, [taocache(**NEVER)])
+    assert torch.equal(never.latent, full.latent)
+    cached, cached_other_id = run(1, [taocache(**PERMISSIVE)]), run(2, [taocache(**PERMISSIVE)])
+    computed, skipped, total = summary_counts(cached.log_text)
+    assert total == 30 and skipped >= 8 and cached.calls == [computed]
+    assert ("caching at APPLY_MODEL instead" in cached.log_text) == (mode == "forward and forward_orig")
+    identity = relative_error(full_other_id.latent, full.latent)
+    cached_identity = relative_error(cached_other_id.latent, cached.latent)
+    error, seed_effect = relative_error(cached.latent, full.latent), relative_error(full_other_seed.latent, full.latent)
+    print(f"\n{mode}: another identity changes the full run by {identity:.4f}, the cached run by "
+          f"{cached_identity:.4f}; cache error {error:.4f}, another noise seed changes the full run by {seed_effect:.4f}")
+    assert abs(cached_identity - identity) < 0.1 * identity
+    assert error < 0.25 * seed_effect
+
+
 def profile_path(base, name):
     return base.path / "models" / "taocache_profiles" / f"{name}.json"
 

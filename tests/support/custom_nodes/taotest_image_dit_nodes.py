@@ -15,6 +15,13 @@ TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux Cont
                       with a pixel image (no VAE). Its forward calls are counted in
                       TaoTestTinyControlNet.calls.
 
+TaoTestForwardOverride MODEL, mode, id_seed, weight -> MODEL. What PuLID-Flux and DreamO do to Flux: an
+                      OUTER_SAMPLE wrapper that, for the run, replaces the diffusion model's forward_orig
+                      with its own (types.MethodType; here the original plus a seeded "identity" vector on
+                      every output token, times `weight`) and, in mode "forward and forward_orig" (DreamO),
+                      its forward too, straight to _forward, past the DIFFUSION_MODEL wrapper point; both
+                      put back after the run, also on an error.
+
 Why not UNETLoader: ComfyUI's detection (comfy/model_detection.py detect_unet_config) reads only a few
 sizes from the weights and fixes the rest at the released checkpoints' values (Flux: 24 heads and rope
 axes summing to 128, so a hidden width of 3072; Qwen-Image: 24 heads of 128; Lumina2/Z-Image: the
@@ -27,11 +34,13 @@ on ComfyUI's load and offload devices. Everything downstream (model_base, extra_
 the DIFFUSION_MODEL wrapper point) is the runtime's own.
 """
 import math
+import types
 
 import torch
 
 import comfy.model_management
 import comfy.model_patcher
+import comfy.patcher_extension
 import comfy.supported_models
 
 TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's graph gives these models
@@ -302,5 +311,51 @@ class TaoTestTinyControlNet:
         return (control,)
 
 
+def _identity_forward_orig(original, identity):
+    """A forward_orig that adds the identity to every output token, as PuLID's adds its ID features."""
+    def forward_orig(self, *args, **kwargs):
+        output = original(*args, **kwargs)
+        return output + identity.to(output)
+    return forward_orig
+
+
+def _forward_past_the_wrapper_point(self, *args, **kwargs):
+    """DreamO's forward: the model's own work, without the DIFFUSION_MODEL wrapper executor."""
+    return self._forward(*args, **kwargs)
+
+
+class TaoTestForwardOverride:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "mode": (["forward_orig", "forward and forward_orig"],),
+                             "id_seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1}),
+                             "weight": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing/taotest"
+
+    def patch(self, model, mode, id_seed, weight):
+        def outer_sample(executor, *args, **kwargs):
+            diffusion_model = executor.class_obj.model_patcher.model.diffusion_model
+            originals = {"forward_orig": diffusion_model.forward_orig}
+            width = diffusion_model.out_channels  # patch_size ** 2 latent channels: one output token
+            identity = weight * 0.1 * torch.randn(width, generator=torch.Generator().manual_seed(id_seed))
+            diffusion_model.forward_orig = types.MethodType(
+                _identity_forward_orig(diffusion_model.forward_orig, identity), diffusion_model)
+            if mode == "forward and forward_orig":
+                originals["forward"] = diffusion_model.forward
+                diffusion_model.forward = types.MethodType(_forward_past_the_wrapper_point, diffusion_model)
+            try:
+                return executor(*args, **kwargs)
+            finally:
+                for name in originals:  # the class's own methods again
+                    del diffusion_model.__dict__[name]
+
+        m = model.clone()
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, "taotest_forward_override", outer_sample)
+        return (m,)
+
+
 NODE_CLASS_MAPPINGS = {"TaoTestTinyDiTLoader": TaoTestTinyDiTLoader, "TaoTestImageLatent": TaoTestImageLatent,
-                       "TaoTestTinyControlNet": TaoTestTinyControlNet}
+                       "TaoTestTinyControlNet": TaoTestTinyControlNet, "TaoTestForwardOverride": TaoTestForwardOverride}
