@@ -14,6 +14,7 @@ were merely imported (tests import the repository's modules beside an installed 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -45,9 +46,21 @@ def mark_loaded() -> None:
         log.warning(f"TaoCache: {note}")
 
 
+def version_of(folder: str) -> str:
+    """The `version` a copy's pyproject.toml gives (what the Registry and the Manager show), or "version
+    unknown". A regular expression, not tomllib: the pack also runs on Python 3.10."""
+    try:
+        text = (Path(folder) / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return "version unknown"
+    found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    return f"version {found.group(1)}" if found else "version unknown"
+
+
 def duplicate_note() -> str:
     """'' with one copy; else the sentence the log and each run's summary carry."""
     if not _others:
         return ""
-    return (f"TaoCache is installed twice: ComfyUI runs the nodes of {PACK_DIR} (the copy it loaded last) "
-            f"and ignores {', '.join(_others)}; remove one folder and restart ComfyUI")
+    ignored = ", ".join(f"{folder} ({version_of(folder)})" for folder in _others)
+    return (f"TaoCache is installed twice: ComfyUI runs the nodes of {PACK_DIR} ({version_of(PACK_DIR)}, the copy "
+            f"it loaded last) and ignores {ignored}; remove one folder and restart ComfyUI")

@@ -534,14 +534,19 @@ def test_under_an_organization_policy_the_pack_keeps_the_digest_it_was_allowed_b
 
 
 def test_two_installed_copies_say_so_and_the_run_names_the_copy_in_use(comfyui_dir, tmp_path_factory):
-    """The pack in two folders (a Manager install beside a GitHub zip; welltop-cn/ComfyUI-TeaCache#61).
+    """The pack in two folders (a Manager install beside an older GitHub zip; welltop-cn/ComfyUI-TeaCache#61).
     ComfyUI loads both and keeps the nodes of the one it loads last, in file-system order (the same in
     0.38.1's load_custom_node): the copy that loads second says so in the log, and each run's summary
-    names the copy in use and the ignored one."""
+    names the copy in use and the ignored one, with their versions."""
     base = new_base(tmp_path_factory, "two_copies")
     folders = ("taocache", "TaoCache-for-ComfyUI-main")
     for folder in folders:
         harness.install_pack(base.custom_nodes_dir, folder_name=folder)
+    version = re.search(r'^version = "([^"]+)"', PYPROJECT.read_text(encoding="utf-8"), re.M).group(1)
+    older = base.custom_nodes_dir / folders[1] / "pyproject.toml"  # an older zip, never updated
+    older.write_text(older.read_text(encoding="utf-8").replace(f'version = "{version}"', 'version = "0.0.9"', 1),
+                     encoding="utf-8")
+    versions = {folders[0]: version, folders[1]: "0.0.9"}
     server = start(comfyui_dir, base)
     try:
         module = server.get("/object_info/TaoCache")["TaoCache"]["python_module"]
@@ -558,8 +563,9 @@ def test_two_installed_copies_say_so_and_the_run_names_the_copy_in_use(comfyui_d
         assert not import_problems(log, folder), "\n".join(import_problems(log, folder))
         assert f"/extensions/{folder}/taocache.js" in extensions  # both served: web/taocache.js registers once
     path = {folder: str((base.custom_nodes_dir / folder).resolve()) for folder in folders}
-    expected = (f"TaoCache is installed twice: ComfyUI runs the nodes of {path[used]} (the copy it loaded last) "
-                f"and ignores {path[ignored]}; remove one folder and restart ComfyUI")
+    expected = (f"TaoCache is installed twice: ComfyUI runs the nodes of {path[used]} (version {versions[used]}, the "
+                f"copy it loaded last) and ignores {path[ignored]} (version {versions[ignored]}); remove one folder and "
+                f"restart ComfyUI")
     startup, run_log = log.split("got prompt", 1)
     assert startup.count(expected) == 1, startup[-3000:]  # said once, by the copy loaded second
     assert entry["status"]["status_str"] == "success", entry["status"]
