@@ -886,6 +886,7 @@ IMAGE_DITS = {
     "hunyuan_dit": ("hunyuan_dit", 1024, 6.0),  # v-prediction, a 4-channel SDXL latent
     "cosmos1": ("none", 1024, 7.0),          # Cosmos 1.0 text to video: EDM, noise levels up to 80
     "sd15": ("none", 768, 7.0),              # not a DiT: the SD1.5 UNet (eps, 4-channel latent)
+    "sdxl": ("pooled", 2048, 7.0),           # not a DiT: the SDXL UNet (pooled CLIP-G 1280, size embeddings)
 }
 VIDEO_DIT_LATENTS = {"mochi": "EmptyMochiLatentVideo", "cosmos_predict2": "EmptyCosmosLatentVideo",
                      "cosmos1": "EmptyCosmosLatentVideo"}
@@ -916,7 +917,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     g: dict[str, dict] = {"1": {"class_type": "TaoTestTinyDiTLoader", "inputs": {"family": family, "seed": model_seed}}}
     inserted = _chain_on_model_line(g, "1", insert, count_label)
     cond = {"length": text_len, "width": text_width, "extras": extras, "guidance": 3.5,
-            "pooled_width": 2048 if family in ("sd3", "hidream") else 768}
+            "pooled_width": {"sd3": 2048, "hidream": 2048, "sdxl": 1280}.get(family, 768)}
     g["4"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 1, "scale": 1.0}}
     g["5"] = {"class_type": "TaoTestConditioning", "inputs": {**cond, "seed": 0, "scale": 0.0}}
     positive, negative = ["4", 0], ["5", 0]
@@ -938,7 +939,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}
-    if family in ("aura_flow", "pixart_sigma", "hunyuan_dit", "sd15"):  # a 4-channel latent
+    if family in ("aura_flow", "pixart_sigma", "hunyuan_dit", "sd15", "sdxl"):  # a 4-channel latent
         g["6"]["class_type"] = "EmptyLatentImage"
     if family == "chroma_radiance":  # the image itself, [B, 3, H, W]
         g["6"]["class_type"] = "EmptyChromaRadianceLatentImage"

@@ -1,9 +1,9 @@
 """Image DiTs in a real ComfyUI: Flux, Flux Fill, Flux.2, Chroma, Chroma Radiance, Qwen-Image, Z-Image,
 SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2, PixArt Sigma and HunyuanDiT
 (eps and v prediction on a discrete schedule), and three video DiTs whose widths ComfyUI's detection
-fixes as well, Mochi, Cosmos Predict2 and Cosmos 1.0 (an EDM model: noise levels from 80), and one
-UNet, SD1.5's (not what TaoCache is made for, but it has the DIFFUSION_MODEL wrapper point, so the node
-acts on it) (tiny random-weight networks of the runtime's own classes, built by TaoTestTinyDiTLoader),
+fixes as well, Mochi, Cosmos Predict2 and Cosmos 1.0 (an EDM model: noise levels from 80), and two
+UNets, SD1.5's and SDXL's (not what TaoCache is made for, but they have the DIFFUSION_MODEL wrapper
+point, so the node acts on them) (tiny random-weight networks of the runtime's own classes, built by TaoTestTinyDiTLoader),
 with ComfyUI's KSampler and executor.
 
 The pack keys nothing on video: a 4-D image latent, a guidance-distilled model at cfg 1, reference
@@ -34,7 +34,7 @@ def test_never_skip_thresholds_are_bit_identical_to_no_node(comfy_inprocess, fam
     cached = comfy_inprocess.run(harness.image_dit_graph(family, steps=20, insert=[taocache(**NEVER)]))
     assert torch.equal(cached.raise_for_status().latent, plain.latent)
     # an image: [1, 16, 8, 8] ([1, 16, 1, 8, 8] for Qwen-Image's Wan latent, [1, 3, 64, 64] in pixel space,
-    # [1, 4, 8, 8] for the 4-channel latent of AuraFlow, HunyuanDiT and SD1.5, [1, 4, 48, 48] for PixArt Sigma's);
+    # [1, 4, 8, 8] for the 4-channel latent of AuraFlow, HunyuanDiT, SD1.5 and SDXL, [1, 4, 48, 48] for PixArt's);
     # a clip of 13 frames for the video DiTs: [1, 12, 3, 8, 8] (Mochi), [1, 16, 2, 8, 8] (Cosmos Predict2)
     side = harness.IMAGE_DIT_SIZES.get(family, 64) // 8  # PixArt Sigma: 48x48
     assert plain.latent.shape[-2:] == ((64, 64) if family == "chroma_radiance" else (side, side))

@@ -8,7 +8,7 @@ TaoTestConditioning  CONDITIONING without a text encoder: [[tensor[1, length, wi
                        "hunyuan_video"  {"pooled_output": [1, pooled_width] (same seed and scale),
                                          "guidance": guidance}     (HunyuanVideo: width 4096, pooled 768;
                                                                     Flux: the same)
-                       "pooled"         {"pooled_output": [1, pooled_width]}  (SD3: pooled 2048)
+                       "pooled"         {"pooled_output": [1, pooled_width]}  (SD3: pooled 2048; SDXL: 1280)
                        "hidream"        "pooled" and {"conditioning_llama3": [1, 2, length, 4096]}
                                                                    (the tiny HiDream: two Llama layers)
 TaoTestCountCalls    MODEL -> MODEL. Counts how often the diffusion model's real forward runs during

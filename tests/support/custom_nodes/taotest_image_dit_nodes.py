@@ -5,7 +5,8 @@ TaoTestTinyDiTLoader  family, seed -> MODEL. A random-weight network of one of t
                       Z-Image, SD3, HunyuanImage 2.1, HiDream, Lumina Image 2.0, AuraFlow, OmniGen2,
                       PixArt Sigma, HunyuanDiT; and the video DiTs Mochi, Cosmos 1.0 and Cosmos
                       Predict2, text and image to video, whose detection fixes the widths too; and
-                      one UNet, SD1.5's, which detection would read as another model at tiny widths), built
+                      two UNets, SD1.5's and SDXL's, which detection would read as other models at tiny
+                      widths), built
                       with the runtime's own supported-model class, model_base class and network, at
                       tiny widths.
 TaoTestImageLatent    width, height, seed, frame_axis -> LATENT [1, 16, (1,) height, width]: a reference image.
@@ -67,6 +68,7 @@ TEXT_WIDTH = {  # the released text encoders' widths: the conditioning a user's 
     "hunyuan_dit": 1024,  # HunyuanDiT: a CLIP (BERT-large) 1024 beside mT5-XL 2048; v-prediction
     # not a DiT: the SD1.5 UNet, which has the DIFFUSION_MODEL wrapper point too
     "sd15": 768,       # CLIP-L; eps prediction on a discrete schedule, a 4-channel latent
+    "sdxl": 2048,      # CLIP-L and CLIP-G side by side (pooled CLIP-G 1280, with the size embeddings 2816)
 }
 HUNYUAN_DIT_TEXT_LEN = 16  # both encoders' token counts (the released model pads to 77 and 256)
 HIDREAM_LLAMA_LAYERS = 2  # one Llama hidden-state layer per block here (the real model reads 48 from 32 layers)
@@ -76,6 +78,15 @@ ROPE_AXES = [8, 12, 12]  # sums to the tiny head width, 32, as [16, 56, 56] sums
 
 def unet_config(family: str) -> tuple[type, dict]:
     """(supported_models class, unet_config) of the tiny network of `family`."""
+    if family == "sdxl":  # the keys model_detection's SDXL config has, at 64 channels on two levels (SDXL's
+        # unet_extra_config sets 64-wide heads; its 2816 ADM inputs are fixed by encode_adm)
+        return comfy.supported_models.SDXL, {
+            "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
+            "legacy": False, "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4,
+            "model_channels": 64, "num_res_blocks": [1, 1], "transformer_depth": [1, 1], "channel_mult": [1, 2],
+            "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": TEXT_WIDTH["sdxl"],
+            "num_head_channels": 64, "transformer_depth_output": [1, 1, 1, 1], "use_temporal_attention": False,
+            "use_temporal_resblock": False}
     if family == "sd15":  # the keys model_detection's SD15 config has, at 32 channels on two levels
         return comfy.supported_models.SD15, {
             "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
