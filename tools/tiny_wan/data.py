@@ -349,15 +349,25 @@ def background_colour(frames: torch.Tensor) -> torch.Tensor:
 def colour_mask(frames: torch.Tensor, colour) -> torch.Tensor:
     """Pixels close to `colour` (name, palette index or RGB triple) and closer to it than to the
     background: [B, T, H, W] bool. For the data this is the object at alpha >= about 0.5."""
-    if isinstance(colour, str):
-        colour = COLOURS[colour]
-    elif isinstance(colour, int):
-        colour = PALETTE[colour].tolist()
-    col = torch.as_tensor(colour, dtype=frames.dtype).view(1, 3, 1, 1, 1)
+    return colour_masks(frames, [colour])[0]
+
+
+def colour_masks(frames: torch.Tensor, colours) -> torch.Tensor:
+    """colour_mask of each of `colours`: [len(colours), B, T, H, W] bool, the same masks bit for bit,
+    with the distance to the background computed once (the judge asks for all six palette colours,
+    and these norms were most of its time)."""
     bg = background_colour(frames)[..., None, None]
-    d_col = (frames - col).norm(dim=1)
     d_bg = (frames - bg).norm(dim=1)
-    return (d_col < COLOUR_TOL) & (d_col < d_bg)
+    masks = []
+    for colour in colours:
+        if isinstance(colour, str):
+            colour = COLOURS[colour]
+        elif isinstance(colour, int):
+            colour = PALETTE[colour].tolist()
+        col = torch.as_tensor(colour, dtype=frames.dtype).view(1, 3, 1, 1, 1)
+        d_col = (frames - col).norm(dim=1)
+        masks.append((d_col < COLOUR_TOL) & (d_col < d_bg))
+    return torch.stack(masks)
 
 
 def foreground_mask(frames: torch.Tensor) -> torch.Tensor:
@@ -409,7 +419,7 @@ def structure_score(frames_a: torch.Tensor, frames_b: torch.Tensor, colour=None)
 
 def classify_colour(frames: torch.Tensor) -> torch.Tensor:
     """Palette index [B] of the colour with the most pixels near it (over the whole video)."""
-    counts = torch.stack([colour_mask(frames, i).sum(dim=(1, 2, 3)) for i in range(len(COLOUR_NAMES))], dim=1)
+    counts = colour_masks(frames, range(len(COLOUR_NAMES))).sum(dim=(2, 3, 4)).T   # [B, n_colours]
     return counts.argmax(dim=1)
 
 

@@ -494,16 +494,22 @@ def luma(frames: torch.Tensor) -> torch.Tensor:
     return frames.mean(dim=1)                                               # [B, T, H, W]
 
 
-def object_mask(frames: torch.Tensor) -> torch.Tensor:
+def palette_masks(frames: torch.Tensor) -> torch.Tensor:
+    """data.colour_mask of every palette colour: [n_colours, B, T, H, W] bool. The judge computes
+    them once and hands them to each of its parts (the `masks` argument below)."""
+    return data.colour_masks(frames, range(len(COLOUR_NAMES)))
+
+
+def object_mask(frames: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Pixels near any palette colour (the objects): [B, T, H, W] bool. The grey background is at
-    least 1.4 away from every palette colour."""
-    return torch.stack([data.colour_mask(frames, i) for i in range(len(COLOUR_NAMES))]).any(dim=0)
+    least 1.4 away from every palette colour. `masks`: palette_masks(frames), when already computed."""
+    return (palette_masks(frames) if masks is None else masks).any(dim=0)
 
 
-def colour_pixels(frames: torch.Tensor) -> torch.Tensor:
+def colour_pixels(frames: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Mean pixels per frame near each palette colour: [B, n_colours]."""
-    return torch.stack([data.colour_mask(frames, i).float().sum(dim=(-2, -1)).mean(dim=-1)
-                        for i in range(len(COLOUR_NAMES))], dim=1)
+    masks = palette_masks(frames) if masks is None else masks
+    return masks.float().sum(dim=(-2, -1)).mean(dim=-1).T
 
 
 SHIFT_SEARCH_PX = 20     # largest background shift searched, per axis, first to last frame
@@ -519,7 +525,7 @@ def background_shift(frames: torch.Tensor) -> torch.Tensor:
     return shift_search(frames)[0]
 
 
-def shift_search(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def shift_search(frames: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(background_shift [B, 2], match ratio [B]): the ratio is the best shift's mean squared
     difference over the median one's across the shifts that could be judged (MIN_COMPARED_PX), near
     0 where one shift matches and near 1 where none does (backgrounds that do not follow each other
@@ -527,7 +533,7 @@ def shift_search(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     colours cover most of the frame)."""
     import kornia  # a ComfyUI requirement; only the judge needs it
     y = luma(frames)                                                       # [B, T, H, W]
-    mask = object_mask(frames)
+    mask = object_mask(frames, masks)
     mean = torch.where(mask, 0.0, y).sum(dim=(-2, -1), keepdim=True) / (~mask).sum(dim=(-2, -1), keepdim=True).clamp(min=1)
     y = torch.where(mask, mean, y)
     k = int(2 * round(3 * SHIFT_BLUR) + 1)
@@ -562,25 +568,25 @@ MAX_MATCH_RATIO = 0.3    # a pan is seen only where one shift matches at least 3
                          # (ground truth: at most 0.05; independent blotchy backgrounds: 0.55-0.76)
 
 
-def classify_direction(frames: torch.Tensor) -> torch.Tensor:
+def classify_direction(frames: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Pan direction index [B] from the background shift; -1 when it moved less than MIN_PAN_PX, or
     when no shift matched (match ratio above MAX_MATCH_RATIO: the frames' backgrounds do not follow
     each other; before this rule such videos got the best of many poor matches, often on the edge of
     the search, and so a direction at about chance)."""
-    shift, ratio = shift_search(frames)
+    shift, ratio = shift_search(frames, masks)
     scores = shift @ DIR_VEC.T
     best = scores.argmax(dim=1)
     ok = (scores.gather(1, best[:, None])[:, 0] >= MIN_PAN_PX) & (ratio <= MAX_MATCH_RATIO)
     return torch.where(ok, best, torch.full_like(best, -1))
 
 
-def spectral_features(frames: torch.Tensor) -> torch.Tensor:
+def spectral_features(frames: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
     """Features [B, 8] of the background's power spectrum (objects replaced by the frame mean,
     averaged over frames), as fractions of its AC energy: radial bands around the fine and the
     coarse period, split into the axes, the two diagonals, and the rest. Stripes put their energy on
     one diagonal, checks on both, dots on the axes, noise all round."""
     y = luma(frames)
-    mask = object_mask(frames)
+    mask = object_mask(frames, masks)
     mean = torch.where(mask, 0.0, y).sum(dim=(-2, -1), keepdim=True) / (~mask).sum(dim=(-2, -1), keepdim=True).clamp(min=1)
     y = torch.where(mask, mean, y) - mean
     power = torch.fft.fft2(y).abs().pow(2).mean(dim=1)                    # [B, H, W]
@@ -623,9 +629,9 @@ def texture_centroids(n_per_class: int = 12, seed: int = 777) -> torch.Tensor:
     return _CENTROIDS[key]
 
 
-def classify_texture(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def classify_texture(frames: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(texture index [B], scale index [B]) by the nearest ground-truth centroid of spectral features."""
-    feats = spectral_features(frames)                                      # [B, 8]
+    feats = spectral_features(frames, masks)                               # [B, 8]
     cents = texture_centroids().flatten(0, 1)                              # [K*S, 8]
     best = torch.cdist(feats, cents).argmin(dim=1)
     return best // len(SCALE_NAMES), best % len(SCALE_NAMES)
@@ -640,7 +646,7 @@ TRACK_MAX_RESIDUAL = 1.5   # px, RMS distance of the centroids from their straig
 def _object_masks(frames: torch.Tensor, prompts: list[str]) -> torch.Tensor:
     """The two named colours' masks [2B, T, H, W], object a then b for each video."""
     parts = [parse_prompt(p) for p in prompts]
-    return torch.stack([torch.cat([data.colour_mask(frames[i:i + 1], c) for c in (p.colour_a, p.colour_b)])
+    return torch.stack([data.colour_masks(frames[i:i + 1], (p.colour_a, p.colour_b))[:, 0]
                         for i, p in enumerate(parts)]).flatten(0, 1)
 
 
@@ -802,13 +808,14 @@ def judge(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> dict[st
     'objects_displaced' (objects_displaced, the stricter test of it); for named-motion prompts also
     'objects_heading' and 'objects_displaced_heading' (the same two, the named way)."""
     parts = [parse_prompt(p) for p in prompts]
-    px = colour_pixels(frames)
+    masks = palette_masks(frames)
+    px = colour_pixels(frames, masks)
     top = px.topk(objects, dim=1).indices
     colours = torch.tensor([
         bool(all(px[i, c] >= MIN_OBJECT_PX for c in named) and set(top[i].tolist()) == set(named))
         for i, named in enumerate((p.colour_a, p.colour_b)[:objects] for p in parts)])
-    direction = classify_direction(frames) == torch.tensor([p.direction for p in parts])
-    kind, scale = classify_texture(frames)
+    direction = classify_direction(frames, masks) == torch.tensor([p.direction for p in parts])
+    kind, scale = classify_texture(frames, masks)
     texture = kind == torch.tensor([p.texture for p in parts])
     scale_ok = scale == torch.tensor([p.scale for p in parts])
     out = {"colours": colours, "direction": direction, "texture": texture, "scale": scale_ok,
@@ -824,4 +831,4 @@ def judge(frames: torch.Tensor, prompts: list[str], objects: int = 2) -> dict[st
 def object_masks(frames: torch.Tensor, prompt: str) -> torch.Tensor:
     """Masks [B, T, H, W] of the two named objects together (for structure scores against a reference)."""
     p = parse_prompt(prompt)
-    return data.colour_mask(frames, p.colour_a) | data.colour_mask(frames, p.colour_b)
+    return data.colour_masks(frames, (p.colour_a, p.colour_b)).any(dim=0)
