@@ -56,6 +56,12 @@ if [ ! -f "$RT/.ready" ]; then
     touch "$RT/.ready"
     stage "ComfyUI runtime built"
 fi
+# pytest-xdist: tools/test.sh runs the suite on two workers (tests/conftest.py); checked apart from
+# .ready so that a runtime built before it gets it too
+if ! "$PY" -c "import xdist" 2> /dev/null; then
+    stage "pytest-xdist 3.8.0 (the suite on two workers)"
+    "$PY" -m pip install -q pytest-xdist==3.8.0
+fi
 if [ "$WITH_BROWSER" = "--with-browser" ] && [ ! -f "$RT/.browser-ready" ]; then
     if ! command -v chromium > /dev/null; then
         stage "Debian's chromium for the browser tests (apt-get as root; about 460 MB installed with its libraries)"

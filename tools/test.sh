@@ -10,4 +10,6 @@ PY=${COMFYUI_PYTHON:-${TAOCACHE_RUNTIME:-$REPO/.runtime}/venv/bin/python}
 if [ -n "${TAOCACHE_README_CHECK:-}" ]; then  # the README test runs this script: collect, don't recurse
     exec "$PY" -m pytest -q --collect-only tests > /dev/null
 fi
-exec "$PY" -m pytest -q tests
+# two workers (pytest-xdist; how they share the tests: tests/conftest.py); TAOCACHE_TEST_WORKERS=0
+# runs the suite in one process
+exec "$PY" -m pytest -q -n "${TAOCACHE_TEST_WORKERS:-2}" tests

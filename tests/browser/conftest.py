@@ -73,6 +73,24 @@ def pytest_runtest_teardown(item, nextitem):
             _CLOSE_EARLY.pop()()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by session-scoped fixtures
+def pytest_collection_modifyitems(items):
+    """Run this folder's tests grouped by configuration across modules, the runtime's frontend first:
+    pytest groups each module's own parametrizations, but an indirect one (test_help_pages' locales)
+    sent the run back to a frontend it had left, and every switch starts a server and boots a page.
+    Tests with no configuration (their own server) go last. The order within a configuration stays."""
+    here = Path(__file__).resolve().parent
+    spots = [i for i, item in enumerate(items) if here in Path(str(item.fspath)).resolve().parents]
+    order = {config.id: n for n, config in enumerate(CONFIGS)}
+
+    def config_index(item):
+        config = getattr(item, "callspec", None) and item.callspec.params.get("ui_config")
+        return order.get(getattr(config, "id", None), len(order))
+
+    for spot, item in zip(spots, sorted((items[i] for i in spots), key=config_index)):
+        items[spot] = item
+
+
 class _Servers:
     """One ComfyUI server at a time, for the frontend the current configuration needs (the tests run
     grouped by configuration, a frontend's two configurations next to each other)."""

@@ -32,6 +32,8 @@ def run_child(body: str, model: str, threads: int = 1, timeout: int = 600, **con
     assert os.path.isdir(os.path.join(comfy, "comfy")), \
         f"no ComfyUI at {comfy}: run `bash tools/comfy_runtime.sh` (or set COMFYUI_DIR)"
     assert os.path.isfile(model), f"{model} is missing: train it with tools/tiny_wan/train.py"
+    # a parallel run of the suite caps each child at one thread (tests/conftest.py)
+    threads = min(threads, int(os.environ.get("TAOCACHE_TEST_MAX_THREADS", threads)))
     values = {"TOOLS": TOOLS, "MODEL": model, "THREADS": threads, **constants}
     code = "".join(f"{k} = {v!r}\n" for k, v in values.items()) + PRELUDE + textwrap.dedent(body)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
