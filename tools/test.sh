@@ -11,5 +11,9 @@ if [ -n "${TAOCACHE_README_CHECK:-}" ]; then  # the README test runs this script
     exec "$PY" -m pytest -q --collect-only tests > /dev/null
 fi
 # two workers (pytest-xdist; how they share the tests: tests/conftest.py); TAOCACHE_TEST_WORKERS=0
-# runs the suite in one process
+# runs the suite in one process, as does a $COMFYUI_PYTHON without pytest-xdist (said here)
+if ! "$PY" -c "import xdist" 2> /dev/null; then
+    echo "tools/test.sh: $PY has no pytest-xdist: the suite runs in one process (about twice as long)" >&2
+    exec "$PY" -m pytest -q tests
+fi
 exec "$PY" -m pytest -q -n "${TAOCACHE_TEST_WORKERS:-2}" tests
