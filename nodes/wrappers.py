@@ -2,7 +2,9 @@
 
   OUTER_SAMPLE     once per sampling run: builds the run's state from the node settings and the
                    run's sigmas, always drops it in `finally`, and reports.
-  CALC_COND_BATCH  once per step (and context window): marks a step boundary for the report.
+  CALC_COND_BATCH  once per step (and context window): marks a step boundary for the report, and
+                   puts each ControlNet behind a DeferredControl, so that a skipped call does not
+                   run it (control.py).
   DIFFUSION_MODEL  around the diffusion model's forward: the compute-or-skip decision on the raw
                    noise output (velocity for Wan).
   APPLY_MODEL      fallback for models whose forward does not call DIFFUSION_MODEL wrappers: the
@@ -24,7 +26,7 @@ import torch
 from ..taocache import Profile, TaoCacheConfig, TaoCacheRun
 from ..taocache.repeats import RepeatedEvaluations, is_repeat, state_of
 from ..taocache.streams import StreamError, batch_size, chunks_by_stream, split_streams, stream_keys
-from . import compat, installs, other_caches, run_reports, run_start
+from . import compat, control as controls, installs, other_caches, run_reports, run_start
 
 log = logging.getLogger("TaoCache")
 
@@ -64,9 +66,11 @@ class LiveRun:
         self.guidance_calls = 0  # calls keyed apart as another node's (blocks replaced, or evaluated again)
         self.evaluation_sigma: Optional[float] = None  # the noise level of the current CALC_COND_BATCH
         # skipped calls that came with a ControlNet's output: ComfyUI runs the ControlNet in calc_cond_batch
-        # before the model call, where no wrapper of the model reaches, so it ran anyway (a T2I adapter,
-        # UNet models only, computes its output once per hint and hands it out again: nil there)
+        # before the model call, where no wrapper of the model reaches; control.py leaves it out where the
+        # run expected the skip, so this counts the others (a T2I adapter, UNet models only, computes its
+        # output once per hint and hands it out again: nil there)
         self.control_on_skipped = 0
+        self.control_left_out = 0  # skipped calls that carried a ControlNet left out, so never run (control.py)
 
     def claim(self, hook: str) -> bool:
         """True when `hook` is the point that caches this run (the first call's hook claims it)."""
@@ -267,9 +271,13 @@ def _decide_call(options: dict, model_input, hook: str, from_noise=None):
     if from_noise:
         per_stream = [from_noise(per_stream[0])]
     live.log_row(decision)
-    if getattr(_this_call, "has_control", False):  # a ControlNet ran for this call for nothing
+    control = getattr(_this_call, "control", None)
+    if control is not None:
         with run.lock:
-            live.control_on_skipped += 1
+            if controls.is_pending(control):
+                live.control_left_out += 1
+            else:  # a ControlNet ran for this call for nothing
+                live.control_on_skipped += 1
     return output_form.pack(per_stream), None
 
 
@@ -300,7 +308,29 @@ def _record_call(pending, output, to_noise=None) -> None:
 
 def diffusion_model_wrapper(executor, *args, **kwargs):
     options = transformer_options_of(args, kwargs)
-    return _cached_call(options, args[0], lambda: executor(*args, **kwargs), "diffusion_model")
+    return _cached_call(options, args[0], lambda: _compute(executor, args, kwargs, None), "diffusion_model")
+
+
+def _compute(executor, args, kwargs, control_position):
+    """The model call, with a ControlNet output left out for an expected skip computed now (control.py)."""
+    args, kwargs = controls.resolve_control(args, kwargs, control_position)
+    return executor(*args, **kwargs)
+
+
+def expected_to_skip(live: LiveRun, options: dict, model_input) -> bool:
+    """Whether the caching call about to come with these transformer_options will be skipped, as far
+    as the run can tell now (TaoCacheRun.would_skip: nothing changes). Asked by a DeferredControl."""
+    if live.hook is None or not live.run.active or why_uncacheable(options):
+        return False
+    sigma = current_sigma(options)
+    try:
+        streams, form = split_streams(model_input)
+    except StreamError:
+        return False
+    keys = branch_keys(options, batch_size(streams)) if sigma is not None else None
+    if keys is None:
+        return False
+    return live.run.would_skip(stream_keys(keys, live.output_forms.get(form, form).count), sigma)
 
 
 def noise_conversions(x: torch.Tensor, sigma: torch.Tensor):
@@ -317,9 +347,10 @@ def noise_conversions(x: torch.Tensor, sigma: torch.Tensor):
     return to_noise, from_noise
 
 
-# The model call under way in this thread, as APPLY_MODEL saw it: `has_control`, whether calc_cond_batch
-# computed a ControlNet output for it. The model's own forward takes that output in a position of its
-# own (Flux: the seventh argument), so the DIFFUSION_MODEL wrapper reads the flag from here.
+# The model call under way in this thread, as APPLY_MODEL saw it: `control`, the ControlNet output
+# calc_cond_batch gave it (None without one; a PendingControl where it was left out). The model's own
+# forward takes that output in a position of its own (Flux: the seventh argument), so the
+# DIFFUSION_MODEL wrapper reads it from here.
 _this_call = threading.local()
 
 
@@ -331,30 +362,34 @@ def apply_model_wrapper(executor, *args, **kwargs):
     live: Optional[LiveRun] = options.get(RUN_KEY)
     if live is None:
         return executor(*args, **kwargs)
-    previous = getattr(_this_call, "has_control", False)
-    _this_call.has_control = (args[4] if len(args) > 4 else kwargs.get("control")) is not None
+    previous = getattr(_this_call, "control", None)
+    _this_call.control = args[4] if len(args) > 4 else kwargs.get("control")
     try:
         return _apply_model_call(live, options, executor, args, kwargs)
     finally:
-        _this_call.has_control = previous
+        _this_call.control = previous
 
 
 def _apply_model_call(live: LiveRun, options: dict, executor, args, kwargs):
     if live.hook == "diffusion_model":
-        return executor(*args, **kwargs)
+        return executor(*args, **kwargs)  # a ControlNet output left out is computed there if needed
     x = args[0]
     to_noise, from_noise = noise_conversions(x, args[1])
     if live.hook is None:
         # the first call: does the forward reach our DIFFUSION_MODEL wrapper? If not, cache here,
         # starting with this call (always computed: there is no history yet)
-        output = executor(*args, **kwargs)
+        output = _compute(executor, args, kwargs, APPLY_MODEL_CONTROL)
         if live.hook == "diffusion_model":
             return output
         if live.claim_first("apply_model"):
             log.info("TaoCache: this model's forward has no DIFFUSION_MODEL wrapper point; "
                      "caching at APPLY_MODEL instead")
         return _cached_call(options, x, lambda: output, "apply_model", to_noise, from_noise)
-    return _cached_call(options, x, lambda: executor(*args, **kwargs), "apply_model", to_noise, from_noise)
+    return _cached_call(options, x, lambda: _compute(executor, args, kwargs, APPLY_MODEL_CONTROL), "apply_model",
+                        to_noise, from_noise)
+
+
+APPLY_MODEL_CONTROL = 4  # apply_model(x, t, c_concat, c_crossattn, control, ...)
 
 
 def cond_batch_transformer_options(args, kwargs) -> dict:
@@ -378,7 +413,20 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
         if reason:
             live.stop(reason)
         live.run.begin_evaluation()
+        if live.run.active:
+            args, kwargs = with_deferred_controls(live, args, kwargs)
     return executor(*args, **kwargs)
+
+
+def with_deferred_controls(live: LiveRun, args, kwargs) -> tuple:
+    """calc_cond_batch(model, conds, x_in, timestep, model_options)'s arguments with every ControlNet in
+    conds behind a DeferredControl that asks this run whether its call will be skipped (control.py)."""
+    would_skip = lambda options, model_input: expected_to_skip(live, options, model_input)
+    if len(args) > 1:
+        return (args[0], controls.with_deferred_controls(args[1], would_skip), *args[2:]), kwargs
+    if "conds" in kwargs:
+        return args, {**kwargs, "conds": controls.with_deferred_controls(kwargs["conds"], would_skip)}
+    return args, kwargs
 
 
 def evaluation_state(args, kwargs) -> tuple:
@@ -440,6 +488,10 @@ def outer_sample_wrapper(executor, *args, **kwargs):
             report.note = "; ".join(filter(None, [report.note, reached]))
         if finished:
             report.note = "; ".join(filter(None, [report.note, run_start.gates_never_opened(live.run, report)]))
+        if live.control_left_out:
+            report.note = "; ".join(filter(None, [report.note, (
+                f"{live.control_left_out} of the {report.skipped} skipped calls carried a ControlNet, which was not "
+                f"run for them")]))
         if live.control_on_skipped:  # the call ratio is model calls: say what still ran
             report.note = "; ".join(filter(None, [report.note, (
                 f"a ControlNet ran for {live.control_on_skipped} of the {report.skipped} skipped calls too (ComfyUI "

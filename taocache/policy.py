@@ -201,6 +201,23 @@ class TaoCacheRun:
                         self.input_shapes[key] = input_shape
             return decision
 
+    def would_skip(self, keys: Sequence[Hashable], sigma: float) -> bool:
+        """What decide() would say now for a call carrying `keys` at `sigma`, without changing the
+        run: lets a caller leave out work that only a computed call needs (a ControlNet's output).
+        The call that follows may still compute (its final keys can differ, a sampler's call pattern
+        can re-plan the run), so the caller must be right either way. False while the run learns its
+        sampler's calls."""
+        with self.lock:
+            if not keys or self.learning is not None:
+                return False
+            evaluation = self._evaluation
+            continues = evaluation.sigma == sigma and not evaluation.keys.intersection(keys)
+            if continues and evaluation.decision is not None:
+                shared = evaluation.decision
+                return shared.skip and all(key in shared.fits for key in keys)
+            position = self.schedule.position(sigma)
+            return self._decide(self._with_siblings(keys), sigma, position, keys).skip
+
     def _learn_calls(self, keys: Sequence[Hashable], position: float) -> None:
         """Before the first call past the warm-up: a sampler found to call the model more than once
         per step gets a plan made for its calls (call_pattern.py)."""
@@ -256,8 +273,8 @@ class TaoCacheRun:
             return compute(NEW_SHAPE)
         fits = {}
         for i, key in enumerate(keys):
-            history = self.history(key)
-            if not history.ready:
+            history = self.histories.get(key)
+            if history is None or not history.ready:
                 return compute(WARMING_UP)
             if self.plan is not None and self.repeated and not whole:
                 # at this level already: computed there, or skipped its first call there
@@ -301,8 +318,8 @@ class TaoCacheRun:
         whether the video or the audio held the skips back. [ours]"""
         held = []
         for key in keys:
-            history = self.history(key)
-            if not history.ready:
+            history = self.histories.get(key)
+            if history is None or not history.ready:
                 continue
             fitted = predictors.fit(history, self.config.predictor, self.config.q_max)
             if fitted is not None and self._gate(key, fitted, history, position):

@@ -2,6 +2,7 @@
 harness's API-format prompts, and the invariants every TaoCache run must keep."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import sys
@@ -103,13 +104,25 @@ def split_sampling(built: harness.BuiltGraph, steps: int, split: int, models=Non
     return built
 
 
+@contextlib.contextmanager
+def run_method_replaced(name: str, replacement):
+    """TaoCacheRun.<name> replaced by replacement(original) in every loaded copy of taocache.policy
+    (the pack as ComfyUI imported it; the repository's own when unit tests ran first), and put back."""
+    classes = [module.TaoCacheRun for module_name, module in list(sys.modules.items())
+               if module_name.endswith("taocache.policy") and hasattr(module, "TaoCacheRun")]
+    originals = [(cls, getattr(cls, name)) for cls in classes]
+    for cls, original in originals:
+        setattr(cls, name, replacement(original))
+    try:
+        yield
+    finally:
+        for cls, original in originals:
+            setattr(cls, name, original)
+
+
 @pytest.fixture
 def branch_keys_per_run(comfy_inprocess):
     """The branch keys each TaoCache run kept a history for, captured when the run closes."""
-    # every loaded copy (the pack as ComfyUI imported it; the repository's own when unit tests ran first)
-    policies = [module for name, module in list(sys.modules.items())
-                if name.endswith("taocache.policy") and hasattr(module, "TaoCacheRun")]
-    originals = [(policy.TaoCacheRun, policy.TaoCacheRun.close) for policy in policies]
     seen = []
 
     def patched(original):
@@ -118,8 +131,5 @@ def branch_keys_per_run(comfy_inprocess):
             return original(self)
         return close
 
-    for cls, original in originals:
-        cls.close = patched(original)
-    yield seen
-    for cls, original in originals:
-        cls.close = original
+    with run_method_replaced("close", patched):
+        yield seen

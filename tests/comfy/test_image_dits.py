@@ -13,12 +13,13 @@ and stay exact like Wan."""
 import json
 import os
 import re
+import types
 
 import pytest
 import torch
 
 import harness
-from robustness_helpers import PERMISSIVE, check_result, taocache
+from robustness_helpers import PERMISSIVE, check_result, run_method_replaced, taocache
 from test_taocache_node import NEVER, summary_counts
 
 FAMILIES = list(harness.IMAGE_DITS)
@@ -92,32 +93,105 @@ def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
     assert full_effect > 0.01 and 0.5 < cached_effect / full_effect < 1.5
 
 
+@pytest.fixture
+def expected_skips(comfy_inprocess):
+    """Overrides TaoCacheRun.would_skip, what a ControlNet asks before it runs (nodes/control.py), in
+    every loaded copy of the pack: set `.answer` to True or False; None leaves the run's own answer."""
+    state = types.SimpleNamespace(answer=None)
+
+    def patched(original):
+        def would_skip(self, keys, sigma):
+            return original(self, keys, sigma) if state.answer is None else state.answer
+        return would_skip
+
+    with run_method_replaced("would_skip", patched):
+        yield state
+
+
 @pytest.mark.parametrize("end_percent", [1.0, 0.5])
-def test_a_controlnet_runs_for_skipped_calls_too_and_the_summary_says_how_often(comfy_inprocess, end_percent):
+@pytest.mark.parametrize("hook", ["diffusion_model", "apply_model"])
+def test_a_controlnet_runs_only_for_the_computed_calls(comfy_inprocess, expected_skips, end_percent, hook):
     """ComfyUI runs a ControlNet in calc_cond_batch before the model call (its output goes in as the
-    model's `control` argument), where no wrapper of the model reaches: a skipped call still paid for
-    it (so in 0.3.75, and in the newest comfy/samplers.py, 0.38.1: _calc_cond_batch and, per device,
-    _calc_cond_batch_multigpu). The call ratio counts model calls only, so the summary says how many skipped calls had one.
-    With the ControlNet on for the first half only, only the skipped calls of that half count. Flux at
-    cfg 1 makes one model call per step, so the ControlNet's calls are the first ones of the run."""
+    model's `control` argument), where no wrapper of the model reaches (0.3.75, and the newest
+    comfy/samplers.py, 0.38.1: _calc_cond_batch; per device, _calc_cond_batch_multigpu). TaoCache's
+    CALC_COND_BATCH wrapper puts the ControlNet behind a DeferredControl that asks the run whether the
+    call will be skipped, and then leaves it out: the ControlNet runs once per computed call in its
+    range, and the summary says how many skipped calls it was left out of. The image is the one the
+    ControlNet ran for every call would give (asking nothing), bit for bit, and so is the one where
+    every call's ControlNet is left out until the call computes (asking says "skip" every time): a
+    computed call gets the same output either way. With the ControlNet on for the first half only, it
+    runs for that half's computed calls (the conditioning carries it for the whole run, and outside
+    its range it returns nothing). Flux at cfg 1 makes one model call per step, so the ControlNet's
+    calls are the first ones of the run. "apply_model": the forward replaced as DreamO does, so the
+    pack caches at the APPLY_MODEL fallback, where the output comes as apply_model's fifth argument."""
     controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
-    graph = lambda **kw: harness.image_dit_graph("flux", steps=30, control_end_percent=end_percent, **kw)
+    override = [("TaoTestForwardOverride", {"mode": "forward and forward_orig", "id_seed": 1, "weight": 0.0})
+                ] if hook == "apply_model" else []
+    graph = lambda insert=(): harness.image_dit_graph("flux", steps=30, control_end_percent=end_percent,
+                                                      insert=[*override, *insert])
     controlnet.calls.clear()
     plain = comfy_inprocess.run(graph()).raise_for_status()
     ran_plain = len(controlnet.calls)
     assert ran_plain == 30 if end_percent == 1.0 else 10 < ran_plain < 20
-    without = comfy_inprocess.run(harness.image_dit_graph("flux", steps=30)).raise_for_status()
+    without = comfy_inprocess.run(harness.image_dit_graph("flux", steps=30, insert=override)).raise_for_status()
     assert relative_error(plain.latent, without.latent) > 0.1, "the ControlNet steers the image"
-    never = comfy_inprocess.run(graph(insert=[taocache(**NEVER)])).raise_for_status()
-    assert torch.equal(never.latent, plain.latent) and "a ControlNet ran" not in never.log_text
-    controlnet.calls.clear()
-    (report,) = check_result(comfy_inprocess.run(graph(insert=[taocache(**PERMISSIVE)])), min_skipped=8)
-    assert len(controlnet.calls) == ran_plain, "the ControlNet ran for every call, skipped ones too"
-    with_control = sum(call["skipped"] for call in report["calls"][:ran_plain])
-    assert 0 < with_control <= report["skipped"]
-    assert (f"a ControlNet ran for {with_control} of the {report['skipped']} skipped calls too"
-            in report["summary"]), report["summary"]
-    assert (with_control < report["skipped"]) == (end_percent < 1.0)
+    never = comfy_inprocess.run(graph([taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent) and "the ControlNet" not in never.log_text
+
+    runs = {}
+    for answer in (None, False, True):
+        expected_skips.answer = answer
+        controlnet.calls.clear()
+        result = comfy_inprocess.run(graph([taocache(**PERMISSIVE)]))
+        (report,) = check_result(result, min_skipped=8)
+        runs[answer] = (result.latent, report, len(controlnet.calls))
+        assert ("caching at APPLY_MODEL instead" in result.log_text) == (hook == "apply_model")
+    latent, report, ran = runs[None]
+    in_range = report["calls"][:ran_plain]
+    computed_in_range = sum(not call["skipped"] for call in in_range)
+    skipped_in_range = sum(call["skipped"] for call in in_range)
+    print(f"\n{hook}, ControlNet to {end_percent}: it ran {ran} times ({ran_plain} without TaoCache); "
+          f"{report['computed']} of 30 calls computed, {skipped_in_range} skipped in its range")
+    assert ran == computed_in_range < ran_plain, "the ControlNet ran for the computed calls only"
+    # the conditioning carries the ControlNet for the whole run; outside its range it returns nothing
+    assert (f"{report['skipped']} of the {report['skipped']} skipped calls carried a ControlNet, which was not "
+            f"run for them" in report["summary"]), report["summary"]
+    assert "a ControlNet ran" not in report["summary"]
+
+    eager_latent, eager_report, eager_ran = runs[False]  # asked nothing: the ControlNet ran for every call
+    assert eager_ran == ran_plain
+    assert (f"a ControlNet ran for {skipped_in_range} of the {report['skipped']} skipped calls too"
+            in eager_report["summary"]), eager_report["summary"]
+    assert "carried a ControlNet" not in eager_report["summary"]
+    lazy_latent, lazy_report, lazy_ran = runs[True]  # left out every time, run when the call computes
+    assert lazy_ran == ran
+    for other, other_report in ((eager_latent, eager_report), (lazy_latent, lazy_report)):
+        assert [call["skipped"] for call in other_report["calls"]] == [call["skipped"] for call in report["calls"]]
+        assert torch.equal(other, latent), "a computed call gets the same ControlNet output either way"
+
+
+def test_a_controlnet_left_out_on_two_device_threads(comfy_inprocess, expected_skips):
+    """The multi-GPU CFG split (TaoTestTwoDevices: cond and uncond through ComfyUI's own
+    _calc_cond_batch on two threads at once, as _calc_cond_batch_multigpu does): each thread's
+    ControlNet asks the shared run, and runs for its computed calls only; the image is the one the
+    ControlNet ran for every call would give, bit for bit. (The newest ComfyUI's own split asks the
+    ControlNet for its device's copy, get_instance_for_device, which runs as usual: no saving there.)"""
+    controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
+    runs = {}
+    for answer in (None, False):
+        expected_skips.answer = answer
+        controlnet.calls.clear()
+        built = harness.image_dit_graph("flux", steps=30, cfg=3.0, control_end_percent=1.0,
+                                        insert=[taocache(**PERMISSIVE), ("TaoTestTwoDevices", {"threads": 2})])
+        result = comfy_inprocess.run(built)
+        (report,) = check_result(result, min_skipped=8)
+        runs[answer] = (result.latent, report, len(controlnet.calls))
+    (latent, report, ran), (eager_latent, eager_report, eager_ran) = runs[None], runs[False]
+    print(f"\ntwo threads: the ControlNet ran {ran} times for {report['computed']} computed of {report['total']} "
+          f"calls ({eager_ran} when asked nothing)")
+    assert report["total"] == 60 and ran == report["computed"] < eager_ran == 60
+    assert [c["skipped"] for c in report["calls"]] == [c["skipped"] for c in eager_report["calls"]]
+    assert torch.equal(latent, eager_latent)
 
 
 @pytest.mark.parametrize("mode", ["forward_orig", "forward and forward_orig"])

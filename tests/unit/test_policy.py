@@ -471,3 +471,46 @@ def test_a_window_that_compute_ranges_empty_says_so():
     run = TaoCacheRun(config, Schedule(linear_schedule(20), 1.0, 0.0, holds=((1.0, 0.0),)))
     assert not run.active
     assert run.disabled_reason.endswith("outside compute_ranges 0-1")
+
+
+def _state(run):
+    """What a call can change in a run: the report's rows, the histories, the per-branch counters."""
+    return (len(run.report.rows), {key: history.computed for key, history in run.histories.items()},
+            dict(run.skips_in_a_row), dict(run.error_spent), dict(run.last_skipped), run._evaluation.decision)
+
+
+def test_would_skip_tells_what_decide_will_say_and_changes_nothing():
+    """TaoCacheRun.would_skip, which a ControlNet asks before it runs (nodes/control.py), on every call
+    of runs that skip by the gates, hold a gate back on one branch, split an evaluation into one call
+    per branch, and follow a plan: the same answer as the decide() that follows, and no change to the
+    run. Asked with the keys of a call that came before in the same evaluation (a repeat), it answers
+    for a new evaluation, as decide() would start one."""
+    gated = make_run(steps=30, start_sigma=1.0, max_consecutive_skips=2)
+    planned = TaoCacheRun(TaoCacheConfig(start_percent=0.0), Schedule(linear_schedule(30), 1.0, 0.0),
+                          plan={5, 7, 9, 12, 13, 20})
+    held = make_run(steps=30, start_sigma=1.0, cos_threshold=0.5)
+    outputs = {"cond": geometric_outputs(30, 0.85, seed=1), "uncond": geometric_outputs(30, 0.8, seed=2)}
+    zigzag = [torch.tensor([float(k % 2), 1.0 - k % 2, 0.5]) for k in range(30)]  # c = -1 on every delta
+    answers = []
+    for run, calls, branch_outputs in ((gated, [["cond", "uncond"]], outputs),
+                                       (gated.__class__(gated.config, gated.schedule), [["cond"], ["uncond"]], outputs),
+                                       (planned, [["cond", "uncond"]], outputs),
+                                       (held, [["uncond"], ["cond"]], {**outputs, "uncond": zigzag})):
+        for step in range(30):
+            sigma = run.schedule.sigmas[step]
+            run.begin_evaluation()
+            for keys in calls:
+                before = _state(run)
+                expected = run.would_skip(keys, sigma)
+                assert _state(run) == before, "would_skip changed the run"
+                decision = run.decide(keys, sigma)
+                assert expected == decision.skip, (step, keys, decision.reason)
+                answers.append(expected)
+                if decision.skip:
+                    run.predict(decision, keys)
+                else:
+                    run.record(decision, keys, [branch_outputs[key][step] for key in keys])
+    assert True in answers and False in answers
+    # the plan's 12 and 13 are two in a row, one more than max_consecutive_skips 1 allows
+    assert not held.report.skipped and gated.report.skipped and planned.report.skipped == 5
+    assert not gated.would_skip([], gated.schedule.sigmas[10])

@@ -1,0 +1,73 @@
+"""nodes/control.py on its own: a ControlNet behind a DeferredControl runs at once for a call the run
+expects to compute, and only when read for one it expects to skip. The real ControlNet, samplers and
+model are in tests/comfy/test_image_dits.py; here a recorder with ComfyUI's get_control signature
+stands in for it. (Loaded from its file: a package named `nodes` would shadow ComfyUI's own module in
+a worker that later runs ComfyUI in process.)"""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+_spec = importlib.util.spec_from_file_location(
+    "taocache_nodes_control", Path(__file__).resolve().parents[2] / "nodes" / "control.py")
+control = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(control)
+
+
+class Recorder:
+    """get_control(x_noisy, t, cond, batched_number, transformer_options), as comfy.controlnet's."""
+
+    def __init__(self, output="tensors"):
+        self.calls = []
+        self.output = output
+        self.strength = 1.0
+
+    def get_control(self, x_noisy, t, cond, batched_number, transformer_options):
+        self.calls.append((cond, transformer_options))
+        if self.output is None:
+            return None
+        return {"input": [x_noisy * 2.0], "middle": [], "output": [x_noisy + 1.0]}
+
+
+def test_every_entry_that_shared_a_controlnet_shares_one_stand_in_and_the_conds_stay_as_they_were():
+    a, b = Recorder(), Recorder()
+    conds = [[{"uuid": 1, "control": a}, {"uuid": 2, "control": b}], [{"uuid": 3, "control": a}], None]
+    wrapped = control.with_deferred_controls(conds, lambda options, x: False)
+    assert conds[0][0]["control"] is a and conds[1][0]["control"] is a, "the caller's dicts are unchanged"
+    stand_ins = [wrapped[0][0]["control"], wrapped[0][1]["control"], wrapped[1][0]["control"]]
+    assert stand_ins[0] is stand_ins[2] and stand_ins[0] is not stand_ins[1]
+    assert all(isinstance(s, control.DeferredControl) for s in stand_ins) and wrapped[2] is None
+    assert stand_ins[0].strength == 1.0, "everything else is the ControlNet's own"
+    plain = [[{"uuid": 1}], None]
+    assert control.with_deferred_controls(plain, lambda options, x: True) is plain
+
+
+def test_expected_to_compute_runs_now_expected_to_skip_runs_only_when_read_and_once():
+    recorder = Recorder()
+    x = torch.ones(2, 3)
+    answers = iter([False, True, True])
+    deferred = control.DeferredControl(recorder, lambda options, model_input: next(answers))
+    options = {"sigmas": torch.tensor([0.5]), "block_index": None}
+    now = deferred.get_control(x, None, {"c": 1}, 2, options)
+    assert len(recorder.calls) == 1 and torch.equal(now["input"][0], x * 2.0)
+
+    pending = deferred.get_control(x, None, {"c": 1}, 2, options)
+    assert isinstance(pending, control.PendingControl) and not recorder.calls[1:]
+    assert control.is_pending(pending)
+    options["block_index"] = 7  # the model's forward writes into its options before it reads the output
+    args, kwargs = control.resolve_control((x, None, None, None, pending), {}, 4)
+    assert torch.equal(args[4]["output"][0], x + 1.0) and len(recorder.calls) == 2
+    assert recorder.calls[1][1]["block_index"] is None, "the options as they were when get_control was called"
+    assert control.resolve_control((x,), {"control": pending}, None)[1]["control"] is args[4]
+    assert len(recorder.calls) == 2 and not control.is_pending(pending), "computed once"
+
+    never_read = deferred.get_control(x, None, {"c": 1}, 2, options)
+    del never_read
+    assert len(recorder.calls) == 2, "a skipped call never runs its ControlNet"
+
+
+def test_a_controlnet_outside_its_range_reads_as_no_control_and_resolves_to_none():
+    pending = control.DeferredControl(Recorder(output=None), lambda options, x: True).get_control(
+        torch.ones(1), None, {}, 1, {})
+    assert pending.get("input") == [] and "middle" in pending and len(pending["output"]) == 0
+    assert control.resolve_control((None,) * 5 + (pending,), {}, 5)[0][5] is None
