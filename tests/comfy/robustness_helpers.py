@@ -6,6 +6,7 @@ import contextlib
 import copy
 import re
 import sys
+import types
 
 import pytest
 import torch
@@ -133,3 +134,18 @@ def branch_keys_per_run(comfy_inprocess):
 
     with run_method_replaced("close", patched):
         yield seen
+
+
+@pytest.fixture
+def expected_skips(comfy_inprocess):
+    """Overrides TaoCacheRun.would_skip, what a ControlNet asks before it runs (nodes/control.py), in
+    every loaded copy of the pack: set `.answer` to True or False; None leaves the run's own answer."""
+    state = types.SimpleNamespace(answer=None)
+
+    def patched(original):
+        def would_skip(self, keys, sigma):
+            return original(self, keys, sigma) if state.answer is None else state.answer
+        return would_skip
+
+    with run_method_replaced("would_skip", patched):
+        yield state

@@ -13,13 +13,12 @@ and stay exact like Wan."""
 import json
 import os
 import re
-import types
 
 import pytest
 import torch
 
 import harness
-from robustness_helpers import PERMISSIVE, check_result, run_method_replaced, taocache
+from robustness_helpers import PERMISSIVE, check_result, expected_skips, reports, taocache  # noqa: F401 (fixture)
 from test_taocache_node import NEVER, summary_counts
 
 FAMILIES = list(harness.IMAGE_DITS)
@@ -91,21 +90,6 @@ def test_reference_latents_ride_through_the_cache(comfy_inprocess, family):
     print(f"\n{family} with a reference: {computed} of 30 calls computed; the reference changes the full run by "
           f"{full_effect:.4f}, the cached run by {cached_effect:.4f}; cached error {relative_error(cached.latent, plain.latent):.4f}")
     assert full_effect > 0.01 and 0.5 < cached_effect / full_effect < 1.5
-
-
-@pytest.fixture
-def expected_skips(comfy_inprocess):
-    """Overrides TaoCacheRun.would_skip, what a ControlNet asks before it runs (nodes/control.py), in
-    every loaded copy of the pack: set `.answer` to True or False; None leaves the run's own answer."""
-    state = types.SimpleNamespace(answer=None)
-
-    def patched(original):
-        def would_skip(self, keys, sigma):
-            return original(self, keys, sigma) if state.answer is None else state.answer
-        return would_skip
-
-    with run_method_replaced("would_skip", patched):
-        yield state
 
 
 @pytest.mark.parametrize("end_percent", [1.0, 0.5])
@@ -192,6 +176,37 @@ def test_a_controlnet_left_out_on_two_device_threads(comfy_inprocess, expected_s
     assert report["total"] == 60 and ran == report["computed"] < eager_ran == 60
     assert [c["skipped"] for c in report["calls"]] == [c["skipped"] for c in eager_report["calls"]]
     assert torch.equal(latent, eager_latent)
+
+
+def test_a_controlnet_left_out_under_torch_compile(comfy_inprocess, expected_skips):
+    """Core's torch.compile wrapper (TaoTestCompileModel: a recording backend, traced as for inductor)
+    before and after TaoCache, with every ControlNet left out until its call computes (the run asked
+    says "skip" every time): the computed calls run it from inside the traced DIFFUSION_MODEL wrapper
+    (a graph break), no TaoCache code lands in a compiled graph, and the skips and the image are the
+    uncompiled run's."""
+    import torch._dynamo
+
+    from test_robustness_composition import pack_files
+
+    node = comfy_inprocess.node_class_mappings["TaoTestCompileModel"]
+    graph = lambda insert: harness.image_dit_graph("flux", steps=12, control_end_percent=1.0, insert=insert)
+    eager = comfy_inprocess.run(graph([taocache(**PERMISSIVE)]))
+    eager_skips = [call["skipped"] for call in reports(eager)[0]["calls"]]
+    expected_skips.answer = True
+    torch._dynamo.reset()
+    node.graphs.clear()
+    try:
+        for insert in ([("TaoTestCompileModel", {}), taocache(**PERMISSIVE)],
+                       [taocache(**PERMISSIVE), ("TaoTestCompileModel", {})]):
+            result = comfy_inprocess.run(graph(insert))
+            (report,) = check_result(result)
+            assert [call["skipped"] for call in report["calls"]] == eager_skips
+            assert "carried a ControlNet, which was not run for them" in report["summary"]
+            assert torch.allclose(result.latent, eager.latent, atol=1e-4)
+            assert any(any(f.endswith("ldm/flux/model.py") for f in files) for files in node.graphs), "not compiled"
+            assert not any(pack_files(files) for files in node.graphs), "TaoCache code inside a compiled graph"
+    finally:
+        torch._dynamo.reset()
 
 
 @pytest.mark.parametrize("mode", ["forward_orig", "forward and forward_orig"])
