@@ -79,8 +79,7 @@ class PendingControl:
 class DeferredControl:
     """A ControlNet (comfy.controlnet.ControlBase) whose get_control first asks
     `would_skip(transformer_options, x_noisy)` whether the call it feeds will be skipped. Everything
-    else is the ControlNet's own: the newest ComfyUI's multi-GPU split calls get_instance_for_device
-    here and gets the device's ControlNet, which runs as usual."""
+    else is the ControlNet's own."""
 
     def __init__(self, control, would_skip):
         object.__setattr__(self, "_control", control)
@@ -99,7 +98,13 @@ class DeferredControl:
                                                           *args, **kwargs))
 
     def __getattr__(self, name):
-        return getattr(self._control, name)
+        value = getattr(self._control, name)
+        if name == "get_instance_for_device":
+            # the newest ComfyUI's multi-GPU split (comfy/samplers.py _calc_cond_batch_multigpu, 0.38.1)
+            # asks for the device's own copy of the ControlNet, then calls get_control on the device's
+            # thread: that copy behind a DeferredControl too (0.3.75's ControlBase has no such method)
+            return lambda device: DeferredControl(value(device), self._would_skip)
+        return value
 
     def __setattr__(self, name, value):
         setattr(self._control, name, value)

@@ -156,20 +156,23 @@ def test_a_controlnet_runs_only_for_the_computed_calls(comfy_inprocess, expected
 
 def test_a_controlnet_left_out_on_two_device_threads(comfy_inprocess, expected_skips):
     """The multi-GPU CFG split (TaoTestTwoDevices: cond and uncond through ComfyUI's own
-    _calc_cond_batch on two threads at once, as _calc_cond_batch_multigpu does): each thread's
-    ControlNet asks the shared run, and runs for its computed calls only; the image is the one the
-    ControlNet ran for every call would give, bit for bit. (The newest ComfyUI's own split asks the
-    ControlNet for its device's copy, get_instance_for_device, which runs as usual: no saving there.)"""
+    _calc_cond_batch on two threads at once, each with its device's copy of the ControlNet from the
+    newest get_instance_for_device, as _calc_cond_batch_multigpu does): each thread's ControlNet asks
+    the shared run, and runs for its computed calls only; the image is the one the ControlNet ran for
+    every call would give, bit for bit."""
     controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
     runs = {}
     for answer in (None, False):
         expected_skips.answer = answer
         controlnet.calls.clear()
+        controlnet.device_lookups.clear()
         built = harness.image_dit_graph("flux", steps=30, cfg=3.0, control_end_percent=1.0,
                                         insert=[taocache(**PERMISSIVE), ("TaoTestTwoDevices", {"threads": 2})])
         result = comfy_inprocess.run(built)
         (report,) = check_result(result, min_skipped=8)
         runs[answer] = (result.latent, report, len(controlnet.calls))
+        assert sorted(set(controlnet.device_lookups)) == ["taotest:0", "taotest:1"]
+        assert len(controlnet.device_lookups) == 60, "one lookup per branch and step"
     (latent, report, ran), (eager_latent, eager_report, eager_ran) = runs[None], runs[False]
     print(f"\ntwo threads: the ControlNet ran {ran} times for {report['computed']} computed of {report['total']} "
           f"calls ({eager_ran} when asked nothing)")

@@ -71,3 +71,24 @@ def test_a_controlnet_outside_its_range_reads_as_no_control_and_resolves_to_none
         torch.ones(1), None, {}, 1, {})
     assert pending.get("input") == [] and "middle" in pending and len(pending["output"]) == 0
     assert control.resolve_control((None,) * 5 + (pending,), {}, 5)[0][5] is None
+
+
+def test_the_device_copy_the_newest_multi_gpu_split_asks_for_is_deferred_too():
+    """comfy/samplers.py _calc_cond_batch_multigpu (0.38.1) calls control.get_instance_for_device(device)
+    and then get_control on the copy; 0.3.75's ControlBase has no such method, and neither then has
+    the stand-in."""
+    class WithDevices(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.clones = {"cuda:1": Recorder()}
+
+        def get_instance_for_device(self, device):
+            return self.clones.get(device, self)
+
+    real = WithDevices()
+    deferred = control.DeferredControl(real, lambda options, x: True)
+    copy = deferred.get_instance_for_device("cuda:1")
+    assert isinstance(copy, control.DeferredControl) and copy._control is real.clones["cuda:1"]
+    pending = copy.get_control(torch.ones(1), None, {}, 1, {})
+    assert isinstance(pending, control.PendingControl) and not real.clones["cuda:1"].calls
+    assert not hasattr(control.DeferredControl(Recorder(), lambda options, x: True), "get_instance_for_device")

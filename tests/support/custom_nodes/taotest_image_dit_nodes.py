@@ -14,7 +14,11 @@ TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux Cont
                       widths, built as comfy.controlnet.load_controlnet_flux_xlabs_mistoline builds one
                       after detection (which fixes Flux's widths too); for core ControlNetApplyAdvanced
                       with a pixel image (no VAE). Its forward calls are counted in
-                      TaoTestTinyControlNet.calls.
+                      TaoTestTinyControlNet.calls. It has the newest ComfyUI's per-device lookup,
+                      which 0.3.75's ControlBase lacks (comfy/controlnet.py, 0.38.1:
+                      get_instance_for_device returns multigpu_clones.get(device, self)), with no
+                      device clones registered (so every device gets the ControlNet itself); the
+                      devices asked for are in TaoTestTinyControlNet.device_lookups.
 
 TaoTestForwardOverride MODEL, mode, id_seed, weight -> MODEL. What PuLID-Flux and DreamO do to Flux: an
                       OUTER_SAMPLE wrapper that, for the run, replaces the diffusion model's forward_orig
@@ -294,6 +298,7 @@ class TaoTestImageLatent:
 
 class TaoTestTinyControlNet:
     calls: list = []  # one entry per forward of any ControlNet this node made (cleared by the tests)
+    device_lookups: list = []  # the device of every get_instance_for_device call (cleared by the tests)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -317,9 +322,32 @@ class TaoTestTinyControlNet:
             **config)
         control_model.load_state_dict(random_weights(control_model, seed), strict=True)
         control_model.register_forward_hook(lambda module, args, output: TaoTestTinyControlNet.calls.append(1))
-        control = comfy.controlnet.ControlNet(control_model, load_device=comfy.model_management.get_torch_device(),
-                                              manual_cast_dtype=None, extra_conds=["y", "guidance"])
+        control = _newest_controlnet_class()(control_model, load_device=comfy.model_management.get_torch_device(),
+                                             manual_cast_dtype=None, extra_conds=["y", "guidance"])
         return (control,)
+
+
+def _newest_controlnet_class():
+    """comfy.controlnet.ControlNet with the newest ComfyUI's get_instance_for_device (and a copy that
+    keeps the class: ControlNetApplyAdvanced applies a copy)."""
+    import comfy.controlnet
+
+    class NewestControlNet(comfy.controlnet.ControlNet):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.multigpu_clones = {}
+
+        def get_instance_for_device(self, device):
+            TaoTestTinyControlNet.device_lookups.append(device)
+            return self.multigpu_clones.get(device, self)
+
+        def copy(self):
+            c = super().copy()
+            c.__class__ = NewestControlNet
+            c.multigpu_clones = {}
+            return c
+
+    return NewestControlNet
 
 
 def _identity_forward_orig(original, identity):

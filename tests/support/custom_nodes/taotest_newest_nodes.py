@@ -29,7 +29,9 @@ TaoTestTwoDevices     MODEL -> MODEL. A CALC_COND_BATCH wrapper (downstream of T
                       conditionings are spread one per "device" (cond on the first, uncond on the
                       second), and each part runs through ComfyUI's own _calc_cond_batch with its own
                       model_options copy (create_model_options_clone: dicts and lists copied, the pack's
-                      run object shared) carrying `multigpu_thread_device`; threads 2 runs the parts
+                      run object shared) carrying `multigpu_thread_device`, and each ControlNet that
+                      has the newest get_instance_for_device replaced by the device's own (as
+                      _handle_batch does before get_control); threads 2 runs the parts
                       at once on two worker threads (started together at a barrier, in a random
                       order), threads 1 one after the other on the calling thread.
 TaoTestCausalState    MODEL -> MODEL. Causal (autoregressive) Wan, comfy/ldm/wan/ar_model.py: `ar_state`
@@ -213,7 +215,9 @@ def _two_devices(threads):
                     barrier.wait(timeout=30)
                     time.sleep(random.random() * 0.002)  # either thread may reach the model first
                 options = comfy.model_patcher.create_model_options_clone(model_options)
-                options.setdefault("transformer_options", {})["multigpu_thread_device"] = f"taotest:{device_index}"
+                device = f"taotest:{device_index}"
+                options.setdefault("transformer_options", {})["multigpu_thread_device"] = device
+                part = [_device_controls(branch, device) for branch in part]
                 with torch.no_grad():  # grad mode is per thread; _handle_batch runs under no_grad too
                     results[device_index] = comfy.samplers._calc_cond_batch(model, part, x_in, timestep, options)
             except BaseException as error:  # re-raised on the calling thread, as MultiGPUThreadPool does
@@ -235,6 +239,15 @@ def _two_devices(threads):
         return [results[i][i] if i in results else torch.zeros_like(x_in) for i in range(len(conds))]
 
     return taotest_two_devices
+
+
+def _device_controls(branch, device):
+    """A branch's conditioning with each ControlNet replaced by get_instance_for_device(device), where it
+    has one (the newest ComfyUI's ControlBase)."""
+    if branch is None:
+        return None
+    return [{**entry, "control": entry["control"].get_instance_for_device(device)}
+            if hasattr(entry.get("control"), "get_instance_for_device") else entry for entry in branch]
 
 
 class _CausalState:
