@@ -110,11 +110,28 @@ class DeferredControl:
         setattr(self._control, name, value)
 
 
+def deferrable(control) -> bool:
+    """Whether this ControlNet, and every one chained before it (previous_controlnet), has ComfyUI's own
+    get_control (comfy.controlnet: ControlNet, ControlLora, T2IAdapter), which computes a call's
+    output from that call's inputs alone, so leaving out the calls that are skipped changes nothing
+    for the others. Another pack's may count the calls it sees: Advanced-ControlNet's timestep
+    keyframes with guarantee_usage move on by at most one keyframe per get_control call. Those run as
+    before, for every call."""
+    for _ in range(64):  # a chain longer than this is not one anybody built by hand
+        if control is None:
+            return True
+        if getattr(getattr(control, "get_control", None), "__module__", None) != "comfy.controlnet":
+            return False
+        control = getattr(control, "previous_controlnet", None)
+    return False
+
+
 def with_deferred_controls(conds, would_skip):
-    """calc_cond_batch's conds (a list per branch of conditioning dicts, or None) with each 'control'
-    behind a DeferredControl: one per ControlNet, so entries that shared one still share one (calc_cond_batch
-    batches entries together only when their control is the same object). The dicts are copies;
-    `conds` itself is left as it was. Returns `conds` unchanged when no entry has a ControlNet."""
+    """calc_cond_batch's conds (a list per branch of conditioning dicts, or None) with each deferrable
+    'control' behind a DeferredControl: one per ControlNet, so entries that shared one still share one
+    (calc_cond_batch batches entries together only when their control is the same object). The dicts
+    are copies; `conds` itself is left as it was. Returns `conds` unchanged when no entry has a
+    ControlNet."""
     if not isinstance(conds, (list, tuple)) or not any(
             isinstance(entry, dict) and entry.get("control") is not None
             for branch in conds if isinstance(branch, (list, tuple)) for entry in branch):
@@ -123,7 +140,7 @@ def with_deferred_controls(conds, would_skip):
 
     def wrapped(entry):
         control = entry.get("control") if isinstance(entry, dict) else None
-        if control is None or isinstance(control, DeferredControl):
+        if control is None or isinstance(control, DeferredControl) or not deferrable(control):
             return entry
         if id(control) not in deferred:
             deferred[id(control)] = DeferredControl(control, would_skip)

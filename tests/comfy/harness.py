@@ -897,7 +897,8 @@ IMAGE_DIT_SIZES = {"pixart_sigma": 384}
 
 def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
                     width=None, height=None, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
-                    reference=False, control_end_percent=None, filename_prefix=None, count_label="") -> BuiltGraph:
+                    reference=False, control_end_percent=None, control_get_control="comfy", filename_prefix=None,
+                    count_label="") -> BuiltGraph:
     """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
     -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
     extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]; the size of
@@ -907,7 +908,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     conditionings, as Flux Kontext and Qwen-Image-Edit graphs do (ids "reference", "reference_negative").
     control_end_percent (Flux): core ControlNetApplyAdvanced puts TaoTestTinyControlNet on both
     conditionings from the start to this fraction of the schedule, a grey EmptyImage of the image's
-    size as the hint (id "control").
+    size as the hint (id "control"); control_get_control "another pack" gives it a get_control of a
+    custom node's own.
     ids as wan_t2v_graph's, "sampling" being the loader."""
     extras, text_width, default_cfg = IMAGE_DITS[family]
     width = width or IMAGE_DIT_SIZES.get(family, 64)
@@ -929,7 +931,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         positive, negative = ["31", 0], ["32", 0]
         ids.update(reference="31", reference_negative="32")
     if control_end_percent is not None:
-        g["40"] = {"class_type": "TaoTestTinyControlNet", "inputs": {"seed": 3}}
+        g["40"] = {"class_type": "TaoTestTinyControlNet", "inputs": {"seed": 3, "get_control": control_get_control}}
         g["41"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1,
                                                          "color": 0x808080}}
         g["42"] = {"class_type": "ControlNetApplyAdvanced", "inputs": {

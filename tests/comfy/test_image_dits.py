@@ -154,6 +154,28 @@ def test_a_controlnet_runs_only_for_the_computed_calls(comfy_inprocess, expected
         assert torch.equal(other, latent), "a computed call gets the same ControlNet output either way"
 
 
+def test_another_packs_controlnet_runs_for_every_call_and_the_summary_says_how_often(comfy_inprocess):
+    """A ControlNet whose get_control is not ComfyUI's own (here a custom node's; Advanced-ControlNet's
+    timestep keyframes count the get_control calls they see) is not left out: it runs for every call,
+    skipped ones too, as without TaoCache, and the summary says for how many skipped calls (the call
+    ratio counts model calls only)."""
+    controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
+    graph = lambda insert=(): harness.image_dit_graph("flux", steps=30, control_end_percent=1.0,
+                                                      control_get_control="another pack", insert=list(insert))
+    controlnet.calls.clear()
+    plain = comfy_inprocess.run(graph()).raise_for_status()
+    assert len(controlnet.calls) == 30
+    controlnet.calls.clear()
+    result = comfy_inprocess.run(graph([taocache(**PERMISSIVE)]))
+    (report,) = check_result(result, min_skipped=8)
+    assert len(controlnet.calls) == 30, "it ran for every call, skipped ones too"
+    assert (f"a ControlNet ran for {report['skipped']} of the {report['skipped']} skipped calls too"
+            in report["summary"]), report["summary"]
+    assert "carried a ControlNet" not in report["summary"]
+    never = comfy_inprocess.run(graph([taocache(**NEVER)])).raise_for_status()
+    assert torch.equal(never.latent, plain.latent)
+
+
 def test_a_controlnet_left_out_on_two_device_threads(comfy_inprocess, expected_skips):
     """The multi-GPU CFG split (TaoTestTwoDevices: cond and uncond through ComfyUI's own
     _calc_cond_batch on two threads at once, each with its device's copy of the ControlNet from the

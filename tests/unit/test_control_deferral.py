@@ -29,6 +29,16 @@ class Recorder:
         return {"input": [x_noisy * 2.0], "middle": [], "output": [x_noisy + 1.0]}
 
 
+Recorder.get_control.__module__ = "comfy.controlnet"  # it stands in for ComfyUI's own (control.deferrable)
+
+
+class OtherPacks(Recorder):
+    """A ControlNet whose get_control is another pack's (as Advanced-ControlNet's, which counts calls)."""
+
+    def get_control(self, *args):
+        return super().get_control(*args)
+
+
 def test_every_entry_that_shared_a_controlnet_shares_one_stand_in_and_the_conds_stay_as_they_were():
     a, b = Recorder(), Recorder()
     conds = [[{"uuid": 1, "control": a}, {"uuid": 2, "control": b}], [{"uuid": 3, "control": a}], None]
@@ -40,6 +50,17 @@ def test_every_entry_that_shared_a_controlnet_shares_one_stand_in_and_the_conds_
     assert stand_ins[0].strength == 1.0, "everything else is the ControlNet's own"
     plain = [[{"uuid": 1}], None]
     assert control.with_deferred_controls(plain, lambda options, x: True) is plain
+
+
+def test_only_controlnets_with_comfyuis_own_get_control_down_the_chain_are_deferred():
+    chained, other, chained_to_other = Recorder(), OtherPacks(), Recorder()
+    chained.previous_controlnet = Recorder()
+    chained_to_other.previous_controlnet = other
+    assert control.deferrable(chained) and not control.deferrable(other)
+    assert not control.deferrable(chained_to_other)
+    wrapped = control.with_deferred_controls([[{"control": chained}, {"control": other},
+                                               {"control": chained_to_other}]], lambda options, x: True)
+    assert [type(entry["control"]) for entry in wrapped[0]] == [control.DeferredControl, OtherPacks, Recorder]
 
 
 def test_expected_to_compute_runs_now_expected_to_skip_runs_only_when_read_and_once():

@@ -18,7 +18,8 @@ TaoTestTinyControlNet seed -> CONTROL_NET. A random-weight XLabs-style Flux Cont
                       which 0.3.75's ControlBase lacks (comfy/controlnet.py, 0.38.1:
                       get_instance_for_device returns multigpu_clones.get(device, self)), with no
                       device clones registered (so every device gets the ControlNet itself); the
-                      devices asked for are in TaoTestTinyControlNet.device_lookups.
+                      devices asked for are in TaoTestTinyControlNet.device_lookups. get_control
+                      "another pack": its get_control is this module's, as another pack's would be.
 
 TaoTestForwardOverride MODEL, mode, id_seed, weight -> MODEL. What PuLID-Flux and DreamO do to Flux: an
                       OUTER_SAMPLE wrapper that, for the run, replaces the diffusion model's forward_orig
@@ -302,13 +303,14 @@ class TaoTestTinyControlNet:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1})}}
+        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 2 ** 31 - 1})},
+                "optional": {"get_control": (["comfy", "another pack"], {"default": "comfy"})}}
 
     RETURN_TYPES = ("CONTROL_NET",)
     FUNCTION = "load"
     CATEGORY = "testing/taotest"
 
-    def load(self, seed):
+    def load(self, seed, get_control="comfy"):
         import comfy.controlnet
         import comfy.ldm.flux.controlnet
         import comfy.ops
@@ -322,8 +324,11 @@ class TaoTestTinyControlNet:
             **config)
         control_model.load_state_dict(random_weights(control_model, seed), strict=True)
         control_model.register_forward_hook(lambda module, args, output: TaoTestTinyControlNet.calls.append(1))
-        control = _newest_controlnet_class()(control_model, load_device=comfy.model_management.get_torch_device(),
-                                             manual_cast_dtype=None, extra_conds=["y", "guidance"])
+        newest = _newest_controlnet_class()
+        cls = newest if get_control == "comfy" else type("AnotherPacksControlNet", (newest,), {
+            "get_control": _another_packs_get_control})
+        control = cls(control_model, load_device=comfy.model_management.get_torch_device(), manual_cast_dtype=None,
+                      extra_conds=["y", "guidance"])
         return (control,)
 
 
@@ -343,11 +348,16 @@ def _newest_controlnet_class():
 
         def copy(self):
             c = super().copy()
-            c.__class__ = NewestControlNet
+            c.__class__ = type(self)
             c.multigpu_clones = {}
             return c
 
     return NewestControlNet
+
+
+def _another_packs_get_control(self, *args, **kwargs):
+    """A get_control of this module's, not comfy.controlnet's (as Advanced-ControlNet's is its own)."""
+    return super(type(self), self).get_control(*args, **kwargs)
 
 
 def _identity_forward_orig(original, identity):
