@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 
+
 class PendingControl:
     """The ControlNet output of one model call, computed on first use (at most once)."""
 
