@@ -99,6 +99,8 @@ class DeferredControl:
                                                           *args, **kwargs))
 
     def __getattr__(self, name):
+        if name in ("_control", "_would_skip") or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)  # not set yet (copy.copy makes the object first), or Python's own
         value = getattr(self._control, name)
         if name == "get_instance_for_device":
             # the newest ComfyUI's multi-GPU split (comfy/samplers.py _calc_cond_batch_multigpu, 0.38.1)

@@ -3,6 +3,7 @@ expects to compute, and only when read for one it expects to skip. The real Cont
 model are in tests/comfy/test_image_dits.py; here a recorder with ComfyUI's get_control signature
 stands in for it. (Loaded from its file: a package named `nodes` would shadow ComfyUI's own module in
 a worker that later runs ComfyUI in process.)"""
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -113,3 +114,13 @@ def test_the_device_copy_the_newest_multi_gpu_split_asks_for_is_deferred_too():
     pending = copy.get_control(torch.ones(1), None, {}, 1, {})
     assert isinstance(pending, control.PendingControl) and not real.clones["cuda:1"].calls
     assert not hasattr(control.DeferredControl(Recorder(), lambda options, x: True), "get_instance_for_device")
+
+
+def test_a_stand_in_can_be_copied():
+    """copy.copy and copy.deepcopy build the object before its attributes are set, and ask for Python's
+    own methods (__setstate__, __deepcopy__): the stand-in must not forward those to a ControlNet it
+    does not have yet."""
+    deferred = control.DeferredControl(Recorder(), lambda options, x: False)
+    shallow, deep = copy.copy(deferred), copy.deepcopy(deferred)
+    assert shallow._control is deferred._control and deep._control is not deferred._control
+    assert deep.get_control(torch.ones(1), None, {}, 1, {})["output"][0].item() == 2.0
