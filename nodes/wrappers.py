@@ -494,9 +494,10 @@ def outer_sample_wrapper(executor, *args, **kwargs):
                 f"run for them")]))
         if live.control_on_skipped:  # the call ratio is model calls: say what still ran
             report.note = "; ".join(filter(None, [report.note, (
-                f"a ControlNet ran for {live.control_on_skipped} of the {report.skipped} skipped calls too (ComfyUI "
-                f"runs it before the model call, where no cache reaches): the wall-clock gain is below the call "
-                f"ratio (TaoCache Compare measures it)")]))
+                f"a ControlNet ran for {live.control_on_skipped} of the {report.skipped} skipped calls too (another "
+                f"pack's ControlNet, which may count the calls it sees, is not left out, nor one whose call could "
+                f"not be told beforehand to be skipped): the wall-clock gain is below the call ratio (TaoCache "
+                f"Compare measures it)")]))
         if live.guidance_calls:  # say why there are more calls than steps
             report.note = "; ".join(filter(None, [report.note, (
                 f"{live.guidance_calls} of the {report.total} calls were another node's extra or altered calls (a "
