@@ -897,8 +897,8 @@ IMAGE_DIT_SIZES = {"pixart_sigma": 384}
 
 def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler="simple", seed=42, insert=None,
                     width=None, height=None, batch_size=1, text_len=16, denoise=1.0, model_seed=0,
-                    reference=False, control_end_percent=None, control_get_control="comfy", filename_prefix=None,
-                    count_label="") -> BuiltGraph:
+                    reference=False, control_end_percent=None, control_get_control="comfy", control_negative=True,
+                    filename_prefix=None, count_label="") -> BuiltGraph:
     """An image DiT (IMAGE_DITS) text to image: TaoTestTinyDiTLoader -> [insert...] -> TaoTestCountCalls
     -> KSampler (positive TaoTestConditioning seed 1, negative zeros, the family's text width and
     extras; cfg the family's unless given) with EmptySD3LatentImage 64x64 ([1,16,8,8]; the size of
@@ -909,7 +909,8 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
     control_end_percent (Flux): core ControlNetApplyAdvanced puts TaoTestTinyControlNet on both
     conditionings from the start to this fraction of the schedule, a grey EmptyImage of the image's
     size as the hint (id "control"); control_get_control "another pack" gives it a get_control of a
-    custom node's own.
+    custom node's own; control_negative False leaves the negative without it (as core ControlNetApply
+    does).
     ids as wan_t2v_graph's, "sampling" being the loader."""
     extras, text_width, default_cfg = IMAGE_DITS[family]
     width = width or IMAGE_DIT_SIZES.get(family, 64)
@@ -937,7 +938,7 @@ def image_dit_graph(family: str, steps=20, cfg=None, sampler="euler", scheduler=
         g["42"] = {"class_type": "ControlNetApplyAdvanced", "inputs": {
             "positive": positive, "negative": negative, "control_net": ["40", 0], "image": ["41", 0],
             "strength": 1.0, "start_percent": 0.0, "end_percent": control_end_percent}}
-        positive, negative = ["42", 0], ["42", 1]
+        positive, negative = ["42", 0], (["42", 1] if control_negative else negative)
         ids.update(control="42")
     g["6"] = {"class_type": "EmptySD3LatentImage",
               "inputs": {"width": width, "height": height, "batch_size": batch_size}}

@@ -176,6 +176,28 @@ def test_another_packs_controlnet_runs_for_every_call_and_the_summary_says_how_o
     assert torch.equal(never.latent, plain.latent)
 
 
+def test_a_controlnet_on_the_positive_only_runs_for_its_computed_calls(comfy_inprocess, expected_skips):
+    """The ControlNet on the positive prompt only, at cfg 3: calc_cond_batch cannot batch the cond,
+    which has the ControlNet, with the uncond, which has none, so every step makes two model calls,
+    and the run is asked at the first of them whether the step will be skipped. The ControlNet runs
+    once per computed step, and the image is the one the ControlNet run for every call gives."""
+    controlnet = comfy_inprocess.node_class_mappings["TaoTestTinyControlNet"]
+    runs = {}
+    for answer in (None, False):
+        expected_skips.answer = answer
+        controlnet.calls.clear()
+        result = comfy_inprocess.run(harness.image_dit_graph(
+            "flux", steps=30, cfg=3.0, control_end_percent=1.0, control_negative=False,
+            insert=[taocache(**PERMISSIVE)]))
+        (report,) = check_result(result, min_skipped=8)
+        runs[answer] = (result.latent, report, len(controlnet.calls))
+    (latent, report, ran), (eager_latent, eager_report, eager_ran) = runs[None], runs[False]
+    assert report["total"] == 60 and eager_ran == 30
+    assert ran == report["computed"] // 2 < 30, "once per computed step"
+    assert [c["skipped"] for c in report["calls"]] == [c["skipped"] for c in eager_report["calls"]]
+    assert torch.equal(latent, eager_latent)
+
+
 def test_a_controlnet_left_out_on_two_device_threads(comfy_inprocess, expected_skips):
     """The multi-GPU CFG split (TaoTestTwoDevices: cond and uncond through ComfyUI's own
     _calc_cond_batch on two threads at once, each with its device's copy of the ControlNet from the
