@@ -1,14 +1,14 @@
 """A ControlNet's output computed only for the model calls that are computed.
 
-ComfyUI runs a ControlNet in calc_cond_batch, just before the model call it feeds
-(`c['control'] = control.get_control(...)`, comfy/samplers.py `_calc_cond_batch` in 0.3.75 and in the
-newest, 0.38.1), where no wrapper of the model reaches. So a call TaoCache skips would still pay for
-its ControlNet. The CALC_COND_BATCH wrapper hands calc_cond_batch the conditioning with each ControlNet
-behind a `DeferredControl`: when its get_control is called, the call's transformer_options already
-carry its branches and noise level, so it asks the run whether that call will be skipped
-(`TaoCacheRun.would_skip`, which changes nothing). If not, the ControlNet runs there, as without
-TaoCache. If so, the model call gets a `PendingControl` in its place, which runs the ControlNet only if
-the call is computed after all: the caching wrappers resolve it before they compute
+ComfyUI runs a ControlNet in calc_cond_batch, just before the model call it feeds (`c['control'] =
+control.get_control(...)`, comfy/samplers.py `_calc_cond_batch` in 0.3.75 and in the newest, 0.38.1),
+where no wrapper of the model reaches. So a call TaoCache skips would still pay for its ControlNet. The
+CALC_COND_BATCH wrapper hands calc_cond_batch the conditioning with each ControlNet that has ComfyUI's
+own get_control (`deferrable`) behind a `DeferredControl`: when its get_control is called, the call's
+transformer_options already carry its branches and noise level, so it asks the run whether that call
+will be skipped (`TaoCacheRun.would_skip`, which changes nothing). If not, the ControlNet runs there, as
+without TaoCache. If so, the model call gets a `PendingControl` in its place, which runs the ControlNet
+only if the call is computed after all: the caching wrappers resolve it before they compute
 (`resolve_control`), so the model never sees it. Either way a computed call gets the ControlNet output
 it would have had, with the inputs of the moment get_control was called. [ours]
 """

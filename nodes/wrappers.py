@@ -3,8 +3,8 @@
   OUTER_SAMPLE     once per sampling run: builds the run's state from the node settings and the
                    run's sigmas, always drops it in `finally`, and reports.
   CALC_COND_BATCH  once per step (and context window): marks a step boundary for the report, and
-                   puts each ControlNet behind a DeferredControl, so that a skipped call does not
-                   run it (control.py).
+                   puts each of ComfyUI's own ControlNets behind a DeferredControl, so that a
+                   skipped call does not run it (control.py).
   DIFFUSION_MODEL  around the diffusion model's forward: the compute-or-skip decision on the raw
                    noise output (velocity for Wan).
   APPLY_MODEL      fallback for models whose forward does not call DIFFUSION_MODEL wrappers: the
