@@ -414,11 +414,11 @@ def calc_cond_batch_wrapper(executor, *args, **kwargs):
             live.stop(reason)
         live.run.begin_evaluation()
         if live.run.active:
-            args, kwargs = with_deferred_controls(live, args, kwargs)
+            args, kwargs = _defer_controls(live, args, kwargs)
     return executor(*args, **kwargs)
 
 
-def with_deferred_controls(live: LiveRun, args, kwargs) -> tuple:
+def _defer_controls(live: LiveRun, args, kwargs) -> tuple:
     """calc_cond_batch(model, conds, x_in, timestep, model_options)'s arguments with every ControlNet in
     conds behind a DeferredControl that asks this run whether its call will be skipped (control.py)."""
     would_skip = lambda options, model_input: expected_to_skip(live, options, model_input)

@@ -493,7 +493,8 @@ def test_would_skip_tells_what_decide_will_say_and_changes_nothing():
     zigzag = [torch.tensor([float(k % 2), 1.0 - k % 2, 0.5]) for k in range(30)]  # c = -1 on every delta
     answers = []
     for run, calls, branch_outputs in ((gated, [["cond", "uncond"]], outputs),
-                                       (gated.__class__(gated.config, gated.schedule), [["cond"], ["uncond"]], outputs),
+                                       (make_run(steps=30, start_sigma=1.0, max_consecutive_skips=2),
+                                        [["cond"], ["uncond"]], outputs),
                                        (planned, [["cond", "uncond"]], outputs),
                                        (held, [["uncond"], ["cond"]], {**outputs, "uncond": zigzag})):
         for step in range(30):
@@ -514,3 +515,15 @@ def test_would_skip_tells_what_decide_will_say_and_changes_nothing():
     # the plan's 12 and 13 are two in a row, one more than max_consecutive_skips 1 allows
     assert not held.report.skipped and gated.report.skipped and planned.report.skipped == 5
     assert not gated.would_skip([], gated.schedule.sigmas[10])
+
+    # a repeat: cond again in an evaluation that already had it starts a new evaluation in decide(),
+    # where max_consecutive_skips 1 makes it compute, though the evaluation's shared decision was a skip
+    repeat = make_run(steps=30, start_sigma=1.0, max_consecutive_skips=1)
+    warm(repeat, ["cond"], outputs, 10)
+    repeat.begin_evaluation()
+    first = repeat.decide(["cond"], repeat.schedule.sigmas[10])
+    assert first.skip
+    repeat.predict(first, ["cond"])
+    expected = repeat.would_skip(["cond"], repeat.schedule.sigmas[10])
+    again = repeat.decide(["cond"], repeat.schedule.sigmas[10])
+    assert expected == again.skip and not again.skip
