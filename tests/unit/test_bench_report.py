@@ -146,3 +146,29 @@ def test_the_header_counts_code_and_model_changes_but_not_prose():
     porcelain = " M README.md\n M taocache/planner.py\nR  a.safetensors -> models/b.safetensors\n"
     assert bench.result_affecting_changes(porcelain) == ["taocache/planner.py", "models/b.safetensors"]
     assert bench.result_affecting_changes("") == []
+
+
+def test_benchmark_workers_each_run_one_configuration_with_the_parents_options():
+    """run_in_workers gives each (sampler, steps) a process of its own: its command line carries the
+    parent's options, that one configuration, no wall-clock pass (the parent times alone afterwards)."""
+    import argparse
+    import importlib.util
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_workers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    a = argparse.Namespace(model="shapes", pairs=6, size=None, families="TaoCache,fewer steps", threads=None,
+                           profiles_from="results/placement_30_pairs/profiles")
+    args = bench.worker_args(a, "uni_pc", 50, bench.Path("/tmp/part"))
+    assert args[1].endswith("benchmark") and "--part" in args
+    flat = " ".join(args)
+    for expected in ("--samplers uni_pc", "--steps 50", "--timing-repeats 0", "--workers 1", "--out /tmp/part",
+                     "--model shapes", "--pairs 6", "--families TaoCache,fewer steps",
+                     "--profiles-from results/placement_30_pairs/profiles"):
+        assert expected in flat, expected
+    assert "--size" not in args and "--threads" not in args
+    # as many configurations side by side as the cores hold at the threads each takes, at least one
+    cores = os.cpu_count() or 1
+    assert bench.default_workers(4, 1) == min(4, cores)
+    assert bench.default_workers(4, 2) == max(1, min(4, cores // 2))
+    assert bench.default_workers(1, 1) == 1

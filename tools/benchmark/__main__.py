@@ -209,6 +209,11 @@ def main():
     ap.add_argument("--profiles-from", default=None,
                     help="use the calibration profiles in this folder (a run's <out>/profiles) instead of calibrating: "
                          "the same calibrated placements, evaluated on other or more pairs")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="configurations (sampler and step count) run side by side, each in a process of its own "
+                         "with its calibration (default: as many as the cores hold at --threads each, so 2 for "
+                         "shapes on 2 cores and 1 for textures); the wall-clock pass runs after them, alone")
+    ap.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # a worker's run (run_in_workers)
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite results.md and the plots from the --out folder's results.json (no runs)")
     a = ap.parse_args()
@@ -243,7 +248,18 @@ def main():
                 if families is None or m.family in families or m.family == "full"]
     out = Path(a.out) if a.out else OUT_DIRS[kind.name]
     out.mkdir(parents=True, exist_ok=True)
-    comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
+    configs = [(sampler, steps) for sampler in samplers for steps in step_counts]
+    workers = min(a.workers, len(configs)) if a.workers else default_workers(len(configs), torch.get_num_threads())
+    started = time.time()
+    if workers > 1 and not a.part:
+        # each configuration (its calibration and its evaluation) in a process of its own, `workers` at a
+        # time; then the wall-clock pass here, alone on the machine
+        rows, norm_curves = run_in_workers(a, configs, workers, out)
+        comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
+        profiles = install_profiles(Path(a.profiles_from) if a.profiles_from else out / "profiles", comfy, model_path,
+                                    configs, none=families is not None and CALIBRATED not in families)
+    else:
+        comfy = start_comfy(model_path, "taocache_bench_", quiet=True)
     import check_learned  # (lazily, as in pairs_for_model)
     word_positions = check_learned.model_orders_words(str(model_path))
 
@@ -253,63 +269,151 @@ def main():
         result.raise_for_status()
         return result
 
-    started = time.time()
-    # calibration profiles for the calibrated-placement rows: full runs of prompts and seeds that are
-    # not in the evaluation set, per sampler and step count (as a user calibrates with their usual steps)
-    profiles = {}
-    for sampler in samplers:
-        for steps in step_counts:
-            name = f"{model_path.stem}_{sampler}_{steps}"
-            if families is not None and CALIBRATED not in families:
-                profiles[(sampler, steps)] = None  # no calibrated rows asked for: nothing to calibrate
-                continue
-            if a.profiles_from:
-                folder = comfy.base.path / "models" / "taocache_profiles"
-                folder.mkdir(parents=True, exist_ok=True)
-                shutil.copy(Path(a.profiles_from) / f"{name}.json", folder)
-                profiles[(sampler, steps)] = f"{name}.json"
-                continue
-            calibrate = calibration(steps, name)
-            for prompt, seed in pairs_for_model(CALIBRATION_PAIRS[kind.name], model_path)[:2 if a.quick else None]:
-                run(calibrate, prompt, seed, sampler, size)
-            profiles[(sampler, steps)] = f"{name}.json"
-            (out / "profiles").mkdir(exist_ok=True)  # kept with the results (models/taocache_profiles of the run)
-            shutil.copy(comfy.base.path / "models" / "taocache_profiles" / profiles[(sampler, steps)], out / "profiles")
-    print(f"calibration done ({time.time() - started:.0f} s)", flush=True)
-    rows = []
-    norm_curves = {}  # (sampler, steps) -> per-pair output-norm ratio curves of the full runs
-    for sampler in samplers:
-        for steps in step_counts:
-            methods = methods_at(steps, profiles[(sampler, steps)], sampler)
-            full = methods[0]
-            for prompt, seed in pairs:
-                # the full run also records the true per-step errors of this prompt and seed: the
-                # oracle's profile (calibrating computes every call, so the output is the full run's)
-                oracle_name = f"oracle_{sampler}_{steps}_{seed}"
-                recorded = Method("full", "", steps, (("TaoCacheCalibrate", {"profile_name": oracle_name}),))
-                reference = run(recorded, prompt, seed, sampler, size)
-                ref_frames = decode(reference.latent, kind.codec)
-                norm_curves.setdefault((sampler, steps), []).append(
-                    realism.output_norm_ratio_curve(reference.call_records[0]["output_norms"]))
-                oracle = planned(ORACLE, steps, f"{oracle_name}.json") if families is None or ORACLE in families else []
-                for method in methods + oracle:
-                    result = reference if method is full else run(method, prompt, seed, sampler, size)
-                    frames = decode(result.latent, kind.codec)
-                    rows.append(dict(
-                        sampler=sampler, ref_steps=steps, family=method.family, label=method.label,
-                        prompt=prompt, seed=seed, calls=result.calls[0], ref_calls=reference.calls[0],
-                        psnr=metrics.psnr(frames, ref_frames), ssim=metrics.ssim(frames, ref_frames),
-                        hp_psnr=metrics.highpass_psnr(frames, ref_frames), hp_ssim=metrics.highpass_ssim(frames, ref_frames),
-                        edge_f1=metrics.edge_f1(frames, ref_frames), **structure(kind, frames, ref_frames, prompt)))
-            print(f"{sampler} {steps} steps: {len(methods) + len(oracle)} methods x {len(pairs)} pairs done "
-                  f"({time.time() - started:.0f} s)", flush=True)
+    if workers <= 1 or a.part:
+        profiles = calibrate(a, comfy, run, configs, families, model_path, kind, size, out, started)
+        rows, norm_curves = evaluate(a, run, configs, profiles, methods_at, families, pairs, kind, size, started)
+        if a.part:  # a worker's share: the parent merges it (run_in_workers)
+            (out / PART_FILE).write_text(json.dumps({"rows": rows, "norm_curves": [
+                [sampler, steps, curves] for (sampler, steps), curves in norm_curves.items()]}))
+            return
 
     agg = report.aggregate(rows)
     timing_steps = step_counts[0]
     if a.timing_repeats > 0:
         timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_size)
         print(f"timing pass done ({time.time() - started:.0f} s)", flush=True)
-    write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started)
+    write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started,
+              workers)
+
+
+PART_FILE = "part.json"
+
+
+def default_workers(configs: int, threads: int) -> int:
+    """Configurations run side by side: as many as the cores hold at `threads` torch threads each (the
+    shapes model's one thread per run left the second of two cores idle: 46.5 minutes on one core
+    against 30 asked of the benchmark), never more than there are configurations."""
+    return max(1, min(configs, (os.cpu_count() or 1) // max(threads, 1)))
+
+
+def worker_args(a, sampler: str, steps: int, out: Path) -> list[str]:
+    """The command line of the worker for one configuration: the parent's options, that configuration,
+    no wall-clock pass (the parent times alone afterwards), its own output folder."""
+    args = [sys.executable, str(HERE), "--samplers", sampler, "--steps", str(steps), "--timing-repeats", "0",
+            "--workers", "1", "--part", "--out", str(out), "--model", a.model, "--pairs", str(a.pairs)]
+    for option in ("size", "families", "threads", "profiles_from"):
+        value = getattr(a, option)
+        if value is not None:
+            args += ["--" + option.replace("_", "-"), str(value)]
+    return args
+
+
+def run_in_workers(a, configs: list, workers: int, out: Path) -> tuple[list, dict]:
+    """Run each (sampler, steps) configuration in a worker process, `workers` at a time, the costliest
+    (most steps) first; collect their rows and curves in the order a single process makes them, and
+    their calibration profiles into out/profiles. Every run is the same graph on the same inputs as in
+    one process, so the figures are too (a worker has a ComfyUI of its own)."""
+    import tempfile
+    scratch = Path(tempfile.mkdtemp(prefix="taocache_bench_parts_"))
+    folders = {config: scratch / f"{config[0]}_{config[1]}" for config in configs}
+    queue = sorted(configs, key=lambda config: -config[1])
+    running: dict = {}
+    print(f"{len(configs)} configurations in {workers} worker processes", flush=True)
+    while queue or running:
+        while queue and len(running) < workers:
+            config = queue.pop(0)
+            running[config] = subprocess.Popen(worker_args(a, *config, folders[config]))
+        time.sleep(1)
+        for config, process in list(running.items()):
+            if process.poll() is not None:
+                del running[config]
+                if process.returncode != 0:
+                    for other in running.values():
+                        other.kill()
+                    raise SystemExit(f"benchmark worker for {config[0]} {config[1]} steps failed "
+                                     f"(exit {process.returncode}); its output is above")
+    rows, norm_curves = [], {}
+    for config in configs:
+        part = json.loads((folders[config] / PART_FILE).read_text())
+        rows += part["rows"]
+        norm_curves.update({(sampler, steps): curves for sampler, steps, curves in part["norm_curves"]})
+        for profile in sorted((folders[config] / "profiles").glob("*.json")):
+            (out / "profiles").mkdir(exist_ok=True)
+            shutil.copy(profile, out / "profiles")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return rows, norm_curves
+
+
+def install_profiles(folder: Path, comfy, model_path: Path, configs: list, none: bool = False) -> dict:
+    """The workers' calibration profiles (or --profiles-from's), put where this process's ComfyUI reads
+    them, by configuration: what calibrate() returns."""
+    if none:
+        return {config: None for config in configs}
+    target = comfy.base.path / "models" / "taocache_profiles"
+    target.mkdir(parents=True, exist_ok=True)
+    profiles = {}
+    for sampler, steps in configs:
+        name = f"{model_path.stem}_{sampler}_{steps}.json"
+        shutil.copy(folder / name, target)
+        profiles[(sampler, steps)] = name
+    return profiles
+
+
+def calibrate(a, comfy, run, configs, families, model_path, kind, size, out, started) -> dict:
+    """Calibration profiles for the calibrated-placement rows: full runs of prompts and seeds that are
+    not in the evaluation set, per sampler and step count (as a user calibrates with their usual steps)."""
+    profiles = {}
+    for sampler, steps in configs:
+        name = f"{model_path.stem}_{sampler}_{steps}"
+        if families is not None and CALIBRATED not in families:
+            profiles[(sampler, steps)] = None  # no calibrated rows asked for: nothing to calibrate
+            continue
+        if a.profiles_from:
+            folder = comfy.base.path / "models" / "taocache_profiles"
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(a.profiles_from) / f"{name}.json", folder)
+            profiles[(sampler, steps)] = f"{name}.json"
+            continue
+        calibrate_method = calibration(steps, name)
+        for prompt, seed in pairs_for_model(CALIBRATION_PAIRS[kind.name], model_path)[:2 if a.quick else None]:
+            run(calibrate_method, prompt, seed, sampler, size)
+        profiles[(sampler, steps)] = f"{name}.json"
+        (out / "profiles").mkdir(exist_ok=True)  # kept with the results (models/taocache_profiles of the run)
+        shutil.copy(comfy.base.path / "models" / "taocache_profiles" / profiles[(sampler, steps)], out / "profiles")
+    print(f"calibration done ({time.time() - started:.0f} s)", flush=True)
+    return profiles
+
+
+def evaluate(a, run, configs, profiles, methods_at, families, pairs, kind, size, started) -> tuple[list, dict]:
+    """Every method on every pair of each configuration, against the full run of the same prompt and
+    seed: the per-pair rows, and the full runs' output-norm ratio curves by configuration."""
+    rows = []
+    norm_curves = {}  # (sampler, steps) -> per-pair output-norm ratio curves of the full runs
+    for sampler, steps in configs:
+        methods = methods_at(steps, profiles[(sampler, steps)], sampler)
+        full = methods[0]
+        for prompt, seed in pairs:
+            # the full run also records the true per-step errors of this prompt and seed: the
+            # oracle's profile (calibrating computes every call, so the output is the full run's)
+            oracle_name = f"oracle_{sampler}_{steps}_{seed}"
+            recorded = Method("full", "", steps, (("TaoCacheCalibrate", {"profile_name": oracle_name}),))
+            reference = run(recorded, prompt, seed, sampler, size)
+            ref_frames = decode(reference.latent, kind.codec)
+            norm_curves.setdefault((sampler, steps), []).append(
+                realism.output_norm_ratio_curve(reference.call_records[0]["output_norms"]))
+            oracle = planned(ORACLE, steps, f"{oracle_name}.json") if families is None or ORACLE in families else []
+            for method in methods + oracle:
+                result = reference if method is full else run(method, prompt, seed, sampler, size)
+                frames = decode(result.latent, kind.codec)
+                rows.append(dict(
+                    sampler=sampler, ref_steps=steps, family=method.family, label=method.label,
+                    prompt=prompt, seed=seed, calls=result.calls[0], ref_calls=reference.calls[0],
+                    psnr=metrics.psnr(frames, ref_frames), ssim=metrics.ssim(frames, ref_frames),
+                    hp_psnr=metrics.highpass_psnr(frames, ref_frames), hp_ssim=metrics.highpass_ssim(frames, ref_frames),
+                    edge_f1=metrics.edge_f1(frames, ref_frames), **structure(kind, frames, ref_frames, prompt)))
+        print(f"{sampler} {steps} steps: {len(methods) + len(oracle)} methods x {len(pairs)} pairs done "
+              f"({time.time() - started:.0f} s)", flush=True)
+    return rows, norm_curves
 
 
 def timing_pass(a, agg, run, methods_at, profiles, pairs, timing_steps, timing_size):
@@ -353,7 +457,8 @@ def result_affecting_changes(porcelain: str) -> list[str]:
     return [p for p in paths if not p.endswith(PROSE_ONLY)]
 
 
-def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started):
+def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, rows, agg, norm_curves, started,
+              workers: int = 1):
     """results.json, results.md and the plots of a finished run."""
     import torch
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -366,7 +471,8 @@ def write_run(a, out, kind, model_path, pairs, size, timing_size, timing_steps, 
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
     machine = machine_description(torch)
     header = (f"# TaoCache benchmark\n\nCommit {commit}, machine: {machine}, {time.strftime('%Y-%m-%d')}. "
-              f"Model {model_path.name} ({kind.name}, sha256 {model_sha}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads; cfg {CFG}, shift {SHIFT}, simple scheduler; "
+              f"Model {model_path.name} ({kind.name}, sha256 {model_sha}); {len(pairs)} prompt/seed pairs; {torch.get_num_threads()} torch threads"
+              f"{f' in each of {workers} worker processes' if workers > 1 else ''}; cfg {CFG}, shift {SHIFT}, simple scheduler; "
               + (f"quality latent {size}, wall clock at {timing_size} (euler, {timing_steps} steps, sampling time only, "
                  f"paired with the full run at Python call depths {'/'.join(map(str, TIMING_DEPTHS))} "
                  f"(the fastest of each counts, against CPython's frame-stack chunk thrash), median of {a.timing_repeats} "
