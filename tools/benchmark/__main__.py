@@ -15,7 +15,10 @@ fine-structure metrics (PSNR and SSIM of the high-pass band, edge-map F1), and t
 procedural data makes measurable (object mask IoU and centroid distance per frame). The full runs
 also record the model's per-step output norm, for the realism figures (realism.py). Speed is the real model-call ratio (forward calls counted by a hook)
 and, in a separate pass at a larger latent where the model forward dominates a step, the wall-clock
-ratio of the sampling run. LPIPS needs backbone weights that cannot be downloaded here: skipped.
+ratio of the sampling run. Each sampler and step count (with its calibration) runs in a worker
+process of its own, as many side by side as the cores hold (--workers), and the wall-clock pass after
+them, alone; the figures are those of one process, bit for bit. LPIPS needs backbone weights that
+cannot be downloaded here: skipped.
 Writes results/benchmark/ (shapes) or results/benchmark_textures/: results.md, quality_vs_speedup.png,
 norm_ratio.png, results.json.
 """

@@ -310,11 +310,16 @@ def plot(agg: list[dict], path, title: str) -> None:
 
     panels = sorted({(r["sampler"], r["ref_steps"]) for r in agg})
     fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 8), squeeze=False)
+    # one colour per family on every panel, from a palette of 20 (the default cycle of 10 gave two
+    # families one colour once the benchmark had more than ten)
+    families = sorted({r["family"] for r in agg if r["family"] != "full"})
+    palette = plt.get_cmap("tab20").colors
+    colour = {family: palette[(2 * i) % 20 + (2 * i) // 20] for i, family in enumerate(families)}
     for col, (sampler, ref_steps) in enumerate(panels):
         rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps and r["family"] != "full"]
         for family in sorted({r["family"] for r in rows}):
             points = sorted((r["call_ratio"], r["psnr"], r["iou"]) for r in rows if r["family"] == family)
-            style = dict(marker="o", linewidth=2.5 if family in ("TaoCache", CALIBRATED) else 1.2,
+            style = dict(marker="o", color=colour[family], linewidth=2.5 if family in ("TaoCache", CALIBRATED) else 1.2,
                          linestyle=":" if family == ORACLE else "--" if family.startswith("ablation") else "-")
             axes[0][col].plot([p[0] for p in points], [min(p[1], 60) for p in points], label=family, **style)
             axes[1][col].plot([p[0] for p in points], [p[2] for p in points], label=family, **style)
@@ -325,9 +330,15 @@ def plot(agg: list[dict], path, title: str) -> None:
             ax.set_xlabel("speedup (model-call ratio)")
             ax.axvspan(1.2, 2.0, color="0.92")
             ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper right")
+    handles, labels = [], []
+    for ax in axes[0]:  # every family once, below the panels, where it hides no curve
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 * math.ceil(len(labels) / 4) + 0.02, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
