@@ -168,7 +168,8 @@ def test_benchmark_workers_each_run_one_configuration_with_the_parents_options()
         assert expected in flat, expected
     assert "--size" not in args and "--threads" not in args
     # as many configurations side by side as the cores hold at the threads each takes, at least one
-    cores = os.cpu_count() or 1
+    cores = bench.usable_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
     assert bench.default_workers(4, 1) == min(4, cores)
     assert bench.default_workers(4, 2) == max(1, min(4, cores // 2))
     assert bench.default_workers(1, 1) == 1

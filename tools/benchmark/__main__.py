@@ -296,7 +296,15 @@ def default_workers(configs: int, threads: int) -> int:
     """Configurations run side by side: as many as the cores hold at `threads` torch threads each (the
     shapes model's one thread per run left the second of two cores idle: 46.5 minutes on one core
     against 30 asked of the benchmark), never more than there are configurations."""
-    return max(1, min(configs, (os.cpu_count() or 1) // max(threads, 1)))
+    return max(1, min(configs, usable_cores() // max(threads, 1)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container may narrow), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def worker_args(a, sampler: str, steps: int, out: Path) -> list[str]:
