@@ -173,8 +173,8 @@ def wan21_t2v(easycache=False) -> Workflow:
                   "overlapping windows work too, but EasyCache, placed first, then decides the shared steps."
                   "\n\n**What the benchmark measured**: on our tiny test model (`bash tools/benchmark.sh`, "
                   "results/benchmark/results.md: these settings, uni_pc, 30 steps, 6 prompt/seed pairs) the pair gave "
-                  "1.21x at 35.6 dB PSNR / mask IoU 0.943 against the full run, TaoCache alone 1.49x at 38.8 dB / "
-                  "IoU 0.965 and EasyCache alone 1.11x at 27.3 dB / IoU 0.846. EasyCache lost the structure on that "
+                  "1.22x at 35.4 dB PSNR / mask IoU 0.945 against the full run, TaoCache alone 1.49x at 38.8 dB / "
+                  "IoU 0.965 and EasyCache alone 1.11x at 27.2 dB / IoU 0.847. EasyCache lost the structure on that "
                   "model and dragged the pair down: this workflow shows how to stack the two, it is not a faster "
                   "setting. Measure on your own model.")
     w.note((-470, 0), [430, 740 if easycache else 560],
