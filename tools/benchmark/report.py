@@ -314,7 +314,7 @@ def plot(agg: list[dict], path, title: str) -> None:
     # families one colour once the benchmark had more than ten)
     families = sorted({r["family"] for r in agg if r["family"] != "full"})
     palette = plt.get_cmap("tab20").colors
-    colour = {family: palette[(2 * i) % 20 + (2 * i) // 20] for i, family in enumerate(families)}
+    colour = {family: palette[((2 * i) % 20 + (2 * i) // 20) % 20] for i, family in enumerate(families)}
     for col, (sampler, ref_steps) in enumerate(panels):
         rows = [r for r in agg if r["sampler"] == sampler and r["ref_steps"] == ref_steps and r["family"] != "full"]
         for family in sorted({r["family"] for r in rows}):
