@@ -274,7 +274,7 @@ def main():
 
     if workers <= 1 or a.part:
         profiles = calibrate(a, comfy, run, configs, families, model_path, kind, size, out, started)
-        rows, norm_curves = evaluate(a, run, configs, profiles, methods_at, families, pairs, kind, size, started)
+        rows, norm_curves = evaluate(run, configs, profiles, methods_at, families, pairs, kind, size, started)
         if a.part:  # a worker's share: the parent merges it (run_in_workers)
             (out / PART_FILE).write_text(json.dumps({"rows": rows, "norm_curves": [
                 [sampler, steps, curves] for (sampler, steps), curves in norm_curves.items()]}))
@@ -380,10 +380,7 @@ def calibrate(a, comfy, run, configs, families, model_path, kind, size, out, sta
             profiles[(sampler, steps)] = None  # no calibrated rows asked for: nothing to calibrate
             continue
         if a.profiles_from:
-            folder = comfy.base.path / "models" / "taocache_profiles"
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copy(Path(a.profiles_from) / f"{name}.json", folder)
-            profiles[(sampler, steps)] = f"{name}.json"
+            profiles.update(install_profiles(Path(a.profiles_from), comfy, model_path, [(sampler, steps)]))
             continue
         calibrate_method = calibration(steps, name)
         for prompt, seed in pairs_for_model(CALIBRATION_PAIRS[kind.name], model_path)[:2 if a.quick else None]:
@@ -395,7 +392,7 @@ def calibrate(a, comfy, run, configs, families, model_path, kind, size, out, sta
     return profiles
 
 
-def evaluate(a, run, configs, profiles, methods_at, families, pairs, kind, size, started) -> tuple[list, dict]:
+def evaluate(run, configs, profiles, methods_at, families, pairs, kind, size, started) -> tuple[list, dict]:
     """Every method on every pair of each configuration, against the full run of the same prompt and
     seed: the per-pair rows, and the full runs' output-norm ratio curves by configuration."""
     rows = []
