@@ -173,3 +173,37 @@ def test_benchmark_workers_each_run_one_configuration_with_the_parents_options()
     assert bench.default_workers(4, 1) == min(4, cores)
     assert bench.default_workers(4, 2) == max(1, min(4, cores // 2))
     assert bench.default_workers(1, 1) == 1
+
+
+def test_benchmark_workers_stop_the_others_and_leave_no_scratch_when_one_fails(tmp_path, monkeypatch):
+    """A worker that fails stops the ones still running and run_in_workers removes its scratch folder
+    (it used to stay in /tmp), then says which configuration failed."""
+    import importlib.util
+    import subprocess
+    import sys
+    import tempfile
+    import pytest
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_fail", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    started = []
+
+    def fake_worker_args(a, sampler, steps, folder):
+        code = "import sys; sys.exit(3)" if steps == 30 else "import time; time.sleep(60)"
+        return [sys.executable, "-c", code]
+
+    real_popen = subprocess.Popen
+
+    def popen(args, **kwargs):
+        process = real_popen(args, **kwargs)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(bench, "worker_args", fake_worker_args)
+    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(SystemExit, match="euler 30 steps failed"):
+        bench.run_in_workers(None, [("euler", 30), ("uni_pc", 50)], 2, tmp_path / "out")
+    assert len(started) == 2 and all(p.poll() is not None for p in started)  # the sleeper was stopped
+    assert not list(tmp_path.glob("taocache_bench_parts_*"))

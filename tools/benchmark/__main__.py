@@ -330,28 +330,32 @@ def run_in_workers(a, configs: list, workers: int, out: Path) -> tuple[list, dic
     queue = sorted(configs, key=lambda config: -config[1])
     running: dict = {}
     print(f"{len(configs)} configurations in {workers} worker processes", flush=True)
-    while queue or running:
-        while queue and len(running) < workers:
-            config = queue.pop(0)
-            running[config] = subprocess.Popen(worker_args(a, *config, folders[config]))
-        time.sleep(1)
-        for config, process in list(running.items()):
-            if process.poll() is not None:
-                del running[config]
-                if process.returncode != 0:
-                    for other in running.values():
-                        other.kill()
-                    raise SystemExit(f"benchmark worker for {config[0]} {config[1]} steps failed "
-                                     f"(exit {process.returncode}); its output is above")
-    rows, norm_curves = [], {}
-    for config in configs:
-        part = json.loads((folders[config] / PART_FILE).read_text())
-        rows += part["rows"]
-        norm_curves.update({(sampler, steps): curves for sampler, steps, curves in part["norm_curves"]})
-        for profile in sorted((folders[config] / "profiles").glob("*.json")):
-            (out / "profiles").mkdir(exist_ok=True)
-            shutil.copy(profile, out / "profiles")
-    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                config = queue.pop(0)
+                running[config] = subprocess.Popen(worker_args(a, *config, folders[config]))
+            time.sleep(1)
+            for config, process in list(running.items()):
+                if process.poll() is not None:
+                    del running[config]
+                    if process.returncode != 0:
+                        raise SystemExit(f"benchmark worker for {config[0]} {config[1]} steps failed "
+                                         f"(exit {process.returncode}); its output is above")
+        rows, norm_curves = [], {}
+        for config in configs:
+            part = json.loads((folders[config] / PART_FILE).read_text())
+            rows += part["rows"]
+            norm_curves.update({(sampler, steps): curves for sampler, steps, curves in part["norm_curves"]})
+            for profile in sorted((folders[config] / "profiles").glob("*.json")):
+                (out / "profiles").mkdir(exist_ok=True)
+                shutil.copy(profile, out / "profiles")
+    finally:
+        # a failed worker or Ctrl-C stops the others and leaves no scratch folder behind
+        for process in running.values():
+            process.kill()
+            process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
     return rows, norm_curves
 
 
