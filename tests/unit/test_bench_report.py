@@ -207,3 +207,18 @@ def test_benchmark_workers_stop_the_others_and_leave_no_scratch_when_one_fails(t
         bench.run_in_workers(None, [("euler", 30), ("uni_pc", 50)], 2, tmp_path / "out")
     assert len(started) == 2 and all(p.poll() is not None for p in started)  # the sleeper was stopped
     assert not list(tmp_path.glob("taocache_bench_parts_*"))
+
+
+def test_report_only_takes_the_model_kind_from_the_saved_header():
+    """--report-only on a textures run titled its plot and realism section "shapes model" (the --model
+    default) until the kind came from the run's own header."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(report.__file__), "__main__.py")
+    spec = importlib.util.spec_from_file_location("bench_main_kind", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    header = ("# TaoCache benchmark\n\nCommit 60efc4e, machine: x86_64, 2026-12-07. Model "
+              "tiny_wan21_t2v_textures.safetensors (textures, sha256 74a8a8ad8206); 4 prompt/seed pairs")
+    assert bench.saved_kind(header) == "textures"
+    assert bench.saved_kind(header.replace("(textures,", "(shapes,")) == "shapes"
+    assert bench.saved_kind("# TaoCache benchmark\n\nCommit abc, no model named") is None

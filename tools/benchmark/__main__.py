@@ -148,6 +148,14 @@ def early_window(steps: int, sampler: str = "euler") -> tuple[float, float]:
     return (0.0, 1.0)
 
 
+def saved_kind(header: str) -> str | None:
+    """The model kind a saved run names in its header ("Model <file> (<kind>, sha256 ..."), so that
+    --report-only titles a textures run's plot and realism section as textures without --model."""
+    import re
+    found = re.search(r"Model \S+ \((\w+), sha256 ", header)
+    return found.group(1) if found else None
+
+
 def write_reports(out: Path, agg: list, header: str, curves: dict, kind_name: str, commit: str,
                   rows: list | None = None) -> str:
     realism.plot_norm_ratio(curves, out / "norm_ratio.png")
@@ -179,7 +187,8 @@ def rerender(out: Path, model: str) -> None:
     saved = json.loads((out / "results.json").read_text())
     commit = saved["header"].split("Commit ", 1)[1].split(",", 1)[0]
     write_reports(out, saved["aggregate"], saved["header"], saved["norm_ratio_curves"],
-                  kinds.kind_of(str(resolve_model(model))).name, commit, saved.get("rows"))
+                  saved_kind(saved["header"]) or kinds.kind_of(str(resolve_model(model))).name, commit,
+                  saved.get("rows"))
     print(f"rewritten from {out}/results.json: results.md, quality_vs_speedup.png, norm_ratio.png")
 
 
