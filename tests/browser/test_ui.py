@@ -89,7 +89,8 @@ def _graph(object_info, **taocache_inputs):
     required = object_info["TaoCache"]["input"]["required"]
     inputs = {name: spec[1]["default"] for name, spec in required.items() if name != "model"}
     method = types.SimpleNamespace(name="TaoCache", steps=STEPS, insert=(("TaoCache", {**inputs, **taocache_inputs}),))
-    return tiny_comfy.graph(method, PROMPT, SEED, "euler", SIZE, tiny_comfy.MODEL_FILE.name)
+    # the shapes model, trained without word positions (check_learned.model_orders_words)
+    return tiny_comfy.graph(method, PROMPT, SEED, "euler", SIZE, tiny_comfy.MODEL_FILE.name, word_positions=False)
 
 
 def _run_and_wait(frontend, server, node_id, timeout_ms=90000):

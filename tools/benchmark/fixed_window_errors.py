@@ -45,6 +45,8 @@ def main():
     model_path = bench.require_model(bench.resolve_model("shapes"))
     kind = kinds.kind_of(str(model_path))
     size = comfy_size(kind.frames, kind.size, kind.codec)
+    import check_learned  # before ComfyUI starts (its path holds other modules of the same names)
+    word_positions = check_learned.model_orders_words(str(model_path))
     comfy = start_comfy(model_path, "taocache_windows_", quiet=True)
     family = methods.EARLY_MID if a.family == "early" else "TaoCache"
     chosen = [m for m in methods.methods_for(a.steps, bench.early_window(a.steps, a.sampler)) if m.family in ("full", family)]
@@ -55,7 +57,7 @@ def main():
     for prompt, seed in pairs:
         reference = None
         for m in chosen:  # the full run comes first
-            result = comfy.run(graph(m, prompt, seed, a.sampler, size, model_path.name), log_level=logging.WARNING)
+            result = comfy.run(graph(m, prompt, seed, a.sampler, size, model_path.name, word_positions=word_positions), log_level=logging.WARNING)
             result.raise_for_status()
             output = result.latent.float()
             if m.family == "full":

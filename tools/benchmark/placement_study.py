@@ -65,6 +65,8 @@ def main():
     roles = ([("calibration", p) for p in bench.pairs_for_model(bench.CALIBRATION_PAIRS[kind.name], model_path)]
              + [("evaluation", p)
                 for p in bench.pairs_for_model(bench.evaluation_pairs(kind.name, a.eval_pairs), model_path)])
+    import check_learned  # (imported by pairs_for_model above, before ComfyUI's modules)
+    word_positions = check_learned.model_orders_words(str(model_path))
     comfy = start_comfy(model_path, "taocache_study_", quiet=True)
     study = json.loads(a.out.read_text()) if a.out.exists() else {}
     started = time.time()
@@ -73,7 +75,8 @@ def main():
             config = f"{sampler} {steps}"
             name = f"study_{sampler}_{steps}"
             for prompt, seed in (p for _, p in roles):
-                result = comfy.run(graph(calibration(steps, name), prompt, seed, sampler, size, model_path.name),
+                result = comfy.run(graph(calibration(steps, name), prompt, seed, sampler, size, model_path.name,
+                                         word_positions=word_positions),
                                    log_level=logging.WARNING)
                 result.raise_for_status()
             profile_path = comfy.base.path / "models" / "taocache_profiles" / f"{name}.json"

@@ -30,12 +30,15 @@ def main() -> None:
     ap.add_argument("--prompt", default="a red disc moving left")
     ap.add_argument("--seed", type=int, default=101)
     a = ap.parse_args()
+    from tiny_wan import check_learned  # before ComfyUI starts (its path holds other modules of the same names)
+    word_positions = check_learned.model_orders_words(str(MODEL_FILE))
     runner = start_comfy(MODEL_FILE, "taocache_sweep_", quiet=True)
     import comfy.samplers
     defaults = Method("TaoCache", "node defaults", a.steps, (taocache(),))
     print(f"TaoCache node defaults, {MODEL_FILE.name}, {a.steps} steps, {a.prompt!r} seed {a.seed}")
     for name in comfy.samplers.KSampler.SAMPLERS:
-        result = runner.run(graph(defaults, a.prompt, a.seed, name, comfy_size(4, 28), MODEL_FILE.name),
+        result = runner.run(graph(defaults, a.prompt, a.seed, name, comfy_size(4, 28), MODEL_FILE.name,
+                                  word_positions=word_positions),
                             log_level=logging.INFO).raise_for_status()
         summary = next(line for line in result.log_lines if SENTENCE_PATTERN.search(line))
         computed, skipped, total, ratio = SENTENCE_PATTERN.search(summary).groups()

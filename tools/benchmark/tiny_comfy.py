@@ -68,11 +68,13 @@ def start_comfy(model_path: Path, prefix: str, quiet: bool = False) -> "harness.
 
 
 def graph(method, prompt: str, seed: int, sampler: str, size: tuple[int, int, int], model_name: str,
-          cfg: float = CFG, word_positions: bool = False) -> dict:
+          cfg: float = CFG, *, word_positions: bool) -> dict:
     """API-format prompt for one run. method: anything with .insert ((class_type, inputs), ...),
     .name and .steps (methods.Method). size: EmptyHunyuanLatentVideo width, height, length.
-    word_positions: the prompt embedded with them (a model trained with train.py --ordered-prompt:
-    check_learned.model_orders_words)."""
+    word_positions: the prompt embedded with them, as a model trained with train.py --ordered-prompt
+    was (check_learned.model_orders_words; the textures model). No default: placement_study.py,
+    fixed_window_errors.py and wall_probe.py once left it out and prompted the textures model
+    otherwise than it was trained."""
     width, height, length = size
     g = {
         "1": {"class_type": "UNETLoader", "inputs": {"unet_name": model_name, "weight_dtype": "default"}},

@@ -44,6 +44,8 @@ def main(argv=None) -> list[dict]:
     model_path = Path(kinds.KINDS[a.model].model_file) if a.model in kinds.KINDS else Path(a.model)  # as the benchmark
     size = tuple(int(v) for v in a.size.split("x"))
     depths = [int(v) for v in a.depths.split(",") if v.strip()]
+    import check_learned  # before ComfyUI starts (its path holds other modules of the same names)
+    word_positions = check_learned.model_orders_words(str(model_path))
     comfy = tiny_comfy.start_comfy(tiny_comfy.require_model(model_path), "taocache_probe_", quiet=True)
     import comfy.ldm.wan.model as wan  # after start_comfy: ComfyUI is importable now
 
@@ -70,7 +72,8 @@ def main(argv=None) -> list[dict]:
         forwards[:] = [0, 0.0]
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         result = tiny_comfy.at_call_depth(depth, lambda: comfy.run(
-            tiny_comfy.graph(method, a.prompt, a.seed, "euler", size, model_path.name), log_level=logging.WARNING))
+            tiny_comfy.graph(method, a.prompt, a.seed, "euler", size, model_path.name,
+                             word_positions=word_positions), log_level=logging.WARNING))
         result.raise_for_status()
         record = result.call_records[0]
         return dict(name=method.name, depth=depth, calls=record["calls"], seconds=record["seconds"],
